@@ -1,0 +1,70 @@
+"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``bench``, ``demo``.
+
+uv creates and fills the virtualenvs when it is installed; otherwise virtualenv and pip do. Sessions
+use the interpreter that runs nox (the project needs Python >= 3.11).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+PYTHON = sys.executable
+# Packages present in this checkout (reference/ and fuzz/ arrive after engine/).
+PACKAGES = [name for name in ("engine", "reference", "fuzz") if (ROOT / name).is_dir()]
+BENCHMARKS = ["bench/moons_step.py", "bench/memory.py", "bench/chain_backward.py"]
+
+
+def install_group(session: nox.Session, group: str) -> None:
+    """Install a PEP 735 dependency group from pyproject.toml (works with uv and with old pip)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite, in parallel: ``nox -s tests -- -k neuron`` passes arguments to pytest."""
+    session.install("-e", ".[tests]")
+    session.run("pytest", "-n", "auto", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (pinned): lint rules and formatting, checked, never rewritten."""
+    install_group(session, "lint")
+    session.run("ruff", "check", *session.posargs, ".")
+    session.run("ruff", "format", "--check", "--diff", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy (pinned): --strict on engine; the project's configuration on everything else."""
+    session.install("-e", ".[tests]")
+    install_group(session, "typecheck")
+    session.run("mypy", "--strict", "-p", "engine")
+    others = [name for name in PACKAGES if name != "engine"]
+    session.run("mypy", *others, "bench", "examples")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The three benchmarks against micrograd 0.1.0; ``nox -s bench -- --quick`` for a smoke run."""
+    session.install("-e", ".")
+    install_group(session, "bench")
+    for script in BENCHMARKS:
+        session.run("python", script, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Train an MLP on two moons (examples/moons.py); ``-- --plot moons.png`` needs matplotlib."""
+    session.install("-e", ".")
+    if any(arg.startswith("--plot") for arg in session.posargs):
+        session.install("matplotlib")
+    session.run("python", "examples/moons.py", *session.posargs)
