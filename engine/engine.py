@@ -37,13 +37,17 @@ def _float_pow(base: float, exponent: float, op: str) -> float:
 
 
 def _power_rule(base: float, exponent: float) -> float:
-    """d(base**k)/d(base) = k * base**(k-1); infinite where the slope is vertical (0 ** 0.5)."""
+    """d(base**k)/d(base) = k * base**(k-1); infinite where the slope is vertical (0 ** 0.5) or
+    where only the slope overflows ((1e-200) ** -1 is 1e200, its slope -1e400)."""
     if exponent == 0.0:
         return 0.0
     try:
         return exponent * _float_pow(base, exponent - 1.0, "**")
     except ZeroDivisionError:
         return math.copysign(math.inf, exponent)
+    except OverflowError:
+        odd = base < 0.0 and (exponent - 1.0) % 2.0 == 1.0
+        return math.copysign(math.inf, -exponent if odd else exponent)
 
 
 def _exponent_rule(base: float, power: float) -> float:

@@ -29,6 +29,13 @@ def trace(root: Value) -> tuple[list[Value], list[tuple[Value, Value]]]:
     return nodes, edges
 
 
+def _record_text(text: str) -> str:
+    """Escape what structures a DOT record label (fields, ports, quotes), so text shows verbatim."""
+    for ch in '\\|{}<>"':
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
 def draw_dot(root: Value, rankdir: str = "LR", highlight: frozenset[int] = frozenset()) -> graphviz.Digraph:
     """A graphviz Digraph of the graph below ``root``: a record per value, a small node per op.
 
@@ -41,7 +48,7 @@ def draw_dot(root: Value, rankdir: str = "LR", highlight: frozenset[int] = froze
     for n in nodes:
         uid = str(id(n))
         style = {"color": "red", "fontcolor": "red"} if id(n) in highlight else {}
-        label = f"{{ {n.label} | data {n.data:.4f} | grad {n.grad:.4f} }}"
+        label = f"{{ {_record_text(n.label)} | data {n.data:.4f} | grad {n.grad:.4f} }}"
         dot.node(name=uid, label=label, shape="record", **style)
         if n._op:
             dot.node(name=uid + n._op, label=n._op)
