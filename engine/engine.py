@@ -29,11 +29,12 @@ def _float_pow(base: float, exponent: float, op: str) -> float:
     if base < 0.0 and not exponent.is_integer():
         raise ValueError(f"{op}: negative base {base!r} with non-integer exponent {exponent!r}")
     try:
-        return base**exponent
+        power: float = base**exponent  # a float: the complex case was refused above
     except ZeroDivisionError:
         raise ZeroDivisionError(f"{op}: 0.0 raised to the negative power {exponent!r}") from None
     except OverflowError:
         raise OverflowError(f"{op}: {base!r} ** {exponent!r} overflows") from None
+    return power
 
 
 def _power_rule(base: float, exponent: float) -> float:
