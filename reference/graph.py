@@ -1,0 +1,317 @@
+"""The Graph IR: an immutable DAG of inputs, constants and ops, with canonical JSON.
+
+Node kinds:
+- input: a leaf variable with a finite float value;
+- const: a finite float, inlined as a plain-number operand of a binary op on an allowed side;
+- op: an op name and args = indices of EARLIER nodes (an index may repeat: `x * x`).
+At least one operand of each op is a non-const node. The output is a non-const node (default: the
+last one). Reusing a node (several consumers, or both operands of one op) is what makes gradient
+accumulation bugs visible, so the IR is a DAG, not a tree.
+
+Every malformed graph raises GraphError with a one-line message naming the node.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from reference.libs import Lib
+from reference.ops import OPS, apply
+
+FORMAT = "gradoracle-graph"
+VERSION = 1
+KINDS = ("input", "const", "op")
+
+
+class GraphError(ValueError):
+    """A malformed graph (or graph JSON); the message is one line and names the node."""
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: str  # 'input', 'const' or 'op'
+    value: float | None = None  # input and const nodes
+    op: str | None = None  # op nodes: a name in reference.ops.OPS
+    args: tuple[int, ...] = ()  # op nodes: indices of earlier nodes
+
+    @classmethod
+    def input(cls, value: float) -> Node:
+        return cls("input", value)
+
+    @classmethod
+    def const(cls, value: float) -> Node:
+        return cls("const", value)
+
+    @classmethod
+    def apply(cls, op: str, *args: int) -> Node:
+        return cls("op", None, op, tuple(args))
+
+
+def _type_name(x: object) -> str:
+    return type(x).__name__
+
+
+def _checked_number(where: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GraphError(f"{where} must be a float, got {_type_name(value)} {value!r:.40}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise GraphError(f"{where} must be finite, got {value!r:.40}")
+    return number
+
+
+def _checked_node(i: int, node: object, kinds: list[str]) -> tuple[Node, str]:
+    """Validate node i against the earlier nodes' kinds; return it normalized and its form."""
+    if not isinstance(node, Node):
+        raise GraphError(f"node {i}: expected a Node, got {_type_name(node)}")
+    if node.kind not in KINDS:
+        raise GraphError(f"node {i}: unknown kind {node.kind!r:.40} (expected one of {KINDS})")
+    if node.kind != "op":
+        if node.op is not None or node.args != ():
+            raise GraphError(f"node {i}: {node.kind} node must not have an op or args")
+        value = _checked_number(f"node {i}: {node.kind} value", node.value)
+        return Node(node.kind, value), ""
+    if node.value is not None:
+        raise GraphError(f"node {i}: op node must not have a value")
+    if not isinstance(node.op, str):
+        raise GraphError(f"node {i}: op name must be a string, got {_type_name(node.op)}")
+    op = OPS.get(node.op)
+    if op is None:
+        raise GraphError(f"node {i}: unknown op {node.op!r:.40}")
+    if not isinstance(node.args, (tuple, list)):
+        raise GraphError(f"node {i}: args must be a list of node indices, got "
+                         f"{_type_name(node.args)}")
+    if len(node.args) != op.arity:
+        raise GraphError(f"node {i}: op {op.name!r} takes {op.arity} args, got {len(node.args)}")
+    for k, arg in enumerate(node.args):
+        if isinstance(arg, bool) or not isinstance(arg, int):
+            raise GraphError(f"node {i}: arg {k} must be an int node index, got "
+                             f"{_type_name(arg)} {arg!r:.40}")
+        if arg == i:
+            raise GraphError(f"node {i}: arg {k} refers to the node itself")
+        if not 0 <= arg < i:
+            raise GraphError(f"node {i}: arg {k} refers to node {arg}, not an earlier node")
+    form = "".join("c" if kinds[arg] == "const" else "v" for arg in node.args)
+    if "v" not in form:
+        raise GraphError(f"node {i}: op {op.name!r} has only constant operands "
+                         f"(nodes {', '.join(map(str, node.args))})")
+    if form not in op.forms:
+        raise GraphError(f"node {i}: op {op.name!r} does not take a constant operand in form "
+                         f"{form!r} (allowed: {', '.join(op.forms)})")
+    return Node("op", None, op.name, tuple(node.args)), form
+
+
+@dataclass(frozen=True)
+class Graph:
+    """An immutable, validated DAG. `output=-1` means the last node."""
+
+    nodes: tuple[Node, ...]
+    output: int = -1
+    forms: tuple[str, ...] = field(init=False, repr=False, compare=False)  # '' for non-op nodes
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check (and normalize: ints to floats, lists to tuples) every node; raise GraphError."""
+        if not isinstance(self.nodes, (tuple, list)):
+            raise GraphError(f"nodes must be a sequence of Node, got {_type_name(self.nodes)}")
+        if not self.nodes:
+            raise GraphError("graph has no nodes")
+        kinds: list[str] = []
+        nodes: list[Node] = []
+        forms: list[str] = []
+        for i, raw in enumerate(self.nodes):
+            node, form = _checked_node(i, raw, kinds)
+            kinds.append(node.kind)
+            nodes.append(node)
+            forms.append(form)
+        output = self.output
+        if isinstance(output, bool) or not isinstance(output, int):
+            raise GraphError(f"output must be an int node index, got {_type_name(output)}")
+        if output == -1:
+            output = len(nodes) - 1
+        if not 0 <= output < len(nodes):
+            raise GraphError(f"output {output} is out of range (graph has {len(nodes)} nodes)")
+        if kinds[output] == "const":
+            raise GraphError(f"output {output} is a const node; it must be an input or op node")
+        object.__setattr__(self, "nodes", tuple(nodes))
+        object.__setattr__(self, "output", output)
+        object.__setattr__(self, "forms", tuple(forms))
+
+    @cached_property
+    def inputs(self) -> tuple[int, ...]:
+        """Indices of the input nodes, in order."""
+        return tuple(i for i, n in enumerate(self.nodes) if n.kind == "input")
+
+    @property
+    def input_values(self) -> tuple[float, ...]:
+        return tuple(float(self.nodes[i].value) for i in self.inputs)  # type: ignore[arg-type]
+
+    @property
+    def n_ops(self) -> int:
+        return sum(1 for n in self.nodes if n.kind == "op")
+
+    def with_inputs(self, values: Sequence[float]) -> Graph:
+        """The same graph with new input values (in input order)."""
+        if len(values) != len(self.inputs):
+            raise GraphError(f"with_inputs: expected {len(self.inputs)} values, got {len(values)}")
+        nodes = list(self.nodes)
+        for i, v in zip(self.inputs, values):
+            nodes[i] = Node("input", v)
+        return Graph(tuple(nodes), self.output)
+
+    # ---- JSON ----------------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no spaces, floats written with repr (exact round trip)."""
+        nodes: list[dict[str, Any]] = []
+        for n in self.nodes:
+            if n.kind == "op":
+                nodes.append({"op": n.op, "args": list(n.args)})
+            else:
+                nodes.append({n.kind: n.value})
+        doc = {"format": FORMAT, "version": VERSION, "nodes": nodes, "output": self.output}
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Graph:
+        doc = _load_json(text)
+        if not isinstance(doc, dict):
+            raise GraphError(f"graph JSON must be an object, got {_type_name(doc)}")
+        unknown = sorted(set(doc) - {"format", "version", "nodes", "output"})
+        if unknown:
+            raise GraphError(f"graph JSON has unknown key {unknown[0]!r:.40}")
+        if doc.get("format") != FORMAT:
+            raise GraphError(f"graph JSON format must be {FORMAT!r}, got {doc.get('format')!r:.40}")
+        version = doc.get("version")
+        if isinstance(version, bool) or version != VERSION:
+            raise GraphError(f"graph JSON version must be {VERSION}, got {version!r:.40}")
+        raw_nodes = doc.get("nodes")
+        if not isinstance(raw_nodes, list):
+            raise GraphError(f"graph JSON nodes must be a list, got {_type_name(raw_nodes)}")
+        nodes = tuple(_node_from_json(i, raw) for i, raw in enumerate(raw_nodes))
+        output = doc.get("output", -1)  # absent: the last node
+        if "output" in doc and isinstance(output, int) and output < 0:
+            raise GraphError(f"output {output} is out of range (graph has {len(nodes)} nodes)")
+        return cls(nodes, output)
+
+    # ---- source --------------------------------------------------------------------------------
+
+    def to_snippet(self, import_line: str = "from engine import Value", cls: str = "Value") -> str:
+        """Runnable Python that rebuilds the graph with `cls`, calls backward and prints the
+        output's data and every input's grad (named x<i> / v<i> after the node index)."""
+        names: list[str] = []
+        lines = [import_line, ""] if import_line else []
+        for i, n in enumerate(self.nodes):
+            if n.kind == "const":
+                text = repr(n.value)
+                names.append(f"({text})" if text.startswith("-") else text)
+            elif n.kind == "input":
+                names.append(f"x{i}")
+                lines.append(f"x{i} = {cls}({n.value!r})")
+            else:
+                assert n.op is not None
+                names.append(f"v{i}")
+                operands = [names[a] for a in n.args]
+                lines.append(f"v{i} = {OPS[n.op].spell(self.forms[i], *operands)}")
+        lines += [f"out = {names[self.output]}", "out.backward()", "print('out.data =', out.data)"]
+        lines += [f"print('x{i}.grad =', x{i}.grad)" for i in self.inputs]
+        return "\n".join(lines) + "\n"
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise GraphError(f"graph JSON has a duplicate key {key!r:.40}")
+        result[key] = value
+    return result
+
+
+def _load_json(text: str | bytes) -> Any:
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise GraphError(f"graph JSON must be str or bytes, got {_type_name(text)}")
+    try:
+        # NaN / Infinity parse to floats so that validation rejects them naming the node.
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except GraphError:
+        raise
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError
+        first_line = str(e).splitlines()[0] if str(e) else repr(e)
+        raise GraphError(f"invalid graph JSON: {first_line}") from None
+
+
+def _node_from_json(i: int, raw: object) -> Node:
+    if isinstance(raw, dict):
+        keys = set(raw)
+        if keys == {"input"}:
+            return Node("input", raw["input"])
+        if keys == {"const"}:
+            return Node("const", raw["const"])
+        if keys == {"op", "args"}:
+            args = raw["args"]
+            return Node("op", None, raw["op"], tuple(args) if isinstance(args, list) else args)
+    shown = sorted(map(str, raw)) if isinstance(raw, dict) else _type_name(raw)
+    raise GraphError(f'node {i}: expected {{"input": x}}, {{"const": x}} or {{"op": name, '
+                     f'"args": [...]}}, got {shown!s:.60}')
+
+
+# ---- evaluation ----------------------------------------------------------------------------------
+
+
+def node_values(graph: Graph, lib: Lib) -> list[Any]:
+    """Forward values of every node under `lib` (errors re-raised naming the node)."""
+    values: list[Any] = []
+    for i, n in enumerate(graph.nodes):
+        if n.kind != "op":
+            values.append(lib.lift(n.value))  # type: ignore[arg-type]
+            continue
+        assert n.op is not None
+        try:
+            values.append(OPS[n.op].forward(lib, *(values[a] for a in n.args)))
+        except (ValueError, ArithmeticError) as e:
+            if type(e) not in (ValueError, ZeroDivisionError, OverflowError):
+                raise
+            raise type(e)(f"node {i}: {e}") from e
+    return values
+
+
+def evaluate(graph: Graph, lib: Lib) -> Any:
+    """The output value under `lib` (e.g. FLOAT: Python-float semantics, errors and all)."""
+    return node_values(graph, lib)[graph.output]
+
+
+def build(graph: Graph, cls: Any) -> tuple[list[Any], Any]:
+    """Build the graph on any Value-like class: returns (input objects in input order, output).
+
+    Inputs are `cls(value)`, constants plain floats, ops applied through their Python spelling.
+    """
+    objs: list[Any] = []
+    for i, n in enumerate(graph.nodes):
+        if n.kind == "input":
+            objs.append(cls(n.value))
+        elif n.kind == "const":
+            objs.append(n.value)
+        else:
+            assert n.op is not None
+            objs.append(apply(n.op, graph.forms[i], *(objs[a] for a in n.args)))
+    return [objs[i] for i in graph.inputs], objs[graph.output]
+
+
+def kink_distance(graph: Graph, values: Sequence[Any]) -> float:
+    """Smallest |operand - kink| over all op nodes with kinks (inf if none), given node values."""
+    best = math.inf
+    for n in graph.nodes:
+        if n.op is not None:
+            for kink in OPS[n.op].kinks:
+                best = min(best, abs(float(values[n.args[kink.operand]]) - kink.at))
+    return best

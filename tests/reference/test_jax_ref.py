@@ -1,0 +1,330 @@
+"""The JAX reference: every op and form against hand values, reuse, batching, the JVP cross-check,
+padding that changes nothing, NaN that never leaks from untaken branches, one compilation per shape.
+
+Compiling costs ~1 s per (bucket, batch size) shape, so the hand cases run as one batch in a
+module-scoped fixture and the other tests reuse the few shapes that batch and single calls compile.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from reference.graph import Graph, Node
+from reference.jax_ref import JVP_RTOL, JaxReference, JaxResult, path_scale, trace_count
+from reference.libs import FLOAT
+from reference.ops import OPS
+from reference.tape import NOP, Bucket, bucket_of, compile_graph, pack, tangent
+
+pytestmark = pytest.mark.jax
+
+# Hand values below are computed with `math`; JAX's float64 kernels (XLA's own exp, log, tanh, pow)
+# may differ by a few ulps, and a derivative formula one more rounding. 1e-13 is ~500 ulps: any
+# wrong formula, sign or factor is off by far more.
+RTOL = 1e-13
+# Batched and one-at-a-time runs use the same kernels on different batch shapes; vectorized and
+# scalar loops may round the last bit differently, nothing more.
+BATCH_RTOL = 1e-14
+
+LN2 = math.log(2.0)
+T = math.tanh(0.5)
+S = 1.0 / (1.0 + math.exp(-0.5))
+
+# (op, form, a, b, value, d/da, d/db): None for a constant operand's derivative and unary b.
+Case = tuple[str, str, float, "float | None", float, "float | None", "float | None"]
+CASES: list[Case] = [
+    ("add", "vv", 1.5, -0.25, 1.25, 1.0, 1.0),
+    ("add", "vc", 1.5, 2.0, 3.5, 1.0, None),
+    ("add", "cv", 2.0, 1.5, 3.5, None, 1.0),
+    ("sub", "vv", 1.5, -0.25, 1.75, 1.0, -1.0),
+    ("sub", "vc", 1.5, 2.0, -0.5, 1.0, None),
+    ("sub", "cv", 2.0, 1.5, 0.5, None, -1.0),
+    ("mul", "vv", 1.5, -0.25, -0.375, -0.25, 1.5),
+    ("mul", "vc", 1.5, 2.0, 3.0, 2.0, None),
+    ("mul", "cv", 2.0, 1.5, 3.0, None, 2.0),
+    ("div", "vv", 1.5, -0.25, -6.0, -4.0, -24.0),
+    ("div", "vc", 1.5, 2.0, 0.75, 0.5, None),
+    ("div", "cv", 2.0, 1.5, 4.0 / 3.0, None, -8.0 / 9.0),
+    ("neg", "v", 1.5, None, -1.5, -1.0, None),
+    ("pow", "vc", 1.5, 2.0, 2.25, 3.0, None),
+    ("pow", "vc", -2.0, 3.0, -8.0, 12.0, None),  # negative base, integer exponent
+    ("pow", "vc", -2.0, -1.0, -0.5, -0.25, None),
+    ("pow", "vc", 4.0, 0.5, 2.0, 0.25, None),
+    ("pow", "vc", 0.0, 2.0, 0.0, 0.0, None),  # zero base: k * 0**(k-1) = 0 for k = 2
+    ("pow", "vc", 0.0, 1.0, 0.0, 1.0, None),  # ... and 1 for k = 1
+    ("pow", "cv", 2.0, 1.5, 2.0**1.5, None, LN2 * 2.0**1.5),
+    ("pow", "vv", 1.5, 2.5, 1.5**2.5, 2.5 * 1.5**1.5, math.log(1.5) * 1.5**2.5),
+    ("tanh", "v", 0.5, None, T, 1.0 - T * T, None),
+    ("tanh", "v", 1000.0, None, 1.0, 0.0, None),
+    ("tanh", "v", -1000.0, None, -1.0, 0.0, None),
+    ("exp", "v", 0.5, None, math.exp(0.5), math.exp(0.5), None),
+    ("exp", "v", -800.0, None, 0.0, 0.0, None),
+    ("log", "v", 0.5, None, math.log(0.5), 2.0, None),
+    ("log", "v", 1e-300, None, math.log(1e-300), 1e300, None),  # near 0: huge but finite
+    ("relu", "v", 1.5, None, 1.5, 1.0, None),
+    ("relu", "v", -1.5, None, 0.0, 0.0, None),
+    ("relu", "v", 0.0, None, 0.0, 0.0, None),  # relu'(0) = 0; jnp.maximum(x, 0) would give 0.5
+    ("sigmoid", "v", 0.5, None, S, S * (1.0 - S), None),
+    ("sigmoid", "v", -1000.0, None, 0.0, 0.0, None),  # exp(1000) overflows inside: no NaN
+    ("sigmoid", "v", 1000.0, None, 1.0, 0.0, None),
+]
+
+
+def case_graph(op: str, form: str, a: float, b: float | None) -> Graph:
+    """Inputs for 'v' operands and const nodes for 'c' ones, then the op on them."""
+    nodes = [Node.input(x) if kind == "v" else Node.const(x)
+             for kind, x in zip(form, (a, b)) if x is not None]
+    return Graph((*nodes, Node.apply(op, *range(len(nodes)))))
+
+
+def close(actual: float, expected: float, rtol: float = RTOL) -> bool:
+    return actual == expected or abs(actual - expected) <= rtol * abs(expected)
+
+
+def random_graph(rng: random.Random, n_ops: int, n_inputs: int = 3) -> Graph:
+    """A seeded random DAG that stays inside each op's domain (by rejection; tests only)."""
+    values = [rng.uniform(-2.0, 2.0) for _ in range(n_inputs)]
+    nodes = [Node.input(v) for v in values]
+    variables = list(range(n_inputs))
+    while len(variables) - n_inputs < n_ops:
+        op = OPS[rng.choice(list(OPS))]
+        form = rng.choice(op.forms)
+        picks = [rng.choice(variables[-4:]) if kind == "v" else -1 for kind in form]
+        operands: list[float | None] = [values[i] if i >= 0 else None for i in picks]
+        for slot, kind in enumerate(form):
+            if kind == "c":
+                operands[slot] = op.draw(form, rng, slot, operands[1 - slot] if op.arity == 2
+                                         else None)
+        if None in operands or not op.float_ok(form, *operands):  # type: ignore[arg-type]
+            continue
+        out = op.forward(FLOAT, *operands)
+        if abs(out) > 1e6:
+            continue
+        for slot, kind in enumerate(form):
+            if kind == "c":
+                nodes.append(Node.const(operands[slot]))  # type: ignore[arg-type]
+                values.append(operands[slot])  # type: ignore[arg-type]
+                picks[slot] = len(nodes) - 1
+        nodes.append(Node.apply(op.name, *picks))
+        values.append(out)
+        variables.append(len(nodes) - 1)
+    return Graph(tuple(nodes))
+
+
+@pytest.fixture(scope="module")
+def ref() -> JaxReference:
+    return JaxReference()
+
+
+@pytest.fixture(scope="module")
+def case_results(ref: JaxReference) -> list[JaxResult]:
+    return ref.evaluate([case_graph(*case[:4]) for case in CASES])
+
+
+@pytest.fixture(scope="module")
+def random_graphs() -> list[Graph]:
+    rng = random.Random(1234)
+    return [random_graph(rng, rng.choice((1, 3, 7, 12, 25))) for _ in range(60)]
+
+
+def test_cases_cover_every_op_and_form() -> None:
+    covered = {(op, form) for op, form, *_ in CASES}
+    assert covered == {(op.name, form) for op in OPS.values() for form in op.forms}
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES])
+def test_op_value_and_derivatives(case_results: list[JaxResult], index: int) -> None:
+    op, form, _, _, value, da, db = CASES[index]
+    result = case_results[index]
+    expected_grads = [d for d in (da, db) if d is not None]
+    assert close(result.value, value), (result.value, value)
+    assert len(result.grads) == len(expected_grads) == form.count("v")
+    for got, want in zip(result.grads, expected_grads):
+        assert close(got, want), (op, form, result.grads, expected_grads)
+    assert result.jvp_consistent
+
+
+def test_reuse_of_one_node(ref: JaxReference) -> None:
+    x = 1.7
+    square = Graph((Node.input(x), Node.apply("mul", 0, 0)))  # x * x: both operands one node
+    double = Graph((Node.input(x), Node.apply("add", 0, 0)))
+    # Diamond: a = 2x feeds exp and tanh, which meet again: d/dx = 2 (exp(2x) + 1 - tanh(2x)^2).
+    diamond = Graph((Node.input(x), Node.const(2.0), Node.apply("mul", 1, 0),
+                     Node.apply("exp", 2), Node.apply("tanh", 2), Node.apply("add", 3, 4)))
+    # Two inputs, one used twice at different depths: x * y + x.
+    shared = Graph((Node.input(x), Node.input(-0.5), Node.apply("mul", 0, 1),
+                    Node.apply("add", 2, 0)))
+    r_square, r_double, r_diamond, r_shared = ref.evaluate([square, double, diamond, shared])
+    assert close(r_square.value, x * x)
+    assert close(r_square.grads[0], 2 * x)
+    assert close(r_double.value, 2 * x)
+    assert r_double.grads == (2.0,)
+    t = math.tanh(2 * x)
+    assert close(r_diamond.value, math.exp(2 * x) + t)
+    assert close(r_diamond.grads[0], 2 * (math.exp(2 * x) + 1 - t * t))
+    assert close(r_shared.value, -0.5 * x + x)
+    assert close(r_shared.grads[0], 0.5)
+    assert close(r_shared.grads[1], x)
+
+
+def test_output_may_be_an_input_or_an_inner_node(ref: JaxReference) -> None:
+    leaf = Graph((Node.input(3.0), Node.input(4.0)), output=1)  # no op at all
+    inner = Graph((Node.input(3.0), Node.apply("exp", 0), Node.apply("neg", 1)), output=1)
+    r_leaf, r_inner = ref.evaluate([leaf, inner])
+    assert (r_leaf.value, r_leaf.grads) == (4.0, (0.0, 1.0))
+    assert close(r_inner.value, math.exp(3.0))
+    assert close(r_inner.grads[0], math.exp(3.0))
+
+
+def test_batch_equals_one_at_a_time(ref: JaxReference, random_graphs: list[Graph]) -> None:
+    batch = ref.evaluate(random_graphs)  # several buckets, results back in the given order
+    assert len({compile_graph(g).bucket for g in random_graphs}) >= 3
+    for graph, together in zip(random_graphs[:12], batch):
+        (alone,) = ref.evaluate([graph])
+        assert close(alone.value, together.value, BATCH_RTOL)
+        assert len(alone.grads) == len(together.grads) == len(graph.inputs)
+        for a, b in zip(alone.grads, together.grads):
+            assert close(a, b, BATCH_RTOL)
+
+
+def test_chunks_larger_than_the_largest_batch(random_graphs: list[Graph]) -> None:
+    small = JaxReference(batch_sizes=(8,))
+    graphs = [g for g in random_graphs if compile_graph(g).bucket == Bucket(8, 16)][:19]
+    assert len(graphs) > 16  # three chunks: 8 + 8 + 3 (padded to 8)
+    chunked = small.evaluate(graphs)
+    whole = JaxReference(batch_sizes=(64,)).evaluate(graphs)
+    for a, b in zip(chunked, whole):
+        assert close(a.value, b.value, BATCH_RTOL)
+        assert all(close(x, y, BATCH_RTOL) for x, y in zip(a.grads, b.grads))
+
+
+def test_random_graphs_are_finite_and_jvp_consistent(
+    ref: JaxReference, random_graphs: list[Graph]
+) -> None:
+    results = ref.evaluate(random_graphs)
+    for graph, result in zip(random_graphs, results):
+        assert math.isfinite(result.value), graph
+        assert all(map(math.isfinite, result.grads)), graph
+        assert result.jvp_consistent, (result, graph.to_json())
+        t = tangent(len(result.grads))
+        assert close(result.jvp_dot, float(np.dot(result.grads, t)), 1e-12)
+
+
+def test_jvp_check_flags_a_disagreement(
+    ref: JaxReference, random_graphs: list[Graph], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cross-check is not vacuous: a forward-mode answer off by 1e-6 relative is flagged
+    wherever that is well above rounding (JVP_RTOL times the cancellation-free scale)."""
+    run = ref._run
+
+    def perturbed(*arrays: object) -> tuple[object, object, object]:
+        value, grads, jvp = run(*arrays)
+        return value, grads, jvp * (1.0 + 1e-6)
+
+    graphs = [g for g in random_graphs if g.n_ops >= 7]
+    honest = ref.evaluate(graphs)
+    monkeypatch.setattr(ref, "_run", perturbed)
+    results = ref.evaluate(graphs)
+    checked = [r for g, h, r in zip(graphs, honest, results)
+               if h.jvp_consistent and 1e-6 * abs(h.jvp) > 10 * JVP_RTOL * path_scale(g)]
+    assert len(checked) >= 10
+    assert not any(r.jvp_consistent for r in checked)
+
+
+def test_jvp_check_allows_cancellation(ref: JaxReference) -> None:
+    """y / y has a zero gradient; forward mode may round it to ~1e-20, reverse mode to exactly 0:
+    still consistent, measured against the cancellation-free scale."""
+    graph = Graph((Node.input(1.3), Node.apply("tanh", 0), Node.apply("exp", 1),
+                   Node.apply("log", 1), Node.apply("div", 2, 3), Node.apply("div", 4, 4)))
+    (result,) = ref.evaluate([graph])
+    assert close(result.value, 1.0)
+    assert abs(result.grads[0]) < 1e-15
+    assert result.jvp_consistent
+    assert path_scale(graph) > 1.0
+
+
+def test_non_finite_results_are_returned_not_raised(ref: JaxReference) -> None:
+    outside = Graph((Node.input(1.0), Node.const(2.0), Node.apply("sub", 0, 1),
+                     Node.apply("log", 2)))  # log(-1)
+    overflow = Graph((Node.input(800.0), Node.apply("exp", 0)))
+    r_outside, r_overflow = ref.evaluate([outside, overflow])
+    assert math.isnan(r_outside.value)
+    assert not r_outside.jvp_consistent
+    assert r_overflow.value == math.inf
+    assert not r_overflow.jvp_consistent
+
+
+def test_nan_never_leaks_from_untaken_branches(ref: JaxReference) -> None:
+    """exp(800) = inf feeds an add: every untaken op of that step sees inf too (mul: d/db = a =
+    inf, times a zero cotangent = NaN) unless the interpreter hides the operands from them."""
+    graph = Graph((Node.input(800.0), Node.input(0.5), Node.apply("exp", 0),
+                   Node.apply("add", 2, 1)))
+    graph_zero = Graph((Node.input(0.0), Node.input(0.5), Node.apply("relu", 0),
+                        Node.apply("mul", 1, 2)))  # log(0), 1/0 in untaken branches
+    r_inf, r_zero = ref.evaluate([graph, graph_zero])
+    assert r_inf.value == math.inf
+    assert r_inf.grads[1] == 1.0
+    assert r_zero.value == 0.0
+    assert r_zero.grads == (0.0, 0.0)
+
+
+def test_padding_is_inert(ref: JaxReference, random_graphs: list[Graph]) -> None:
+    """A graph padded into a much larger bucket and batch gives exactly the same answer, and the
+    padding rows and steps compute nothing but finite numbers."""
+    graphs = random_graphs[:5]
+    compiled = [compile_graph(g) for g in graphs]
+    big = Bucket(64, 128)
+    tape = pack(compiled, big, 8)
+    assert (tape.codes[5:] == NOP).all()
+    assert (tape.dest[5:] == big.scratch).all()
+    assert (tape.codes[0, len(compiled[0].codes):] == NOP).all()
+    value, grads, jvp = (np.asarray(x) for x in ref._run(*tape.arrays()))
+    assert np.isfinite(value).all()
+    assert np.isfinite(grads).all()
+    assert np.isfinite(jvp).all()
+    for row, (graph, expected) in enumerate(zip(graphs, ref.evaluate(graphs))):
+        assert value[row] == expected.value
+        assert tuple(grads[row, list(graph.inputs)]) == expected.grads
+        assert grads[row, len(graph.nodes):].tolist() == [0.0] * (big.slots - len(graph.nodes))
+
+
+def test_no_recompilation_within_a_bucket(ref: JaxReference) -> None:
+    rng = random.Random(7)
+    first = [random_graph(rng, 20) for _ in range(5)]
+    second = [random_graph(rng, 18, n_inputs=4) for _ in range(7)]  # same bucket and batch size
+    assert {compile_graph(g).bucket for g in first + second} == {bucket_of(20, 32)}
+    ref.evaluate(first)
+    traces = trace_count()
+    ref.evaluate(second)
+    ref.evaluate(first[:3])
+    assert trace_count() == traces
+    odd = JaxReference(batch_sizes=(3,))  # a batch size nothing else uses: a new shape
+    odd.evaluate(first[:2])
+    odd.evaluate(second[:3])
+    assert trace_count() == traces + 1
+
+
+def test_empty_input() -> None:
+    assert JaxReference().evaluate([]) == []
+
+
+def test_batch_sizes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="batch_sizes"):
+        JaxReference(batch_sizes=(0, 8))
+
+
+def test_buckets_are_powers_of_two() -> None:
+    assert bucket_of(1, 2) == Bucket(8, 16)
+    assert bucket_of(30, 46) == Bucket(32, 64)
+    assert bucket_of(33, 40) == Bucket(64, 128)
+    assert bucket_of(8, 80) == Bucket(8, 128)  # many leaves: slots grow on their own
+
+
+def test_pack_rejects_a_graph_that_does_not_fit() -> None:
+    graph = Graph((Node.input(1.0), *(Node.apply("neg", i) for i in range(9))))
+    with pytest.raises(ValueError, match="does not fit"):
+        pack([compile_graph(graph)], Bucket(8, 16), 1)
+
