@@ -1,0 +1,143 @@
+"""Adapters: how the oracle drives an implementation under test.
+
+An adapter turns a `Graph` into the implementation's own objects, runs its forward and backward pass,
+and hands back plain floats. The default adapter takes any micrograd-shaped class: ``Value(x)`` with
+``.data``, ``.grad`` and ``.backward()``, spelled with Python operators and methods.
+
+Writing your own takes a few lines: subclass `ValueClassAdapter` (or `Adapter`) and override what
+differs, e.g. for a class whose gradient lives in ``.g`` and whose backward pass is ``.grad_fn()``::
+
+    class MyAdapter(ValueClassAdapter):
+        def grad(self, x):
+            return x.g
+
+        def backward(self, out):
+            out.grad_fn()
+
+    gradoracle check mymodule:MyValue   # or: Oracle(MyAdapter(MyValue), JaxReference())
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from reference.graph import Graph, build
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for (bad MODULE:CLASS, bad flag): exit code 2."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an implementation computed for one graph: the output value and one grad per input."""
+
+    value: float
+    grads: tuple[float, ...]
+
+
+class Adapter:
+    """Runs graphs on one implementation. `name` is shown in reports and snippets.
+
+    Subclasses say how to build a graph, run the backward pass and read numbers back; `run` and the
+    semantics checks are written on top of those four.
+    """
+
+    name: str = "adapter"
+    import_line: str = ""
+    class_name: str = "Value"
+
+    def build(self, graph: Graph) -> tuple[list[Any], Any]:
+        """The implementation's objects for the graph: (inputs in input order, output)."""
+        raise NotImplementedError
+
+    def backward(self, out: Any) -> None:
+        raise NotImplementedError
+
+    def data(self, x: Any) -> float:
+        raise NotImplementedError
+
+    def grad(self, x: Any) -> float:
+        raise NotImplementedError
+
+    def run(self, graph: Graph) -> Outcome:
+        inputs, out = self.build(graph)
+        self.backward(out)
+        value = _as_float(self.data(out), "the output's value")
+        grads = tuple(_as_float(self.grad(x), f"input {i}'s gradient") for i, x in enumerate(inputs))
+        return Outcome(value, grads)
+
+
+def _as_float(x: Any, what: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        # Accept 0-d numpy/torch scalars through their float conversion, but nothing str-like.
+        if isinstance(x, str | bytes) or not hasattr(x, "__float__"):
+            raise TypeError(f"{what} is a {type(x).__name__}, not a number")
+    return float(x)
+
+
+class ValueClassAdapter(Adapter):
+    """A micrograd-shaped class: ``cls(float)``, ``.data``, ``.grad``, ``.backward()``."""
+
+    def __init__(self, cls: type, spec: str | None = None) -> None:
+        self.cls = cls
+        module = cls.__module__
+        self.name = spec or f"{module}:{cls.__qualname__}"
+        self.import_line = f"from {module} import {cls.__qualname__}"
+        self.class_name = cls.__qualname__
+
+    def build(self, graph: Graph) -> tuple[list[Any], Any]:
+        return build(graph, self.cls)
+
+    def backward(self, out: Any) -> None:
+        out.backward()
+
+    def data(self, x: Any) -> Any:
+        return x.data
+
+    def grad(self, x: Any) -> Any:
+        return x.grad
+
+
+def load_class(spec: str) -> type:
+    """Import ``MODULE:CLASS`` (the current directory on sys.path) and check it looks like a Value.
+
+    Raises UsageError with one line naming the problem.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"expected MODULE:CLASS, got {spec!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        raise UsageError(f"cannot import module {module_name!r}: {e}") from None
+    except Exception as e:  # the user's module failed while importing
+        raise UsageError(f"importing {module_name!r} failed: {type(e).__name__}: {e}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not inspect.isclass(obj):
+        raise UsageError(f"{spec} is a {type(obj).__name__}, not a class")
+    try:
+        probe = obj(1.5)
+    except Exception as e:
+        raise UsageError(f"{spec}(1.5) failed: {type(e).__name__}: {e}") from None
+    for needed in ("data", "grad", "backward"):
+        if not hasattr(probe, needed):
+            raise UsageError(f"{spec} instances have no {needed!r} attribute")
+    return obj
+
+
+def load_adapter(spec: str) -> Adapter:
+    """The adapter for ``MODULE:CLASS``."""
+    return ValueClassAdapter(load_class(spec), spec)

@@ -1,0 +1,105 @@
+"""The `gradoracle` command line. Exit codes: 0 no findings, 1 findings, 2 usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from fuzz.adapters import UsageError, load_adapter
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line naming the problem, exit 2 (argparse's default prints the usage too)."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer seed: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gradoracle", description="A correctness oracle for scalar autograd "
+                     "engines: random expression graphs, gradients checked against JAX and mpmath.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    check = commands.add_parser("check", help="check an implementation: probe, fuzz, shrink")
+    check.add_argument("impl", metavar="MODULE:CLASS", help="a micrograd-shaped Value class")
+    check.add_argument("--budget", type=_positive_seconds, default=10.0, help="seconds (10)")
+    check.add_argument("--seed", type=_seed, default=0, help="same seed, same graphs (0)")
+    check.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return parser
+
+
+class _Progress:
+    """One status line on stderr: rewritten in place on a terminal, every few seconds otherwise."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.tty = sys.stderr.isatty()
+        self.last = -1e9
+
+    def __call__(self, stats: object, failures: int, elapsed: float) -> None:
+        if not self.tty and elapsed - self.last < 5.0:
+            return
+        self.last = elapsed
+        checked = getattr(stats, "graphs_checked", 0)
+        done = min(1.0, elapsed / self.budget)
+        bar = "#" * int(done * 20)
+        line = (f"[{bar:<20}] {elapsed:5.1f}/{self.budget:g} s  {checked} graphs "
+                f"({checked / max(elapsed, 1e-9):.0f}/s)  {failures} failing")
+        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def _check(args: argparse.Namespace) -> int:
+    adapter = load_adapter(args.impl)
+    from fuzz.check import run_check
+    from fuzz.report import result_json, summary_text
+    from reference.jax_ref import JaxReference
+
+    progress = _Progress(args.budget)
+    result = run_check(adapter, JaxReference(), args.budget, args.seed, progress=progress)
+    progress.close()
+    if args.json:
+        print(json.dumps(result_json(result, adapter)))
+    else:
+        print(summary_text(result, adapter))
+    return EXIT_FINDINGS if result.findings else EXIT_CLEAN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _check(args)
+    except UsageError as e:
+        print(f"gradoracle: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""What the user reads: the console summary, each finding as a snippet and a table, and the JSON form."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fuzz.adapters import Adapter
+from fuzz.check import CheckResult, Finding
+from reference.compare import Quantity
+from reference.finite_diff import finite_diff
+from reference.graph import Graph
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.17g}"
+
+
+def finite_differences(graph: Graph) -> dict[str, float]:
+    """A central difference for every input's gradient and the float value, for the table."""
+    try:
+        fd = finite_diff(graph)
+    except (ValueError, ArithmeticError):
+        return {}
+    names = [f"x{i}" for i in graph.inputs]
+    out = {name: est.grad for name, est in zip(names, fd.estimates, strict=True) if est.usable}
+    out["value"] = fd.value
+    return out
+
+
+def quantity_table(quantities: tuple[Quantity, ...], fd: dict[str, float]) -> str:
+    """A per-leaf markdown table: implementation, JAX, finite difference, exact (when adjudicated)."""
+    rows = [
+        "| quantity | implementation | JAX | finite difference | exact | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for q in quantities:
+        rows.append(
+            f"| {q.name} | {_num(q.impl)} | {_num(q.jax)} | {_num(fd.get(q.name))} | "
+            f"{_num(q.truth)} | {q.status} |"
+        )
+    return "\n".join(rows)
+
+
+def finding_text(n: int, finding: Finding, adapter: Adapter) -> str:
+    verdict = finding.verdict
+    head = f"Finding {n}: {finding.category}: {verdict.reason}"
+    if finding.count > 1:
+        head += f" ({finding.count} sampled graphs failed this way)"
+    snippet = finding.graph.to_snippet(adapter.import_line, adapter.class_name)
+    lines = [head, "", _indent(snippet), ""]
+    if verdict.quantities:
+        lines += [_indent(quantity_table(verdict.quantities, finite_differences(finding.graph))), ""]
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line if line else "" for line in text.splitlines())
+
+
+def summary_text(result: CheckResult, adapter: Adapter) -> str:
+    s = result.stats
+    share = s.not_comparable / s.graphs_checked if s.graphs_checked else 0.0
+    lines = [
+        f"gradoracle check {result.impl} (seed {result.seed}, budget {result.budget:g} s)",
+        f"ops covered: {', '.join(result.supported) or 'none'}",
+        f"ops skipped (unsupported): {', '.join(result.skipped) or 'none'}",
+        f"graphs checked: {s.graphs_checked}, not comparable: {s.not_comparable} ({share:.2%}), "
+        f"findings: {len(result.findings)}",
+        f"time: {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s cpu; implementation "
+        f"{s.impl_seconds:.2f} s, references {s.reference_seconds:.2f} s, sampling "
+        f"{s.sample_seconds:.2f} s, comparing {s.compare_seconds:.2f} s, shrinking "
+        f"{s.shrink_seconds:.2f} s",
+    ]
+    if s.not_comparable_reasons:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(s.not_comparable_reasons.items()))
+        lines.append(f"not comparable because: {reasons}")
+    text = "\n".join(lines) + "\n"
+    for n, finding in enumerate(result.findings, 1):
+        text += "\n" + finding_text(n, finding, adapter)
+    return text
+
+
+def _json_number(x: float | None) -> float | str | None:
+    """JSON has no inf or nan: spell them as strings."""
+    if x is None or math.isfinite(x):
+        return x
+    return repr(x)
+
+
+def finding_json(finding: Finding, adapter: Adapter) -> dict[str, Any]:
+    import json
+
+    return {
+        "category": finding.category,
+        "reason": finding.verdict.reason,
+        "error": finding.verdict.error or None,
+        "count": finding.count,
+        "graph": json.loads(finding.graph.to_json()),
+        "snippet": finding.graph.to_snippet(adapter.import_line, adapter.class_name),
+        "quantities": [
+            {
+                "name": q.name,
+                "impl": _json_number(q.impl),
+                "jax": _json_number(q.jax),
+                "exact": _json_number(q.truth),
+                "status": q.status,
+            }
+            for q in finding.verdict.quantities
+        ],
+    }
+
+
+def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
+    s = result.stats
+    return {
+        "impl": result.impl,
+        "seed": result.seed,
+        "budget": result.budget,
+        "graphs_checked": s.graphs_checked,
+        "not_comparable": s.not_comparable,
+        "not_comparable_reasons": s.not_comparable_reasons,
+        "findings": [finding_json(f, adapter) for f in result.findings],
+        "ops_covered": {name: list(forms) for name, forms in result.supported.items()},
+        "ops_skipped": result.skipped,
+        "seconds": result.seconds,
+        "cpu_seconds": result.cpu_seconds,
+        "impl_seconds": s.impl_seconds,
+        "reference_seconds": s.reference_seconds,
+        "sample_seconds": s.sample_seconds,
+        "compare_seconds": s.compare_seconds,
+        "shrink_seconds": s.shrink_seconds,
+    }

@@ -1,0 +1,157 @@
+"""Small micrograd-style engines for testing the oracle, some with planted bugs. Not shipped.
+
+`ClosureValue` is a correct closure-based engine in micrograd's style (with every registry op and an
+iterative topological sort); the subclasses each plant one classic bug.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+
+class ClosureValue:
+    def __init__(self, data: float, _children: tuple[Any, ...] = ()) -> None:
+        self.data = float(data)
+        self.grad = 0.0
+        self._prev = _children
+        self._backward: Callable[[], None] = lambda: None
+
+    def _wrap(self, other: Any) -> Any:
+        return other if isinstance(other, ClosureValue) else type(self)(other)
+
+    def __add__(self, other: Any) -> Any:
+        other = self._wrap(other)
+        out = type(self)(self.data + other.data, (self, other))
+
+        def _backward() -> None:
+            self.grad += out.grad
+            other.grad += out.grad
+
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other: Any) -> Any:
+        other = self._wrap(other)
+        out = type(self)(self.data * other.data, (self, other))
+
+        def _backward() -> None:
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def __pow__(self, other: Any) -> Any:
+        other = self._wrap(other)
+        if self.data < 0 and not other.data.is_integer():
+            raise ValueError("pow: negative base with fractional exponent")
+        out = type(self)(self.data**other.data, (self, other))
+
+        def _backward() -> None:
+            if other.data != 0:
+                self.grad += other.data * self.data ** (other.data - 1) * out.grad
+            if self.data > 0:
+                other.grad += math.log(self.data) * out.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def __rpow__(self, other: Any) -> Any:
+        return self._wrap(other) ** self
+
+    def _unary(self, value: float, slope: float) -> Any:
+        out = type(self)(value, (self,))
+
+        def _backward() -> None:
+            self.grad += slope * out.grad
+
+        out._backward = _backward
+        return out
+
+    def tanh(self) -> Any:
+        t = math.tanh(self.data)
+        return self._unary(t, 1 - t * t)
+
+    def exp(self) -> Any:
+        e = math.exp(self.data)
+        return self._unary(e, e)
+
+    def log(self) -> Any:
+        return self._unary(math.log(self.data), 1 / self.data)
+
+    def relu(self) -> Any:
+        return self._unary(max(self.data, 0.0), 1.0 if self.data > 0 else 0.0)
+
+    def sigmoid(self) -> Any:
+        x = self.data
+        s = 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+        return self._unary(s, s * (1 - s))
+
+    def backward(self) -> None:
+        topo: list[Any] = []
+        visited: set[int] = set()
+        stack: list[tuple[Any, bool]] = [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                topo.append(node)
+            elif id(node) not in visited:
+                visited.add(id(node))
+                stack.append((node, True))
+                stack.extend((child, False) for child in node._prev)
+        for node in topo:
+            node.grad = 0.0
+        self.grad = 1.0
+        for node in reversed(topo):
+            node._backward()
+
+    def __neg__(self) -> Any:
+        return self * -1
+
+    def __radd__(self, other: Any) -> Any:
+        return self + other
+
+    def __sub__(self, other: Any) -> Any:
+        return self + (-self._wrap(other))
+
+    def __rsub__(self, other: Any) -> Any:
+        return self._wrap(other) + (-self)
+
+    def __rmul__(self, other: Any) -> Any:
+        return self * other
+
+    def __truediv__(self, other: Any) -> Any:
+        return self * self._wrap(other) ** -1
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return self._wrap(other) * self**-1
+
+
+class OverwriteMul(ClosureValue):
+    """Products overwrite gradients instead of accumulating (the seed notebook's bug)."""
+
+    def __mul__(self, other: Any) -> Any:
+        other = self._wrap(other)
+        out = type(self)(self.data * other.data, (self, other))
+
+        def _backward() -> None:
+            self.grad = other.data * out.grad
+            other.grad = self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+
+class TanhFromInput(ClosureValue):
+    """tanh's slope computed from the input instead of the output: 1 - x**2."""
+
+    def tanh(self) -> Any:
+        return self._unary(math.tanh(self.data), 1 - self.data**2)
+
+
+class NoTanh(ClosureValue):
+    """An engine without tanh: the oracle must skip it, not report it."""
+
+    tanh = property()  # type: ignore[assignment]  # attribute access raises AttributeError

@@ -1,0 +1,28 @@
+"""What a failing property shows: the minimal graph as a runnable snippet, a per-leaf table, and an
+SVG of the graph with the wrong gradients in red."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fuzz.picture import render_svg
+from fuzz.report import finite_differences, quantity_table
+from reference.compare import Verdict
+from reference.graph import Graph
+
+PICTURES = Path(os.environ.get("GRADORACLE_PICTURES", tempfile.gettempdir())) / "gradoracle"
+
+
+def explain(graph: Graph, verdict: Verdict, adapter: Any) -> str:
+    snippet = graph.to_snippet(adapter.import_line, adapter.class_name)
+    table = quantity_table(verdict.quantities, finite_differences(graph))
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    picture = render_svg(graph, verdict, PICTURES / f"finding-{abs(hash(graph.to_json())):x}")
+    where = picture or "(graphviz's dot is not installed: no picture)"
+    return (
+        f"{adapter.name}: {verdict.reason}\n\n{snippet}\n{table}\n\npicture: {where}\n"
+        f"graph JSON: {graph.to_json()}"
+    )

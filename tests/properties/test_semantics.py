@@ -1,0 +1,135 @@
+"""Backward-pass semantics every engine must keep, on random graphs and on explicit cases."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fuzz.strategies import graphs
+from reference.compare import EPS, error_scales
+from reference.graph import Graph, Node, node_values
+from reference.libs import FLOAT
+from reference.ops import OPS
+
+
+# Ulps of the gradient scale two identical backward passes may drift apart by when summed.
+ROUNDING_ULPS = 4.0
+
+
+@pytest.fixture(scope="module")
+def ops(supported: dict[str, tuple[str, ...]]) -> list[str]:
+    return [name for name, op in OPS.items() if supported.get(name) == op.forms]
+
+
+@given(data=st.data())
+def test_two_backward_calls_give_twice_the_leaf_gradients(
+    adapter: Any, ops: list[str], data: st.DataObject
+) -> None:
+    graph = data.draw(graphs(ops=ops, max_ops=10), label="graph")
+    inputs, out = adapter.build(graph)
+    adapter.backward(out)
+    once = [adapter.grad(x) for x in inputs]
+    adapter.backward(out)
+    twice = [adapter.grad(x) for x in inputs]
+    # The second pass adds the same contributions again, but (s + c1) + c2 need not round to 2 * s:
+    # allow a few ulps of the sum of |contributions| (the comparator's gradient scale).
+    _, scales = error_scales(graph, node_values(graph, FLOAT))
+    for g1, g2, scale in zip(once, twice, scales, strict=True):
+        assert abs(g2 - 2 * g1) <= ROUNDING_ULPS * EPS * scale, graph.to_snippet(adapter.import_line)
+
+
+@given(data=st.data())
+def test_resetting_grads_then_backward_again_gives_the_same_gradients(
+    adapter: Any, ops: list[str], data: st.DataObject
+) -> None:
+    graph = data.draw(graphs(ops=ops, max_ops=10), label="graph")
+    inputs, out = adapter.build(graph)
+    adapter.backward(out)
+    first = [adapter.grad(x) for x in inputs]
+    for x in inputs:
+        x.grad = 0.0  # what Module.zero_grad does to every parameter
+    adapter.backward(out)
+    assert [adapter.grad(x) for x in inputs] == first, graph.to_snippet(adapter.import_line)
+
+
+@given(data=st.data())
+def test_backward_does_not_change_the_inputs(
+    adapter: Any, ops: list[str], data: st.DataObject
+) -> None:
+    graph = data.draw(graphs(ops=ops, max_ops=10), label="graph")
+    inputs, out = adapter.build(graph)
+    value = adapter.data(out)
+    adapter.backward(out)
+    assert [adapter.data(x) for x in inputs] == list(graph.input_values)
+    assert adapter.data(out) == value
+
+
+def one_op(name: str, *values: float, form: str | None = None) -> Graph:
+    form = form or "v" * len(values)
+    nodes = [Node.const(v) if f == "c" else Node.input(v) for f, v in zip(form, values)]
+    return Graph((*nodes, Node.apply(name, *range(len(values)))))
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0])
+def test_relu_slope_at_its_kink_is_zero(adapter: Any, supported: dict[str, Any], x: float) -> None:
+    if "relu" not in supported:
+        pytest.skip("the implementation has no relu")
+    outcome = adapter.run(one_op("relu", x))
+    assert outcome.value == 0.0
+    assert outcome.grads == (0.0,), "relu'(0) must be 0 (micrograd, PyTorch, jax.nn.relu)"
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "error"),
+    [
+        ("log", (0.0,), ValueError),
+        ("log", (-1.0,), ValueError),
+        ("div", (1.0, 0.0), ZeroDivisionError),
+        ("exp", (1000.0,), OverflowError),
+    ],
+)
+def test_domain_errors_follow_python_floats(
+    adapter: Any, supported: dict[str, Any], name: str, values: tuple[float, ...], error: type
+) -> None:
+    if name not in supported:
+        pytest.skip(f"the implementation has no {name}")
+    if not adapter.name.startswith("engine:"):
+        pytest.skip("other engines may signal domain errors differently (nan, inf)")
+    with pytest.raises(error, match=name if name != "div" else "/"):
+        adapter.run(one_op(name, *values))
+
+
+@pytest.mark.parametrize(("name", "x"), [("tanh", 1000.0), ("tanh", -1000.0),
+                                         ("sigmoid", 1000.0), ("sigmoid", -1000.0)])
+def test_saturating_ops_are_stable_for_large_inputs(
+    adapter: Any, supported: dict[str, Any], name: str, x: float
+) -> None:
+    if name not in supported:
+        pytest.skip(f"the implementation has no {name}")
+    outcome = adapter.run(one_op(name, x))
+    expected = {"tanh": math.copysign(1.0, x), "sigmoid": 1.0 if x > 0 else 0.0}[name]
+    assert outcome.value == expected
+    assert outcome.grads == (0.0,)
+
+
+@pytest.mark.parametrize("depth", [10**5])
+def test_deep_chains_backward_without_recursion(adapter: Any, depth: int) -> None:
+    nodes = [Node.input(0.5), Node.const(1.0)]
+    for i in range(depth):
+        nodes.append(Node.apply("add", len(nodes) - 1 if i else 0, 1))
+    outcome = adapter.run(Graph(tuple(nodes)))
+    assert outcome.value == 0.5 + depth
+    assert outcome.grads == (1.0,)
+
+
+def test_wide_fan_out_accumulates_every_use(adapter: Any) -> None:
+    width = 10**5
+    nodes = [Node.input(0.5), Node.apply("mul", 0, 0)]
+    for _ in range(width - 1):
+        nodes.append(Node.apply("add", len(nodes) - 1, 0))
+    outcome = adapter.run(Graph(tuple(nodes)))
+    assert outcome.grads == (pytest.approx(2 * 0.5 + (width - 1), rel=1e-12),)
