@@ -58,20 +58,30 @@ def main() -> int:
         done += len(graphs)
     wall = time.perf_counter() - start
     s = oracle.stats
-    print(f"validation on {h.machine()}: {total} graphs (seed {args.seed}, <= {args.max_ops} "
-          f"sampled ops, {ops / total:.1f} ops per graph on average), {wall:.1f} s")
+    print(
+        f"validation on {h.machine()}: {total} graphs (seed {args.seed}, <= {args.max_ops} "
+        f"sampled ops, {ops / total:.1f} ops per graph on average), {wall:.1f} s"
+    )
     print()
-    print(h.table(["verdict", "graphs", "share"],
-                  [[k, str(v), f"{v / total:.3%}"] for k, v in counts.items()]))
+    print(
+        h.table(
+            ["verdict", "graphs", "share"],
+            [[k, str(v), f"{v / total:.3%}"] for k, v in counts.items()],
+        )
+    )
     print()
     per = 1e6 / total
-    print(h.table(
-        ["time per graph", "us"],
-        [["engine forward + backward", f"{s.impl_seconds * per:.1f}"],
-         ["JAX reference (batched)", f"{s.reference_seconds * per:.1f}"],
-         ["comparator (incl. mpmath adjudication)", f"{s.compare_seconds * per:.1f}"],
-         ["reference / engine", f"{s.reference_seconds / s.impl_seconds:.2f}x"]],
-    ))
+    print(
+        h.table(
+            ["time per graph", "us"],
+            [
+                ["engine forward + backward", f"{s.impl_seconds * per:.1f}"],
+                ["JAX reference (batched)", f"{s.reference_seconds * per:.1f}"],
+                ["comparator (incl. mpmath adjudication)", f"{s.compare_seconds * per:.1f}"],
+                ["reference / engine", f"{s.reference_seconds / s.impl_seconds:.2f}x"],
+            ],
+        )
+    )
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         print(f"not comparable: {n} x {reason}")
     for graph, verdict in failures[:5]:

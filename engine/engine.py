@@ -1,13 +1,13 @@
 """A scalar reverse-mode autograd engine.
 
-Each operation computes its result and, right beside it, the local derivative of the result with respect
-to each operand. A node stores at most two operands (``_a``, ``_b``) and their local derivatives (``_da``,
-``_db``) in slots: no closures, no reference cycles, no per-node dict. Plain numbers used as operands are
-folded into the local derivative instead of becoming graph nodes.
+Each operation computes its result and, right beside it, the local derivative of the result with
+respect to each operand. A node stores at most two operands (``_a``, ``_b``) and their local
+derivatives (``_da``, ``_db``) in slots: no closures, no reference cycles, no per-node dict. Plain
+numbers used as operands are folded into the local derivative instead of becoming graph nodes.
 
-``backward()`` seeds the output with 1 and propagates in a topological order computed without recursion,
-so graphs of millions of nodes work under the default recursion limit. Leaf gradients accumulate across
-calls; the gradients of interior nodes are recomputed on every call.
+``backward()`` seeds the output with 1 and propagates in a topological order computed without
+recursion, so graphs of millions of nodes work under the default recursion limit. Leaf gradients
+accumulate across calls; the gradients of interior nodes are recomputed on every call.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _power_rule(base: float, exponent: float) -> float:
 
 
 def _exponent_rule(base: float, power: float) -> float:
-    """d(base**x)/dx = log(base) * base**x, which needs base > 0 (0 for base 0, where power is 0)."""
+    """d(base**x)/dx = log(base) * base**x, defined for base > 0 (and 0 at base 0)."""
     if base > 0.0:
         return power * math.log(base)
     if base == 0.0:
@@ -61,7 +61,7 @@ def _exponent_rule(base: float, power: float) -> float:
 
 
 class Value:
-    """A scalar in an expression graph, with the gradient of the graph's output with respect to it."""
+    """A scalar in an expression graph, with the gradient of the graph's output wrt it."""
 
     __slots__ = ("data", "grad", "label", "_op", "_a", "_da", "_b", "_db")
 
@@ -146,7 +146,8 @@ class Value:
         out = _float_pow(k, self.data, "**")
         return _node(out, f"{other!r}**", self, _exponent_rule(k, out))
 
-    # -- functions ----------------------------------------------------------------------------------
+    # -- functions
+    # ----------------------------------------------------------------------------------
 
     def tanh(self) -> Value:
         t = math.tanh(self.data)
@@ -181,7 +182,8 @@ class Value:
             s = z / (1.0 + z)
         return _node(s, "sigmoid", self, s * (1.0 - s))
 
-    # -- reverse mode -------------------------------------------------------------------------------
+    # -- reverse mode
+    # -------------------------------------------------------------------------------
 
     def backward(self) -> None:
         """Add d(self)/d(leaf) to every leaf's grad; recompute every interior node's grad."""

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def trace(root: Value) -> tuple[list[Value], list[tuple[Value, Value]]]:
-    """Every node below ``root`` (in discovery order) and every (operand, result) edge, iteratively."""
+    """Every node below ``root`` and every (operand, result) edge, found without recursion."""
     nodes: list[Value] = []
     edges: list[tuple[Value, Value]] = []
     seen: set[int] = set()
@@ -36,7 +36,9 @@ def _record_text(text: str) -> str:
     return text
 
 
-def draw_dot(root: Value, rankdir: str = "LR", highlight: frozenset[int] = frozenset()) -> graphviz.Digraph:
+def draw_dot(
+    root: Value, rankdir: str = "LR", highlight: frozenset[int] = frozenset()
+) -> graphviz.Digraph:
     """A graphviz Digraph of the graph below ``root``: a record per value, a small node per op.
 
     ``highlight`` holds ``id()``s of values to draw in red (e.g. those with a wrong gradient).

@@ -1,8 +1,9 @@
 """Adapters: how the oracle drives an implementation under test.
 
-An adapter turns a `Graph` into the implementation's own objects, runs its forward and backward pass,
-and hands back plain floats. The default adapter takes any micrograd-shaped class: ``Value(x)`` with
-``.data``, ``.grad`` and ``.backward()``, spelled with Python operators and methods.
+An adapter turns a `Graph` into the implementation's own objects, runs its forward and backward
+pass, and hands back plain floats. The default adapter takes any micrograd-shaped class:
+``Value(x)`` with ``.data``, ``.grad`` and ``.backward()``, spelled with Python operators and
+methods.
 
 Writing your own takes a few lines: subclass `ValueClassAdapter` (or `Adapter`) and override what
 differs, e.g. for a class whose gradient lives in ``.g`` and whose backward pass is ``.grad_fn()``::
@@ -69,15 +70,16 @@ class Adapter:
         inputs, out = self.build(graph)
         self.backward(out)
         value = _as_float(self.data(out), "the output's value")
-        grads = tuple(_as_float(self.grad(x), f"input {i}'s gradient") for i, x in enumerate(inputs))
+        grads = tuple(
+            _as_float(self.grad(x), f"input {i}'s gradient") for i, x in enumerate(inputs)
+        )
         return Outcome(value, grads)
 
 
 def _as_float(x: Any, what: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, int | float):
-        # Accept 0-d numpy/torch scalars through their float conversion, but nothing str-like.
-        if isinstance(x, str | bytes) or not hasattr(x, "__float__"):
-            raise TypeError(f"{what} is a {type(x).__name__}, not a number")
+    # 0-d numpy and torch scalars convert through __float__; strings and bools are not numbers here.
+    if isinstance(x, str | bytes | bool) or not hasattr(x, "__float__"):
+        raise TypeError(f"{what} is a {type(x).__name__}, not a number")
     return float(x)
 
 

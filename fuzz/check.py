@@ -19,7 +19,9 @@ from reference.compare import FAIL, NOT_COMPARABLE, Verdict, compare
 from reference.graph import Graph, Node
 from reference.ops import OPS
 
-BATCH = 128  # graphs per reference call: large enough to amortise JAX's dispatch, small for progress
+BATCH = (
+    128  # graphs per reference call: large enough to amortise JAX's dispatch, small for progress
+)
 SHRINK_SHARE = 0.3  # of the budget kept for shrinking once something was found
 MAX_SHRUNK = 5  # distinct findings shrunk and shown; the rest are counted
 # Exceptions that mean "this spelling is not supported", not "this spelling is wrong".
@@ -113,7 +115,7 @@ def probe(oracle: Oracle, rng: random.Random) -> tuple[dict[str, tuple[str, ...]
         forms = []
         for form in op.forms:
             graph = _single_op_graph(op.name, form, rng)
-            outcome, error = oracle.run_impl(graph)
+            _, error = oracle.run_impl(graph)
             if isinstance(error, UNSUPPORTED):
                 continue
             forms.append(form)
@@ -129,7 +131,7 @@ def _single_op_graph(name: str, form: str, rng: random.Random) -> Graph:
     """`op` applied once, in `form`, to operands drawn inside its domain."""
     op = OPS[name]
     values: list[float] = []
-    for slot, kind in enumerate(form):
+    for slot in range(len(form)):
         other = values[0] if values else None
         drawn = op.draw(form, rng, slot, other)
         values.append(1.5 if drawn is None else drawn)
@@ -176,8 +178,13 @@ def run_check(
     rng = random.Random(seed)
     supported, raw = probe(oracle, random.Random(seed))
     config = config or SamplerConfig()
-    config = SamplerConfig(**{**config.__dict__, "ops": tuple(n for n in config.ops if n in supported),
-                              "forms": supported})
+    config = SamplerConfig(
+        **{
+            **config.__dict__,
+            "ops": tuple(n for n in config.ops if n in supported),
+            "forms": supported,
+        }
+    )
     failures = sum(map(len, raw.values()))
     while config.ops and time.monotonic() < deadline - (budget * SHRINK_SHARE if failures else 0):
         t = time.perf_counter()
@@ -198,8 +205,14 @@ def run_check(
     findings = _shrink_all(oracle, raw, deadline)
     stats.shrink_seconds = time.perf_counter() - t
     return CheckResult(
-        adapter.name, seed, budget, stats, findings, supported,
-        seconds=time.monotonic() - start_wall, cpu_seconds=time.process_time() - start_cpu,
+        adapter.name,
+        seed,
+        budget,
+        stats,
+        findings,
+        supported,
+        seconds=time.monotonic() - start_wall,
+        cpu_seconds=time.process_time() - start_cpu,
     )
 
 

@@ -40,8 +40,11 @@ def _seed(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gradoracle", description="A correctness oracle for scalar autograd "
-                     "engines: random expression graphs, gradients checked against JAX and mpmath.")
+    parser = _Parser(
+        prog="gradoracle",
+        description="A correctness oracle for scalar autograd "
+        "engines: random expression graphs, gradients checked against JAX and mpmath.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     check = commands.add_parser("check", help="check an implementation: probe, fuzz, shrink")
     check.add_argument("impl", metavar="MODULE:CLASS", help="a micrograd-shaped Value class")
@@ -66,8 +69,10 @@ class _Progress:
         checked = getattr(stats, "graphs_checked", 0)
         done = min(1.0, elapsed / self.budget)
         bar = "#" * int(done * 20)
-        line = (f"[{bar:<20}] {elapsed:5.1f}/{self.budget:g} s  {checked} graphs "
-                f"({checked / max(elapsed, 1e-9):.0f}/s)  {failures} failing")
+        line = (
+            f"[{bar:<20}] {elapsed:5.1f}/{self.budget:g} s  {checked} graphs "
+            f"({checked / max(elapsed, 1e-9):.0f}/s)  {failures} failing"
+        )
         sys.stderr.write(("\r" + line) if self.tty else line + "\n")
         sys.stderr.flush()
 

@@ -15,7 +15,7 @@ from reference.graph import Graph, build
 
 
 def render_svg(graph: Graph, verdict: Verdict, path: Path) -> Path | None:
-    """Write the SVG to `path` (its suffix is replaced by .svg); None when graphviz's `dot` is missing."""
+    """Write the SVG to `path` with the suffix .svg; None when graphviz's `dot` is missing."""
     import graphviz
 
     inputs, out = build(graph, Value)

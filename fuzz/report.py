@@ -1,4 +1,4 @@
-"""What the user reads: the console summary, each finding as a snippet and a table, and the JSON form."""
+"""What the user reads: the console summary, each finding as a snippet and a table, and JSON."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def finite_differences(graph: Graph) -> dict[str, float]:
 
 
 def quantity_table(quantities: tuple[Quantity, ...], fd: dict[str, float]) -> str:
-    """A per-leaf markdown table: implementation, JAX, finite difference, exact (when adjudicated)."""
+    """A per-leaf markdown table: implementation, JAX, finite difference, exact (when
+    adjudicated)."""
     rows = [
         "| quantity | implementation | JAX | finite difference | exact | verdict |",
         "|---|---|---|---|---|---|",
@@ -50,7 +51,10 @@ def finding_text(n: int, finding: Finding, adapter: Adapter) -> str:
     snippet = finding.graph.to_snippet(adapter.import_line, adapter.class_name)
     lines = [head, "", _indent(snippet), ""]
     if verdict.quantities:
-        lines += [_indent(quantity_table(verdict.quantities, finite_differences(finding.graph))), ""]
+        lines += [
+            _indent(quantity_table(verdict.quantities, finite_differences(finding.graph))),
+            "",
+        ]
     return "\n".join(lines)
 
 

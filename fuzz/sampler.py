@@ -1,10 +1,10 @@
 """A fast seeded sampler of random expression DAGs over the op registry.
 
-Unlike trees, these graphs reuse nodes on purpose: a node may feed several consumers and both operands
-of one op, which is what makes gradient-accumulation bugs visible. Every operand lies inside its op's
-domain by construction: operands are chosen among nodes whose (float) value fits the op, and when none
-fits, a fresh input is drawn from the op's own domain sampler. Values stay moderate and away from kinks,
-so almost every graph is comparable against the references.
+Unlike trees, these graphs reuse nodes on purpose: a node may feed several consumers and both
+operands of one op, which is what makes gradient-accumulation bugs visible. Every operand lies
+inside its op's domain by construction: operands are chosen among nodes whose (float) value fits the
+op, and when none fits, a fresh input is drawn from the op's own domain sampler. Values stay
+moderate and away from kinks, so almost every graph is comparable against the references.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from reference.graph import Graph, Node
 from reference.libs import FLOAT
 from reference.ops import OPS, Op, draw_real
 
-# Intermediate values and local derivatives are kept below this magnitude: beyond it, float64 round-off
-# of a 30-op graph swamps the comparator's tight tolerance and the graph would be "not comparable".
+# Intermediate values and local derivatives are kept below this magnitude: beyond it, float64
+# round-off of a 30-op graph swamps the comparator's tight tolerance and the graph would be "not
+# comparable".
 MAGNITUDE_LIMIT = 1e6
 # Non-zero results smaller than this are avoided too: exp and pow underflow to 0.0 in float64 long
 # before the exact result stops mattering (172700 ** -172700), which makes float and exact disagree.
@@ -45,7 +46,9 @@ class SamplerConfig:
     const: float = 0.25  # chance that a binary op takes a plain-number constant on one side
     fresh_input: float = 0.1  # chance that an operand is a new input (when inputs remain)
     weights: dict[str, float] = field(default_factory=dict)  # op -> relative weight (default 1)
-    forms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # op -> allowed forms (default all)
+    forms: dict[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # op -> allowed forms (default all)
 
 
 def op_result(

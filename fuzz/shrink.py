@@ -1,10 +1,10 @@
 """A reducer over the Graph IR: the smallest graph that still shows a finding.
 
 Greedy passes, repeated until none makes progress: move the output to an earlier node, bypass an op
-(its consumers use one of its operands instead), cut a subgraph (an op node becomes an input with the
-same value), merge two inputs, and simplify constants and input values (toward 1, 2, 0.5, ...). Every
-candidate is a valid Graph; `still_fails` decides whether it keeps the bug. Dead nodes are pruned after
-each step, so the result never carries nodes the output does not depend on.
+(its consumers use one of its operands instead), cut a subgraph (an op node becomes an input with
+the same value), merge two inputs, and simplify constants and input values (toward 1, 2, 0.5, ...).
+Every candidate is a valid Graph; `still_fails` decides whether it keeps the bug. Dead nodes are
+pruned after each step, so the result never carries nodes the output does not depend on.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""The comparator: pass, fail or not comparable, per quantity (the output value and each input's grad).
+"""The comparator: pass, fail or not comparable, per quantity (the output value and each input's
+grad).
 
-A quantity passes at once when the implementation agrees with JAX within QUICK_RTOL (scale-aware: the
-scale is the largest magnitude the float64 computation went through, not just the result's, so a result
-that cancels to near zero is not held to a relative tolerance it could never meet). Otherwise the exact
-answer is computed with mpmath and the implementation passes only if its error is not much worse than
-what float64 evaluation itself can err by there: JAX's own error times JAX_ERROR_FACTOR, or the rounding
-budget. Graphs whose references are not finite, or that sit within KINK_MARGIN of a kink, are not
-comparable: counted and reported, never passed or failed.
+A quantity passes at once when the implementation agrees with JAX within QUICK_RTOL (scale-aware:
+the scale is the largest magnitude the float64 computation went through, not just the result's, so a
+result that cancels to near zero is not held to a relative tolerance it could never meet). Otherwise
+the exact answer is computed with mpmath and the implementation passes only if its error is not much
+worse than what float64 evaluation itself can err by there: JAX's own error times JAX_ERROR_FACTOR,
+or the rounding budget. Graphs whose references are not finite, or that sit within KINK_MARGIN of a
+kink, are not comparable: counted and reported, never passed or failed.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ EPS = 2.0**-52
 # Quick accept. Two correct float64 engines differ by a few ulps per op; 1e-10 leaves room for ~10^5
 # ulps of drift while a derivative rounded through float32 (relative error ~1e-8) still fails.
 QUICK_RTOL = 1e-10
-# An implementation may err up to this many times JAX's own error (measured against the exact answer):
-# it may round differently (x*y*z vs x*(y*z)), but a wrong formula errs by orders of magnitude more.
+# An implementation may err up to this many times JAX's own error (measured against the exact
+# answer): it may round differently (x*y*z vs x*(y*z)), but a wrong formula errs by orders of
+# magnitude more.
 JAX_ERROR_FACTOR = 16.0
 # Rounding budget per op, in ulps of the largest magnitude the computation went through (its scale).
 ULPS_PER_OP = 8.0
@@ -71,9 +73,10 @@ class Verdict:
 def error_scales(graph: Graph, values: Sequence[float]) -> tuple[float, tuple[float, ...]]:
     """Scales for the output value and each input's gradient: what float64 rounding is relative to.
 
-    Reverse sweep with absolute values: the gradient scale of an input sums |products of partials| over
-    all paths (no cancellation), the value scale sums |node value| * |d out / d node| over all op nodes
-    (each node's rounding, propagated). tanh's and sigmoid's partials (1 - t*t, s*(1 - s)) are computed
+    Reverse sweep with absolute values: the gradient scale of an input sums |products of partials|
+    over all paths (no cancellation), the value scale sums |node value| * |d out / d node| over all
+    op nodes (each node's rounding, propagated). tanh's and sigmoid's partials (1 - t*t, s*(1 - s))
+    are computed
     from terms of size ~1 and s, so their rounding is measured against those, not the small result.
     """
     n = len(graph.nodes)
@@ -144,8 +147,9 @@ def compare(
             Quantity(nm, None, j, s, FAIL) for nm, j, s in zip(names, jax, scales, strict=True)
         )
         detail = f"{type(error).__name__}: {error}" if error is not None else "no result"
-        return Verdict(FAIL, quantities, f"raised where the reference is finite ({detail})",
-                       error=detail)
+        return Verdict(
+            FAIL, quantities, f"raised where the reference is finite ({detail})", error=detail
+        )
     impl = [impl_value, *impl_grads]
     if len(impl) != len(jax):
         return Verdict(FAIL, reason=f"expected {len(jax) - 1} gradients, got {len(impl) - 1}")
@@ -155,7 +159,9 @@ def compare(
         for i, j, s in zip(impl, jax, scales, strict=True)
     ]
     if all(quick):
-        return Verdict(PASS, tuple(Quantity(*t) for t in zip(names, impl, jax, scales, strict=True)))
+        return Verdict(
+            PASS, tuple(Quantity(*t) for t in zip(names, impl, jax, scales, strict=True))
+        )
     return _adjudicate(graph, names, impl, jax, scales, budget)
 
 
@@ -171,16 +177,23 @@ def _adjudicate(
     try:
         exact = highprec(graph)
     except (ValueError, ArithmeticError) as e:
-        return Verdict(NOT_COMPARABLE, reason=f"the exact answer is undefined ({e})",
-                       adjudicated=True)
+        return Verdict(
+            NOT_COMPARABLE, reason=f"the exact answer is undefined ({e})", adjudicated=True
+        )
     if not exact.converged:
-        return Verdict(NOT_COMPARABLE, reason="the exact answer did not converge (cancellation)",
-                       adjudicated=True)
+        return Verdict(
+            NOT_COMPARABLE,
+            reason="the exact answer did not converge (cancellation)",
+            adjudicated=True,
+        )
     quantities = []
     for name, i, j, s, t in zip(names, impl, jax, scales, exact.rounded(), strict=True):
         if not math.isfinite(t):
-            return Verdict(NOT_COMPARABLE, reason=f"the exact {name} is not finite in float64",
-                           adjudicated=True)
+            return Verdict(
+                NOT_COMPARABLE,
+                reason=f"the exact {name} is not finite in float64",
+                adjudicated=True,
+            )
         tolerance = max(QUICK_RTOL * abs(t), JAX_ERROR_FACTOR * abs(j - t), budget * s)
         ok = math.isfinite(i) and abs(i - t) <= tolerance
         quantities.append(Quantity(name, i, j, s, PASS if ok else FAIL, truth=t))

@@ -21,7 +21,12 @@ settings.register_profile(
     "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile(
-    "ci", max_examples=60, deadline=None, derandomize=True, database=None, print_blob=True,
+    "ci",
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
@@ -32,7 +37,9 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--impl", default=DEFAULT_IMPL, metavar="MODULE:CLASS",
+        "--impl",
+        default=DEFAULT_IMPL,
+        metavar="MODULE:CLASS",
         help=f"the Value class the property suite checks (default {DEFAULT_IMPL})",
     )
 

@@ -16,8 +16,9 @@ from reference.finite_diff import finite_diff
 from reference.graph import Graph
 from reference.ops import OPS
 
-# A finite difference is only as good as its own error estimate; the implementation may sit this many
-# estimated errors away from it (FD is a sanity net under JAX, which the comparator judges against).
+# A finite difference is only as good as its own error estimate; the implementation may sit this
+# many estimated errors away from it (FD is a sanity net under JAX, which the comparator judges
+# against).
 FD_ERROR_FACTOR = 10.0
 # Gradients this much smaller than their FD error are indistinguishable from 0 for FD.
 FD_ABS_FLOOR = 1e-8

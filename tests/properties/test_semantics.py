@@ -15,7 +15,6 @@ from reference.graph import Graph, Node, node_values
 from reference.libs import FLOAT
 from reference.ops import OPS
 
-
 # Ulps of the gradient scale two identical backward passes may drift apart by when summed.
 ROUNDING_ULPS = 4.0
 
@@ -39,7 +38,9 @@ def test_two_backward_calls_give_twice_the_leaf_gradients(
     # allow a few ulps of the sum of |contributions| (the comparator's gradient scale).
     _, scales = error_scales(graph, node_values(graph, FLOAT))
     for g1, g2, scale in zip(once, twice, scales, strict=True):
-        assert abs(g2 - 2 * g1) <= ROUNDING_ULPS * EPS * scale, graph.to_snippet(adapter.import_line)
+        assert abs(g2 - 2 * g1) <= ROUNDING_ULPS * EPS * scale, graph.to_snippet(
+            adapter.import_line
+        )
 
 
 @given(data=st.data())
@@ -103,8 +104,9 @@ def test_domain_errors_follow_python_floats(
         adapter.run(one_op(name, *values))
 
 
-@pytest.mark.parametrize(("name", "x"), [("tanh", 1000.0), ("tanh", -1000.0),
-                                         ("sigmoid", 1000.0), ("sigmoid", -1000.0)])
+@pytest.mark.parametrize(
+    ("name", "x"), [("tanh", 1000.0), ("tanh", -1000.0), ("sigmoid", 1000.0), ("sigmoid", -1000.0)]
+)
 def test_saturating_ops_are_stable_for_large_inputs(
     adapter: Any, supported: dict[str, Any], name: str, x: float
 ) -> None:
