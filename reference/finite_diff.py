@@ -111,7 +111,7 @@ def _estimate(graph: Graph, k: int, center: list[Any], step_factor: float) -> FD
     d1 = (f["x+h"] - f["x-h"]) / (2 * h1)
     d2 = (f["x+h/2"] - f["x-h/2"]) / (2 * h2)
     r2 = (h1 / h2) ** 2
-    extrapolated = (r2 * d2 - d1) / (r2 - 1)
+    extrapolated = d2 + (d2 - d1) / (r2 - 1)  # Richardson; r2 * d2 could overflow
     scale = max(abs(v) for v in center)
     noise = ROUNDING_SLACK * EPS * (graph.n_ops + 1) * scale
     error = abs(extrapolated - d2) + (r2 + 1) / (r2 - 1) * noise / h2

@@ -163,6 +163,21 @@ def test_overflowing_stencil_is_not_usable() -> None:
     assert "exp" in est.reason
 
 
+def test_silent_float_overflow_in_the_stencil_is_not_usable() -> None:
+    # x * 1e308 is finite at x = 1.79769 and inf (no exception: Python float mul) at x + h.
+    g = Graph((Node.input(1.79769), Node.const(1e308), Node.apply("mul", 0, 1)))
+    est = finite_diff(g).estimates[0]
+    assert not est.usable
+    assert "stencil point x+h gives a non-finite value" in est.reason
+
+
+def test_huge_but_finite_derivatives_are_usable() -> None:
+    g = Graph((Node.input(1.79), Node.const(1e308), Node.apply("mul", 0, 1)))
+    est = finite_diff(g).estimates[0]
+    assert est.usable
+    assert est.grad == pytest.approx(1e308, rel=1e-9)
+
+
 def test_center_outside_the_domain_raises_naming_the_node() -> None:
     g = Graph((Node.input(-1.0), Node.apply("log", 0)))
     with pytest.raises(ValueError, match=r"^node 1: log"):
