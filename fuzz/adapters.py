@@ -42,6 +42,17 @@ class Outcome:
     grads: tuple[float, ...]
 
 
+@dataclass(frozen=True)
+class ImplResult:
+    """How running one graph went: 'ok' (with the outcome), 'exception', 'hang', 'crash', or
+    'skipped' (the deadline came first). `seconds` is the time spent inside the implementation."""
+
+    kind: str
+    outcome: Outcome | None
+    error: str  # '' when ok; 'TypeName: message' for an exception; what happened otherwise
+    seconds: float
+
+
 class Adapter:
     """Runs graphs on one implementation. `name` is shown in reports and snippets.
 

@@ -1,31 +1,36 @@
-"""`gradoracle check`: random graphs through an implementation and the references, judged, shrunk.
+"""`gradoracle check`: probe, battery, random graphs through an implementation and the references,
+judged and shrunk.
 
 The run is time-budgeted and deterministic for a seed: the same seed samples the same graphs in the
 same order, whatever the machine's speed (a faster machine just gets further down the sequence).
+The implementation runs through a runner: `fuzz.isolation.IsolatedImpl` (a worker process, the
+default: hangs and crashes become findings) or `InProcess` (trusted engines, tests, benchmarks).
 """
 
 from __future__ import annotations
 
+import importlib
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from fuzz.adapters import Adapter, Outcome
+from fuzz import battery
+from fuzz.adapters import Adapter, ImplResult
 from fuzz.sampler import SamplerConfig, sample_graph
 from fuzz.shrink import shrink
-from reference.compare import FAIL, NOT_COMPARABLE, Verdict, compare
+from reference.compare import FAIL, NOT_COMPARABLE, PASS, Quantity, Verdict, compare
 from reference.graph import Graph, Node
 from reference.ops import OPS
 
-BATCH = (
-    128  # graphs per reference call: large enough to amortise JAX's dispatch, small for progress
-)
+BATCH = 128  # graphs per reference call: amortises JAX's dispatch, small enough for progress
 SHRINK_SHARE = 0.3  # of the budget kept for shrinking once something was found
-MAX_SHRUNK = 5  # distinct findings shrunk and shown; the rest are counted
+MAX_SHRUNK = 5  # failures shrunk per category; the rest are counted
 # Exceptions that mean "this spelling is not supported", not "this spelling is wrong".
-UNSUPPORTED = (AttributeError, TypeError, NotImplementedError, AssertionError)
+UNSUPPORTED = ("AttributeError", "TypeError", "NotImplementedError", "AssertionError")
+# Categories whose failures are shown as they are: shrinking them costs a timeout per try.
+UNSHRUNK = ("hang", "crash")
 
 
 class Reference(Protocol):
@@ -34,13 +39,50 @@ class Reference(Protocol):
         ...
 
 
+class Runner(Protocol):
+    worker_cpu_seconds: float
+
+    def run(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]: ...
+
+    def call(self, function: str, *args: Any, timeout: float) -> Any: ...
+
+
+class InProcess:
+    """Runs the implementation in this process: fast, but a hang or crash takes the run with it."""
+
+    worker_cpu_seconds = 0.0
+
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter = adapter
+
+    def run(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]:
+        results = []
+        for graph in graphs:
+            if deadline is not None and time.monotonic() >= deadline:
+                results.append(ImplResult("skipped", None, "", 0.0))
+                continue
+            start = time.perf_counter()
+            try:
+                outcome = self.adapter.run(graph)
+                results.append(ImplResult("ok", outcome, "", time.perf_counter() - start))
+            except Exception as e:  # the implementation's failure is data, not ours
+                error = f"{type(e).__name__}: {e}"
+                results.append(ImplResult("exception", None, error, time.perf_counter() - start))
+        return results
+
+    def call(self, function: str, *args: Any, timeout: float) -> Any:
+        module, _, name = function.partition(":")
+        return getattr(importlib.import_module(module), name)(self.adapter, *args)
+
+
 @dataclass
 class Finding:
-    category: str  # 'wrong gradient', 'wrong value', 'exception'
+    category: str  # 'wrong gradient', 'wrong value', 'exception', 'hang', 'crash', or a battery's
     graph: Graph  # the smallest graph found
     verdict: Verdict
     original: Graph
     count: int = 1  # how many sampled graphs failed the same way
+    snippet: str = ""  # set when the graph alone does not show it (a second backward, a loop)
 
 
 @dataclass
@@ -52,12 +94,14 @@ class Stats:
     sample_seconds: float = 0.0
     compare_seconds: float = 0.0
     shrink_seconds: float = 0.0
+    battery_seconds: float = 0.0
     not_comparable_reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _category(verdict: Verdict) -> str:
+def category(verdict: Verdict) -> str:
     if verdict.error:
-        return "exception"
+        kind = verdict.error.partition(":")[0]
+        return kind if kind in UNSHRUNK else "exception"
     names = {q.name for q in verdict.failing}
     return "wrong value" if names == {"value"} else "wrong gradient"
 
@@ -65,40 +109,55 @@ def _category(verdict: Verdict) -> str:
 class Oracle:
     """Runs graphs on an implementation and the reference, and judges them."""
 
-    def __init__(self, adapter: Adapter, reference: Reference, stats: Stats | None = None) -> None:
-        self.adapter = adapter
+    def __init__(
+        self, adapter: Adapter, reference: Reference, runner: Runner | None = None
+    ) -> None:
+        self.adapter = adapter  # names the implementation in snippets and reports
+        self.runner: Runner = runner or InProcess(adapter)
         self.reference = reference
-        self.stats = stats or Stats()
+        self.stats = Stats()
 
-    def run_impl(self, graph: Graph) -> tuple[Outcome | None, BaseException | None]:
-        start = time.perf_counter()
-        try:
-            return self.adapter.run(graph), None
-        except Exception as e:  # the implementation's failure is data, not ours
-            return None, e
-        finally:
-            self.stats.impl_seconds += time.perf_counter() - start
+    def run_impl(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]:
+        results = self.runner.run(graphs, deadline)
+        self.stats.impl_seconds += sum(r.seconds for r in results)
+        return results
 
-    def judge(self, graphs: Sequence[Graph]) -> list[Verdict]:
-        outcomes = [self.run_impl(g) for g in graphs]
+    def verdicts(self, graphs: Sequence[Graph], results: Sequence[ImplResult]) -> list[Verdict]:
+        """Judge implementation results (none skipped) against the reference."""
         start = time.perf_counter()
         refs = self.reference.evaluate(graphs)
         self.stats.reference_seconds += time.perf_counter() - start
         start = time.perf_counter()
         verdicts = []
-        for graph, (outcome, error), ref in zip(graphs, outcomes, refs, strict=True):
+        for graph, result, ref in zip(graphs, results, refs, strict=True):
+            if result.kind in UNSHRUNK:  # always a finding, comparable or not
+                error = f"{result.kind}: {result.error}"
+                verdicts.append(Verdict(FAIL, reason=error, error=error))
+                continue
+            outcome = result.outcome
             value = outcome.value if outcome else None
             grads = outcome.grads if outcome else None
-            verdicts.append(compare(graph, value, grads, ref.value, ref.grads, error))
+            verdicts.append(compare(graph, value, grads, ref.value, ref.grads, result.error))
         self.stats.compare_seconds += time.perf_counter() - start
         return verdicts
 
-    def fails_like(self, category: str) -> Callable[[Graph], bool]:
+    def judge(
+        self, graphs: Sequence[Graph], deadline: float | None = None
+    ) -> list[tuple[Graph, Verdict]]:
+        """Run and judge; graphs the deadline cut off are left out."""
+        results = self.run_impl(graphs, deadline)
+        done = [(g, r) for g, r in zip(graphs, results, strict=True) if r.kind != "skipped"]
+        if not done:
+            return []
+        kept = [g for g, _ in done]
+        return list(zip(kept, self.verdicts(kept, [r for _, r in done]), strict=True))
+
+    def fails_like(self, kind: str, deadline: float) -> Callable[[Graph], bool]:
         """A shrinking predicate: the graph still fails in the same category."""
 
         def still_fails(graph: Graph) -> bool:
-            verdict = self.judge([graph])[0]
-            return verdict.status == FAIL and _category(verdict) == category
+            judged = self.judge([graph], deadline)
+            return bool(judged) and judged[0][1].status == FAIL and category(judged[0][1]) == kind
 
         return still_fails
 
@@ -106,38 +165,110 @@ class Oracle:
 Failures = dict[str, list[tuple[Graph, Verdict]]]  # category -> failing graphs
 
 
-def probe(oracle: Oracle, rng: random.Random) -> tuple[dict[str, tuple[str, ...]], Failures]:
-    """Try every op and form once on in-domain inputs: which the implementation supports, and
-    which already give a wrong answer."""
-    supported: dict[str, tuple[str, ...]] = {}
-    failures: Failures = {}
-    for op in OPS.values():
-        forms = []
-        for form in op.forms:
-            graph = _single_op_graph(op.name, form, rng)
-            _, error = oracle.run_impl(graph)
-            if isinstance(error, UNSUPPORTED):
-                continue
-            forms.append(form)
-            verdict = oracle.judge([graph])[0]
-            if verdict.status == FAIL:
-                failures.setdefault(_category(verdict), []).append((graph, verdict))
-        if forms:
-            supported[op.name] = tuple(forms)
-    return supported, failures
-
-
 def _single_op_graph(name: str, form: str, rng: random.Random) -> Graph:
     """`op` applied once, in `form`, to operands drawn inside its domain."""
     op = OPS[name]
     values: list[float] = []
     for slot in range(len(form)):
-        other = values[0] if values else None
-        drawn = op.draw(form, rng, slot, other)
+        drawn = op.draw(form, rng, slot, values[0] if values else None)
         values.append(1.5 if drawn is None else drawn)
     nodes = [Node("const" if k == "c" else "input", v) for k, v in zip(form, values, strict=True)]
     nodes.append(Node("op", None, name, tuple(range(len(form)))))
     return Graph(tuple(nodes))
+
+
+def probe(oracle: Oracle, rng: random.Random) -> tuple[dict[str, tuple[str, ...]], Failures]:
+    """Try every op and form once on in-domain inputs: which the implementation supports, and
+    which already give a wrong answer."""
+    cases = [(op.name, form) for op in OPS.values() for form in op.forms]
+    graphs = [_single_op_graph(name, form, rng) for name, form in cases]
+    results = oracle.run_impl(graphs)
+    supported: dict[str, tuple[str, ...]] = {}
+    kept: list[tuple[Graph, ImplResult]] = []
+    for (name, form), graph, result in zip(cases, graphs, results, strict=True):
+        if result.kind == "exception" and result.error.partition(":")[0] in UNSUPPORTED:
+            continue
+        supported[name] = (*supported.get(name, ()), form)
+        kept.append((graph, result))
+    failures: Failures = {}
+    if kept:
+        verdicts = oracle.verdicts([g for g, _ in kept], [r for _, r in kept])
+        for (graph, _), verdict in zip(kept, verdicts, strict=True):
+            if verdict.status == FAIL:
+                failures.setdefault(category(verdict), []).append((graph, verdict))
+    return supported, failures
+
+
+def _supports(graph: Graph, supported: dict[str, tuple[str, ...]]) -> bool:
+    return all(
+        n.op is None or graph.forms[i] in supported.get(n.op, ()) for i, n in enumerate(graph.nodes)
+    )
+
+
+def run_battery(
+    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float
+) -> list[Finding]:
+    """The semantics battery (see fuzz.battery): each deviation is a finding with its category."""
+    findings: list[Finding] = []
+    for kind, cases in (("reuse", battery.reuse_cases()), ("domain", battery.domain_cases())):
+        graphs = [g for _, g in cases if _supports(g, supported)]
+        for graph, verdict in oracle.judge(graphs) if graphs else []:
+            if verdict.status == FAIL:
+                findings.append(Finding(kind, graph, verdict, graph))
+    for name, graph, expected in battery.kink_cases():
+        if not _supports(graph, supported):
+            continue
+        result = oracle.run_impl([graph])[0]
+        got = result.outcome.grads if result.outcome else None
+        if got != expected:
+            quantity = Quantity(name, got[0] if got else None, expected[0], 1.0, FAIL)
+            reason = f"{name} expected, got {got!r} {result.error}".strip()
+            findings.append(Finding("kink", graph, Verdict(FAIL, (quantity,), reason), graph))
+    findings += _behaviour(oracle, supported, timeout)
+    return findings
+
+
+def _behaviour(
+    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float
+) -> list[Finding]:
+    findings = []
+    adapter = oracle.adapter
+    graph = battery.double_backward_case()
+    if _supports(graph, supported):
+        try:
+            once, twice = oracle.runner.call(
+                "fuzz.battery:double_backward", graph.to_json(), timeout=timeout
+            )
+            if not battery.twice_ok(graph, once, twice):
+                quantities = tuple(
+                    Quantity(f"x{i} (2nd call)", t, 2 * o, 1.0, FAIL)
+                    for i, o, t in zip(graph.inputs, once, twice, strict=True)
+                )
+                reason = f"a second backward() gives {twice}, expected twice the first: {once}"
+                snippet = graph.to_snippet(adapter.import_line, adapter.class_name).replace(
+                    "out.backward()\n", "out.backward()\nout.backward()  # must double the grads\n"
+                )
+                verdict = Verdict(FAIL, quantities, reason)
+                findings.append(Finding("double backward", graph, verdict, graph, 1, snippet))
+        except Exception as e:  # the implementation's failure, or the worker's (IsolationError)
+            reason = f"two backward() calls failed: {type(e).__name__}: {e}"
+            findings.append(Finding("double backward", graph, Verdict(FAIL, reason=reason), graph))
+    if not _supports(battery.chain(1), supported):
+        return findings
+    for depth in battery.DEPTHS:
+        try:
+            problem = oracle.runner.call("fuzz.battery:deep_chain", depth, timeout=timeout)
+        except Exception as e:  # a hang or crash of the worker (IsolationError)
+            problem = f"{type(e).__name__}: {e}"
+        if problem:
+            snippet = battery.chain_snippet(depth, adapter.import_line, adapter.class_name)
+            reason = f"a chain of {depth} additions fails: {problem}"
+            verdict = Verdict(FAIL, reason=reason, error=problem)
+            findings.append(
+                Finding("deep graph", battery.chain(1), verdict, battery.chain(1), 1, snippet)
+            )
+            break
+    return findings
 
 
 @dataclass
@@ -163,34 +294,38 @@ class CheckResult:
 
 
 def run_check(
-    adapter: Adapter,
-    reference: Reference,
+    oracle: Oracle,
     budget: float,
     seed: int = 0,
     config: SamplerConfig | None = None,
     progress: Callable[[Stats, int, float], None] | None = None,
+    max_graphs: int | None = None,
+    timeout: float = 5.0,
 ) -> CheckResult:
-    """Sample, judge and shrink until the budget (seconds of wall time) is spent."""
+    """Probe, battery, then sample, judge and shrink until the budget (wall seconds) is spent."""
     start_wall, start_cpu = time.monotonic(), time.process_time()
     deadline = start_wall + budget
-    stats = Stats()
-    oracle = Oracle(adapter, reference, stats)
-    rng = random.Random(seed)
+    stats = oracle.stats
     supported, raw = probe(oracle, random.Random(seed))
+    t = time.perf_counter()
+    findings = run_battery(oracle, supported, min(timeout, budget / 4))
+    stats.battery_seconds = time.perf_counter() - t
     config = config or SamplerConfig()
-    config = SamplerConfig(
-        **{
-            **config.__dict__,
-            "ops": tuple(n for n in config.ops if n in supported),
-            "forms": supported,
-        }
-    )
+    ops = tuple(n for n in config.ops if n in supported)
+    config = SamplerConfig(**{**config.__dict__, "ops": ops, "forms": supported})
+    rng = random.Random(seed)
     failures = sum(map(len, raw.values()))
-    while config.ops and time.monotonic() < deadline - (budget * SHRINK_SHARE if failures else 0):
+    limit = max_graphs if max_graphs is not None else float("inf")
+    while ops and stats.graphs_checked < limit:
+        stop = deadline - (budget * SHRINK_SHARE if failures else 0.0)
+        if time.monotonic() >= stop:
+            break
         t = time.perf_counter()
-        graphs = [sample_graph(rng, config) for _ in range(BATCH)]
+        graphs = [
+            sample_graph(rng, config) for _ in range(int(min(BATCH, limit - stats.graphs_checked)))
+        ]
         stats.sample_seconds += time.perf_counter() - t
-        for graph, verdict in zip(graphs, oracle.judge(graphs), strict=True):
+        for graph, verdict in oracle.judge(graphs, stop):
             stats.graphs_checked += 1
             if verdict.status == NOT_COMPARABLE:
                 stats.not_comparable += 1
@@ -198,21 +333,21 @@ def run_check(
                 stats.not_comparable_reasons[key] = stats.not_comparable_reasons.get(key, 0) + 1
             elif verdict.status == FAIL:
                 failures += 1
-                raw.setdefault(_category(verdict), []).append((graph, verdict))
+                raw.setdefault(category(verdict), []).append((graph, verdict))
         if progress:
             progress(stats, failures, time.monotonic() - start_wall)
     t = time.perf_counter()
-    findings = _shrink_all(oracle, raw, deadline)
+    findings = _shrink_all(oracle, raw, deadline) + findings
     stats.shrink_seconds = time.perf_counter() - t
     return CheckResult(
-        adapter.name,
+        oracle.adapter.name,
         seed,
         budget,
         stats,
         findings,
         supported,
         seconds=time.monotonic() - start_wall,
-        cpu_seconds=time.process_time() - start_cpu,
+        cpu_seconds=time.process_time() - start_cpu + oracle.runner.worker_cpu_seconds,
     )
 
 
@@ -220,18 +355,37 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
     """Shrink the smallest failures of each category; identical results merge into one finding."""
     findings: dict[str, Finding] = {}
     queue = [
-        (category, graph, len(graphs))
-        for category, graphs in raw.items()
-        for graph, _ in sorted(graphs, key=lambda gv: len(gv[0].nodes))[:MAX_SHRUNK]
+        (kind, graph, verdict, len(graphs))
+        for kind, graphs in raw.items()
+        for graph, verdict in sorted(graphs, key=lambda gv: len(gv[0].nodes))[:MAX_SHRUNK]
     ]
-    for k, (category, graph, count) in enumerate(queue):
-        share = (deadline - time.monotonic()) / max(1, len(queue) - k)
-        small = shrink(graph, oracle.fails_like(category), time.monotonic() + max(share, 0.5))
-        verdict = oracle.judge([small])[0]
-        if verdict.status != FAIL:  # the reference path changed under us: keep the original
-            small, verdict = graph, oracle.judge([graph])[0]
+    for k, (kind, graph, verdict, count) in enumerate(queue):
+        small, small_verdict = graph, verdict
+        if kind not in UNSHRUNK:
+            share = (deadline - time.monotonic()) / max(1, len(queue) - k)
+            small = shrink(graph, oracle.fails_like(kind, deadline), time.monotonic() + share)
+            judged = oracle.judge([small])
+            if judged and judged[0][1].status == FAIL:
+                small_verdict = judged[0][1]
+            else:  # the shrunk graph no longer fails reliably: show the original
+                small = graph
         key = small.to_json()
-        if key in findings:
-            continue
-        findings[key] = Finding(category, small, verdict, graph, count)
-    return sorted(findings.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes)))
+        if key not in findings:
+            findings[key] = Finding(kind, small, small_verdict, graph, count)
+    return _minimal(sorted(findings.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes))))
+
+
+def _ops_used(graph: Graph) -> frozenset[str]:
+    return frozenset(n.op for n in graph.nodes if n.op is not None)
+
+
+def _minimal(findings: list[Finding]) -> list[Finding]:
+    """Drop a finding when a smaller one of its category uses a subset of its ops: `x * x` already
+    explains `(x * x) + y`."""
+    kept: list[Finding] = []
+    for f in findings:  # smallest first
+        if not any(
+            k.category == f.category and _ops_used(k.graph) <= _ops_used(f.graph) for k in kept
+        ):
+            kept.append(f)
+    return kept

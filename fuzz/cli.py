@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from fuzz.adapters import UsageError, load_adapter
@@ -39,6 +40,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gradoracle",
@@ -51,6 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--budget", type=_positive_seconds, default=10.0, help="seconds (10)")
     check.add_argument("--seed", type=_seed, default=0, help="same seed, same graphs (0)")
     check.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    check.add_argument("--report", type=Path, metavar="DIR", help="write DIR/report.html and .json")
+    check.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=5.0,
+        help="seconds one graph may take before it counts as a hang (5)",
+    )
+    check.add_argument(
+        "--graphs", type=_count, metavar="N", help="stop after N random graphs (default: budget)"
+    )
+    check.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the implementation in this process (faster; a hang or crash ends the run)",
+    )
     return parser
 
 
@@ -83,13 +109,32 @@ class _Progress:
 
 def _check(args: argparse.Namespace) -> int:
     adapter = load_adapter(args.impl)
-    from fuzz.check import run_check
+    from fuzz.check import InProcess, Oracle, run_check
+    from fuzz.isolation import IsolatedImpl
     from fuzz.report import result_json, summary_text
     from reference.jax_ref import JaxReference
 
+    runner = InProcess(adapter) if args.in_process else IsolatedImpl(args.impl, args.timeout)
     progress = _Progress(args.budget)
-    result = run_check(adapter, JaxReference(), args.budget, args.seed, progress=progress)
-    progress.close()
+    try:
+        oracle = Oracle(adapter, JaxReference(), runner)
+        result = run_check(
+            oracle,
+            args.budget,
+            args.seed,
+            progress=progress,
+            max_graphs=args.graphs,
+            timeout=args.timeout,
+        )
+    finally:
+        progress.close()
+        if isinstance(runner, IsolatedImpl):
+            runner.close()
+    if args.report:
+        from fuzz.html_report import write_report
+
+        page = write_report(result, adapter, args.report)
+        print(f"report: {page}", file=sys.stderr)
     if args.json:
         print(json.dumps(result_json(result, adapter)))
     else:

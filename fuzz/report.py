@@ -48,8 +48,7 @@ def finding_text(n: int, finding: Finding, adapter: Adapter) -> str:
     head = f"Finding {n}: {finding.category}: {verdict.reason}"
     if finding.count > 1:
         head += f" ({finding.count} sampled graphs failed this way)"
-    snippet = finding.graph.to_snippet(adapter.import_line, adapter.class_name)
-    lines = [head, "", _indent(snippet), ""]
+    lines = [head, "", _indent(snippet_of(finding, adapter)), ""]
     if verdict.quantities:
         lines += [
             _indent(quantity_table(verdict.quantities, finite_differences(finding.graph))),
@@ -58,8 +57,19 @@ def finding_text(n: int, finding: Finding, adapter: Adapter) -> str:
     return "\n".join(lines)
 
 
+def snippet_of(finding: Finding, adapter: Adapter) -> str:
+    return finding.snippet or finding.graph.to_snippet(adapter.import_line, adapter.class_name)
+
+
 def _indent(text: str) -> str:
     return "\n".join("    " + line if line else "" for line in text.splitlines())
+
+
+def _by_category(result: CheckResult) -> str:
+    counts: dict[str, int] = {}
+    for f in result.findings:
+        counts[f.category] = counts.get(f.category, 0) + 1
+    return f" ({', '.join(f'{k}: {v}' for k, v in counts.items())})" if counts else ""
 
 
 def summary_text(result: CheckResult, adapter: Adapter) -> str:
@@ -70,11 +80,11 @@ def summary_text(result: CheckResult, adapter: Adapter) -> str:
         f"ops covered: {', '.join(result.supported) or 'none'}",
         f"ops skipped (unsupported): {', '.join(result.skipped) or 'none'}",
         f"graphs checked: {s.graphs_checked}, not comparable: {s.not_comparable} ({share:.2%}), "
-        f"findings: {len(result.findings)}",
+        f"findings: {len(result.findings)}{_by_category(result)}",
         f"time: {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s cpu; implementation "
         f"{s.impl_seconds:.2f} s, references {s.reference_seconds:.2f} s, sampling "
-        f"{s.sample_seconds:.2f} s, comparing {s.compare_seconds:.2f} s, shrinking "
-        f"{s.shrink_seconds:.2f} s",
+        f"{s.sample_seconds:.2f} s, comparing {s.compare_seconds:.2f} s, battery "
+        f"{s.battery_seconds:.2f} s, shrinking {s.shrink_seconds:.2f} s",
     ]
     if s.not_comparable_reasons:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(s.not_comparable_reasons.items()))
@@ -100,8 +110,8 @@ def finding_json(finding: Finding, adapter: Adapter) -> dict[str, Any]:
         "reason": finding.verdict.reason,
         "error": finding.verdict.error or None,
         "count": finding.count,
-        "graph": json.loads(finding.graph.to_json()),
-        "snippet": finding.graph.to_snippet(adapter.import_line, adapter.class_name),
+        "graph": None if finding.snippet else json.loads(finding.graph.to_json()),
+        "snippet": snippet_of(finding, adapter),
         "quantities": [
             {
                 "name": q.name,
@@ -134,4 +144,5 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "sample_seconds": s.sample_seconds,
         "compare_seconds": s.compare_seconds,
         "shrink_seconds": s.shrink_seconds,
+        "battery_seconds": s.battery_seconds,
     }

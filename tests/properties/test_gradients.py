@@ -38,7 +38,7 @@ def ops(supported: dict[str, tuple[str, ...]]) -> list[str]:
 
 
 def run(oracle: Any, graph: Graph) -> Any:
-    return oracle.judge([graph])[0]
+    return oracle.judge([graph])[0][1]
 
 
 @given(data=st.data())
@@ -55,10 +55,10 @@ def test_gradients_match_finite_differences(
     oracle: Any, ops: list[str], data: st.DataObject
 ) -> None:
     graph = data.draw(graphs(ops=ops, max_ops=8, wide=False), label="graph")
-    outcome, error = oracle.run_impl(graph)
-    assert error is None, f"{type(error).__name__}: {error}\n{graph.to_snippet()}"
+    result = oracle.run_impl([graph])[0]
+    assert result.outcome is not None, f"{result.error}\n{graph.to_snippet()}"
     fd = finite_diff(graph)
-    for index, grad, estimate in zip(graph.inputs, outcome.grads, fd.estimates, strict=True):
+    for index, grad, estimate in zip(graph.inputs, result.outcome.grads, fd.estimates, strict=True):
         if not estimate.usable:
             note(f"x{index}: finite difference not usable ({estimate.reason})")
             continue

@@ -1,0 +1,26 @@
+"""The README's op table is the registry's, and its test command is what CI runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reference.ops import readme_op_table
+
+ROOT = Path(__file__).resolve().parents[2]
+START, END = "<!-- op-table:start -->\n", "<!-- op-table:end -->"
+
+
+def test_readme_op_table_is_generated_from_the_registry() -> None:
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index(START) + len(START) : text.index(END)]
+    assert table == readme_op_table(), (
+        "README op table is stale: replace the block between the op-table markers with "
+        "reference.ops.readme_op_table()"
+    )
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 -m pip install nox && nox -s tests" in readme
+    assert "nox -s tests" in ci.replace('"${nox[@]}"', "nox")
