@@ -78,7 +78,7 @@ def double_backward_case() -> Graph:
     return Graph((*_x(3.0), Node.apply("mul", 0, 0), Node.apply("mul", 1, 0)))
 
 
-# ---- behaviour, run inside the worker: function(adapter, *args) -> picklable ----------------------
+# ---- behaviour, run inside the worker: function(adapter, *args) -> picklable ------------------
 
 
 def double_backward(adapter: Any, graph_json: str) -> tuple[list[float], list[float]]:

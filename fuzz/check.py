@@ -20,7 +20,7 @@ from fuzz import battery
 from fuzz.adapters import Adapter, ImplResult
 from fuzz.sampler import SamplerConfig, sample_graph
 from fuzz.shrink import shrink
-from reference.compare import FAIL, NOT_COMPARABLE, PASS, Quantity, Verdict, compare
+from reference.compare import FAIL, NOT_COMPARABLE, Quantity, Verdict, compare
 from reference.graph import Graph, Node
 from reference.ops import OPS
 

@@ -1,4 +1,4 @@
-"""`--report DIR`: one HTML page with every finding (snippet, table, picture) and the JSON beside it."""
+"""`--report DIR`: an HTML page with every finding (snippet, table, picture), and the JSON."""
 
 from __future__ import annotations
 
