@@ -1,4 +1,4 @@
-"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``bench``, ``demo``.
+"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``check``, ``bench``, ``demo``.
 
 uv creates and fills the virtualenvs when it is installed; otherwise virtualenv and pip do. Sessions
 use the interpreter that runs nox (the project needs Python >= 3.11).
@@ -50,6 +50,14 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "--strict", "-p", "engine")
     others = [name for name in PACKAGES if name != "engine"]
     session.run("mypy", *others, "bench", "examples")
+
+
+@nox.session(python=PYTHON)
+def check(session: nox.Session) -> None:
+    """The main job: ``gradoracle check`` on the project engine, or on ``-- MODULE:CLASS ...``."""
+    session.install("-e", ".[fuzz,viz]")
+    args = session.posargs or ["engine:Value", "--budget", "20"]
+    session.run("gradoracle", "check", *args)
 
 
 @nox.session(python=PYTHON)
