@@ -112,7 +112,9 @@ def _check(args: argparse.Namespace) -> int:
     from fuzz.check import InProcess, Oracle, run_check
     from fuzz.isolation import IsolatedImpl
     from fuzz.report import result_json, summary_text
-    from reference.jax_ref import JaxReference
+    from reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
+
+    use_compilation_cache(default_cache_dir())  # a later run loads what this one compiles
 
     runner = InProcess(adapter) if args.in_process else IsolatedImpl(args.impl, args.timeout)
     progress = _Progress(args.budget)

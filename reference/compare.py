@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from reference.graph import Graph, kink_distance, node_values
 from reference.highprec import highprec
 from reference.libs import FLOAT
-from reference.ops import OPS
+from reference.ops import OPS, Op
 
 EPS = 2.0**-52
 # Quick accept. Two correct float64 engines differ by a few ulps per op; 1e-10 leaves room for ~10^5
@@ -71,11 +71,10 @@ class Verdict:
 
 
 def _partial_floor(op: str, slot: int, out: float) -> float:
-    """How large a partial's rounding error can be, where that exceeds the partial itself.
+    """How large a partial's own rounding error can be, where that exceeds the partial itself.
 
-    tanh's and sigmoid's partials (1 - t*t, s*(1 - s)) are computed from terms of size 1 and s; the
-    exponent's partial of a**b, log(a) * out, is off by ~eps * out when `a` is off by one ulp near 1
-    (x / x computed as x * x**-1 is 1 - 1e-16, and log of it is not 0).
+    tanh's and sigmoid's partials (1 - t*t, s*(1 - s)) are computed from terms of size 1 and s;
+    the exponent's partial of a**b, log(a) * out, is off by ~eps * out when `a` is one ulp from 1.
     """
     if op == "tanh":
         return 1.0
@@ -84,55 +83,88 @@ def _partial_floor(op: str, slot: int, out: float) -> float:
     return 0.0
 
 
+def _partial_sizes(
+    op: Op, form: str, operands: tuple[float, float | None], out: float, spreads: list[float]
+) -> list[float]:
+    """|partial| plus how far it moves when its operands move by their forward error (`spreads`,
+    in units of eps): d(a*b)/da is b, and a b that cancelled (x - y ~ 1e-16) is only known to
+    within its spread. The moves are measured by evaluating the partials at perturbed operands."""
+    a, b = operands
+    partials = op.partials(FLOAT, form, a, b, out)
+    sizes = [
+        0.0 if p is None else max(abs(p), _partial_floor(op.name, k, out))
+        for k, p in enumerate(partials)
+    ]
+    for k, spread in enumerate(spreads):
+        if spread == 0.0 or form[k] == "c":
+            continue
+        x = (a, b)[k]
+        assert x is not None
+        step = max(abs(x), spread) * _PROBE
+        moved = [x + step if j == k else v for j, v in enumerate((a, b))]
+        try:
+            shifted = op.partials(FLOAT, form, moved[0], moved[1])
+        except (ValueError, ArithmeticError):
+            continue
+        for j, (p, q) in enumerate(zip(partials, shifted, strict=True)):
+            if p is not None and q is not None and math.isfinite(q):
+                sizes[j] += abs(q - p) / step * spread
+    return sizes
+
+
+# Relative step at which the sensitivity of a partial to its operands is probed.
+_PROBE = 1e-6
+
+
 def error_scales(graph: Graph, values: Sequence[float]) -> tuple[float, tuple[float, ...]]:
     """Scales for the output value and each input's gradient: what float64 rounding is relative to.
 
-    Reverse sweep with absolute values: the gradient scale of an input sums |products of partials|
-    over all paths (no cancellation), the value scale sums |node value| * |d out / d node| over all
-    op nodes (each node's rounding, propagated). Partials whose rounding can exceed their size count
-    with that size instead (see _partial_floor).
+    A forward sweep gives every node's spread: the magnitude its rounding errors are proportional to
+    (its own value plus its operands' spreads carried through |partials|). A reverse sweep with
+    absolute values then gives each input's gradient scale: the sum over all paths of the products
+    of partial sizes (see _partial_sizes), with no cancellation; the value scale is the output's
+    spread.
     """
-    n = len(graph.nodes)
-    sens = [0.0] * n
-    sens[graph.output] = 1.0
-    for i in range(n - 1, -1, -1):
-        node = graph.nodes[i]
-        if node.op is None or sens[i] == 0.0:
+    nodes = graph.nodes
+    n = len(nodes)
+    spread = [0.0] * n
+    sizes: list[list[float]] = [[] for _ in range(n)]
+    for i, node in enumerate(nodes):
+        if node.op is None:
+            spread[i] = abs(values[i]) if node.kind == "input" else 0.0
             continue
         op, form = OPS[node.op], graph.forms[i]
         a = values[node.args[0]]
         b = values[node.args[1]] if op.arity == 2 else None
-        partials = op.partials(FLOAT, form, a, b, values[i])
-        for slot, (arg, p) in enumerate(zip(node.args, partials, strict=True)):
-            if p is not None:
-                sens[arg] += max(abs(p), _partial_floor(node.op, slot, values[i])) * sens[i]
-    value_scale = sum(abs(values[i]) * sens[i] for i, nd in enumerate(graph.nodes) if nd.op)
-    value_scale = max(value_scale, abs(values[graph.output]))
-    return value_scale, tuple(sens[i] for i in graph.inputs)
+        operand_spreads = [spread[arg] for arg in node.args]
+        sizes[i] = _partial_sizes(op, form, (a, b), values[i], operand_spreads)
+        spread[i] = abs(values[i]) + sum(
+            z * sp for z, sp in zip(sizes[i], operand_spreads, strict=True)
+        )
+    sens = [0.0] * n
+    sens[graph.output] = 1.0
+    for i in range(n - 1, -1, -1):
+        if nodes[i].op is None or sens[i] == 0.0:
+            continue
+        for arg, size in zip(nodes[i].args, sizes[i], strict=True):
+            sens[arg] += size * sens[i]
+    return spread[graph.output], tuple(sens[i] for i in graph.inputs)
 
 
-def reference_problem(
-    graph: Graph, jax_value: float, jax_grads: Sequence[float]
-) -> tuple[str, list[float], tuple[float, tuple[float, ...]]]:
-    """Why the graph is not comparable ('' if it is): non-finite references, or a kink too close.
-
-    Also returns the float node values and the error scales, which the comparison needs.
-    """
+def reference_problem(graph: Graph, jax_value: float, jax_grads: Sequence[float]) -> str:
+    """Why the graph is not comparable ('' if it is): non-finite references, or a kink too close."""
     try:
         values = node_values(graph, FLOAT)
-        scales = error_scales(graph, values)
     except (ValueError, ArithmeticError) as e:
-        return f"float reference raises {type(e).__name__}: {e}", [], (0.0, ())
+        return f"float reference raises {type(e).__name__}: {e}"
     if not all(math.isfinite(v) for v in values):
-        return "float reference is not finite", values, scales
+        return "float reference is not finite"
     if not math.isfinite(jax_value) or not all(math.isfinite(g) for g in jax_grads):
-        return "JAX value or gradient is not finite", values, scales
-    if not math.isfinite(scales[0]) or not all(math.isfinite(s) for s in scales[1]):
-        return "an intermediate derivative is not finite", values, scales
+        return "JAX value or gradient is not finite"
     distance = kink_distance(graph, values)
     if distance < KINK_MARGIN * max(1.0, max(abs(v) for v in values)):
-        return f"an operand is within {distance:.3g} of a kink", values, scales
-    return "", values, scales
+        return f"an operand is within {distance:.3g} of a kink"
+    return ""
 
 
 def compare(
@@ -145,15 +177,14 @@ def compare(
 ) -> Verdict:
     """Judge one implementation result against the JAX reference. `error` describes what went
     wrong instead of a result ('TypeName: message' for an exception, or a hang or crash)."""
-    problem, _, (value_scale, grad_scales) = reference_problem(graph, jax_value, jax_grads)
+    problem = reference_problem(graph, jax_value, jax_grads)
     if problem:
         return Verdict(NOT_COMPARABLE, reason=problem)
     names = ["value", *(f"x{i}" for i in graph.inputs)]
     jax = [jax_value, *jax_grads]
-    scales = [value_scale, *grad_scales]
     if error or impl_value is None or impl_grads is None:
         quantities = tuple(
-            Quantity(nm, None, j, s, FAIL) for nm, j, s in zip(names, jax, scales, strict=True)
+            Quantity(nm, None, j, 0.0, FAIL) for nm, j in zip(names, jax, strict=True)
         )
         detail = error or "no result"
         return Verdict(
@@ -162,6 +193,17 @@ def compare(
     impl = [impl_value, *impl_grads]
     if len(impl) != len(jax):
         return Verdict(FAIL, reason=f"expected {len(jax) - 1} gradients, got {len(impl) - 1}")
+    if all(abs(i - j) <= QUICK_RTOL * abs(j) for i, j in zip(impl, jax, strict=True)):
+        return Verdict(
+            PASS, tuple(Quantity(nm, i, j, abs(j)) for nm, i, j in zip(names, impl, jax))
+        )
+    try:
+        value_scale, grad_scales = error_scales(graph, node_values(graph, FLOAT))
+    except (ValueError, ArithmeticError):
+        return Verdict(NOT_COMPARABLE, reason="an intermediate derivative is not finite")
+    scales = [value_scale, *grad_scales]
+    if not all(math.isfinite(s) for s in scales):
+        return Verdict(NOT_COMPARABLE, reason="an intermediate derivative is not finite")
     budget = ULPS_PER_OP * EPS * (graph.n_ops + 1)
     quick = [
         math.isfinite(i) and abs(i - j) <= max(QUICK_RTOL * abs(j), budget * s)

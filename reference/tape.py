@@ -4,9 +4,10 @@ Layout of one graph in a bucket of `steps` op steps and `slots` buffer slots:
 - value buffer (slots,): node i lives in slot i (inputs and constants hold their values, op slots
   are written by the interpreter); the last two slots are ONE (holds 1.0, never written) and SCRATCH
   (written by padding steps, never read by a real op or the output);
-- op steps (steps,): opcode (index into the registry order, NOP = len(OPS)), left and right operand
-  slots (a unary op repeats its operand), destination slot. Real steps come first, in node order;
-  padding steps are NOP reading ONE and writing SCRATCH, so they change nothing a real graph reads.
+- op steps (steps, 4): opcode (index into the registry order, NOP = len(OPS)), left and right
+  operand slots (a unary op repeats its operand), destination slot. Real steps come first, in
+  node order; padding steps are NOP reading ONE and writing SCRATCH, so they change nothing a
+  real graph reads.
 
 Sizes are rounded up to powers of two so that graphs of similar size share one compiled
 interpreter; a batch is padded with inert all-NOP graphs to a fixed batch size for the same reason.
@@ -28,9 +29,9 @@ OP_NAMES: tuple[str, ...] = tuple(OPS)
 OPCODES: dict[str, int] = {name: code for code, name in enumerate(OP_NAMES)}
 NOP = len(OP_NAMES)  # padding step: copies its left operand (ONE) to its destination (SCRATCH)
 
-# Smallest bucket: below this a bigger interpreter costs nothing noticeable, and fewer buckets
-# mean fewer compilations.
-MIN_STEPS = 8
+# Smallest bucket: tiny graphs cost ~2 us more per graph in 16 steps than in 8, while every bucket
+# costs a compilation (~1 s) per batch size.
+MIN_STEPS = 16
 EXTRA_SLOTS = 2  # ONE and SCRATCH
 
 
@@ -67,13 +68,10 @@ def bucket_of(n_ops: int, n_nodes: int) -> Bucket:
 
 
 class CompiledGraph(NamedTuple):
-    """One graph as flat lists: op steps in node order, leaf slots and values, inputs, output.
+    """One graph as flat lists: its op steps, leaf slots and values, inputs, output.
     (A NamedTuple: built once per graph, where a frozen dataclass's __init__ would cost ~1 us.)"""
 
-    codes: list[int]
-    left: list[int]
-    right: list[int]
-    dest: list[int]
+    steps: list[int]  # 4 ints per op node, in node order: opcode, left, right, dest
     leaf_slots: list[int]
     leaf_values: list[float]
     inputs: tuple[int, ...]
@@ -81,14 +79,15 @@ class CompiledGraph(NamedTuple):
     n_nodes: int
     bucket: Bucket
 
+    @property
+    def n_ops(self) -> int:
+        return len(self.steps) // 4
+
 
 def compile_graph(graph: Graph) -> CompiledGraph:
     """One Python pass over the nodes (this loop is most of the host-side cost per graph)."""
     codes_of = OPCODES
-    codes: list[int] = []
-    left: list[int] = []
-    right: list[int] = []
-    dest: list[int] = []
+    steps: list[int] = []
     leaf_slots: list[int] = []
     leaf_values: list[float] = []
     for i, node in enumerate(graph.nodes):
@@ -98,13 +97,17 @@ def compile_graph(graph: Graph) -> CompiledGraph:
             leaf_values.append(node.value)  # type: ignore[arg-type]
         else:
             args = node.args
-            codes.append(codes_of[op])
-            left.append(args[0])
-            right.append(args[-1])  # a unary op reads its operand twice
-            dest.append(i)
+            steps += (codes_of[op], args[0], args[-1], i)  # unary ops read their operand twice
     n_nodes = len(graph.nodes)
-    return CompiledGraph(codes, left, right, dest, leaf_slots, leaf_values, graph.inputs,
-                         graph.output, n_nodes, bucket_of(len(codes), n_nodes))
+    return CompiledGraph(
+        steps,
+        leaf_slots,
+        leaf_values,
+        graph.inputs,
+        graph.output,
+        n_nodes,
+        bucket_of(len(steps) // 4, n_nodes),
+    )
 
 
 def tangent_at(positions: np.ndarray) -> np.ndarray:
@@ -131,10 +134,7 @@ class Tape:
     bucket: Bucket
     values: np.ndarray  # (batch, slots) float64: initial buffer
     tangents: np.ndarray  # (batch, slots) float64: JVP direction, nonzero only at input slots
-    codes: np.ndarray  # (batch, steps) int32
-    left: np.ndarray  # (batch, steps) int32
-    right: np.ndarray  # (batch, steps) int32
-    dest: np.ndarray  # (batch, steps) int32
+    program: np.ndarray  # (batch, steps, 4) int32: opcode, left, right, dest per step
     output: np.ndarray  # (batch,) int32
     # Where the real graphs' inputs are, flattened in graph order then input order:
     # row (graph) and slot of each input, and how many inputs each real graph has.
@@ -146,10 +146,17 @@ class Tape:
     def batch(self) -> int:
         return int(self.output.shape[0])
 
+    @property
+    def codes(self) -> np.ndarray:
+        return self.program[..., 0]
+
+    @property
+    def dest(self) -> np.ndarray:
+        return self.program[..., 3]
+
     def arrays(self) -> tuple[np.ndarray, ...]:
         """The interpreter's arguments, in order."""
-        return (self.values, self.tangents, self.codes, self.left, self.right, self.dest,
-                self.output)
+        return (self.values, self.tangents, self.program, self.output)
 
 
 def _positions(counts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -168,34 +175,24 @@ def pack(graphs: Sequence[CompiledGraph], bucket: Bucket, batch: int) -> Tape:
     if len(graphs) > batch:
         raise ValueError(f"pack: {len(graphs)} graphs do not fit a batch of {batch}")
     steps, slots = bucket.steps, bucket.slots
-    op_codes: list[int] = []
-    op_left: list[int] = []
-    op_right: list[int] = []
-    op_dest: list[int] = []
+    flat_steps: list[int] = []
     leaf_slots: list[int] = []
     leaf_values: list[float] = []
     input_slots: list[int] = []
     for g in graphs:
-        if len(g.codes) > steps or g.n_nodes + EXTRA_SLOTS > slots:
-            raise ValueError(f"pack: a graph of {len(g.codes)} ops and {g.n_nodes} nodes does "
-                             f"not fit {bucket}")
-        op_codes += g.codes
-        op_left += g.left
-        op_right += g.right
-        op_dest += g.dest
+        if g.n_ops > steps or g.n_nodes + EXTRA_SLOTS > slots:
+            raise ValueError(
+                f"pack: a graph of {g.n_ops} ops and {g.n_nodes} nodes does not fit {bucket}"
+            )
+        flat_steps += g.steps
         leaf_slots += g.leaf_slots
         leaf_values += g.leaf_values
         input_slots += g.inputs
 
-    codes = np.full((batch, steps), NOP, dtype=np.int32)
-    left = np.full((batch, steps), bucket.one, dtype=np.int32)
-    dest = np.full((batch, steps), bucket.scratch, dtype=np.int32)
-    right = left.copy()
-    rows, cols = _positions([len(g.codes) for g in graphs])
-    codes[rows, cols] = op_codes
-    left[rows, cols] = op_left
-    right[rows, cols] = op_right
-    dest[rows, cols] = op_dest
+    program = np.empty((batch, steps, 4), dtype=np.int32)
+    program[:, :] = (NOP, bucket.one, bucket.one, bucket.scratch)
+    rows, cols = _positions([g.n_ops for g in graphs])
+    program[rows, cols] = np.array(flat_steps, dtype=np.int32).reshape(-1, 4)
 
     values = np.ones((batch, slots))
     leaf_rows, _ = _positions([len(g.leaf_slots) for g in graphs])
@@ -208,5 +205,4 @@ def pack(graphs: Sequence[CompiledGraph], bucket: Bucket, batch: int) -> Tape:
 
     output = np.full(batch, bucket.one, dtype=np.int32)
     output[: len(graphs)] = [g.output for g in graphs]
-    return Tape(bucket, values, tangents, codes, left, right, dest, output,
-                input_rows, input_cols, input_counts)
+    return Tape(bucket, values, tangents, program, output, input_rows, input_cols, input_counts)

@@ -60,8 +60,9 @@ def adapter(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture(scope="session")
 def jax_reference() -> Any:
-    from reference.jax_ref import JaxReference
+    from reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
 
+    use_compilation_cache(default_cache_dir())  # xdist workers and later runs share compilations
     return JaxReference()
 
 

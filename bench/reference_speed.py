@@ -1,0 +1,194 @@
+"""The JAX reference's speed: compilation per bucket, steady-state time per graph, vs the engine.
+
+    python bench/reference_speed.py [--ops 30] [--repeats 5] [--seed 0] [--quick]
+
+Graphs come from a small seeded generator over the op registry (below; the campaign sampler lives
+in `fuzz/`): `--ops` op nodes over a few inputs, operands drawn mostly from recent nodes (so nodes
+are reused) and kept inside each op's domain by rejection. The reference is timed end to end
+(`JaxReference.evaluate`: compile to tapes, pad, run, unpack); "first call" includes tracing and
+XLA compilation of each new (bucket, batch size) shape. The engine's time is its own forward
+(building the graph from Values) plus backward() of the same graphs. Steady-state figures are the
+best of `--repeats` timings: other processes on the machine only ever add time (the load average
+is printed; on this 2-core machine a load of 2 or more inflates every figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import _harness as h
+import numpy as np
+
+from reference.graph import Graph, Node, build
+from reference.jax_ref import JaxReference, trace_count
+from reference.libs import FLOAT
+from reference.ops import OPS
+from reference.tape import compile_graph, pack
+
+BATCHES = (1, 64, 256, 1024)
+# Keep intermediate values moderate so most graphs are finite (the speed does not depend on it).
+VALUE_LIMIT = 1e6
+
+
+def random_graph(rng: random.Random, n_ops: int, n_inputs: int = 6) -> Graph:
+    """A random DAG of exactly n_ops ops; operands mostly recent nodes, constants on either side."""
+    values: list[float] = [rng.uniform(-2.0, 2.0) for _ in range(n_inputs)]
+    nodes = [Node.input(v) for v in values]
+    variables = list(range(n_inputs))
+    names = list(OPS)
+    while len(variables) - n_inputs < n_ops:
+        op = OPS[rng.choice(names)]
+        form = rng.choice(op.forms)
+        operands: list[float | None] = []
+        args: list[int] = []
+        for kind in form:
+            back = min(len(variables) - 1, int(rng.expovariate(0.3)))
+            index = variables[-1 - back]
+            args.append(index if kind == "v" else -1)
+            operands.append(values[index] if kind == "v" else None)
+        for slot, kind in enumerate(form):
+            if kind == "c":
+                other = operands[1 - slot] if len(form) == 2 else None
+                operands[slot] = op.draw(form, rng, slot, other)
+        if None in operands or not op.float_ok(form, *operands):  # type: ignore[arg-type]
+            continue
+        out = op.forward(FLOAT, *operands)
+        if not math.isfinite(out) or abs(out) > VALUE_LIMIT:
+            continue
+        for slot, kind in enumerate(form):
+            if kind == "c":
+                nodes.append(Node.const(operands[slot]))  # type: ignore[arg-type]
+                values.append(operands[slot])  # type: ignore[arg-type]
+                args[slot] = len(nodes) - 1
+        nodes.append(Node.apply(op.name, *args))
+        values.append(out)
+        variables.append(len(nodes) - 1)
+    return Graph(tuple(nodes))
+
+
+def best_seconds(fn: Callable[[], Any], repeats: int, min_seconds: float = 0.2) -> float:
+    """Best over `repeats` rounds of the mean time per call (each round runs >= min_seconds)."""
+    best = math.inf
+    for _ in range(repeats):
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        best = min(best, elapsed / calls)
+    return best
+
+
+def engine_seconds(graphs: Sequence[Graph], repeats: int) -> float:
+    """The engine's forward (building the graph) + backward, per graph."""
+    from engine import Value
+
+    def run() -> None:
+        for graph in graphs:
+            _, out = build(graph, Value)
+            out.backward()
+
+    return best_seconds(run, repeats) / len(graphs)
+
+
+def phases(ref: JaxReference, graphs: Sequence[Graph], repeats: int) -> list[list[str]]:
+    """Where the reference's time goes for one batch: host compile + pad, interpreter, unpack."""
+    import jax
+
+    compiled = [compile_graph(g) for g in graphs]
+    bucket = compiled[0].bucket
+    tape = pack(compiled, bucket, len(graphs))
+    n = len(graphs)
+    host = best_seconds(lambda: pack([compile_graph(g) for g in graphs], bucket, n), repeats)
+    device = best_seconds(lambda: jax.block_until_ready(ref._run(*tape.arrays())), repeats)
+    total = best_seconds(lambda: ref._run_tape(tape), repeats)
+    return [
+        ["compile graphs to a tape (host)", f"{host / n * 1e6:.1f}"],
+        ["jitted interpreter (value, grads, JVP)", f"{device / n * 1e6:.1f}"],
+        ["unpack results (host)", f"{max(0.0, total - device) / n * 1e6:.1f}"],
+    ]
+
+
+def first_calls(ref: JaxReference, rng: random.Random, n_ops: Sequence[int]) -> list[list[str]]:
+    """First call (trace + compile + run) of 64 graphs of each size: one new bucket each."""
+    rows = []
+    for ops in n_ops:
+        graphs = [random_graph(rng, ops) for _ in range(64)]
+        bucket = compile_graph(graphs[0]).bucket
+        start = time.perf_counter()
+        ref.evaluate(graphs)
+        rows.append(
+            [str(ops), f"{bucket.steps} x {bucket.slots}", f"{time.perf_counter() - start:.2f}"]
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=30, help="op nodes per graph")
+    parser.add_argument("--repeats", type=int, default=5, help="timing rounds (best is kept)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="2 rounds, batches up to 256")
+    args = parser.parse_args()
+    batches = BATCHES[:3] if args.quick else BATCHES
+    if args.quick:
+        args.repeats = 2
+    load = os.getloadavg()[0]
+
+    rng = random.Random(args.seed)
+    graphs = [random_graph(rng, args.ops) for _ in range(max(batches))]
+    ref = JaxReference()
+    engine = engine_seconds(graphs[:256], args.repeats)
+    rows = []
+    for batch in batches:
+        chosen = graphs[:batch]
+        traces, start = trace_count(), time.perf_counter()
+        ref.evaluate(chosen)
+        first = time.perf_counter() - start
+        compiled = trace_count() - traces
+        steady = best_seconds(partial(ref.evaluate, chosen), args.repeats) / batch
+        rows.append(
+            [
+                f"{batch:,}",
+                f"{first:.2f}",
+                str(compiled),
+                f"{steady * 1e6:.1f}",
+                f"{steady / engine:.2f}",
+            ]
+        )
+
+    finite = sum(
+        math.isfinite(r.value) and all(map(math.isfinite, r.grads)) for r in ref.evaluate(graphs)
+    )
+    nodes = np.mean([len(g.nodes) for g in graphs])
+    print(
+        f"## JAX reference, {args.ops}-op graphs (~{nodes:.0f} nodes; "
+        f"{finite}/{len(graphs)} finite)\n"
+    )
+    headers = ["batch", "first call s", "new compilations", "us/graph", "vs engine"]
+    print(h.table(headers, rows))
+    print(
+        f"\nengine forward + backward: {engine * 1e6:.1f} us/graph (goal: reference <= 0.5x). "
+        f"Batch sizes compiled: {ref.batch_sizes}; larger batches run in chunks of the largest; "
+        f"a batch of one runs unvmapped.\n\n### where the time goes, batch of "
+        f"{min(256, max(batches))}\n"
+    )
+    print(h.table(["phase", "us/graph"], phases(ref, graphs[:256], args.repeats)))
+    if not args.quick:
+        print("\n### first call per bucket (batch of 64: trace, compile, run)\n")
+        rows = first_calls(ref, rng, (10, 60, 120))
+        print(h.table(["ops", "bucket (steps x slots)", "first call s"], rows))
+    print(f"\nbest of {args.repeats} rounds; load average {load:.1f} at the start; {h.machine()}\n")
+
+
+if __name__ == "__main__":
+    main()
