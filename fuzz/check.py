@@ -137,7 +137,18 @@ class Oracle:
             outcome = result.outcome
             value = outcome.value if outcome else None
             grads = outcome.grads if outcome else None
-            verdicts.append(compare(graph, value, grads, ref.value, ref.grads, result.error))
+            verdicts.append(
+                compare(
+                    graph,
+                    value,
+                    grads,
+                    ref.value,
+                    ref.grads,
+                    result.error,
+                    getattr(ref, "kink_distance", None),
+                    getattr(ref, "magnitude", None),
+                )
+            )
         self.stats.compare_seconds += time.perf_counter() - start
         return verdicts
 

@@ -24,6 +24,7 @@ with jax.grad, a zero adjoint times an infinite partial gives NaN.
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -76,6 +77,10 @@ class JaxResult:
     # not to the result: y / y has a zero gradient that forward mode may compute as 1e-20.
     jvp_scale: float
     jvp_consistent: bool  # they agree within JVP_RTOL (False if they or the value are not finite)
+    # Smallest |operand - kink| over the ops with kinks (inf if none), and the largest |value| of
+    # any node (at least 1): the comparator's kink margin needs both, without re-evaluating.
+    kink_distance: float = math.inf
+    magnitude: float = 0.0
 
 
 RefResult = JaxResult  # the name SPEC.md uses
@@ -106,6 +111,10 @@ def _interpreter() -> Callable[..., Any]:
     from jax import lax
 
     branches = _branches()
+    # Per opcode: which operand has a kink (-1: none) and where; only relu has one (at 0).
+    kinks = [OPS[name].kinks[0] if OPS[name].kinks else None for name in OP_NAMES]
+    kink_side = jnp.array([k.operand if k else -1 for k in kinks] + [-1], dtype=jnp.int32)
+    kink_at = jnp.array([k.at if k else 0.0 for k in kinks] + [0.0], dtype=jnp.float64)
 
     def select_op(code: Any, a: Any, b: Any) -> Any:
         results = []
@@ -119,7 +128,7 @@ def _interpreter() -> Callable[..., Any]:
 
     def one(
         apply_op: Callable[..., Any], values: Any, tangents: Any, program: Any, output: Any
-    ) -> tuple[Any, Any, Any]:
+    ) -> tuple[Any, ...]:
         codes, left, right, dest = program.T
 
         def forward(buf: Any) -> Any:
@@ -148,12 +157,18 @@ def _interpreter() -> Callable[..., Any]:
             # row make XLA copy the whole buffer at every step.
             return carry.at[:, jnp.stack([a, b])].add(update), None
 
+        at_kink = jnp.abs(
+            jnp.where(kink_side[codes] == 0, final[left], final[right]) - kink_at[codes]
+        )
+        kink = jnp.min(jnp.where(kink_side[codes] >= 0, at_kink, jnp.inf))
+        magnitude = jnp.max(jnp.abs(final))
+
         seed = jnp.zeros((2, values.shape[0]), values.dtype).at[:, output].set(1.0)
         steps = (codes, left, right, dest, final[left], final[right])
         swept, _ = lax.scan(backward, seed, steps, reverse=True)
-        return final[output], swept, final_tangents[output]
+        return final[output], swept, final_tangents[output], kink, magnitude
 
-    def interpret(*arrays: Any) -> tuple[Any, Any, Any]:
+    def interpret(*arrays: Any) -> tuple[Any, ...]:
         global _traces
         _traces += 1  # runs only while tracing: counts compilations
         if arrays[0].shape[0] == 1:  # one graph: a real switch runs only the op taken
@@ -225,7 +240,7 @@ class JaxReference:
         return self.evaluate([graph])[0]
 
     def _run_tape(self, tape: Tape) -> list[JaxResult]:
-        value, swept, jvp = (np.asarray(x) for x in self._run(*tape.arrays()))
+        value, swept, jvp, kinks, magnitudes = (np.asarray(x) for x in self._run(*tape.arrays()))
         rows, slots = tape.input_rows, tape.input_slots
         flat_grads = swept[rows, 0, slots]
         tangents = tape.tangents[rows, slots]
@@ -243,14 +258,17 @@ class JaxReference:
         grad_list = flat_grads.tolist()
         results: list[JaxResult] = []
         start = 0
-        for count, v, j, d, scale, ok in zip(
+        for count, v, j, d, scale, ok, kink, magnitude in zip(
             tape.input_counts,
             value.tolist(),
             jvps.tolist(),
             dots.tolist(),
             scales.tolist(),
             consistent.tolist(),
+            kinks[:n].tolist(),
+            magnitudes[:n].tolist(),
         ):
-            results.append(JaxResult(v, tuple(grad_list[start : start + count]), j, d, scale, ok))
+            grads = tuple(grad_list[start : start + count])
+            results.append(JaxResult(v, grads, j, d, scale, ok, kink, magnitude))
             start += count
         return results

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from fuzz.strategies import graphs, target_graph
 from reference.compare import FAIL
 from reference.finite_diff import finite_diff
-from reference.graph import Graph
 from reference.ops import OPS
 
 # A finite difference is only as good as its own error estimate; the implementation may sit this
@@ -37,16 +36,12 @@ def ops(supported: dict[str, tuple[str, ...]]) -> list[str]:
     return names
 
 
-def run(oracle: Any, graph: Graph) -> Any:
-    return oracle.judge([graph])[0][1]
-
-
 @given(data=st.data())
 def test_gradients_match_the_references(oracle: Any, ops: list[str], data: st.DataObject) -> None:
     graph = data.draw(graphs(ops=ops, max_ops=12), label="graph")
-    verdict = run(oracle, graph)
-    grads = [q.impl for q in verdict.quantities[1:] if q.impl is not None]
-    target_graph(graph, grads)
+    result = oracle.run_impl([graph])[0]
+    verdict = oracle.verdicts([graph], [result])[0]
+    target_graph(graph, result.outcome.grads if result.outcome else None)
     assert verdict.status != FAIL, explain(graph, verdict, oracle.adapter)
 
 
