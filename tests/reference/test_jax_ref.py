@@ -303,6 +303,15 @@ def test_deep_graph(ref: JaxReference) -> None:
     assert result.jvp_consistent
 
 
+def test_kink_distance_and_magnitude_are_reported(ref: JaxReference) -> None:
+    near = Graph((Node.input(-3e-7), Node.apply("relu", 0), Node.apply("mul", 1, 0)))
+    none = Graph((Node.input(-40.0), Node.apply("tanh", 0)))
+    a, b = ref.evaluate([near, none])
+    assert a.kink_distance == 3e-7
+    assert b.kink_distance == math.inf
+    assert b.magnitude == 40.0
+
+
 def test_jvp_check_flags_a_disagreement(
     ref: JaxReference, random_graphs: list[Graph], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -310,9 +319,9 @@ def test_jvp_check_flags_a_disagreement(
     wherever that is well above rounding (JVP_RTOL times the cancellation-free scale)."""
     run = ref._run
 
-    def perturbed(*arrays: object) -> tuple[object, object, object]:
-        value, grads, jvp = run(*arrays)
-        return value, grads, jvp * (1.0 + 1e-6)
+    def perturbed(*arrays: object) -> tuple[object, ...]:
+        value, grads, jvp, *rest = run(*arrays)
+        return (value, grads, jvp * (1.0 + 1e-6), *rest)
 
     graphs = [g for g in random_graphs if g.n_ops >= 7]
     honest = ref.evaluate(graphs)
@@ -389,7 +398,7 @@ def test_padding_is_inert(ref: JaxReference, random_graphs: list[Graph]) -> None
     assert (tape.codes[5:] == NOP).all()
     assert (tape.dest[5:] == big.scratch).all()
     assert (tape.codes[0, compiled[0].n_ops :] == NOP).all()
-    value, swept, jvp = (np.asarray(x) for x in ref._run(*tape.arrays()))
+    value, swept, jvp, _, _ = (np.asarray(x) for x in ref._run(*tape.arrays()))
     grads = swept[:, 0]
     assert np.isfinite(value).all()
     assert np.isfinite(grads).all()
