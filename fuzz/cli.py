@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from fuzz import corpus_cli
 from fuzz.adapters import UsageError, load_adapter
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "engines: random expression graphs, gradients checked against JAX and mpmath.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    corpus_cli.register(commands)
     check = commands.add_parser("check", help="check an implementation: probe, fuzz, shrink")
     check.add_argument("impl", metavar="MODULE:CLASS", help="a micrograd-shaped Value class")
     check.add_argument("--budget", type=_positive_seconds, default=10.0, help="seconds (10)")
@@ -147,7 +149,7 @@ def _check(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _check(args)
+        return corpus_cli.run(args) if args.command == "corpus" else _check(args)
     except UsageError as e:
         print(f"gradoracle: error: {e}", file=sys.stderr)
         return EXIT_USAGE
