@@ -5,18 +5,26 @@ operands of one op, which is what makes gradient-accumulation bugs visible. Ever
 inside its op's domain by construction: operands are chosen among nodes whose (float) value fits the
 op, and when none fits, a fresh input is drawn from the op's own domain sampler. Values stay
 moderate and away from kinks, so almost every graph is comparable against the references.
+
+Speed matters (a campaign must spend most of its time in the implementation under test, not here):
+`op_result` is the definition of "fits", and the sampler uses per-(op, form) float checkers that
+compute exactly the same thing with `math` directly (tests/fuzz/test_sampler.py checks them against
+`op_result`); graphs are valid by construction and built with `Graph.trusted`, which skips
+validation (the tests check that `Graph(nodes)` validates them to the same graph).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from reference.graph import Graph, Node
 from reference.libs import FLOAT
-from reference.ops import OPS, Op, draw_real
+from reference.ops import OPS, Draw, Op, draw_real
 
 # Intermediate values and local derivatives are kept below this magnitude: beyond it, float64
 # round-off of a 30-op graph swamps the comparator's tight tolerance and the graph would be "not
@@ -30,11 +38,17 @@ UNDERFLOW_LIMIT = 1e-100
 KINK_MARGIN = 1e-3
 # How many operand choices to try for one op before giving up on it.
 ATTEMPTS = 8
+# Ops that fold the variables nothing consumes into the output, in order of preference (the first
+# one that the config allows with two variable operands).
+FOLD_OPS = ("add", "sub", "mul")
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Shape of the sampled graphs; every field has a default that suits a campaign."""
+    """Shape of the sampled graphs; every field has a default that suits a campaign.
+
+    Treat a config as immutable (its dicts too): the sampler caches what it derives from one.
+    """
 
     ops: tuple[str, ...] = tuple(OPS)
     min_inputs: int = 1
@@ -73,121 +87,329 @@ def op_result(
     return float(out)
 
 
-class _Builder:
-    def __init__(self, rng: random.Random, config: SamplerConfig, n_inputs: int) -> None:
-        self.rng = rng
+# ---- fast checkers: op_result(op, form, ...) at the default limit, written out per op ------------
+# Same float operations as the registry's FLOAT formulas, so the results are identical (tested).
+# `-_L <= out <= _L` also rejects inf and nan; `out == 0.0 or not -_U < out < _U`: no underflow.
+
+Unary = Callable[[float], "float | None"]
+Binary = Callable[[float, float], "float | None"]
+_L, _U, _K, _INF = MAGNITUDE_LIMIT, UNDERFLOW_LIMIT, KINK_MARGIN, math.inf
+assert _L >= 1.0  # constant partials (1, -1) then never exceed the limit and are not checked
+_exp, _log, _tanh = math.exp, math.log, math.tanh
+
+
+def _sum(a: float, b: float) -> float | None:  # add, sub: a non-finite operand gives inf or nan
+    out = a + b
+    return out if -_L <= out <= _L and (out == 0.0 or not -_U < out < _U) else None
+
+
+def _difference(a: float, b: float) -> float | None:
+    out = a - b
+    return out if -_L <= out <= _L and (out == 0.0 or not -_U < out < _U) else None
+
+
+def _mul(form: str) -> Binary:
+    need_a, need_b = form[0] == "v", form[1] == "v"  # which partials are needed
+
+    def check(a: float, b: float) -> float | None:  # d/da = b, d/db = a
+        if (need_a and not -_L <= b <= _L) or (need_b and not -_L <= a <= _L):
+            return None
+        out = a * b
+        return out if -_L <= out <= _L and (out == 0.0 or not -_U < out < _U) else None
+
+    return check
+
+
+def _div(form: str) -> Binary:
+    need_a, need_b = form[0] == "v", form[1] == "v"
+
+    def check(a: float, b: float) -> float | None:  # d/da = 1/b, d/db = -(a/b)/b
+        if b == 0.0 or not -_INF < b < _INF:
+            return None
+        out = a / b
+        if (need_a and not -_L <= 1.0 / b <= _L) or (need_b and not -_L <= out / b <= _L):
+            return None
+        return out if -_L <= out <= _L and (out == 0.0 or not -_U < out < _U) else None
+
+    return check
+
+
+def _pow(form: str) -> Binary:
+    need_a, need_b = form[0] == "v", form[1] == "v"
+
+    def check(a: float, b: float) -> float | None:  # d/da = b*a**(b-1), d/db = log(a)*a**b
+        if not (-_INF < a < _INF and -_INF < b < _INF):
+            return None
+        if form == "vc":  # a**k: a > 0, a < 0 with an integer k, a == 0 with k >= 1
+            if not (a > 0.0 or (b >= 1.0 if a == 0.0 else b.is_integer())):
+                return None
+        elif not a > 0.0:
+            return None
+        try:
+            out = a**b
+            if need_a and not -_L <= b * a ** (b - 1.0) <= _L:
+                return None
+        except (OverflowError, ZeroDivisionError):
+            return None
+        if need_b and not -_L <= _log(a) * out <= _L:
+            return None
+        return out if -_L <= out <= _L and not -_U < out < _U else None  # 0.0 underflowed too
+
+    return check
+
+
+def _neg(a: float) -> float | None:
+    out = -a
+    return out if -_L <= out <= _L and (out == 0.0 or not -_U < out < _U) else None
+
+
+def _tanh_check(a: float) -> float | None:  # tanh' = sech(a)**2 is in [0, 1]
+    if not -_INF < a < _INF:
+        return None
+    out = _tanh(a)
+    return out if out == 0.0 or not -_U < out < _U else None
+
+
+def _exp_check(a: float) -> float | None:  # exp' = exp; 0.0 is an underflow
+    try:
+        out = _exp(a)
+    except OverflowError:
+        return None
+    return out if _U <= out <= _L else None
+
+
+def _log_check(a: float) -> float | None:  # log' = 1/a
+    if not (0.0 < a < _INF and -_L <= 1.0 / a <= _L):
+        return None
+    out = _log(a)
+    return out if -_L <= out <= _L and (out == 0.0 or not -_U < out < _U) else None
+
+
+def _relu_check(a: float) -> float | None:  # relu' is 0 or 1; operands keep KINK_MARGIN from 0
+    if a >= _K:
+        return a if a <= _L else None
+    return 0.0 if -_INF < a <= -_K else None
+
+
+def _sigmoid_check(a: float) -> float | None:  # sigmoid' = s*(1-s) is in [0, 1/4]
+    if not -_INF < a < _INF:
+        return None
+    if a >= 0:
+        out = 1.0 / (1.0 + _exp(-a))
+    else:
+        e = _exp(a)
+        out = e / (1.0 + e)
+    return out if out == 0.0 or not -_U < out < _U else None
+
+
+_BINARY_FORMS = ("vv", "vc", "cv")
+FAST_CHECKERS: dict[tuple[str, str], Callable[..., float | None]] = {
+    ("neg", "v"): _neg,
+    ("tanh", "v"): _tanh_check,
+    ("exp", "v"): _exp_check,
+    ("log", "v"): _log_check,
+    ("relu", "v"): _relu_check,
+    ("sigmoid", "v"): _sigmoid_check,
+}
+for _f in _BINARY_FORMS:
+    FAST_CHECKERS.update({("add", _f): _sum, ("sub", _f): _difference, ("mul", _f): _mul(_f)})
+    FAST_CHECKERS.update({("div", _f): _div(_f), ("pow", _f): _pow(_f)})
+
+
+def checker(op: Op, form: str) -> Callable[..., float | None]:
+    """`op_result(op, form, ...)` at the default limit as a fast function of the operands (one for
+    unary ops, two for binary ones); an op without a fast checker gets op_result itself."""
+    fast = FAST_CHECKERS.get((op.name, form))
+    if fast is not None:
+        return fast
+    if op.arity == 1:
+        return lambda a: op_result(op, form, a, None)
+    return lambda a, b: op_result(op, form, a, b)
+
+
+# ---- the sampler ---------------------------------------------------------------------------------
+
+
+class _OpPlan(NamedTuple):
+    """What sampling one op needs, precomputed from a config (a tuple: unpacking is fast)."""
+
+    name: str
+    draw: Draw  # op.draw without the method call: a value for an operand slot, in the domain
+    unary: Unary | None  # the checker of form 'v' (unary ops)
+    vv: Binary | None  # the checker of form 'vv', if allowed
+    p_vv: float  # chance of 'vv' (when forms with a constant are allowed too)
+    const_forms: tuple[tuple[str, Binary, int], ...]  # (form, checker, slot of the constant)
+
+
+def _op_plan(op: Op, forms: tuple[str, ...], const: float) -> _OpPlan:
+    vv = checker(op, "vv") if "vv" in forms else None
+    const_forms = tuple((f, checker(op, f), 0 if f == "cv" else 1) for f in forms if f != "vv")
+    p_vv = 1.0 - const if vv is not None and const_forms else 1.0
+    unary = checker(op, "v") if op.arity == 1 else None
+    return _OpPlan(op.name, op.sampler, unary, vv, p_vv, const_forms)
+
+
+class _Plan:
+    """A config, digested: ops with cumulative weights, and the op that folds loose ends."""
+
+    def __init__(self, config: SamplerConfig) -> None:
         self.config = config
-        self.nodes: list[Node] = []
-        self.values: list[float] = []  # float value of every non-const node, by node index
-        self.variables: list[int] = []  # indices of input and op nodes
-        self.unused: set[int] = set()  # variables no op consumes yet
-        self.inputs_left = n_inputs
+        self.ops: list[_OpPlan] = []
+        self.cumulative: list[float] = []
+        total = 0.0
+        for name in config.ops:
+            op = OPS[name]
+            forms = tuple(f for f in config.forms.get(name, op.forms) if f in op.forms)
+            weight = float(config.weights.get(name, 1.0))
+            if forms and weight > 0:
+                self.ops.append(_op_plan(op, forms, config.const))
+                total += weight
+                self.cumulative.append(total)
+        if self.cumulative:  # so that bisect_right(cumulative, random() * total) < len(ops)
+            self.cumulative[-1] = math.inf
+        self.total = total
+        self.fold: tuple[str, Binary] | None = None
+        for name in FOLD_OPS:
+            if name in config.ops and "vv" in config.forms.get(name, OPS[name].forms):
+                self.fold = (name, checker(OPS[name], "vv"))
+                break
 
-    def add(self, node: Node, value: float) -> int:
-        self.nodes.append(node)
-        self.values.append(value)
-        index = len(self.nodes) - 1
-        if node.kind != "const":
-            self.variables.append(index)
-            self.unused.add(index)
-        return index
 
-    def new_input(self, value: float | None = None) -> int:
-        self.inputs_left -= 1
-        x = draw_real(self.rng) if value is None else value
-        return self.add(Node("input", x), x)
+_PLANS: dict[int, _Plan] = {}
+_DEFAULT_CONFIG = SamplerConfig()
+# Op nodes are immutable and recur across graphs (same op, same args): they are made once, shared.
+_OP_NODES: dict[tuple[str, int, int], Node] = {}
+_OP_NODES_MAX = 1 << 17
 
-    def pick(self) -> int:
-        """An existing variable: often the newest (depth), else any (reuse), else an unused one."""
-        rng, variables = self.rng, self.variables
-        r = rng.random()
-        if r < self.config.reuse:
-            return rng.choice(variables)
-        if r < self.config.reuse + (1 - self.config.reuse) / 2 and self.unused:
-            return rng.choice(sorted(self.unused))
-        return variables[-1]
 
-    def try_op(self, op: Op) -> bool:
-        rng, config = self.rng, self.config
-        for _ in range(ATTEMPTS):
-            if op.arity == 1:
-                a = self.pick()
-                out = op_result(op, "v", self.values[a], None)
-                if out is not None:
-                    self.link(op, (a,), out)
-                    return True
-                continue
-            form = self.choose_form(op)
-            if form == "vv":
-                a = self.pick()
-                b = a if rng.random() < config.same_operand else self.pick()
-                if rng.random() < 0.5:
-                    a, b = b, a
-                out = op_result(op, form, self.values[a], self.values[b])
-                if out is not None:
-                    self.link(op, (a, b), out)
-                    return True
-                continue
-            var = self.pick()
-            slot = 1 if form == "vc" else 0  # which operand the constant is
-            k = op.draw(form, rng, slot, self.values[var])
-            if k is None:
-                continue
-            pair = (self.values[var], k) if form == "vc" else (k, self.values[var])
-            out = op_result(op, form, *pair)
-            if out is not None:
-                c = self.add(Node("const", k), k)
-                self.link(op, (var, c) if form == "vc" else (c, var), out)
-                return True
-        if self.inputs_left > 0:  # nothing fits: a fresh input from the op's own domain
-            form = "v" if op.arity == 1 else self.choose_form(op)
-            x = op.draw(form, rng, 0, None)
-            if x is not None and math.isfinite(x):
-                self.new_input(x)
-                return self.try_op(op)
-        return False
+def _plan(config: SamplerConfig) -> _Plan:
+    plan = _PLANS.get(id(config))
+    if plan is None or plan.config is not config:  # the plan keeps its config (and id) alive
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        plan = _PLANS[id(config)] = _Plan(config)
+    return plan
 
-    def choose_form(self, op: Op) -> str:
-        forms = self.config.forms.get(op.name, op.forms)
-        if "vv" in forms and self.rng.random() >= self.config.const:
-            return "vv"
-        return self.rng.choice([f for f in forms if f != "vv"] or list(forms))
 
-    def link(self, op: Op, args: tuple[int, ...], value: float) -> None:
-        for arg in args:
-            self.unused.discard(arg)
-        self.add(Node("op", None, op.name, args), value)
+def _op_node(name: str, a: int, b: int) -> Node:
+    """Node("op", None, name, (a,) if b < 0 else (a, b)), made once and shared between graphs."""
+    if len(_OP_NODES) >= _OP_NODES_MAX:
+        _OP_NODES.clear()
+    node = _OP_NODES[name, a, b] = Node("op", None, name, (a,) if b < 0 else (a, b))
+    return node
 
 
 def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Graph:
-    """One random DAG drawn from `rng` (same seed, same graph)."""
-    config = config or SamplerConfig()
-    n_inputs = rng.randint(config.min_inputs, config.max_inputs)
-    n_ops = rng.randint(config.min_ops, config.max_ops)
-    b = _Builder(rng, config, n_inputs)
-    b.new_input()
-    ops = [OPS[name] for name in config.ops]
-    weights = [config.weights.get(op.name, 1.0) for op in ops]
-    made = 0
-    while made < n_ops:
-        if b.inputs_left > 0 and rng.random() < config.fresh_input:
-            b.new_input()
-        made += 1  # counted even when the op does not fit, so sampling always ends
-        b.try_op(rng.choices(ops, weights)[0])
-    _fold_unused(b)
-    return Graph(tuple(b.nodes))
+    """One random DAG drawn from `rng` (same seed, same graph).
 
+    Written for speed (one function, locals, shared op nodes); the rules: each of n_ops steps may
+    first add a fresh input, then draws an op (by weight) and tries up to ATTEMPTS operand choices;
+    when none fits, a fresh input from the op's own domain sampler (while inputs remain) and again.
+    """
+    config = config or _DEFAULT_CONFIG
+    plan = _plan(config)
+    rnd = rng.random
+    nodes: list[Node] = []
+    forms: list[str] = []  # '' for inputs and constants, like Graph.forms
+    values: list[float] = []  # the float value of every node
+    variables: list[int] = []  # input and op nodes, increasing
+    unused: list[int] = []  # variables no op consumes yet, increasing
+    reuse, same, fresh = config.reuse, config.same_operand, config.fresh_input
+    unused_below = reuse + (1.0 - reuse) / 2
+    inputs_left = config.min_inputs + int(rnd() * (config.max_inputs - config.min_inputs + 1))
+    n_ops = config.min_ops + int(rnd() * (config.max_ops - config.min_ops + 1))
+    op_nodes, leaf = _OP_NODES, Node.trusted
 
-def _fold_unused(b: _Builder) -> None:
-    """Sum every variable nothing consumes into the output, so no part of the graph is dead."""
-    loose = sorted(b.unused)
-    add = OPS["add"]
-    acc = loose[-1]
-    for other in reversed(loose[:-1]):
-        out = op_result(add, "vv", b.values[acc], b.values[other])
-        if out is not None:
-            b.link(add, (acc, other), out)
-            acc = len(b.nodes) - 1
+    def new_input(x: float) -> None:
+        variables.append(len(nodes))
+        unused.append(len(nodes))
+        nodes.append(leaf("input", x))
+        forms.append("")
+        values.append(x)
+
+    new_input(draw_real(rng))
+    inputs_left -= 1
+    ops, cumulative, total = plan.ops, plan.cumulative, plan.total
+    for _ in range(n_ops if ops else 0):  # an op that does not fit still counts: sampling ends
+        if inputs_left > 0 and rnd() < fresh:
+            new_input(draw_real(rng))
+            inputs_left -= 1
+        name, draw, unary, vv, p_vv, const_forms = ops[bisect_right(cumulative, rnd() * total)]
+        attempts = ATTEMPTS
+        while True:  # operand choices until one fits
+            # The first variable operand. Picking a variable (twice inlined): any one (reuse), else
+            # one that nothing consumes yet, else the newest (deep chains).
+            r = rnd()
+            if r < reuse:
+                a = variables[int(rnd() * len(variables))]
+            elif r < unused_below and unused:
+                a = unused[int(rnd() * len(unused))]
+            else:
+                a = variables[-1]
+            if unary is not None:
+                form, b = "v", -1
+                out = unary(values[a])
+            elif vv is not None and (p_vv >= 1.0 or rnd() < p_vv):
+                form = "vv"
+                if rnd() < same:
+                    b = a
+                else:  # pick a variable, as above
+                    r = rnd()
+                    if r < reuse:
+                        b = variables[int(rnd() * len(variables))]
+                    elif r < unused_below and unused:
+                        b = unused[int(rnd() * len(unused))]
+                    else:
+                        b = variables[-1]
+                if rnd() < 0.5:
+                    a, b = b, a
+                out = vv(values[a], values[b])
+            else:
+                form, check, slot = const_forms[int(rnd() * len(const_forms))]
+                k = draw(form, rng, slot, values[a])  # in the domain, given the variable
+                out = None if k is None else check(values[a], k) if slot else check(k, values[a])
+                if k is not None and out is not None:
+                    b = len(nodes)  # the constant
+                    nodes.append(leaf("const", float(k)))
+                    forms.append("")
+                    values.append(k)
+                    if not slot:
+                        a, b = b, a
+            if out is not None:  # link: op node `name` with args (a,) (b < 0) or (a, b)
+                if a in unused:
+                    unused.remove(a)
+                if b in unused:  # not if b == a (removed), b < 0 or b is a constant
+                    unused.remove(b)
+                i = len(nodes)
+                variables.append(i)
+                unused.append(i)
+                nodes.append(op_nodes.get((name, a, b)) or _op_node(name, a, b))
+                forms.append(form)
+                values.append(out)
+                break
+            attempts -= 1
+            if attempts == 0:  # nothing fits: a fresh input from the op's own domain, and again
+                if inputs_left <= 0:
+                    break  # the op is left out
+                x = draw(form, rng, 1 if form == "cv" else 0, None)  # the last form's variable
+                if x is None or not math.isfinite(x):
+                    break
+                new_input(float(x))
+                inputs_left -= 1
+                attempts = ATTEMPTS
+    if plan.fold is not None and len(unused) > 1:
+        # Sum (add; else sub or mul) every variable nothing consumes into the output, so that no
+        # part of the graph is dead (unless the config allows none of FOLD_OPS with 2 variables).
+        name, check = plan.fold
+        acc = unused[-1]
+        for other in reversed(unused[:-1]):
+            out = check(values[acc], values[other])
+            if out is not None:
+                nodes.append(op_nodes.get((name, acc, other)) or _op_node(name, acc, other))
+                forms.append("vv")
+                values.append(out)
+                acc = len(nodes) - 1
+    return Graph.trusted(tuple(nodes), len(nodes) - 1, tuple(forms))
 
 
 def sample_graphs(seed: int, count: int, config: SamplerConfig | None = None) -> list[Graph]:

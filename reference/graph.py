@@ -51,6 +51,26 @@ class Node:
     def apply(cls, op: str, *args: int) -> Node:
         return cls("op", None, op, tuple(args))
 
+    @classmethod
+    def trusted(
+        cls,
+        kind: str,
+        value: float | None = None,
+        op: str | None = None,
+        args: tuple[int, ...] = (),
+    ) -> Node:
+        """Node(kind, value, op, args) without the frozen dataclass's __init__ (four
+        object.__setattr__ calls): a fast path for generators, like `Graph.trusted`. The caller
+        passes normalized fields (a float value, a tuple of args); the node is equal to the one
+        __init__ would make."""
+        node = object.__new__(cls)
+        fields = node.__dict__
+        fields["kind"] = kind
+        fields["value"] = value
+        fields["op"] = op
+        fields["args"] = args
+        return node
+
 
 def _type_name(x: object) -> str:
     return type(x).__name__
@@ -146,6 +166,21 @@ class Graph:
         object.__setattr__(self, "nodes", tuple(nodes))
         object.__setattr__(self, "output", output)
         object.__setattr__(self, "forms", tuple(forms))
+
+    @classmethod
+    def trusted(cls, nodes: tuple[Node, ...], output: int, forms: tuple[str, ...]) -> Graph:
+        """A graph built without validation: the fast path for generators whose graphs are valid
+        by construction (fuzz.sampler). The caller guarantees what `validate` would check and
+        normalize: `nodes` a tuple of normalized Nodes (input/const values finite floats, op args
+        tuples of earlier indices, each op in an allowed form with a variable operand), `forms`
+        exactly as `validate` computes them, `output` a non-const node index (-1: the last node).
+        `Graph(graph.nodes, graph.output)` must give an equal graph with the same forms."""
+        graph = object.__new__(cls)
+        fields = graph.__dict__  # what object.__setattr__ would write, without three calls
+        fields["nodes"] = nodes
+        fields["output"] = len(nodes) - 1 if output == -1 else output
+        fields["forms"] = forms
+        return graph
 
     @cached_property
     def inputs(self) -> tuple[int, ...]:

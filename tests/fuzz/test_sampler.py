@@ -1,0 +1,264 @@
+"""Tests of fuzz.sampler: deterministic per seed, every operand inside its op's domain, nodes reused
+at the stated rates, every (op, form) covered, `forms` restrictions honoured; the fast checkers
+agree with `op_result` exactly, and the graphs built with `Graph.trusted` are the ones `Graph`
+validation makes of the same nodes."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
+
+from fuzz.sampler import (
+    FAST_CHECKERS,
+    KINK_MARGIN,
+    MAGNITUDE_LIMIT,
+    UNDERFLOW_LIMIT,
+    SamplerConfig,
+    checker,
+    op_coverage,
+    op_result,
+    sample_graph,
+    sample_graphs,
+)
+from reference.graph import Graph, Node, node_values
+from reference.libs import FLOAT
+from reference.ops import OPS, draw_real
+
+# Minimum rates over 2,000 default graphs (measured ~0.20, ~0.09, ~0.09, ~0.95, ~0.21).
+MIN_SAME_OPERAND_RATE = 0.15  # 'vv' ops whose two operands are one node (`x * x`)
+MIN_CONST_SIDE_RATE = 0.06  # binary ops with a constant on the left ('cv'), and on the right ('vc')
+MIN_GRAPH_REUSE_RATE = 0.9  # graphs with a node that fills >= 2 operand slots
+MIN_SHARED_RATE = 0.15  # variables that feed >= 2 op nodes
+MAX_DEAD_RATE = 0.01  # graphs with a variable nothing consumes, other than the output
+
+CONFIGS = {
+    "default": SamplerConfig(),
+    "30 ops": SamplerConfig(min_ops=30, max_ops=30),
+    "one input": SamplerConfig(min_inputs=1, max_inputs=1),
+    "log only": SamplerConfig(ops=("log",)),
+    "pow only": SamplerConfig(ops=("pow", "add")),
+    "constants": SamplerConfig(const=0.9, same_operand=0.5),
+    "weighted": SamplerConfig(weights={"exp": 5.0, "pow": 5.0, "div": 3.0, "add": 0.0}),
+    "restricted": SamplerConfig(
+        forms={"add": ("vc",), "sub": ("cv",), "mul": ("vv",), "div": ("vc", "cv"), "pow": ("vc",)}
+    ),
+    "no add": SamplerConfig(
+        ops=("tanh", "exp", "pow", "relu"), forms={"tanh": ("v",), "exp": ("v",), "pow": ("cv",)}
+    ),
+}
+
+
+def graphs_of(name: str, n: int = 1000, seed: int = 0) -> list[Graph]:
+    return sample_graphs(seed, n, CONFIGS[name])
+
+
+def binary_nodes(graphs: Sequence[Graph]) -> list[tuple[Node, str]]:
+    return [(n, g.forms[i]) for g in graphs for i, n in enumerate(g.nodes) if len(n.args) == 2]
+
+
+# ---- determinism ---------------------------------------------------------------------------------
+
+
+def test_same_seed_same_graphs() -> None:
+    first = sample_graphs(7, 300)
+    again = sample_graphs(7, 300, SamplerConfig())  # a fresh (equal) config: the same graphs
+    assert first == again
+    assert [g.forms for g in first] == [g.forms for g in again]
+    assert sample_graphs(8, 300) != first
+    rng = random.Random(7)
+    assert [sample_graph(rng) for _ in range(300)] == first
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_deterministic_for_every_config(name: str) -> None:
+    assert graphs_of(name, 100, seed=3) == graphs_of(name, 100, seed=3)
+
+
+# ---- validity and domains ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_trusted_graphs_validate_to_themselves(name: str) -> None:
+    """Graph(nodes, output) validates each sampled graph, and gives the same nodes and forms."""
+    graphs = graphs_of(name, 3000 if name == "default" else 500)
+    for g in graphs:
+        checked = Graph(g.nodes, g.output)
+        assert checked.nodes == g.nodes, g.to_json()
+        assert checked.forms == g.forms, g.to_json()
+        assert checked.output == g.output == len(g.nodes) - 1
+        assert isinstance(g.nodes, tuple) and isinstance(g.forms, tuple)
+        for n in g.nodes:
+            assert type(n) is Node and isinstance(n.args, tuple)
+            assert n.kind == "op" or type(n.value) is float
+    for g in graphs[:200]:
+        assert Graph.from_json(g.to_json()) == g
+
+
+def test_trusted_constructors_equal_the_validating_ones() -> None:
+    for fields in (
+        ("input", 1.5),
+        ("const", -2.0),
+        ("op", None, "add", (0, 1)),
+        ("op", None, "neg", (3,)),
+    ):
+        fast, slow = Node.trusted(*fields), Node(*fields)
+        assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.kind = "input"  # type: ignore[misc]
+    nodes = (Node("input", 2.0), Node("const", 3.0), Node.apply("mul", 1, 0))
+    fast_graph, graph = Graph.trusted(nodes, -1, ("", "", "cv")), Graph(nodes)
+    assert fast_graph == graph and fast_graph.forms == graph.forms and fast_graph.output == 2
+    assert fast_graph.inputs == (0,) and fast_graph.to_json() == graph.to_json()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast_graph.output = 0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_operand_inside_its_domain(name: str) -> None:
+    for g in graphs_of(name, 1500 if name == "default" else 400):
+        values = node_values(g, FLOAT)  # Python-float semantics: raises on any domain error
+        assert all(math.isfinite(v) and abs(v) <= MAGNITUDE_LIMIT for v in values), g.to_json()
+        for i, n in enumerate(g.nodes):
+            if n.op is None:
+                continue
+            op, form = OPS[n.op], g.forms[i]
+            a, b = values[n.args[0]], values[n.args[1]] if len(n.args) == 2 else None
+            assert op.in_domain(form, a, b), (i, g.to_json())
+            assert op_result(op, form, a, b) == values[i], (i, g.to_json())
+            partials = op.partials(FLOAT, form, a, b)
+            assert all(p is None or abs(p) <= MAGNITUDE_LIMIT for p in partials), (i, g.to_json())
+            assert values[i] == 0.0 or abs(values[i]) >= UNDERFLOW_LIMIT, (i, g.to_json())
+            if n.op == "relu":
+                assert abs(a) >= KINK_MARGIN, (i, g.to_json())
+
+
+def test_sizes() -> None:
+    config = CONFIGS["default"]
+    for g in graphs_of("default"):
+        assert 1 <= len(g.inputs) <= config.max_inputs
+        assert g.n_ops <= config.max_ops + len(g.nodes)  # sampled ops plus the folding adds
+    assert all(len(g.inputs) == 1 for g in graphs_of("one input", 300))
+    fixed = graphs_of("30 ops", 300)
+    assert sum(g.n_ops for g in fixed) / len(fixed) >= 30  # few ops are left out for not fitting
+
+
+# ---- reuse, constants, coverage, restrictions ----------------------------------------------------
+
+
+def test_reuse_and_constant_rates() -> None:
+    graphs = graphs_of("default", 2000)
+    binary = binary_nodes(graphs)
+    vv = [n for n, form in binary if form == "vv"]
+    assert sum(n.args[0] == n.args[1] for n in vv) / len(vv) >= MIN_SAME_OPERAND_RATE
+    forms = Counter(form for _, form in binary)
+    assert forms["cv"] / len(binary) >= MIN_CONST_SIDE_RATE
+    assert forms["vc"] / len(binary) >= MIN_CONST_SIDE_RATE
+    slots = [Counter(a for n in g.nodes for a in n.args) for g in graphs]
+    assert sum(max(c.values(), default=0) >= 2 for c in slots) / len(graphs) >= MIN_GRAPH_REUSE_RATE
+    consumers = [Counter(a for n in g.nodes for a in set(n.args)) for g in graphs]
+    variables = [
+        (c, i)
+        for g, c in zip(graphs, consumers)
+        for i in range(len(g.nodes))
+        if g.nodes[i].kind != "const"
+    ]
+    assert sum(c[i] >= 2 for c, i in variables) / len(variables) >= MIN_SHARED_RATE
+    dead = [
+        g
+        for g, c in zip(graphs, slots)
+        if any(n.kind != "const" and i not in c for i, n in enumerate(g.nodes[:-1]))
+    ]
+    assert len(dead) / len(graphs) <= MAX_DEAD_RATE
+
+
+def test_every_op_and_form_covered() -> None:
+    graphs = graphs_of("default", 2000)
+    seen = Counter((n.op, g.forms[i]) for g in graphs for i, n in enumerate(g.nodes) if n.op)
+    assert {(op.name, f) for op in OPS.values() for f in op.forms} <= set(seen)
+    counts = op_coverage(graphs)
+    assert set(counts) == set(OPS) and min(counts.values()) > 0
+    assert sum(counts.values()) == sum(g.n_ops for g in graphs)
+
+
+@pytest.mark.parametrize("name", ["restricted", "no add", "log only", "pow only"])
+def test_forms_and_ops_restrictions_honoured(name: str) -> None:
+    config = CONFIGS[name]
+    graphs = graphs_of(name, 1000)
+    seen = set()
+    for g in graphs:
+        for i, n in enumerate(g.nodes):
+            if n.op is not None:
+                assert n.op in config.ops, (n.op, g.to_json())
+                assert g.forms[i] in config.forms.get(n.op, OPS[n.op].forms), g.to_json()
+                seen.add((n.op, g.forms[i]))
+    allowed = {(o, f) for o in config.ops for f in config.forms.get(o, OPS[o].forms)}
+    assert seen == allowed  # and every allowed (op, form) occurs
+
+
+def test_forms_restricted_to_constants_still_folds_with_another_op() -> None:
+    graphs = graphs_of("restricted", 500)  # add only 'vc', sub only 'cv': loose ends fold with mul
+    assert any(n.op == "mul" for g in graphs for n in g.nodes)
+    assert not any(
+        n.op == "add" and g.forms[i] == "vv" for g in graphs for i, n in enumerate(g.nodes)
+    )
+
+
+# ---- fast checkers vs op_result ------------------------------------------------------------------
+
+_NEAR = (KINK_MARGIN, 1e-100, 1e6, 1e-6, math.log(1e6), math.log(1e-100), 1.0, 709.78, 0.25)
+EDGE_VALUES: tuple[float, ...] = (
+    *(0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 1.5, -2.5, 0.1, -0.1, math.e, 10.0),
+    *(20.0, -20.0, 30.0, -30.0, 100.0, -100.0, 1e3, -1e3, 710.0, -745.0, -746.0, 1e12, -1e12),
+    *(1e-6, 1e-101, 1e-300, 5e-324, -5e-324, 1e300, -1e300, 1.7976931348623157e308),
+    *(math.inf, -math.inf, math.nan),
+    *(s * math.nextafter(x, t) for x in _NEAR for s in (1.0, -1.0) for t in (0.0, math.inf)),
+    *(s * x for x in _NEAR for s in (1.0, -1.0)),
+)
+
+
+def same_result(x: float | None, y: float | None) -> bool:
+    if x is None or y is None:
+        return x is None and y is None
+    return x.hex() == y.hex()  # bit for bit, -0.0 included
+
+
+def random_operand(rng: random.Random) -> float:
+    r = rng.random()
+    if r < 0.4:
+        return draw_real(rng)
+    if r < 0.7:
+        return rng.choice((-1.0, 1.0)) * 10.0 ** rng.uniform(-320.0, 308.2)
+    if r < 0.8:
+        return float(rng.randint(-8, 8)) / rng.choice((1.0, 2.0, 4.0))
+    return rng.choice(EDGE_VALUES)
+
+
+CASES = [(op, form) for op in OPS.values() for form in op.forms]
+
+
+@pytest.mark.parametrize(("op", "form"), CASES, ids=[f"{o.name}-{f}" for o, f in CASES])
+def test_fast_checker_equals_op_result(op: object, form: str) -> None:
+    assert isinstance(op, type(OPS["add"]))
+    assert (op.name, form) in FAST_CHECKERS  # every registry op has a fast path today
+    check = checker(op, form)
+    rng = random.Random(f"{op.name}-{form}")
+    if op.arity == 1:
+        operands = [*EDGE_VALUES, *(random_operand(rng) for _ in range(20_000))]
+        for a in operands:
+            assert same_result(check(a), op_result(op, form, a, None)), a
+        return
+    pairs = [(a, b) for a in EDGE_VALUES for b in EDGE_VALUES]
+    pairs += [(random_operand(rng), random_operand(rng)) for _ in range(20_000)]
+    for a, b in pairs:
+        assert same_result(check(a, b), op_result(op, form, a, b)), (a, b)
+
+
+def test_checker_falls_back_to_op_result_for_other_ops() -> None:
+    mul, neg = (dataclasses.replace(OPS[n], name=f"{n}2") for n in ("mul", "neg"))
+    assert checker(mul, "vv")(2.0, 3.0) == 6.0 and checker(mul, "vv")(1e4, 1e4) is None
+    assert checker(neg, "v")(2.0) == -2.0 and checker(neg, "v")(math.inf) is None
