@@ -96,6 +96,9 @@ class Stats:
     shrink_seconds: float = 0.0
     battery_seconds: float = 0.0
     not_comparable_reasons: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the run could not decide, in words
+    replayed: int = 0  # earlier findings judged again (from the example database)
+    replayed_failing: int = 0  # ... and still failing
 
 
 def category(verdict: Verdict) -> str:
@@ -132,7 +135,7 @@ class Oracle:
         for graph, result, ref in zip(graphs, results, refs, strict=True):
             if result.kind in UNSHRUNK:  # always a finding, comparable or not
                 error = f"{result.kind}: {result.error}"
-                verdicts.append(Verdict(FAIL, reason=error, error=error))
+                verdicts.append(Verdict(FAIL, reason=result.error, error=error))
                 continue
             outcome = result.outcome
             value = outcome.value if outcome else None
@@ -188,19 +191,24 @@ def _single_op_graph(name: str, form: str, rng: random.Random) -> Graph:
     return Graph(tuple(nodes))
 
 
-def probe(oracle: Oracle, rng: random.Random) -> tuple[dict[str, tuple[str, ...]], Failures]:
+def probe(
+    oracle: Oracle, rng: random.Random, deadline: float | None = None
+) -> tuple[dict[str, tuple[str, ...]], Failures]:
     """Try every op and form once on in-domain inputs: which the implementation supports, and
     which already give a wrong answer."""
     cases = [(op.name, form) for op in OPS.values() for form in op.forms]
     graphs = [_single_op_graph(name, form, rng) for name, form in cases]
-    results = oracle.run_impl(graphs)
+    results = oracle.run_impl(graphs, deadline)
     supported: dict[str, tuple[str, ...]] = {}
     kept: list[tuple[Graph, ImplResult]] = []
     for (name, form), graph, result in zip(cases, graphs, results, strict=True):
-        if result.kind == "exception" and result.error.partition(":")[0] in UNSUPPORTED:
+        if result.kind == "skipped" or (
+            result.kind == "exception" and result.error.partition(":")[0] in UNSUPPORTED
+        ):
             continue
-        supported[name] = (*supported.get(name, ()), form)
         kept.append((graph, result))
+        if result.kind not in UNSHRUNK:  # a spelling that hangs or kills is not fuzzed further
+            supported[name] = (*supported.get(name, ()), form)
     failures: Failures = {}
     if kept:
         verdicts = oracle.verdicts([g for g, _ in kept], [r for _, r in kept])
@@ -217,38 +225,45 @@ def _supports(graph: Graph, supported: dict[str, tuple[str, ...]]) -> bool:
 
 
 def run_battery(
-    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float
+    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float, deadline: float
 ) -> list[Finding]:
-    """The semantics battery (see fuzz.battery): each deviation is a finding with its category."""
+    """The semantics battery (see fuzz.battery): each deviation is a finding with its category.
+    Each case may take `timeout` seconds, and none starts after `deadline`."""
     findings: list[Finding] = []
     for kind, cases in (("reuse", battery.reuse_cases()), ("domain", battery.domain_cases())):
         graphs = [g for _, g in cases if _supports(g, supported)]
-        for graph, verdict in oracle.judge(graphs) if graphs else []:
+        for graph, verdict in oracle.judge(graphs, deadline) if graphs else []:
             if verdict.status == FAIL:
                 findings.append(Finding(kind, graph, verdict, graph))
     for name, graph, expected in battery.kink_cases():
         if not _supports(graph, supported):
             continue
-        result = oracle.run_impl([graph])[0]
+        result = oracle.run_impl([graph], deadline)[0]
+        if result.kind == "skipped":
+            continue
         got = result.outcome.grads if result.outcome else None
         if got != expected:
             quantity = Quantity(name, got[0] if got else None, expected[0], 1.0, FAIL)
             reason = f"{name} expected, got {got!r} {result.error}".strip()
             findings.append(Finding("kink", graph, Verdict(FAIL, (quantity,), reason), graph))
-    findings += _behaviour(oracle, supported, timeout)
+    findings += _behaviour(oracle, supported, timeout, deadline)
     return findings
 
 
 def _behaviour(
-    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float
+    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float, deadline: float
 ) -> list[Finding]:
     findings = []
+
+    def time_left() -> float:
+        return min(timeout, deadline - time.monotonic())
+
     adapter = oracle.adapter
     graph = battery.double_backward_case()
-    if _supports(graph, supported):
+    if _supports(graph, supported) and time_left() > 0:
         try:
             once, twice = oracle.runner.call(
-                "fuzz.battery:double_backward", graph.to_json(), timeout=timeout
+                "fuzz.battery:double_backward", graph.to_json(), timeout=time_left()
             )
             if not battery.twice_ok(graph, once, twice):
                 quantities = tuple(
@@ -267,9 +282,15 @@ def _behaviour(
     if not _supports(battery.chain(1), supported):
         return findings
     for depth in battery.DEPTHS:
+        allowed = time_left()
+        if allowed <= 0:
+            break
         try:
-            problem = oracle.runner.call("fuzz.battery:deep_chain", depth, timeout=timeout)
-        except Exception as e:  # a hang or crash of the worker (IsolationError)
+            problem = oracle.runner.call("fuzz.battery:deep_chain", depth, timeout=allowed)
+        except Exception as e:  # the worker hung or died (IsolationError)
+            if getattr(e, "kind", "") == "hang":  # slow is not wrong: say so, report nothing
+                oracle.stats.notes.append(f"a chain of {depth} nodes took over {allowed:.3g} s")
+                break
             problem = f"{type(e).__name__}: {e}"
         if problem:
             snippet = battery.chain_snippet(depth, adapter.import_line, adapter.class_name)
@@ -312,15 +333,25 @@ def run_check(
     progress: Callable[[Stats, int, float], None] | None = None,
     max_graphs: int | None = None,
     timeout: float = 5.0,
+    battery: bool = True,
+    replay: Sequence[Graph] = (),
 ) -> CheckResult:
-    """Probe, battery, then sample, judge and shrink until the budget (wall seconds) is spent."""
+    """Probe, battery, replay known failures, then sample, judge and shrink until the budget (wall
+    seconds) is spent. `replay` graphs (earlier findings) are judged before any random graph."""
     start_wall, start_cpu = time.monotonic(), time.process_time()
     deadline = start_wall + budget
     stats = oracle.stats
-    supported, raw = probe(oracle, random.Random(seed))
+    supported, raw = probe(oracle, random.Random(seed), deadline)
     t = time.perf_counter()
-    findings = run_battery(oracle, supported, min(timeout, budget / 4))
+    battery_end = start_wall + budget / 3  # the battery may not eat the random graphs' time
+    findings = run_battery(oracle, supported, timeout, battery_end) if battery else []
     stats.battery_seconds = time.perf_counter() - t
+    known = [g for g in replay if _supports(g, supported)]
+    for graph, verdict in oracle.judge(known, deadline) if known else []:
+        stats.replayed += 1
+        if verdict.status == FAIL:
+            stats.replayed_failing += 1
+            raw.setdefault(category(verdict), []).append((graph, verdict))
     config = config or SamplerConfig()
     ops = tuple(n for n in config.ops if n in supported)
     config = SamplerConfig(**{**config.__dict__, "ops": ops, "forms": supported})
@@ -383,14 +414,14 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
         key = small.to_json()
         if key not in findings:
             findings[key] = Finding(kind, small, small_verdict, graph, count)
-    return _minimal(sorted(findings.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes))))
+    return minimal(sorted(findings.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes))))
 
 
 def _ops_used(graph: Graph) -> frozenset[str]:
     return frozenset(n.op for n in graph.nodes if n.op is not None)
 
 
-def _minimal(findings: list[Finding]) -> list[Finding]:
+def minimal(findings: list[Finding]) -> list[Finding]:
     """Drop a finding when a smaller one of its category uses a subset of its ops: `x * x` already
     explains `(x * x) + y`."""
     kept: list[Finding] = []

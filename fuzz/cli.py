@@ -7,10 +7,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from fuzz import corpus_cli
-from fuzz.adapters import UsageError, load_adapter
+from fuzz.adapters import Adapter, UsageError, load_adapter
+
+if TYPE_CHECKING:
+    from fuzz.check import CheckResult
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -61,25 +64,43 @@ def build_parser() -> argparse.ArgumentParser:
     corpus_cli.register(commands)
     check = commands.add_parser("check", help="check an implementation: probe, fuzz, shrink")
     check.add_argument("impl", metavar="MODULE:CLASS", help="a micrograd-shaped Value class")
-    check.add_argument("--budget", type=_positive_seconds, default=10.0, help="seconds (10)")
-    check.add_argument("--seed", type=_seed, default=0, help="same seed, same graphs (0)")
-    check.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    check.add_argument("--report", type=Path, metavar="DIR", help="write DIR/report.html and .json")
+    _common(check, budget=10.0)
     check.add_argument(
+        "--graphs", type=_count, metavar="N", help="stop after N random graphs (default: budget)"
+    )
+    campaign = commands.add_parser("fuzz", help="a campaign on all cores, sharing findings")
+    campaign.add_argument("--impl", metavar="MODULE:CLASS", default="engine:Value")
+    _common(campaign, budget=60.0)
+    campaign.add_argument(
+        "--workers", type=_count, metavar="N", help="processes (default: all cores)"
+    )
+    campaign.add_argument(
+        "--database",
+        metavar="DIR|redis://HOST:PORT",
+        default=".gradoracle/examples",
+        help="hypothesis example database shared by workers and campaigns (.gradoracle/examples)",
+    )
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser, budget: float) -> None:
+    parser.add_argument(
+        "--budget", type=_positive_seconds, default=budget, help=f"seconds ({budget:g})"
+    )
+    parser.add_argument("--seed", type=_seed, default=0, help="same seed, same graphs (0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="write DIR/report.html, .json")
+    parser.add_argument(
         "--timeout",
         type=_positive_seconds,
         default=5.0,
         help="seconds one graph may take before it counts as a hang (5)",
     )
-    check.add_argument(
-        "--graphs", type=_count, metavar="N", help="stop after N random graphs (default: budget)"
-    )
-    check.add_argument(
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="run the implementation in this process (faster; a hang or crash ends the run)",
     )
-    return parser
 
 
 class _Progress:
@@ -90,11 +111,11 @@ class _Progress:
         self.tty = sys.stderr.isatty()
         self.last = -1e9
 
-    def __call__(self, stats: object, failures: int, elapsed: float) -> None:
+    def __call__(self, stats: object, failures: int, elapsed: float) -> None:  # Stats or a count
         if not self.tty and elapsed - self.last < 5.0:
             return
         self.last = elapsed
-        checked = getattr(stats, "graphs_checked", 0)
+        checked = stats if isinstance(stats, int) else getattr(stats, "graphs_checked", 0)
         done = min(1.0, elapsed / self.budget)
         bar = "#" * int(done * 20)
         line = (
@@ -113,7 +134,6 @@ def _check(args: argparse.Namespace) -> int:
     adapter = load_adapter(args.impl)
     from fuzz.check import InProcess, Oracle, run_check
     from fuzz.isolation import IsolatedImpl
-    from fuzz.report import result_json, summary_text
     from reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
 
     use_compilation_cache(default_cache_dir())  # a later run loads what this one compiles
@@ -134,6 +154,12 @@ def _check(args: argparse.Namespace) -> int:
         progress.close()
         if isinstance(runner, IsolatedImpl):
             runner.close()
+    return _report(args, result, adapter)
+
+
+def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter) -> int:
+    from fuzz.report import result_json, summary_text
+
     if args.report:
         from fuzz.html_report import write_report
 
@@ -146,10 +172,35 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if result.findings else EXIT_CLEAN
 
 
+def _fuzz(args: argparse.Namespace) -> int:
+    from fuzz.campaign import run_campaign
+
+    adapter = load_adapter(args.impl)
+    progress = _Progress(args.budget)
+    try:
+        result, problems = run_campaign(
+            args.impl,
+            args.budget,
+            args.workers,
+            args.seed,
+            args.database,
+            args.timeout,
+            args.in_process,
+            progress=lambda checked, failing, elapsed: progress(checked, failing, elapsed),
+        )
+    finally:
+        progress.close()
+    for problem in problems:
+        print(f"gradoracle: warning: {problem}", file=sys.stderr)
+    return _report(args, result, adapter)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return corpus_cli.run(args) if args.command == "corpus" else _check(args)
+        if args.command == "corpus":
+            return corpus_cli.run(args)
+        return _fuzz(args) if args.command == "fuzz" else _check(args)
     except UsageError as e:
         print(f"gradoracle: error: {e}", file=sys.stderr)
         return EXIT_USAGE

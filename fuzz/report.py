@@ -78,7 +78,8 @@ def summary_text(result: CheckResult, adapter: Adapter) -> str:
     lines = [
         f"gradoracle check {result.impl} (seed {result.seed}, budget {result.budget:g} s)",
         f"ops covered: {', '.join(result.supported) or 'none'}",
-        f"ops skipped (unsupported): {', '.join(result.skipped) or 'none'}",
+        f"ops skipped (missing, or hanging or crashing when probed): "
+        f"{', '.join(result.skipped) or 'none'}",
         f"graphs checked: {s.graphs_checked}, not comparable: {s.not_comparable} ({share:.2%}), "
         f"findings: {len(result.findings)}{_by_category(result)}",
         f"time: {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s cpu; implementation "
@@ -89,6 +90,9 @@ def summary_text(result: CheckResult, adapter: Adapter) -> str:
     if s.not_comparable_reasons:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(s.not_comparable_reasons.items()))
         lines.append(f"not comparable because: {reasons}")
+    if s.replayed:
+        lines.append(f"replayed {s.replayed} earlier findings: {s.replayed_failing} still fail")
+    lines += [f"note: {note}" for note in s.notes]
     text = "\n".join(lines) + "\n"
     for n, finding in enumerate(result.findings, 1):
         text += "\n" + finding_text(n, finding, adapter)
@@ -134,6 +138,9 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "graphs_checked": s.graphs_checked,
         "not_comparable": s.not_comparable,
         "not_comparable_reasons": s.not_comparable_reasons,
+        "notes": s.notes,
+        "replayed": s.replayed,
+        "replayed_failing": s.replayed_failing,
         "findings": [finding_json(f, adapter) for f in result.findings],
         "ops_covered": {name: list(forms) for name, forms in result.supported.items()},
         "ops_skipped": result.skipped,

@@ -101,9 +101,10 @@ class ClosureValue:
                 visited.add(id(node))
                 stack.append((node, True))
                 stack.extend((child, False) for child in node._prev)
-        for node in topo:
-            node.grad = 0.0
-        self.grad = 1.0
+        for node in topo:  # interior grads are recomputed; leaf grads accumulate across calls
+            if node._prev:
+                node.grad = 0.0
+        self.grad += 1.0
         for node in reversed(topo):
             node._backward()
 
