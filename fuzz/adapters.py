@@ -117,6 +117,12 @@ class ValueClassAdapter(Adapter):
         return x.grad
 
 
+def _cwd_on_path() -> None:
+    """MODULE is imported from sys.path with the current directory on it, as `python -m` does."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def load_class(spec: str) -> type:
     """Import ``MODULE:CLASS`` (the current directory on sys.path) and check it looks like a Value.
 
@@ -125,8 +131,7 @@ def load_class(spec: str) -> type:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise UsageError(f"expected MODULE:CLASS, got {spec!r}")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    _cwd_on_path()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
@@ -141,16 +146,31 @@ def load_class(spec: str) -> type:
             raise UsageError(f"module {module_name!r} has no attribute {attr!r}") from None
     if not inspect.isclass(obj):
         raise UsageError(f"{spec} is a {type(obj).__name__}, not a class")
+    cls: type = obj
     try:
-        probe = obj(1.5)
+        probe = cls(1.5)
     except Exception as e:
         raise UsageError(f"{spec}(1.5) failed: {type(e).__name__}: {e}") from None
     for needed in ("data", "grad", "backward"):
         if not hasattr(probe, needed):
             raise UsageError(f"{spec} instances have no {needed!r} attribute")
-    return obj
+    return cls
 
 
 def load_adapter(spec: str) -> Adapter:
-    """The adapter for ``MODULE:CLASS``."""
+    """The adapter for ``MODULE:CLASS``: the class itself when it is an Adapter (constructed with no
+    arguments), else a ValueClassAdapter around a micrograd-shaped class."""
+    module_name, _, attr = spec.partition(":")
+    _cwd_on_path()
+    try:
+        obj = getattr(importlib.import_module(module_name), attr, None) if attr else None
+    except Exception:
+        obj = None  # load_class below says what is wrong, in one line
+    if inspect.isclass(obj) and issubclass(obj, Adapter):
+        try:
+            adapter = obj()
+        except Exception as e:
+            raise UsageError(f"{spec}() failed: {type(e).__name__}: {e}") from None
+        adapter.name = spec
+        return adapter
     return ValueClassAdapter(load_class(spec), spec)
