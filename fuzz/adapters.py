@@ -50,7 +50,7 @@ class ImplResult:
     kind: str
     outcome: Outcome | None
     error: str  # '' when ok; 'TypeName: message' for an exception; what happened otherwise
-    seconds: float
+    seconds: float  # CPU seconds inside the implementation
 
 
 class Adapter:

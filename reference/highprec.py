@@ -121,8 +121,9 @@ def _result(graph: Graph, dps: int) -> HighPrecResult:
     with mpmath.workdps(dps):
         value, grads, risk = _evaluate_dual(graph)
         # Convert inside the context: float(mpf) rounds to nearest whatever the context.
-        return HighPrecResult(float(value), tuple(float(g) for g in grads), value, grads, dps,
-                              True, risk)
+        return HighPrecResult(
+            float(value), tuple(float(g) for g in grads), value, grads, dps, True, risk
+        )
 
 
 def _enough(result: HighPrecResult) -> bool:

@@ -228,65 +228,177 @@ def _sech2(lib: Lib, a: Any, b: Any, out: Any) -> Any:
     return lib.sech2(a)  # = 1 - tanh(a)**2, computed without cancellation
 
 
-def _binary(name: str, symbol: str, fn: Callable[..., Any], forward: Callable[..., Any],
-            grads: tuple[Callable[..., Any], ...], doc: str, domain_doc: str,
-            derivative_doc: str, **kw: Any) -> Op:
+def _binary(
+    name: str,
+    symbol: str,
+    fn: Callable[..., Any],
+    forward: Callable[..., Any],
+    grads: tuple[Callable[..., Any], ...],
+    doc: str,
+    domain_doc: str,
+    derivative_doc: str,
+    **kw: Any,
+) -> Op:
     template = "{a} " + symbol + " {b}"
-    return Op(name=name, arity=2, forms=BINARY_FORMS,
-              spellings=dict.fromkeys(BINARY_FORMS, template), call=fn, forward=forward,
-              grads=grads, doc=doc, domain_doc=domain_doc, derivative_doc=derivative_doc,
-              domain=kw.pop("domain", _always), sampler=kw.pop("sampler", _real_sampler), **kw)
+    return Op(
+        name=name,
+        arity=2,
+        forms=BINARY_FORMS,
+        spellings=dict.fromkeys(BINARY_FORMS, template),
+        call=fn,
+        forward=forward,
+        grads=grads,
+        doc=doc,
+        domain_doc=domain_doc,
+        derivative_doc=derivative_doc,
+        domain=kw.pop("domain", _always),
+        sampler=kw.pop("sampler", _real_sampler),
+        **kw,
+    )
 
 
-def _unary(name: str, forward: Callable[..., Any], grad: Callable[..., Any], doc: str,
-           derivative_doc: str, **kw: Any) -> Op:
+def _unary(
+    name: str,
+    forward: Callable[..., Any],
+    grad: Callable[..., Any],
+    doc: str,
+    derivative_doc: str,
+    **kw: Any,
+) -> Op:
     spelling = "-{a}" if name == "neg" else "{a}." + name + "()"
     fn = operator.neg if name == "neg" else operator.methodcaller(name)
-    return Op(name=name, arity=1, forms=UNARY_FORMS, spellings={"v": spelling}, call=fn,
-              forward=forward, grads=(grad,), doc=doc, derivative_doc=derivative_doc,
-              domain_doc=kw.pop("domain_doc", "all reals"), domain=kw.pop("domain", _always),
-              sampler=kw.pop("sampler", _real_sampler), **kw)
+    return Op(
+        name=name,
+        arity=1,
+        forms=UNARY_FORMS,
+        spellings={"v": spelling},
+        call=fn,
+        forward=forward,
+        grads=(grad,),
+        doc=doc,
+        derivative_doc=derivative_doc,
+        domain_doc=kw.pop("domain_doc", "all reals"),
+        domain=kw.pop("domain", _always),
+        sampler=kw.pop("sampler", _real_sampler),
+        **kw,
+    )
 
 
 _REGISTRY: tuple[Op, ...] = (
-    _binary("add", "+", operator.add, lambda lib, a, b=None: lib.add(a, b),
-            (_const(1.0), _const(1.0)), "sum", "all reals", "d/da = 1, d/db = 1"),
-    _binary("sub", "-", operator.sub, lambda lib, a, b=None: lib.sub(a, b),
-            (_const(1.0), _const(-1.0)), "difference", "all reals", "d/da = 1, d/db = -1"),
-    _binary("mul", "*", operator.mul, lambda lib, a, b=None: lib.mul(a, b),
-            (lambda lib, a, b, out: b, lambda lib, a, b, out: a),
-            "product", "all reals", "d/da = b, d/db = a"),
-    _binary("div", "/", operator.truediv, lambda lib, a, b=None: lib.div(a, b),
-            (lambda lib, a, b, out: lib.div(1.0, b),
-             lambda lib, a, b, out: lib.neg(lib.div(out, b))),
-            "quotient", "b != 0 (ZeroDivisionError)", "d/da = 1/b, d/db = -a/b**2",
-            domain=_div_domain, sampler=_div_sampler, edges=((1, 0.0),)),
+    _binary(
+        "add",
+        "+",
+        operator.add,
+        lambda lib, a, b=None: lib.add(a, b),
+        (_const(1.0), _const(1.0)),
+        "sum",
+        "all reals",
+        "d/da = 1, d/db = 1",
+    ),
+    _binary(
+        "sub",
+        "-",
+        operator.sub,
+        lambda lib, a, b=None: lib.sub(a, b),
+        (_const(1.0), _const(-1.0)),
+        "difference",
+        "all reals",
+        "d/da = 1, d/db = -1",
+    ),
+    _binary(
+        "mul",
+        "*",
+        operator.mul,
+        lambda lib, a, b=None: lib.mul(a, b),
+        (lambda lib, a, b, out: b, lambda lib, a, b, out: a),
+        "product",
+        "all reals",
+        "d/da = b, d/db = a",
+    ),
+    _binary(
+        "div",
+        "/",
+        operator.truediv,
+        lambda lib, a, b=None: lib.div(a, b),
+        (lambda lib, a, b, out: lib.div(1.0, b), lambda lib, a, b, out: lib.neg(lib.div(out, b))),
+        "quotient",
+        "b != 0 (ZeroDivisionError)",
+        "d/da = 1/b, d/db = -a/b**2",
+        domain=_div_domain,
+        sampler=_div_sampler,
+        edges=((1, 0.0),),
+    ),
     _unary("neg", lambda lib, a, b=None: lib.neg(a), _const(-1.0), "negation", "-1"),
-    Op(name="pow", arity=2, forms=("vc", "cv", "vv"),
-       spellings=dict.fromkeys(("vc", "cv", "vv"), "{a} ** {b}"), call=operator.pow,
-       forward=lambda lib, a, b=None: lib.pow(a, b),
-       grads=(lambda lib, a, b, out: lib.mul(b, lib.pow(a, lib.sub(b, 1.0))),
-              lambda lib, a, b, out: lib.mul(lib.log(a), out)),
-       domain=_pow_domain, sampler=_pow_sampler, edges=((0, 0.0),),
-       doc="power: a**k (constant exponent), k**a (constant base), a**b",
-       domain_doc="a**k: a > 0, or a < 0 with integer k, or a == 0 with k >= 1; "
-       "k**a: k > 0; a**b: a > 0 (else ValueError/ZeroDivisionError; overflow OverflowError)",
-       derivative_doc="d(a**k)/da = k*a**(k-1); d(k**a)/da = log(k)*k**a; "
-       "d(a**b)/da = b*a**(b-1), d(a**b)/db = log(a)*a**b"),
-    _unary("tanh", lambda lib, a, b=None: lib.tanh(a), _sech2, "hyperbolic tangent, stable "
-           "for every finite input", "1 - tanh(a)**2"),
-    _unary("exp", lambda lib, a, b=None: lib.exp(a), lambda lib, a, b, out: out, "exponential",
-           "exp(a)", domain_doc="all reals (OverflowError above ~709.78)", sampler=_exp_sampler),
-    _unary("log", lambda lib, a, b=None: lib.log(a), lambda lib, a, b, out: lib.div(1.0, a),
-           "natural logarithm", "1/a", domain_doc="a > 0 (ValueError)", domain=_log_domain,
-           sampler=_positive_sampler, edges=((0, 0.0),)),
-    _unary("relu", lambda lib, a, b=None: lib.relu(a), lambda lib, a, b, out: lib.step(a),
-           "max(a, 0)", "1 if a > 0 else 0",
-           kinks=(Kink(0, 0.0, 0.0, "relu'(0) = 0, like micrograd, PyTorch and jax.nn.relu "
-                       "(jnp.maximum(x, 0) gives 0.5)"),)),
-    _unary("sigmoid", lambda lib, a, b=None: lib.sigmoid(a),
-           lambda lib, a, b, out: lib.mul(out, lib.sigmoid(lib.neg(a))),  # s*(1-s), no cancellation
-           "logistic 1/(1 + exp(-a)), stable for every finite input", "s*(1 - s), s = sigmoid(a)"),
+    Op(
+        name="pow",
+        arity=2,
+        forms=("vc", "cv", "vv"),
+        spellings=dict.fromkeys(("vc", "cv", "vv"), "{a} ** {b}"),
+        call=operator.pow,
+        forward=lambda lib, a, b=None: lib.pow(a, b),
+        grads=(
+            lambda lib, a, b, out: lib.mul(b, lib.pow(a, lib.sub(b, 1.0))),
+            lambda lib, a, b, out: lib.mul(lib.log(a), out),
+        ),
+        domain=_pow_domain,
+        sampler=_pow_sampler,
+        edges=((0, 0.0),),
+        doc="power: a**k (constant exponent), k**a (constant base), a**b",
+        domain_doc="a**k: a > 0, or a < 0 with integer k, or a == 0 with k >= 1; "
+        "k**a: k > 0; a**b: a > 0 (else ValueError/ZeroDivisionError; overflow OverflowError)",
+        derivative_doc="d(a**k)/da = k*a**(k-1); d(k**a)/da = log(k)*k**a; "
+        "d(a**b)/da = b*a**(b-1), d(a**b)/db = log(a)*a**b",
+    ),
+    _unary(
+        "tanh",
+        lambda lib, a, b=None: lib.tanh(a),
+        _sech2,
+        "hyperbolic tangent, stable for every finite input",
+        "1 - tanh(a)**2",
+    ),
+    _unary(
+        "exp",
+        lambda lib, a, b=None: lib.exp(a),
+        lambda lib, a, b, out: out,
+        "exponential",
+        "exp(a)",
+        domain_doc="all reals (OverflowError above ~709.78)",
+        sampler=_exp_sampler,
+    ),
+    _unary(
+        "log",
+        lambda lib, a, b=None: lib.log(a),
+        lambda lib, a, b, out: lib.div(1.0, a),
+        "natural logarithm",
+        "1/a",
+        domain_doc="a > 0 (ValueError)",
+        domain=_log_domain,
+        sampler=_positive_sampler,
+        edges=((0, 0.0),),
+    ),
+    _unary(
+        "relu",
+        lambda lib, a, b=None: lib.relu(a),
+        lambda lib, a, b, out: lib.step(a),
+        "max(a, 0)",
+        "1 if a > 0 else 0",
+        kinks=(
+            Kink(
+                0,
+                0.0,
+                0.0,
+                "relu'(0) = 0, like micrograd, PyTorch and jax.nn.relu "
+                "(jnp.maximum(x, 0) gives 0.5)",
+            ),
+        ),
+    ),
+    _unary(
+        "sigmoid",
+        lambda lib, a, b=None: lib.sigmoid(a),
+        lambda lib, a, b, out: lib.mul(out, lib.sigmoid(lib.neg(a))),  # s*(1-s), no cancellation
+        "logistic 1/(1 + exp(-a)), stable for every finite input",
+        "s*(1 - s), s = sigmoid(a)",
+    ),
 )
 
 OPS: dict[str, Op] = {op.name: op for op in _REGISTRY}
@@ -329,6 +441,8 @@ def readme_op_table() -> str:
     for op in OPS.values():
         spellings = ", ".join(f"`{_example(op, f)}`" for f in op.forms)
         kinks = "; ".join(k.note for k in op.kinks) or "-"
-        rows.append(f"| {op.name} | {spellings} | {op.doc} | {op.domain_doc} | "
-                    f"{op.derivative_doc} | {kinks} |")
+        rows.append(
+            f"| {op.name} | {spellings} | {op.doc} | {op.domain_doc} | "
+            f"{op.derivative_doc} | {kinks} |"
+        )
     return "\n".join(rows) + "\n"

@@ -49,8 +49,9 @@ def _one_op_graph(name: str, form: str, a: float, b: float | None) -> Graph:
 
 
 @pytest.mark.parametrize(("name", "form", "a", "b", "da", "db"), HAND)
-def test_hand_derivatives(name: str, form: str, a: float, b: float | None, da: float | None,
-                          db: float | None) -> None:
+def test_hand_derivatives(
+    name: str, form: str, a: float, b: float | None, da: float | None, db: float | None
+) -> None:
     result = finite_diff(_one_op_graph(name, form, a, b))
     expected = [d for d in (da, db) if d is not None]
     assert len(result.estimates) == len(expected)
@@ -73,13 +74,26 @@ def test_error_estimates_are_honest_on_composite_graphs() -> None:
     for _ in range(40):
         x, y = rng.uniform(-2, 2), rng.uniform(0.2, 2)
         # f = tanh(x*y) * exp(x) / y + log(y) * sigmoid(x) + (x*x)**1.5 * y
-        g = Graph((
-            Node.input(x), Node.input(y), Node.apply("mul", 0, 1), Node.apply("tanh", 2),
-            Node.apply("exp", 0), Node.apply("mul", 3, 4), Node.apply("div", 5, 1),
-            Node.apply("log", 1), Node.apply("sigmoid", 0), Node.apply("mul", 7, 8),
-            Node.apply("add", 6, 9), Node.apply("mul", 0, 0), Node.const(1.5),
-            Node.apply("pow", 11, 12), Node.apply("mul", 13, 1), Node.apply("add", 10, 14),
-        ))
+        g = Graph(
+            (
+                Node.input(x),
+                Node.input(y),
+                Node.apply("mul", 0, 1),
+                Node.apply("tanh", 2),
+                Node.apply("exp", 0),
+                Node.apply("mul", 3, 4),
+                Node.apply("div", 5, 1),
+                Node.apply("log", 1),
+                Node.apply("sigmoid", 0),
+                Node.apply("mul", 7, 8),
+                Node.apply("add", 6, 9),
+                Node.apply("mul", 0, 0),
+                Node.const(1.5),
+                Node.apply("pow", 11, 12),
+                Node.apply("mul", 13, 1),
+                Node.apply("add", 10, 14),
+            )
+        )
         exact = highprec(g)
         fd = finite_diff(g)
         for est, want in zip(fd.estimates, exact.grads):
@@ -91,8 +105,15 @@ def test_error_estimates_are_honest_on_composite_graphs() -> None:
 
 
 def test_step_is_scale_aware_and_exact() -> None:
-    g = Graph((Node.input(1e6), Node.input(0.25), Node.input(-3e-8), Node.apply("mul", 0, 1),
-               Node.apply("mul", 3, 2)))
+    g = Graph(
+        (
+            Node.input(1e6),
+            Node.input(0.25),
+            Node.input(-3e-8),
+            Node.apply("mul", 0, 1),
+            Node.apply("mul", 3, 2),
+        )
+    )
     steps = [e.step for e in finite_diff(g).estimates]
     assert steps[0] == pytest.approx(STEP_FACTOR * 1e6, rel=1e-6)
     assert steps[1] == pytest.approx(STEP_FACTOR, rel=1e-6)
@@ -102,8 +123,15 @@ def test_step_is_scale_aware_and_exact() -> None:
 
 def test_relu_kink_is_not_usable_but_other_inputs_are() -> None:
     # relu(x) + y*y with x exactly at the kink
-    g = Graph((Node.input(0.0), Node.input(1.5), Node.apply("relu", 0), Node.apply("mul", 1, 1),
-               Node.apply("add", 2, 3)))
+    g = Graph(
+        (
+            Node.input(0.0),
+            Node.input(1.5),
+            Node.apply("relu", 0),
+            Node.apply("mul", 1, 1),
+            Node.apply("add", 2, 3),
+        )
+    )
     fd = finite_diff(g)
     assert fd.usable == (False, True)
     assert "kink" in fd.estimates[0].reason
@@ -123,8 +151,15 @@ def test_kink_crossed_by_the_stencil_near_it() -> None:
 
 def test_kink_on_a_node_independent_of_the_input_does_not_matter() -> None:
     # relu(y) with y = 0 exactly, but we differentiate wrt x: the relu operand does not move.
-    g = Graph((Node.input(0.7), Node.input(0.0), Node.apply("relu", 1), Node.apply("tanh", 0),
-               Node.apply("add", 2, 3)))
+    g = Graph(
+        (
+            Node.input(0.7),
+            Node.input(0.0),
+            Node.apply("relu", 1),
+            Node.apply("tanh", 0),
+            Node.apply("add", 2, 3),
+        )
+    )
     fd = finite_diff(g)
     assert fd.usable == (True, False)
     assert fd.grads[0] == pytest.approx(1.0 - math.tanh(0.7) ** 2, rel=1e-9)
@@ -140,8 +175,9 @@ def test_stencil_leaving_the_domain_is_not_usable() -> None:
 
 def test_stencil_crossing_a_pole_is_not_usable() -> None:
     # 1 / (x - 1) just right of the pole: no stencil point hits 0, but the stencil crosses it.
-    g = Graph((Node.input(1.0 + 1e-7), Node.const(1.0), Node.apply("sub", 0, 1),
-               Node.apply("div", 1, 2)))
+    g = Graph(
+        (Node.input(1.0 + 1e-7), Node.const(1.0), Node.apply("sub", 0, 1), Node.apply("div", 1, 2))
+    )
     est = finite_diff(g).estimates[0]
     assert not est.usable
     assert "edge" in est.reason

@@ -132,8 +132,9 @@ def random_graph(rng: random.Random, n_inputs: int = 3, n_ops: int = 10) -> Grap
         picks = [rng.choice(variables[-4:] if rng.random() < 0.6 else variables) for _ in form]
         if form == "vv" and rng.random() < 0.3:
             picks[1] = picks[0]  # both operands of one op are the same node
-        operands: list[float | None] = [values[p] if f == "v" else None for p, f in
-                                        zip(picks, form)]
+        operands: list[float | None] = [
+            values[p] if f == "v" else None for p, f in zip(picks, form)
+        ]
         for slot, f in enumerate(form):
             if f == "c":
                 operands[slot] = op.draw(form, rng, slot, operands[1 - slot])
@@ -154,8 +155,10 @@ def random_graph(rng: random.Random, n_inputs: int = 3, n_ops: int = 10) -> Grap
     return Graph(tuple(nodes))
 
 
-SPEC_EXAMPLE = ('{"format": "gradoracle-graph", "version": 1, "nodes": [{"input": 0.5}, '
-                '{"const": 2.0}, {"op": "mul", "args": [0, 1]}], "output": 2}')
+SPEC_EXAMPLE = (
+    '{"format": "gradoracle-graph", "version": 1, "nodes": [{"input": 0.5}, '
+    '{"const": 2.0}, {"op": "mul", "args": [0, 1]}], "output": 2}'
+)
 
 
 def test_spec_example_and_properties() -> None:
@@ -210,7 +213,8 @@ def test_random_graphs_round_trip() -> None:
         assert back == g
         assert back.forms == g.forms
         assert [n.value.hex() for n in back.nodes if n.value is not None] == [
-            n.value.hex() for n in g.nodes if n.value is not None]
+            n.value.hex() for n in g.nodes if n.value is not None
+        ]
 
 
 def _doc(nodes: list[Any], output: Any = None) -> str:
@@ -234,12 +238,12 @@ MALFORMED_JSON = [
     (_doc([X, {"op": "tanh", "args": [-1]}]), "node 1: arg 0 refers to node -1"),
     (_doc([X, {"op": "tanh", "args": [7]}]), "node 1: arg 0 refers to node 7"),
     (_doc([{"input": 1e400}]), "node 0: input value must be finite, got inf"),
-    (HEAD + '"nodes": [{"input": 1e400}]}',
-     "node 0: input value must be finite"),
-    (HEAD + '"nodes": [{"input": 1.0}, {"const": -1e999}, '
-     '{"op": "add", "args": [0, 1]}]}', "node 1: const value must be finite"),
-    (HEAD + '"nodes": [{"input": 1' + "0" * 400 + '}]}',
-     "node 0: input value must be finite"),
+    (HEAD + '"nodes": [{"input": 1e400}]}', "node 0: input value must be finite"),
+    (
+        HEAD + '"nodes": [{"input": 1.0}, {"const": -1e999}, {"op": "add", "args": [0, 1]}]}',
+        "node 1: const value must be finite",
+    ),
+    (HEAD + '"nodes": [{"input": 1' + "0" * 400 + "}]}", "node 0: input value must be finite"),
     (_doc([{"input": "1.0"}]), "node 0: input value must be a float, got str"),
     (_doc([{"input": None}]), "node 0: input value must be a float, got NoneType"),
     (_doc([{"input": [1.0]}]), "node 0: input value must be a float, got list"),
@@ -268,10 +272,11 @@ MALFORMED_JSON = [
     ('{"format": "gradoracle-graph", "version": 1, "nodes": {}}', "nodes must be a list"),
     (HEAD + '"nodes": [], "x": 1}', "unknown key 'x'"),
     ('{"format": "gradoracle-graph", "format": "gradoracle-graph"}', "duplicate key"),
-    (HEAD + '"nodes": [{"input": NaN}]}',
-     "node 0: input value must be finite, got nan"),
-    (HEAD + '"nodes": [{"input": 1.0}, {"input": -Infinity}]}',
-     "node 1: input value must be finite, got -inf"),
+    (HEAD + '"nodes": [{"input": NaN}]}', "node 0: input value must be finite, got nan"),
+    (
+        HEAD + '"nodes": [{"input": 1.0}, {"input": -Infinity}]}',
+        "node 1: input value must be finite, got -inf",
+    ),
     ("[1, 2]", "must be an object"),
     ("{", "invalid graph JSON"),
     ("", "invalid graph JSON"),
@@ -306,8 +311,9 @@ MALFORMED_NODES: list[tuple[list[Any], Any, str]] = [
 
 
 @pytest.mark.parametrize(("nodes", "output", "needle"), MALFORMED_NODES)
-def test_malformed_nodes_give_graph_error_naming_the_node(nodes: list[Any], output: Any,
-                                                          needle: str) -> None:
+def test_malformed_nodes_give_graph_error_naming_the_node(
+    nodes: list[Any], output: Any, needle: str
+) -> None:
     with pytest.raises(GraphError, match=r"^" + needle.replace("(", r"\(")):
         Graph(tuple(nodes), output)
 
@@ -318,8 +324,15 @@ def test_nodes_must_be_a_sequence() -> None:
 
 
 def test_with_inputs() -> None:
-    g = Graph((Node.input(1.0), Node.const(3.0), Node.input(2.0), Node.apply("mul", 0, 2),
-               Node.apply("add", 3, 1)))
+    g = Graph(
+        (
+            Node.input(1.0),
+            Node.const(3.0),
+            Node.input(2.0),
+            Node.apply("mul", 0, 2),
+            Node.apply("add", 3, 1),
+        )
+    )
     h = g.with_inputs([4.0, 5.0])
     assert h.input_values == (4.0, 5.0)
     assert h.nodes[1:2] == g.nodes[1:2]
@@ -367,10 +380,20 @@ def test_snippet_default_header_and_shape() -> None:
     assert lines[0] == "from engine import Value"
     assert "x0 = Value(0.5)" in lines
     assert "v2 = x0 * 2.0" in lines
-    assert lines[-3:] == ["out.backward()", "print('out.data =', out.data)",
-                          "print('x0.grad =', x0.grad)"]
-    neg = Graph((Node.input(1.0), Node.const(-0.0), Node.apply("sub", 1, 0),
-                 Node.const(-2.0), Node.apply("pow", 2, 3)))
+    assert lines[-3:] == [
+        "out.backward()",
+        "print('out.data =', out.data)",
+        "print('x0.grad =', x0.grad)",
+    ]
+    neg = Graph(
+        (
+            Node.input(1.0),
+            Node.const(-0.0),
+            Node.apply("sub", 1, 0),
+            Node.const(-2.0),
+            Node.apply("pow", 2, 3),
+        )
+    )
     assert "v2 = (-0.0) - x0" in neg.to_snippet()
     assert "v4 = v2 ** (-2.0)" in neg.to_snippet()
 
@@ -408,7 +431,14 @@ def test_output_may_be_an_input_and_unused_inputs_get_zero() -> None:
 
 
 def test_kink_distance() -> None:
-    g = Graph((Node.input(-0.25), Node.apply("relu", 0), Node.const(1.0), Node.apply("add", 0, 2),
-               Node.apply("relu", 3)))
+    g = Graph(
+        (
+            Node.input(-0.25),
+            Node.apply("relu", 0),
+            Node.const(1.0),
+            Node.apply("add", 0, 2),
+            Node.apply("relu", 3),
+        )
+    )
     assert kink_distance(g, node_values(g, FLOAT)) == 0.25
     assert kink_distance(Graph((Node.input(1.0), Node.apply("exp", 0))), [1.0, math.e]) == math.inf

@@ -12,8 +12,15 @@ from reference.highprec import DEFAULT_DPS, MAX_DPS, highprec
 
 
 def _x_times_y_plus_tanh_x(x: float, y: float) -> Graph:
-    return Graph((Node.input(x), Node.input(y), Node.apply("mul", 0, 1), Node.apply("tanh", 0),
-                  Node.apply("add", 2, 3)))
+    return Graph(
+        (
+            Node.input(x),
+            Node.input(y),
+            Node.apply("mul", 0, 1),
+            Node.apply("tanh", 0),
+            Node.apply("add", 2, 3),
+        )
+    )
 
 
 def test_value_and_gradient_against_closed_forms_to_45_digits() -> None:
@@ -68,8 +75,15 @@ def test_hand_values(nodes: tuple[Node, ...], value: float, grad: float) -> None
 
 def test_cancellation_needs_more_digits_and_verify_finds_them() -> None:
     # (x + 1e150) - 1e150 = x exactly, but neither 50 nor 100 digits can hold 1e150 + 1.5.
-    g = Graph((Node.input(1.5), Node.const(1e150), Node.apply("add", 0, 1),
-               Node.apply("sub", 2, 1), Node.apply("mul", 3, 3)))
+    g = Graph(
+        (
+            Node.input(1.5),
+            Node.const(1e150),
+            Node.apply("add", 0, 1),
+            Node.apply("sub", 2, 1),
+            Node.apply("mul", 3, 3),
+        )
+    )
     rough = highprec(g, verify=False)
     assert rough.dps == DEFAULT_DPS
     assert rough.value != 2.25
@@ -103,8 +117,15 @@ def test_same_node_cancellation_is_exact_and_cheap() -> None:
 
 def test_exact_zero_of_distinct_nodes_survives_max_precision() -> None:
     # x*2 - (x + x) is exactly 0, but no finite precision can prove it: checked up to MAX_DPS.
-    g = Graph((Node.input(0.1), Node.const(2.0), Node.apply("mul", 0, 1), Node.apply("add", 0, 0),
-               Node.apply("sub", 2, 3)))
+    g = Graph(
+        (
+            Node.input(0.1),
+            Node.const(2.0),
+            Node.apply("mul", 0, 1),
+            Node.apply("add", 0, 0),
+            Node.apply("sub", 2, 3),
+        )
+    )
     r = highprec(g)
     assert (r.value, r.grads, r.converged, r.dps) == (0.0, (0.0,), True, MAX_DPS)
     assert r.bits_at_risk == math.inf

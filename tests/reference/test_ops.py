@@ -58,14 +58,27 @@ MP_EXACT = {
     ("tanh", 0.5): lambda: (mpmath.tanh(0.5), 1 - mpmath.tanh(0.5) ** 2),
     ("exp", 1.0): lambda: (mpmath.e, mpmath.e),
     ("log", 2.0): lambda: (mpmath.log(2), mpmath.mpf(0.5)),
-    ("sigmoid", 2.0): lambda: (1 / (1 + mpmath.exp(-2)),
-                               mpmath.exp(-2) / (1 + mpmath.exp(-2)) ** 2),
+    ("sigmoid", 2.0): lambda: (
+        1 / (1 + mpmath.exp(-2)),
+        mpmath.exp(-2) / (1 + mpmath.exp(-2)) ** 2,
+    ),
 }
 
 
 def test_registry_names_and_forms() -> None:
-    assert list(OPS) == ["add", "sub", "mul", "div", "neg", "pow", "tanh", "exp", "log", "relu",
-                         "sigmoid"]
+    assert list(OPS) == [
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "neg",
+        "pow",
+        "tanh",
+        "exp",
+        "log",
+        "relu",
+        "sigmoid",
+    ]
     for name in ("add", "sub", "mul", "div"):
         assert OPS[name].forms == ("vv", "vc", "cv")
         assert OPS[name].arity == 2
@@ -76,8 +89,14 @@ def test_registry_names_and_forms() -> None:
 
 
 @pytest.mark.parametrize(("name", "form", "a", "b", "value", "partials"), HAND)
-def test_float_forward_and_partials(name: str, form: str, a: float, b: float | None, value: float,
-                                    partials: tuple[float | None, ...]) -> None:
+def test_float_forward_and_partials(
+    name: str,
+    form: str,
+    a: float,
+    b: float | None,
+    value: float,
+    partials: tuple[float | None, ...],
+) -> None:
     op = OPS[name]
     out = op.forward(FLOAT, a, b)
     assert isinstance(out, float)
@@ -92,8 +111,14 @@ def test_float_forward_and_partials(name: str, form: str, a: float, b: float | N
 
 
 @pytest.mark.parametrize(("name", "form", "a", "b", "value", "partials"), HAND)
-def test_mp_forward_and_partials(name: str, form: str, a: float, b: float | None, value: float,
-                                 partials: tuple[float | None, ...]) -> None:
+def test_mp_forward_and_partials(
+    name: str,
+    form: str,
+    a: float,
+    b: float | None,
+    value: float,
+    partials: tuple[float | None, ...],
+) -> None:
     op = OPS[name]
     with mpmath.workdps(50):
         ma = MP.lift(a)
@@ -120,8 +145,11 @@ def _numeric_partials(op: Op, form: str, a: float, b: float | None) -> list[Any]
         if kind == "c":
             result.append(None)
         elif slot == 0:
-            result.append(mpmath.diff(lambda x: op.forward(MP, x, None if b is None else
-                                                           mpmath.mpf(b)), mpmath.mpf(a)))
+            result.append(
+                mpmath.diff(
+                    lambda x: op.forward(MP, x, None if b is None else mpmath.mpf(b)), mpmath.mpf(a)
+                )
+            )
         else:
             result.append(mpmath.diff(lambda y: op.forward(MP, mpmath.mpf(a), y), mpmath.mpf(b)))
     return result
@@ -264,30 +292,67 @@ class Recorder:
         self.calls.append((name, other))
         return name
 
-    def __add__(self, o: Any) -> str: return self._rec("__add__", o)
-    def __radd__(self, o: Any) -> str: return self._rec("__radd__", o)
-    def __sub__(self, o: Any) -> str: return self._rec("__sub__", o)
-    def __rsub__(self, o: Any) -> str: return self._rec("__rsub__", o)
-    def __mul__(self, o: Any) -> str: return self._rec("__mul__", o)
-    def __rmul__(self, o: Any) -> str: return self._rec("__rmul__", o)
-    def __truediv__(self, o: Any) -> str: return self._rec("__truediv__", o)
-    def __rtruediv__(self, o: Any) -> str: return self._rec("__rtruediv__", o)
-    def __pow__(self, o: Any) -> str: return self._rec("__pow__", o)
-    def __rpow__(self, o: Any) -> str: return self._rec("__rpow__", o)
-    def __neg__(self) -> str: return self._rec("__neg__")
-    def tanh(self) -> str: return self._rec("tanh")
-    def exp(self) -> str: return self._rec("exp")
-    def log(self) -> str: return self._rec("log")
-    def relu(self) -> str: return self._rec("relu")
-    def sigmoid(self) -> str: return self._rec("sigmoid")
+    def __add__(self, o: Any) -> str:
+        return self._rec("__add__", o)
+
+    def __radd__(self, o: Any) -> str:
+        return self._rec("__radd__", o)
+
+    def __sub__(self, o: Any) -> str:
+        return self._rec("__sub__", o)
+
+    def __rsub__(self, o: Any) -> str:
+        return self._rec("__rsub__", o)
+
+    def __mul__(self, o: Any) -> str:
+        return self._rec("__mul__", o)
+
+    def __rmul__(self, o: Any) -> str:
+        return self._rec("__rmul__", o)
+
+    def __truediv__(self, o: Any) -> str:
+        return self._rec("__truediv__", o)
+
+    def __rtruediv__(self, o: Any) -> str:
+        return self._rec("__rtruediv__", o)
+
+    def __pow__(self, o: Any) -> str:
+        return self._rec("__pow__", o)
+
+    def __rpow__(self, o: Any) -> str:
+        return self._rec("__rpow__", o)
+
+    def __neg__(self) -> str:
+        return self._rec("__neg__")
+
+    def tanh(self) -> str:
+        return self._rec("tanh")
+
+    def exp(self) -> str:
+        return self._rec("exp")
+
+    def log(self) -> str:
+        return self._rec("log")
+
+    def relu(self) -> str:
+        return self._rec("relu")
+
+    def sigmoid(self) -> str:
+        return self._rec("sigmoid")
 
 
 @pytest.mark.parametrize(
     ("name", "form", "expected"),
     [
-        ("add", "vc", "__add__"), ("add", "cv", "__radd__"), ("sub", "vc", "__sub__"),
-        ("sub", "cv", "__rsub__"), ("mul", "cv", "__rmul__"), ("div", "vc", "__truediv__"),
-        ("div", "cv", "__rtruediv__"), ("pow", "vc", "__pow__"), ("pow", "cv", "__rpow__"),
+        ("add", "vc", "__add__"),
+        ("add", "cv", "__radd__"),
+        ("sub", "vc", "__sub__"),
+        ("sub", "cv", "__rsub__"),
+        ("mul", "cv", "__rmul__"),
+        ("div", "vc", "__truediv__"),
+        ("div", "cv", "__rtruediv__"),
+        ("pow", "vc", "__pow__"),
+        ("pow", "cv", "__rpow__"),
     ],
 )
 def test_apply_uses_the_python_spelling_with_constants(name: str, form: str, expected: str) -> None:
@@ -359,9 +424,14 @@ def test_importing_reference_does_not_import_jax_or_engine() -> None:
 
 @pytest.mark.jax
 @pytest.mark.parametrize(("name", "form", "a", "b", "value", "partials"), HAND)
-def test_jax_forward_and_grads_match_hand_values(name: str, form: str, a: float, b: float | None,
-                                                 value: float,
-                                                 partials: tuple[float | None, ...]) -> None:
+def test_jax_forward_and_grads_match_hand_values(
+    name: str,
+    form: str,
+    a: float,
+    b: float | None,
+    value: float,
+    partials: tuple[float | None, ...],
+) -> None:
     jax = pytest.importorskip("jax")
     op = OPS[name]
     args = (a,) if b is None else (a, b)
@@ -377,14 +447,23 @@ def test_jax_forward_and_grads_match_hand_values(name: str, form: str, a: float,
 def test_jax_relu_kink_and_nan_free_gradients() -> None:
     jax = pytest.importorskip("jax")
     assert float(jax.grad(JAX.relu)(0.0)) == 0.0
-    bad = [(-2.0, 0.5), (0.0, 0.5), (0.0, -1.0), (1.0, 0.0), (-1.0, 0.0), (800.0, 2.0),
-           (1e-200, -2.0), (10.0, 400.0)]
+    bad = [
+        (-2.0, 0.5),
+        (0.0, 0.5),
+        (0.0, -1.0),
+        (1.0, 0.0),
+        (-1.0, 0.0),
+        (800.0, 2.0),
+        (1e-200, -2.0),
+        (10.0, 400.0),
+    ]
     for op in OPS.values():
         for a, b in bad:
             args = (a,) if op.arity == 1 else (a, b)
             # A branch computed but not selected receives a zero cotangent: no NaN may come out.
-            grads = jax.grad(lambda *xs, op=op: 0.0 * op.forward(JAX, *xs),
-                             argnums=tuple(range(len(args))))(*args)
+            grads = jax.grad(
+                lambda *xs, op=op: 0.0 * op.forward(JAX, *xs), argnums=tuple(range(len(args)))
+            )(*args)
             assert all(math.isfinite(float(g)) for g in grads), (op.name, a, b)
     assert math.isnan(float(JAX.log(-1.0)))
     assert math.isnan(float(JAX.pow(-8.0, 0.5)))
