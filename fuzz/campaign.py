@@ -140,12 +140,12 @@ def merge(results: list[CheckResult], budget: float, seed: int) -> CheckResult:
                 setattr(stats, f.name, getattr(stats, f.name) + value)
     by_graph: dict[str, Finding] = {}
     for r in results:
-        for f in r.findings:
-            key = f"{f.category}:{f.snippet or f.graph.to_json()}"
+        for finding in r.findings:
+            key = f"{finding.category}:{finding.snippet or finding.graph.to_json()}"
             if key in by_graph:
-                by_graph[key].count += f.count
+                by_graph[key].count += finding.count
             else:
-                by_graph[key] = f
+                by_graph[key] = finding
     findings = minimal(sorted(by_graph.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes))))
     first = results[0]
     return CheckResult(first.impl, seed, budget, stats, findings, first.supported)
