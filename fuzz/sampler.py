@@ -25,6 +25,7 @@ from typing import NamedTuple
 from reference.graph import Graph, Node
 from reference.libs import FLOAT
 from reference.ops import OPS, Draw, Op, draw_real
+from reference.tape import OPCODES, CompiledGraph, bucket_of
 
 # Intermediate values and local derivatives are kept below this magnitude: beyond it, float64
 # round-off of a 30-op graph swamps the comparator's tight tolerance and the graph would be "not
@@ -239,6 +240,7 @@ class _OpPlan(NamedTuple):
     vv: Binary | None  # the checker of form 'vv', if allowed
     p_vv: float  # chance of 'vv' (when forms with a constant are allowed too)
     const_forms: tuple[tuple[str, Binary, int], ...]  # (form, checker, slot of the constant)
+    code: int  # the op's opcode on the JAX reference's tape
 
 
 def _op_plan(op: Op, forms: tuple[str, ...], const: float) -> _OpPlan:
@@ -246,7 +248,7 @@ def _op_plan(op: Op, forms: tuple[str, ...], const: float) -> _OpPlan:
     const_forms = tuple((f, checker(op, f), 0 if f == "cv" else 1) for f in forms if f != "vv")
     p_vv = 1.0 - const if vv is not None and const_forms else 1.0
     unary = checker(op, "v") if op.arity == 1 else None
-    return _OpPlan(op.name, op.sampler, unary, vv, p_vv, const_forms)
+    return _OpPlan(op.name, op.sampler, unary, vv, p_vv, const_forms, OPCODES[op.name])
 
 
 class _Plan:
@@ -268,10 +270,10 @@ class _Plan:
         if self.cumulative:  # so that bisect_right(cumulative, random() * total) < len(ops)
             self.cumulative[-1] = math.inf
         self.total = total
-        self.fold: tuple[str, Binary] | None = None
+        self.fold: tuple[str, Binary, int] | None = None
         for name in FOLD_OPS:
             if name in config.ops and "vv" in config.forms.get(name, OPS[name].forms):
-                self.fold = (name, checker(OPS[name], "vv"))
+                self.fold = (name, checker(OPS[name], "vv"), OPCODES[name])
                 break
 
 
@@ -305,6 +307,10 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
     Written for speed (one function, locals, shared op nodes); the rules: each of n_ops steps may
     first add a fresh input, then draws an op (by weight) and tries up to ATTEMPTS operand choices;
     when none fits, a fresh input from the op's own domain sampler (while inputs remain) and again.
+
+    On the way it also writes down what the JAX reference's tape compiler and the worker's wire
+    format derive from the nodes (`Graph.trusted`'s `compiled` and `wire`): the graph then costs
+    them nothing more (tests/fuzz/test_sampler.py checks both against their derivations).
     """
     config = config or _DEFAULT_CONFIG
     plan = _plan(config)
@@ -314,6 +320,11 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
     values: list[float] = []  # the float value of every node
     variables: list[int] = []  # input and op nodes, increasing
     unused: list[int] = []  # variables no op consumes yet, increasing
+    # What compile_graph and the wire format derive from the nodes, written down on the way.
+    steps: list[int] = []  # opcode, left, right, dest per op node
+    leaf_slots: list[int] = []
+    leaf_values: list[float] = []
+    inputs: list[int] = []
     reuse, same, fresh = config.reuse, config.same_operand, config.fresh_input
     unused_below = reuse + (1.0 - reuse) / 2
     inputs_left = config.min_inputs + int(rnd() * (config.max_inputs - config.min_inputs + 1))
@@ -321,8 +332,12 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
     op_nodes, leaf = _OP_NODES, Node.trusted
 
     def new_input(x: float) -> None:
-        variables.append(len(nodes))
-        unused.append(len(nodes))
+        i = len(nodes)
+        variables.append(i)
+        unused.append(i)
+        inputs.append(i)
+        leaf_slots.append(i)
+        leaf_values.append(x)
         nodes.append(leaf("input", x))
         forms.append("")
         values.append(x)
@@ -334,7 +349,9 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
         if inputs_left > 0 and rnd() < fresh:
             new_input(draw_real(rng))
             inputs_left -= 1
-        name, draw, unary, vv, p_vv, const_forms = ops[bisect_right(cumulative, rnd() * total)]
+        name, draw, unary, vv, p_vv, const_forms, code = ops[
+            bisect_right(cumulative, rnd() * total)
+        ]
         attempts = ATTEMPTS
         while True:  # operand choices until one fits
             # The first variable operand. Picking a variable (twice inlined): any one (reuse), else
@@ -370,7 +387,10 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
                 out = None if k is None else check(values[a], k) if slot else check(k, values[a])
                 if k is not None and out is not None:
                     b = len(nodes)  # the constant
-                    nodes.append(leaf("const", float(k)))
+                    k = float(k)
+                    leaf_slots.append(b)
+                    leaf_values.append(k)
+                    nodes.append(leaf("const", k))
                     forms.append("")
                     values.append(k)
                     if not slot:
@@ -384,6 +404,7 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
                 variables.append(i)
                 unused.append(i)
                 nodes.append(op_nodes.get((name, a, b)) or _op_node(name, a, b))
+                steps += (code, a, a if b < 0 else b, i)  # unary ops read their operand twice
                 forms.append(form)
                 values.append(out)
                 break
@@ -400,16 +421,29 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
     if plan.fold is not None and len(unused) > 1:
         # Sum (add; else sub or mul) every variable nothing consumes into the output, so that no
         # part of the graph is dead (unless the config allows none of FOLD_OPS with 2 variables).
-        name, check = plan.fold
+        name, check, code = plan.fold
         acc = unused[-1]
         for other in reversed(unused[:-1]):
             out = check(values[acc], values[other])
             if out is not None:
+                i = len(nodes)
                 nodes.append(op_nodes.get((name, acc, other)) or _op_node(name, acc, other))
+                steps += (code, acc, other, i)
                 forms.append("vv")
                 values.append(out)
-                acc = len(nodes) - 1
-    return Graph.trusted(tuple(nodes), len(nodes) - 1, tuple(forms))
+                acc = i
+    n_nodes = len(nodes)
+    input_slots = tuple(inputs)
+    compiled = CompiledGraph(
+        steps,
+        leaf_slots,
+        leaf_values,
+        input_slots,
+        n_nodes - 1,
+        n_nodes,
+        bucket_of(len(steps) >> 2, n_nodes),
+    )
+    return Graph.trusted(tuple(nodes), n_nodes - 1, tuple(forms), input_slots, compiled)
 
 
 def sample_graphs(seed: int, count: int, config: SamplerConfig | None = None) -> list[Graph]:

@@ -26,6 +26,8 @@ from reference.ops import OPS, apply
 FORMAT = "gradoracle-graph"
 VERSION = 1
 KINDS = ("input", "const", "op")
+# Key in a Graph's __dict__ of its tape, compiled by its generator on the way (see Graph.trusted).
+COMPILED = "_compiled"
 
 
 class GraphError(ValueError):
@@ -107,25 +109,31 @@ def _checked_node(i: int, node: object, kinds: list[str]) -> tuple[Node, str]:
     if op is None:
         raise GraphError(f"node {i}: unknown op {node.op!r:.40}")
     if not isinstance(node.args, (tuple, list)):
-        raise GraphError(f"node {i}: args must be a list of node indices, got "
-                         f"{_type_name(node.args)}")
+        raise GraphError(
+            f"node {i}: args must be a list of node indices, got {_type_name(node.args)}"
+        )
     if len(node.args) != op.arity:
         raise GraphError(f"node {i}: op {op.name!r} takes {op.arity} args, got {len(node.args)}")
     for k, arg in enumerate(node.args):
         if isinstance(arg, bool) or not isinstance(arg, int):
-            raise GraphError(f"node {i}: arg {k} must be an int node index, got "
-                             f"{_type_name(arg)} {arg!r:.40}")
+            raise GraphError(
+                f"node {i}: arg {k} must be an int node index, got {_type_name(arg)} {arg!r:.40}"
+            )
         if arg == i:
             raise GraphError(f"node {i}: arg {k} refers to the node itself")
         if not 0 <= arg < i:
             raise GraphError(f"node {i}: arg {k} refers to node {arg}, not an earlier node")
     form = "".join("c" if kinds[arg] == "const" else "v" for arg in node.args)
     if "v" not in form:
-        raise GraphError(f"node {i}: op {op.name!r} has only constant operands "
-                         f"(nodes {', '.join(map(str, node.args))})")
+        raise GraphError(
+            f"node {i}: op {op.name!r} has only constant operands "
+            f"(nodes {', '.join(map(str, node.args))})"
+        )
     if form not in op.forms:
-        raise GraphError(f"node {i}: op {op.name!r} does not take a constant operand in form "
-                         f"{form!r} (allowed: {', '.join(op.forms)})")
+        raise GraphError(
+            f"node {i}: op {op.name!r} does not take a constant operand in form "
+            f"{form!r} (allowed: {', '.join(op.forms)})"
+        )
     return Node("op", None, op.name, tuple(node.args)), form
 
 
@@ -168,18 +176,35 @@ class Graph:
         object.__setattr__(self, "forms", tuple(forms))
 
     @classmethod
-    def trusted(cls, nodes: tuple[Node, ...], output: int, forms: tuple[str, ...]) -> Graph:
+    def trusted(
+        cls,
+        nodes: tuple[Node, ...],
+        output: int,
+        forms: tuple[str, ...],
+        inputs: tuple[int, ...] | None = None,
+        compiled: Any = None,
+    ) -> Graph:
         """A graph built without validation: the fast path for generators whose graphs are valid
         by construction (fuzz.sampler). The caller guarantees what `validate` would check and
         normalize: `nodes` a tuple of normalized Nodes (input/const values finite floats, op args
         tuples of earlier indices, each op in an allowed form with a variable operand), `forms`
         exactly as `validate` computes them, `output` a non-const node index (-1: the last node).
-        `Graph(graph.nodes, graph.output)` must give an equal graph with the same forms."""
+        `Graph(graph.nodes, graph.output)` must give an equal graph with the same forms.
+
+        A generator may also hand over data derived from the nodes that it computed on the way,
+        so that nobody derives it again (each exactly what the derivation gives, tested):
+        `inputs` (the property's value) and `compiled` (what `reference.tape.compile_graph`
+        returns). They are private caches: not fields, not compared, not part of the graph's
+        meaning."""
         graph = object.__new__(cls)
         fields = graph.__dict__  # what object.__setattr__ would write, without three calls
         fields["nodes"] = nodes
         fields["output"] = len(nodes) - 1 if output == -1 else output
         fields["forms"] = forms
+        if inputs is not None:
+            fields["inputs"] = inputs  # where the cached_property keeps its value
+        if compiled is not None:
+            fields[COMPILED] = compiled
         return graph
 
     @cached_property
@@ -296,8 +321,10 @@ def _node_from_json(i: int, raw: object) -> Node:
             args = raw["args"]
             return Node("op", None, raw["op"], tuple(args) if isinstance(args, list) else args)
     shown = sorted(map(str, raw)) if isinstance(raw, dict) else _type_name(raw)
-    raise GraphError(f'node {i}: expected {{"input": x}}, {{"const": x}} or {{"op": name, '
-                     f'"args": [...]}}, got {shown!s:.60}')
+    raise GraphError(
+        f'node {i}: expected {{"input": x}}, {{"const": x}} or {{"op": name, '
+        f'"args": [...]}}, got {shown!s:.60}'
+    )
 
 
 # ---- evaluation ----------------------------------------------------------------------------------

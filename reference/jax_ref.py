@@ -27,14 +27,15 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
+from reference.compare import KINK_MARGIN, QUICK_RTOL
 from reference.graph import Graph
 from reference.libs import JAX
 from reference.ops import OPS
@@ -221,25 +222,35 @@ class JaxReference:
 
     def evaluate(self, graphs: Sequence[Graph]) -> list[JaxResult]:
         """One result per graph, in order; graphs are grouped by bucket, run in padded batches."""
-        results: list[JaxResult | None] = [None] * len(graphs)
-        groups: dict[Bucket, list[tuple[int, CompiledGraph]]] = defaultdict(list)
-        for index, graph in enumerate(graphs):
-            compiled = compile_graph(graph)
-            groups[compiled.bucket].append((index, compiled))
-        for bucket, members in groups.items():
-            chunk = max(1, min(self.batch_sizes[-1], MAX_BATCH_SLOTS // bucket.slots))
-            for start in range(0, len(members), chunk):
-                part = members[start : start + chunk]
-                batch = batch_size_for(len(part), (*self.batch_sizes, chunk))
-                tape = pack([compiled for _, compiled in part], bucket, batch)
-                for (index, _), result in zip(part, self._run_tape(tape)):
-                    results[index] = result
-        return results  # type: ignore[return-value]
+        return list(self.evaluate_batch(graphs))
 
     def evaluate_one(self, graph: Graph) -> JaxResult:
         return self.evaluate([graph])[0]
 
-    def _run_tape(self, tape: Tape) -> list[JaxResult]:
+    def evaluate_batch(self, graphs: Sequence[Graph]) -> JaxBatch:
+        """evaluate() as columns (numpy arrays in graph order): a sequence of the same JaxResults,
+        made only when asked for, and a vectorised quick-pass test for a whole batch."""
+        n = len(graphs)
+        groups: dict[Bucket, list[tuple[int, CompiledGraph]]] = defaultdict(list)
+        for index, graph in enumerate(graphs):
+            compiled = compile_graph(graph)
+            groups[compiled.bucket].append((index, compiled))
+        counts = np.fromiter((len(g.inputs) for g in graphs), dtype=np.int64, count=n)
+        batch = JaxBatch(counts)
+        for bucket, members in groups.items():
+            chunk = max(1, min(self.batch_sizes[-1], MAX_BATCH_SLOTS // bucket.slots))
+            for start in range(0, len(members), chunk):
+                part = members[start : start + chunk]
+                size = batch_size_for(len(part), (*self.batch_sizes, chunk))
+                tape = pack([compiled for _, compiled in part], bucket, size)
+                indices = np.fromiter((index for index, _ in part), dtype=np.int64, count=len(part))
+                batch.put(indices, *self._run_arrays(tape))
+        batch.finish()
+        return batch
+
+    def _run_arrays(self, tape: Tape) -> tuple[np.ndarray, ...]:
+        """Per real graph of the tape: value, jvp, jvp_dot, jvp_scale, consistent, kink distance,
+        magnitude; and the gradients, flat in graph then input order."""
         value, swept, jvp, kinks, magnitudes = (np.asarray(x) for x in self._run(*tape.arrays()))
         rows, slots = tape.input_rows, tape.input_slots
         flat_grads = swept[rows, 0, slots]
@@ -255,20 +266,140 @@ class JaxReference:
                 & np.isfinite(dots)
                 & (np.abs(jvps - dots) <= JVP_RTOL * scales)
             )
-        grad_list = flat_grads.tolist()
-        results: list[JaxResult] = []
-        start = 0
-        for count, v, j, d, scale, ok, kink, magnitude in zip(
-            tape.input_counts,
-            value.tolist(),
-            jvps.tolist(),
-            dots.tolist(),
-            scales.tolist(),
-            consistent.tolist(),
-            kinks[:n].tolist(),
-            magnitudes[:n].tolist(),
-        ):
-            grads = tuple(grad_list[start : start + count])
-            results.append(JaxResult(v, grads, j, d, scale, ok, kink, magnitude))
-            start += count
-        return results
+        return value[:n], jvps, dots, scales, consistent, kinks[:n], magnitudes[:n], flat_grads
+
+    def _run_tape(self, tape: Tape) -> list[JaxResult]:
+        """The results of the tape's real graphs, in row order."""
+        arrays = self._run_arrays(tape)
+        batch = JaxBatch(np.asarray(tape.input_counts, dtype=np.int64))
+        batch.put(np.arange(len(tape.input_counts)), *arrays)
+        batch.finish()
+        return list(batch)
+
+
+class JaxBatch(Sequence[JaxResult]):
+    """A batch's JaxResults as columns in graph order (see JaxReference.evaluate_batch). Indexing
+    makes the JaxResult that evaluate() gives; `quick_pass` judges a batch of implementation results
+    at once, as reference.compare.compare's first test does one by one."""
+
+    def __init__(self, counts: np.ndarray) -> None:
+        n = len(counts)
+        self.counts = counts  # gradients per graph
+        self.value = np.empty(n)
+        self.jvp = np.empty(n)
+        self.jvp_dot = np.empty(n)
+        self.jvp_scale = np.empty(n)
+        self.consistent = np.empty(n, dtype=bool)
+        self.kink_distance = np.empty(n)
+        self.magnitude = np.empty(n)
+        # Graph k's quantities (its value, then its gradients): quantities[offsets[k]:offsets[k+1]].
+        self.offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts + 1, out=self.offsets[1:])
+        self.quantities = np.empty(int(self.offsets[-1]))
+        self._grads: list[float] = []
+        self._starts: list[int] = []
+        self._rows: list[tuple[Any, ...]] = []
+        self._counts: list[int] = counts.tolist()
+
+    def put(self, indices: np.ndarray, *columns: np.ndarray) -> None:
+        """Results of graphs `indices` (columns as JaxReference._run_arrays gives them)."""
+        value, jvp, dots, scales, consistent, kinks, magnitudes, flat_grads = columns
+        self.value[indices] = value
+        self.jvp[indices] = jvp
+        self.jvp_dot[indices] = dots
+        self.jvp_scale[indices] = scales
+        self.consistent[indices] = consistent
+        self.kink_distance[indices] = kinks
+        self.magnitude[indices] = magnitudes
+        starts = self.offsets[indices]
+        self.quantities[starts] = value
+        counts = self.counts[indices]
+        # Gradient j of the i-th graph here goes to starts[i] + 1 + j.
+        ends = np.cumsum(counts)
+        within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)
+        self.quantities[np.repeat(starts + 1, counts) + within] = flat_grads
+
+    def finish(self) -> None:
+        """Once every graph was put. (The Python-side columns that indexing reads are made on the
+        first index: a campaign's quick passes never need them.)"""
+        self._rows = []
+
+    def _python_columns(self) -> None:
+        first = np.ones(len(self.quantities), dtype=bool)
+        first[self.offsets[:-1]] = False
+        self._grads = self.quantities[first].tolist()
+        self._starts = np.cumsum([0, *self._counts]).tolist()
+        self._rows = list(
+            zip(
+                self.value.tolist(),
+                self.jvp.tolist(),
+                self.jvp_dot.tolist(),
+                self.jvp_scale.tolist(),
+                self.consistent.tolist(),
+                self.kink_distance.tolist(),
+                self.magnitude.tolist(),
+                strict=True,
+            )
+        )
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    @overload
+    def __getitem__(self, k: int) -> JaxResult: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[JaxResult]: ...
+
+    def __getitem__(self, k: int | slice) -> JaxResult | list[JaxResult]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if not self._rows and self._counts:
+            self._python_columns()
+        v, j, d, scale, ok, kink, magnitude = self._rows[k]
+        start = self._starts[k if k >= 0 else k + len(self)]
+        grads = tuple(self._grads[start : start + self._counts[k]])
+        return JaxResult(v, grads, j, d, scale, ok, kink, magnitude)
+
+    def __iter__(self) -> Iterator[JaxResult]:
+        return (self[k] for k in range(len(self)))
+
+    def quick_pass(self, results: Sequence[Any]) -> list[bool]:
+        """Per implementation result (an ImplResult, none skipped): True where compare() passes it
+        at once (references finite and away from kinks, the result 'ok' and within QUICK_RTOL of
+        JAX in every quantity), False where compare() has to look closer."""
+        nan = math.nan
+        impl: list[float] = []
+        push, extend = impl.append, impl.extend
+        shaped = [True] * len(self._counts)
+        for k, (result, count) in enumerate(zip(results, self._counts, strict=True)):
+            outcome = result.outcome
+            if result.kind == "ok" and not result.error and outcome is not None:
+                grads = outcome.grads
+                if grads is not None and len(grads) == count:
+                    push(outcome.value)
+                    extend(grads)
+                    continue
+            shaped[k] = False
+            extend([nan] * (count + 1))
+        try:
+            got = np.array(impl, dtype=np.float64)
+        except (TypeError, ValueError):  # not plain numbers: compare() says what is wrong
+            return [False] * len(shaped)
+        if got.shape != self.quantities.shape:
+            return [False] * len(shaped)
+        jax = self.quantities
+        with np.errstate(invalid="ignore", over="ignore"):
+            close = np.abs(got - jax) <= QUICK_RTOL * np.abs(jax)
+            starts = self.offsets[:-1]
+            finite = np.isfinite(jax)
+            if not len(starts):
+                return []
+            near_kink = self.kink_distance < KINK_MARGIN * np.fmax(1.0, self.magnitude)
+            ok = (
+                np.logical_and.reduceat(close, starts)
+                & np.logical_and.reduceat(finite, starts)
+                & ~near_kink
+                & np.array(shaped)
+            )
+        return ok.tolist()

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference.graph import Graph
+from reference.graph import COMPILED, Graph
 from reference.ops import OPS
 
 OP_NAMES: tuple[str, ...] = tuple(OPS)
@@ -85,7 +85,17 @@ class CompiledGraph(NamedTuple):
 
 
 def compile_graph(graph: Graph) -> CompiledGraph:
-    """One Python pass over the nodes (this loop is most of the host-side cost per graph)."""
+    """One Python pass over the nodes (this loop is most of the host-side cost per graph), unless
+    the graph's generator compiled it on the way (`Graph.trusted(..., compiled=...)`: the sampler
+    does; tests/reference/test_tape_cache.py checks that it gives what this pass gives)."""
+    cached = graph.__dict__.get(COMPILED)
+    if cached is not None:
+        return cached
+    return compile_nodes(graph)
+
+
+def compile_nodes(graph: Graph) -> CompiledGraph:
+    """compile_graph's pass over the nodes, whatever the graph caches."""
     codes_of = OPCODES
     steps: list[int] = []
     leaf_slots: list[int] = []
