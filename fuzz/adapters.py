@@ -77,6 +77,10 @@ class Adapter:
     def grad(self, x: Any) -> float:
         raise NotImplementedError
 
+    def zero_grad(self, x: Any) -> None:
+        """Reset a leaf's gradient, as Module.zero_grad does (PyTorch: `x.grad = None`)."""
+        x.grad = 0.0
+
     def run(self, graph: Graph) -> Outcome:
         inputs, out = self.build(graph)
         self.backward(out)

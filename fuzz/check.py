@@ -285,7 +285,10 @@ def run_battery(
     findings: list[Finding] = []
     for kind, cases in (("reuse", battery.reuse_cases()), ("domain", battery.domain_cases())):
         graphs = [g for _, g in cases if _supports(g, supported)]
-        for graph, verdict in oracle.judge(graphs, deadline) if graphs else []:
+        judged = oracle.judge(graphs, deadline) if graphs else []
+        if len(judged) < len(graphs):
+            oracle.stats.notes.append(f"{len(graphs) - len(judged)} {kind} cases not run (time)")
+        for graph, verdict in judged:
             if verdict.status == FAIL:
                 findings.append(Finding(kind, graph, verdict, graph))
     for name, graph, expected in battery.kink_cases():
@@ -313,7 +316,9 @@ def _behaviour(
 
     adapter = oracle.adapter
     graph = battery.double_backward_case()
-    if _supports(graph, supported) and time_left() > 0:
+    if _supports(graph, supported) and time_left() <= 0:
+        oracle.stats.notes.append("the double backward() case was not run (time)")
+    elif _supports(graph, supported):
         try:
             once, twice = oracle.runner.call(
                 "fuzz.battery:double_backward", graph.to_json(), timeout=time_left()
@@ -337,6 +342,7 @@ def _behaviour(
     for depth in battery.DEPTHS:
         allowed = time_left()
         if allowed <= 0:
+            oracle.stats.notes.append(f"chains of {depth} nodes and more were not tried (time)")
             break
         try:
             problem = oracle.runner.call("fuzz.battery:deep_chain", depth, timeout=allowed)
@@ -396,7 +402,7 @@ def run_check(
     stats = oracle.stats
     supported, raw = probe(oracle, random.Random(seed), deadline)
     t = time.perf_counter()
-    battery_end = start_wall + budget / 3  # the battery may not eat the random graphs' time
+    battery_end = time.monotonic() + budget / 3  # the battery may not eat the random graphs' time
     findings = run_battery(oracle, supported, timeout, battery_end) if battery else []
     stats.battery_seconds = time.perf_counter() - t
     known = [g for g in replay if _supports(g, supported)]

@@ -48,7 +48,11 @@ def _finding_html(n: int, finding: Finding, adapter: Adapter, directory: Path) -
     parts = [
         f"<h2 id='finding-{n}'>Finding {n}: {html.escape(finding.category)}</h2>",
         f"<p>{html.escape(finding.verdict.reason)}"
-        + (f" ({finding.count} sampled graphs failed this way)" if finding.count > 1 else "")
+        + (
+            f" ({finding.count} sampled graphs failed in this category)"
+            if finding.count > 1
+            else ""
+        )
         + "</p>",
         f"<pre>{html.escape(snippet)}</pre>",
     ]

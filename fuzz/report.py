@@ -47,7 +47,7 @@ def finding_text(n: int, finding: Finding, adapter: Adapter) -> str:
     verdict = finding.verdict
     head = f"Finding {n}: {finding.category}: {verdict.reason}"
     if finding.count > 1:
-        head += f" ({finding.count} sampled graphs failed this way)"
+        head += f" ({finding.count} sampled graphs failed in this category)"
     lines = [head, "", _indent(snippet_of(finding, adapter)), ""]
     if verdict.quantities:
         lines += [
