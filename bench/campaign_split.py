@@ -90,11 +90,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--impl", nargs="+", default=list(IMPLS))
     parser.add_argument("--json", type=Path, help="also write the raw reports here")
+    parser.add_argument("--quick", action="store_true", help="8 s, one worker (a smoke run)")
     args = parser.parse_args()
     rows, raw = [], []
     for spec in args.impl:
-        for workers in args.workers:
-            report = campaign(spec, workers, args.budget)
+        for workers in [1] if args.quick else args.workers:
+            report = campaign(spec, workers, 8.0 if args.quick else args.budget)
             raw.append({"impl": spec, "workers": workers, "report": report})
             rows.append(row(spec, workers, report))
             print(f"  {spec}, {workers} worker(s): done", file=sys.stderr, flush=True)

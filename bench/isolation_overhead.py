@@ -29,9 +29,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--ops", type=int, default=30)
     parser.add_argument("--impl", default="engine:Value")
+    parser.add_argument("--quick", action="store_true", help="3 repeats (a smoke run)")
     args = parser.parse_args()
     config = SamplerConfig(min_ops=args.ops, max_ops=args.ops)
-    batches = [sample_graphs(seed, args.batch, config) for seed in range(args.repeats)]
+    repeats = 3 if args.quick else args.repeats
+    batches = [sample_graphs(seed, args.batch, config) for seed in range(repeats)]
     adapter = load_adapter(args.impl)
     keys = ("in wall", "in cpu", "iso wall", "iso cpu", "iso parent", "iso worker")
     times: dict[str, list[float]] = {k: [] for k in keys}
@@ -70,7 +72,7 @@ def main() -> None:
         rows.append([f"cpu, {part} (median)", "", f"{isolated * per_graph:.1f}", ""])
     print(
         f"{args.impl}, batches of {args.batch} graphs of {args.ops} ops, "
-        f"{args.repeats} repeats; {h.machine()}\n"
+        f"{repeats} repeats; {h.machine()}\n"
     )
     print(h.table(["per graph", "in-process us", "isolated us", "ratio"], rows))
 
