@@ -1,4 +1,5 @@
-"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``check``, ``bench``, ``demo``.
+"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``check``, ``mutants``,
+``bench``, ``demo``.
 
 uv creates and fills the virtualenvs when it is installed; otherwise virtualenv and pip do. Sessions
 use the interpreter that runs nox (the project needs Python >= 3.11).
@@ -19,7 +20,16 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHON = sys.executable
 # Packages present in this checkout (reference/ and fuzz/ arrive after engine/).
 PACKAGES = [name for name in ("engine", "reference", "fuzz") if (ROOT / name).is_dir()]
-BENCHMARKS = ["bench/moons_step.py", "bench/memory.py", "bench/chain_backward.py"]
+BENCHMARKS = [
+    "bench/moons_step.py",  # engine vs micrograd 0.1.0: a training step
+    "bench/memory.py",  # ... memory per node
+    "bench/chain_backward.py",  # ... deep chains
+    "bench/sampler_speed.py",  # the campaign sampler vs hypothesis draws
+    "bench/reference_speed.py",  # JAX reference time per graph vs the engine's own
+    "bench/isolation_overhead.py",  # the worker process vs in-process
+    "bench/validation.py",  # 10^5 random graphs on the engine: zero false findings
+    "bench/campaign_split.py",  # where a campaign's CPU goes, engine and micrograd
+]
 
 
 def install_group(session: nox.Session, group: str) -> None:
@@ -61,9 +71,20 @@ def check(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def mutants(session: nox.Session) -> None:
+    """The property suite against each mutant in tests/mutants/catalogue.py; last line `killed K/N`.
+
+    ``nox -s mutants -- -k overwrite`` runs some, ``-- --list`` lists them; exits non-zero if any
+    mutant survives.
+    """
+    session.install(".[tests]")
+    session.run("python", "tests/mutants/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The three benchmarks against micrograd 0.1.0; ``nox -s bench -- --quick`` for a smoke run."""
-    session.install("-e", ".")
+    """The benchmarks (bench/); ``nox -s bench -- --quick`` for a smoke run."""
+    session.install("-e", ".[fuzz]")
     install_group(session, "bench")
     for script in BENCHMARKS:
         session.run("python", script, *session.posargs)
@@ -76,3 +97,14 @@ def demo(session: nox.Session) -> None:
     if any(arg.startswith("--plot") for arg in session.posargs):
         session.install("matplotlib")
     session.run("python", "examples/moons.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, venv_backend="virtualenv")
+def peers(session: nox.Session) -> None:
+    """The oracle on real engines (tests/peers): micrograd 0.1.0, PyTorch float64, the notebook's.
+
+    Not a default session. virtualenv, so that `session.install` goes through pip, which finds the
+    CPU wheel of torch in its local configuration; uv would download a multi-GB CUDA build.
+    """
+    session.install(".[tests]", "torch==2.13.0")
+    session.run("pytest", "tests/peers", *session.posargs)
