@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from cli_runner import gradoracle_json
 
 from fuzz.campaign import database_key, open_database, saved_graphs
 
@@ -17,17 +15,7 @@ BUDGET = "12"
 
 
 def fuzz(*argv: str, database: Path) -> tuple[int, dict[str, object]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "fuzz.cli", "fuzz", "--json", "--database", str(database), *argv],
-        cwd=TESTS,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.stdout, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    return gradoracle_json("fuzz", "--json", "--database", str(database), *argv, cwd=TESTS)
 
 
 def test_a_campaign_on_the_engine_is_clean_and_spends_its_budget(tmp_path: Path) -> None:

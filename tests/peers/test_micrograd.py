@@ -8,14 +8,11 @@ two known defects: the recursive topological sort dies at a chain of 1,000 nodes
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import gradoracle_json
 
 pytest.importorskip("micrograd")
 
@@ -30,18 +27,7 @@ pytestmark = pytest.mark.slow
 
 def gradoracle_check(spec: str, budget: float, cwd: Path) -> tuple[int, dict[str, Any]]:
     """`gradoracle check SPEC --json` in a fresh process (the engine in its isolated worker)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run(
-        [sys.executable, "-P", "-m", "fuzz.cli", "check", spec, "--budget", str(budget), "--json"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.stdout, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    return gradoracle_json("check", spec, "--budget", str(budget), "--json", cwd=cwd)
 
 
 def by_category(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -10,15 +10,13 @@ as skipped, and the run must end on time.
 from __future__ import annotations
 
 import importlib
-import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import gradoracle_json
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -37,18 +35,7 @@ def gradoracle_check(spec: str, budget: float, cwd: Path) -> tuple[int, dict[str
     `python -P` leaves the current directory off sys.path, as the installed `gradoracle` script
     does: the CLI itself must put it there to find the user's module.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run(
-        [sys.executable, "-P", "-m", "fuzz.cli", "check", spec, "--budget", str(budget), "--json"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.stdout, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    return gradoracle_json("check", spec, "--budget", str(budget), "--json", cwd=cwd)
 
 
 def ops_in(finding: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,0 +1,28 @@
+"""Running the `gradoracle` command in a fresh process, as a user would, for the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gradoracle_json(*argv: str, cwd: Path, timeout: float = 180) -> tuple[int, dict[str, Any]]:
+    """`python -P -m fuzz.cli ARGV` (with --json among ARGV) in `cwd`: the exit code and the report.
+
+    `-P` keeps the current directory off sys.path, as for the installed `gradoracle` script: the CLI
+    itself must put it there to find the user's module.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-P", "-m", "fuzz.cli", *argv],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
