@@ -19,7 +19,8 @@ import _harness as h
 
 from engine import Value
 from fuzz.adapters import ValueClassAdapter
-from fuzz.check import BATCH, Oracle, Stats
+from fuzz.check import BATCH, Oracle
+from fuzz.findings import Stats
 from fuzz.sampler import SamplerConfig, sample_graph
 from reference.compare import FAIL, NOT_COMPARABLE
 from reference.jax_ref import JaxReference

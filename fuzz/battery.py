@@ -14,11 +14,16 @@ through `IsolatedImpl.call`, so an engine that hangs or dies there is reported, 
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
-from reference.compare import EPS, error_scales
+from fuzz.findings import Finding
+from reference.compare import EPS, FAIL, Quantity, Verdict, error_scales
 from reference.graph import Graph, Node, node_values
 from reference.libs import FLOAT
+
+if TYPE_CHECKING:
+    from fuzz.check import Oracle
 
 # Chains tried in increasing depth; each must build and backward within the per-case timeout.
 DEPTHS = (1_000, 10_000, 100_000)
@@ -123,3 +128,95 @@ def chain_snippet(depth: int, import_line: str, cls: str) -> str:
         f"{import_line}\n\nx = {cls}(0.5)\ny = x\nfor _ in range({depth}):\n    y = y + 1.0\n"
         "y.backward()\nprint(y.data, x.grad)\n"
     )
+
+
+# ---- running the battery on an oracle ------------------------------------------------------------
+
+
+def supports(graph: Graph, supported: dict[str, tuple[str, ...]]) -> bool:
+    return all(
+        n.op is None or graph.forms[i] in supported.get(n.op, ()) for i, n in enumerate(graph.nodes)
+    )
+
+
+def run_battery(
+    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float, deadline: float
+) -> list[Finding]:
+    """The semantics battery (see fuzz.battery): each deviation is a finding with its category.
+    Each case may take `timeout` seconds, and none starts after `deadline`."""
+    findings: list[Finding] = []
+    for kind, cases in (("reuse", reuse_cases()), ("domain", domain_cases())):
+        graphs = [g for _, g in cases if supports(g, supported)]
+        judged = oracle.judge(graphs, deadline) if graphs else []
+        if len(judged) < len(graphs):
+            oracle.stats.notes.append(f"{len(graphs) - len(judged)} {kind} cases not run (time)")
+        for graph, verdict in judged:
+            if verdict.status == FAIL:
+                findings.append(Finding(kind, graph, verdict, graph))
+    for name, graph, expected in kink_cases():
+        if not supports(graph, supported):
+            continue
+        result = oracle.run_impl([graph], deadline)[0]
+        if result.kind == "skipped":
+            continue
+        got = result.outcome.grads if result.outcome else None
+        if got != expected:
+            quantity = Quantity(name, got[0] if got else None, expected[0], 1.0, FAIL)
+            reason = f"{name} expected, got {got!r} {result.error}".strip()
+            findings.append(Finding("kink", graph, Verdict(FAIL, (quantity,), reason), graph))
+    findings += _behaviour(oracle, supported, timeout, deadline)
+    return findings
+
+
+def _behaviour(
+    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float, deadline: float
+) -> list[Finding]:
+    findings = []
+
+    def time_left() -> float:
+        return min(timeout, deadline - time.monotonic())
+
+    adapter = oracle.adapter
+    graph = double_backward_case()
+    if supports(graph, supported) and time_left() <= 0:
+        oracle.stats.notes.append("the double backward() case was not run (time)")
+    elif supports(graph, supported):
+        try:
+            once, twice = oracle.runner.call(
+                "fuzz.battery:double_backward", graph.to_json(), timeout=time_left()
+            )
+            if not twice_ok(graph, once, twice):
+                quantities = tuple(
+                    Quantity(f"x{i} (2nd call)", t, 2 * o, 1.0, FAIL)
+                    for i, o, t in zip(graph.inputs, once, twice, strict=True)
+                )
+                reason = f"a second backward() gives {twice}, expected twice the first: {once}"
+                snippet = graph.to_snippet(adapter.import_line, adapter.class_name).replace(
+                    "out.backward()\n", "out.backward()\nout.backward()  # must double the grads\n"
+                )
+                verdict = Verdict(FAIL, quantities, reason)
+                findings.append(Finding("double backward", graph, verdict, graph, 1, snippet))
+        except Exception as e:  # the implementation's failure, or the worker's (IsolationError)
+            reason = f"two backward() calls failed: {type(e).__name__}: {e}"
+            findings.append(Finding("double backward", graph, Verdict(FAIL, reason=reason), graph))
+    if not supports(chain(1), supported):
+        return findings
+    for depth in DEPTHS:
+        allowed = time_left()
+        if allowed <= 0:
+            oracle.stats.notes.append(f"chains of {depth} nodes and more were not tried (time)")
+            break
+        try:
+            problem = oracle.runner.call("fuzz.battery:deep_chain", depth, timeout=allowed)
+        except Exception as e:  # the worker hung or died (IsolationError)
+            if getattr(e, "kind", "") == "hang":  # slow is not wrong: say so, report nothing
+                oracle.stats.notes.append(f"a chain of {depth} nodes took over {allowed:.3g} s")
+                break
+            problem = f"{type(e).__name__}: {e}"
+        if problem:
+            snippet = chain_snippet(depth, adapter.import_line, adapter.class_name)
+            reason = f"a chain of {depth} additions fails: {problem}"
+            verdict = Verdict(FAIL, reason=reason, error=problem)
+            findings.append(Finding("deep graph", chain(1), verdict, chain(1), 1, snippet))
+            break
+    return findings

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from fuzz.adapters import UsageError, load_adapter
-from fuzz.check import CheckResult, Finding, Stats, minimal
+from fuzz.check import CheckResult, minimal
+from fuzz.findings import Finding, Stats
 from reference.graph import Graph, GraphError
 
 # Seconds a shard keeps back from the budget to send its result; and how long the parent waits past

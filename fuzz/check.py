@@ -14,14 +14,15 @@ import importlib
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fuzz import battery
 from fuzz.adapters import Adapter, ImplResult
+from fuzz.battery import run_battery, supports
+from fuzz.findings import UNSHRUNK, Finding, Stats, category
 from fuzz.sampler import SamplerConfig, sample_graph
 from fuzz.shrink import shrink
-from reference.compare import FAIL, NOT_COMPARABLE, QUICK_PASS, Quantity, Verdict, compare
+from reference.compare import FAIL, NOT_COMPARABLE, QUICK_PASS, Verdict, compare
 from reference.graph import Graph, Node
 from reference.ops import OPS
 
@@ -30,8 +31,6 @@ SHRINK_SHARE = 0.3  # of the budget kept for shrinking once something was found
 MAX_SHRUNK = 5  # failures shrunk per category; the rest are counted
 # Exceptions that mean "this spelling is not supported", not "this spelling is wrong".
 UNSUPPORTED = ("AttributeError", "TypeError", "NotImplementedError", "AssertionError")
-# Categories whose failures are shown as they are: shrinking them costs a timeout per try.
-UNSHRUNK = ("hang", "crash")
 # Allocations between two young-generation collections while sampling (Python's default: 700).
 GC_THRESHOLD = 20_000
 
@@ -76,40 +75,6 @@ class InProcess:
     def call(self, function: str, *args: Any, timeout: float) -> Any:
         module, _, name = function.partition(":")
         return getattr(importlib.import_module(module), name)(self.adapter, *args)
-
-
-@dataclass
-class Finding:
-    category: str  # 'wrong gradient', 'wrong value', 'exception', 'hang', 'crash', or a battery's
-    graph: Graph  # the smallest graph found
-    verdict: Verdict
-    original: Graph
-    count: int = 1  # how many sampled graphs failed the same way
-    snippet: str = ""  # set when the graph alone does not show it (a second backward, a loop)
-
-
-@dataclass
-class Stats:
-    graphs_checked: int = 0
-    not_comparable: int = 0
-    impl_seconds: float = 0.0
-    reference_seconds: float = 0.0
-    sample_seconds: float = 0.0
-    compare_seconds: float = 0.0
-    shrink_seconds: float = 0.0
-    battery_seconds: float = 0.0
-    not_comparable_reasons: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # what the run could not decide, in words
-    replayed: int = 0  # earlier findings judged again (from the example database)
-    replayed_failing: int = 0  # ... and still failing
-
-
-def category(verdict: Verdict) -> str:
-    if verdict.error:
-        kind = verdict.error.partition(":")[0]
-        return kind if kind in UNSHRUNK else "exception"
-    names = {q.name for q in verdict.failing}
-    return "wrong value" if names == {"value"} else "wrong gradient"
 
 
 class Oracle:
@@ -271,97 +236,6 @@ def probe(
     return supported, failures
 
 
-def _supports(graph: Graph, supported: dict[str, tuple[str, ...]]) -> bool:
-    return all(
-        n.op is None or graph.forms[i] in supported.get(n.op, ()) for i, n in enumerate(graph.nodes)
-    )
-
-
-def run_battery(
-    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float, deadline: float
-) -> list[Finding]:
-    """The semantics battery (see fuzz.battery): each deviation is a finding with its category.
-    Each case may take `timeout` seconds, and none starts after `deadline`."""
-    findings: list[Finding] = []
-    for kind, cases in (("reuse", battery.reuse_cases()), ("domain", battery.domain_cases())):
-        graphs = [g for _, g in cases if _supports(g, supported)]
-        judged = oracle.judge(graphs, deadline) if graphs else []
-        if len(judged) < len(graphs):
-            oracle.stats.notes.append(f"{len(graphs) - len(judged)} {kind} cases not run (time)")
-        for graph, verdict in judged:
-            if verdict.status == FAIL:
-                findings.append(Finding(kind, graph, verdict, graph))
-    for name, graph, expected in battery.kink_cases():
-        if not _supports(graph, supported):
-            continue
-        result = oracle.run_impl([graph], deadline)[0]
-        if result.kind == "skipped":
-            continue
-        got = result.outcome.grads if result.outcome else None
-        if got != expected:
-            quantity = Quantity(name, got[0] if got else None, expected[0], 1.0, FAIL)
-            reason = f"{name} expected, got {got!r} {result.error}".strip()
-            findings.append(Finding("kink", graph, Verdict(FAIL, (quantity,), reason), graph))
-    findings += _behaviour(oracle, supported, timeout, deadline)
-    return findings
-
-
-def _behaviour(
-    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float, deadline: float
-) -> list[Finding]:
-    findings = []
-
-    def time_left() -> float:
-        return min(timeout, deadline - time.monotonic())
-
-    adapter = oracle.adapter
-    graph = battery.double_backward_case()
-    if _supports(graph, supported) and time_left() <= 0:
-        oracle.stats.notes.append("the double backward() case was not run (time)")
-    elif _supports(graph, supported):
-        try:
-            once, twice = oracle.runner.call(
-                "fuzz.battery:double_backward", graph.to_json(), timeout=time_left()
-            )
-            if not battery.twice_ok(graph, once, twice):
-                quantities = tuple(
-                    Quantity(f"x{i} (2nd call)", t, 2 * o, 1.0, FAIL)
-                    for i, o, t in zip(graph.inputs, once, twice, strict=True)
-                )
-                reason = f"a second backward() gives {twice}, expected twice the first: {once}"
-                snippet = graph.to_snippet(adapter.import_line, adapter.class_name).replace(
-                    "out.backward()\n", "out.backward()\nout.backward()  # must double the grads\n"
-                )
-                verdict = Verdict(FAIL, quantities, reason)
-                findings.append(Finding("double backward", graph, verdict, graph, 1, snippet))
-        except Exception as e:  # the implementation's failure, or the worker's (IsolationError)
-            reason = f"two backward() calls failed: {type(e).__name__}: {e}"
-            findings.append(Finding("double backward", graph, Verdict(FAIL, reason=reason), graph))
-    if not _supports(battery.chain(1), supported):
-        return findings
-    for depth in battery.DEPTHS:
-        allowed = time_left()
-        if allowed <= 0:
-            oracle.stats.notes.append(f"chains of {depth} nodes and more were not tried (time)")
-            break
-        try:
-            problem = oracle.runner.call("fuzz.battery:deep_chain", depth, timeout=allowed)
-        except Exception as e:  # the worker hung or died (IsolationError)
-            if getattr(e, "kind", "") == "hang":  # slow is not wrong: say so, report nothing
-                oracle.stats.notes.append(f"a chain of {depth} nodes took over {allowed:.3g} s")
-                break
-            problem = f"{type(e).__name__}: {e}"
-        if problem:
-            snippet = battery.chain_snippet(depth, adapter.import_line, adapter.class_name)
-            reason = f"a chain of {depth} additions fails: {problem}"
-            verdict = Verdict(FAIL, reason=reason, error=problem)
-            findings.append(
-                Finding("deep graph", battery.chain(1), verdict, battery.chain(1), 1, snippet)
-            )
-            break
-    return findings
-
-
 @dataclass
 class CheckResult:
     impl: str
@@ -405,7 +279,7 @@ def run_check(
     battery_end = time.monotonic() + budget / 3  # the battery may not eat the random graphs' time
     findings = run_battery(oracle, supported, timeout, battery_end) if battery else []
     stats.battery_seconds = time.perf_counter() - t
-    known = [g for g in replay if _supports(g, supported)]
+    known = [g for g in replay if supports(g, supported)]
     for graph, verdict in oracle.judge(known, deadline) if known else []:
         stats.replayed += 1
         if verdict.status == FAIL:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from fuzz.adapters import Adapter
-from fuzz.check import CheckResult, Finding
+from fuzz.check import CheckResult
+from fuzz.findings import Finding
 from fuzz.picture import render_svg
 from fuzz.report import finite_differences, result_json, snippet_of
 

@@ -6,7 +6,8 @@ import math
 from typing import Any
 
 from fuzz.adapters import Adapter
-from fuzz.check import CheckResult, Finding
+from fuzz.check import CheckResult
+from fuzz.findings import Finding
 from reference.compare import Quantity
 from reference.finite_diff import finite_diff
 from reference.graph import Graph
