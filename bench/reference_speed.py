@@ -2,9 +2,8 @@
 
     python bench/reference_speed.py [--ops 30] [--repeats 5] [--seed 0] [--quick]
 
-Graphs come from a small seeded generator over the op registry (below; the campaign sampler lives
-in `fuzz/`): `--ops` op nodes over a few inputs, operands drawn mostly from recent nodes (so nodes
-are reused) and kept inside each op's domain by rejection. The reference is timed end to end
+Graphs come from the campaign sampler (`fuzz.sampler`) with `--ops` sampled op nodes over up to six
+inputs, plus the adds that connect loose ends into the output. The reference is timed end to end
 (`JaxReference.evaluate`: compile to tapes, pad, run, unpack); "first call" includes tracing and
 XLA compilation of each new (bucket, batch size) shape. The engine's time is its own forward
 (building the graph from Values) plus backward() of the same graphs. Steady-state figures are the
@@ -26,51 +25,17 @@ from typing import Any
 import _harness as h
 import numpy as np
 
-from reference.graph import Graph, Node, build
+from fuzz.sampler import SamplerConfig, sample_graph
+from reference.graph import Graph, build
 from reference.jax_ref import JaxReference, trace_count
-from reference.libs import FLOAT
-from reference.ops import OPS
 from reference.tape import compile_graph, pack
 
 BATCHES = (1, 64, 256, 1024)
-# Keep intermediate values moderate so most graphs are finite (the speed does not depend on it).
-VALUE_LIMIT = 1e6
 
 
-def random_graph(rng: random.Random, n_ops: int, n_inputs: int = 6) -> Graph:
-    """A random DAG of exactly n_ops ops; operands mostly recent nodes, constants on either side."""
-    values: list[float] = [rng.uniform(-2.0, 2.0) for _ in range(n_inputs)]
-    nodes = [Node.input(v) for v in values]
-    variables = list(range(n_inputs))
-    names = list(OPS)
-    while len(variables) - n_inputs < n_ops:
-        op = OPS[rng.choice(names)]
-        form = rng.choice(op.forms)
-        operands: list[float | None] = []
-        args: list[int] = []
-        for kind in form:
-            back = min(len(variables) - 1, int(rng.expovariate(0.3)))
-            index = variables[-1 - back]
-            args.append(index if kind == "v" else -1)
-            operands.append(values[index] if kind == "v" else None)
-        for slot, kind in enumerate(form):
-            if kind == "c":
-                other = operands[1 - slot] if len(form) == 2 else None
-                operands[slot] = op.draw(form, rng, slot, other)
-        if None in operands or not op.float_ok(form, *operands):  # type: ignore[arg-type]
-            continue
-        out = op.forward(FLOAT, *operands)
-        if not math.isfinite(out) or abs(out) > VALUE_LIMIT:
-            continue
-        for slot, kind in enumerate(form):
-            if kind == "c":
-                nodes.append(Node.const(operands[slot]))  # type: ignore[arg-type]
-                values.append(operands[slot])  # type: ignore[arg-type]
-                args[slot] = len(nodes) - 1
-        nodes.append(Node.apply(op.name, *args))
-        values.append(out)
-        variables.append(len(nodes) - 1)
-    return Graph(tuple(nodes))
+def random_graph(rng: random.Random, n_ops: int) -> Graph:
+    """A graph from the campaign sampler with `n_ops` sampled ops (connecting adds come on top)."""
+    return sample_graph(rng, SamplerConfig(min_ops=n_ops, max_ops=n_ops, max_inputs=6))
 
 
 def best_seconds(fn: Callable[[], Any], repeats: int, min_seconds: float = 0.2) -> float:
