@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any, NoReturn
 
 from reference.compare import EPS, JAX_ERROR_FACTOR, KINK_MARGIN, QUICK_RTOL, ULPS_PER_OP
-from reference.graph import Graph, GraphError
+from reference.graph import Graph, GraphError, unique_keys
 from reference.ops import OPS
 
 FORMAT = "gradoracle-corpus"
@@ -257,13 +257,7 @@ def check_schema(where: str, x: Any, rule: dict[str, Any], defs: dict[str, Any])
             check_schema(f"{where}[{i}]", item, rule["items"], defs)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise CorpusError(f"not valid corpus JSON: duplicate key {key!r:.40}")
-        result[key] = value
-    return result
+_unique_keys = unique_keys(lambda message: CorpusError(f"not valid corpus JSON: {message}"))
 
 
 def _vector(where: str, raw: dict[str, Any], notes: dict[str, Any]) -> Vector:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -288,13 +288,23 @@ class Graph:
         return "\n".join(lines) + "\n"
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise GraphError(f"graph JSON has a duplicate key {key!r:.40}")
-        result[key] = value
-    return result
+def unique_keys(
+    error: Callable[[str], Exception],
+) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A json.loads object_pairs_hook that refuses duplicate keys, raising `error(message)`."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                raise error(f"duplicate key {key!r:.40}")
+            result[key] = value
+        return result
+
+    return hook
+
+
+_unique_keys = unique_keys(lambda message: GraphError(f"graph JSON has a {message}"))
 
 
 def _load_json(text: str | bytes) -> Any:

@@ -12,6 +12,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_usage(module: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m MODULE ARGV` with a bare environment, for checking usage errors."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *argv],
+        cwd=cwd, capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+
 def gradoracle_json(*argv: str, cwd: Path, timeout: float = 180) -> tuple[int, dict[str, Any]]:
     """`python -P -m fuzz.cli ARGV` (with --json among ARGV) in `cwd`: the exit code and the report.
 

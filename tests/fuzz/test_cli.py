@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run_usage
 
 from fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, main
 
@@ -93,14 +92,7 @@ def test_same_seed_same_counterexample(capsys: pytest.CaptureFixture[str]) -> No
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv: list[str], message: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "fuzz.cli", *argv],
-        cwd=TESTS,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-    )
+    proc = run_usage("fuzz.cli", *argv, cwd=TESTS)
     assert proc.returncode == EXIT_USAGE, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

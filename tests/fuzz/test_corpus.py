@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_usage
 
 from fuzz import corpus_cli
 from fuzz.adapters import load_adapter
@@ -333,14 +334,7 @@ def test_malformed_files_exit_2_with_one_line(
     ],
 )
 def test_usage_errors_are_one_line(argv: list[str], message: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "fuzz.corpus_cli", *argv],
-        cwd=TESTS,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-    )
+    proc = run_usage("fuzz.corpus_cli", *argv, cwd=TESTS)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
