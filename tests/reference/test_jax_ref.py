@@ -234,6 +234,19 @@ def test_chunks_larger_than_the_largest_batch(random_graphs: list[Graph]) -> Non
         assert all(close(x, y, BATCH_RTOL) for x, y in zip(a.grads, b.grads))
 
 
+@pytest.mark.parametrize(
+    ("n", "chunks"),
+    [(1, [1]), (2, [64]), (64, [64]), (65, [64, 64]), (108, [64, 64]), (200, [256]),
+     (256, [256]), (300, [256, 64]), (513, [256, 256, 1])],
+)  # fmt: skip
+def test_batches_are_padded_little(n: int, chunks: list[int]) -> None:
+    """Padding rows cost as much as graphs: 108 graphs run as two batches of 64, not one of 256."""
+    ref = JaxReference(batch_sizes=(1, 64, 256))
+    assert ref._chunks(n, Bucket(16, 32)) == chunks
+    big = ref._chunks(n, Bucket(1024, 2048))  # 16 graphs of 2,048 slots fill the batch buffer
+    assert set(big) <= {1, 16} and sum(big) >= n and sum(big) - n < 16
+
+
 def test_random_graphs_are_finite_and_jvp_consistent(
     ref: JaxReference, random_graphs: list[Graph]
 ) -> None:
