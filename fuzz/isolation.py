@@ -5,7 +5,7 @@ inherited) and loads the adapter itself from its ``MODULE:CLASS`` spec, with the
 ``sys.path`` and working directory. Its stdout goes to stderr: engines may print, and the parent's
 stdout carries ``--json`` output.
 
-A batch of graphs travels in one message (marshalled node tuples, not pickled dataclasses). While
+A batch of graphs travels in one message (marshalled step lists, not pickled dataclasses). While
 it runs, the worker writes the index and start time of the graph it is in into shared memory and
 sends results back in chunks (every `CHUNK_GRAPHS` graphs or `CHUNK_SECONDS`). The parent waits on
 the pipe and watches the shared slots: a graph running longer than the timeout is a 'hang' (the
@@ -33,12 +33,11 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from operator import attrgetter
 from typing import Any
 
 from fuzz import adapters
 from fuzz.adapters import ImplResult, Outcome, UsageError
-from reference.graph import Graph, Node
+from reference.graph import Graph, nodes_from_steps
 from reference.ops import OPS
 
 __all__ = ["KINDS", "ImplResult", "IsolatedImpl", "IsolationError", "describe"]
@@ -73,44 +72,40 @@ def describe(e: BaseException) -> str:
 
 
 # ---- graphs on the wire ------------------------------------------------------------------------
-# A graph travels as (node field tuples, its other fields, its inputs if computed); marshal is
-# several times faster than pickling frozen dataclasses, and the worker does not validate the
-# graphs again. The default adapter even builds straight from the tuples (`_TupleAdapter`).
+# A graph travels as the flat lists the JAX reference's tape is made of (`CompiledGraph`: op steps,
+# leaf slots and values, inputs, output, node count), which the sampler writes down while sampling:
+# marshal sends them several times faster than pickling frozen dataclasses would, and the worker
+# does not validate the graphs again. The default adapter builds straight from the steps
+# (`_StepsAdapter`); a custom adapter gets Graph objects rebuilt from them (`_graph_from_steps`).
 
-_NODE_FIELDS = tuple(f.name for f in dataclasses.fields(Node))
-_GRAPH_FIELDS = tuple(f.name for f in dataclasses.fields(Graph) if f.name != "nodes")
-_node_fields = attrgetter(*_NODE_FIELDS)
-_TUPLES_OK = _NODE_FIELDS == ("kind", "value", "op", "args") and _GRAPH_FIELDS == (
-    "output",
-    "forms",
-)
-_CALLS = {name: op.call for name, op in OPS.items()}
+_UNARY_CODES = frozenset(code for code, op in enumerate(OPS.values()) if op.arity == 1)
+_CALLS_BY_CODE = tuple(op.call for op in OPS.values())
 
 
 def _encode(graphs: Sequence[Graph]) -> bytes:
-    items = []
-    for g in graphs:
-        fields = vars(g)
-        state = tuple(map(fields.__getitem__, _GRAPH_FIELDS))
-        items.append((tuple(map(_node_fields, g.nodes)), state, fields.get("inputs")))
+    from reference.tape import compile_graph  # (numpy stays out of the worker)
+
     try:
-        return b"m" + marshal.dumps(items)
-    except ValueError:  # not a plain float somewhere (an unvalidated graph): pickle it all
+        return b"m" + marshal.dumps([compile_graph(g)[:6] for g in graphs])
+    except Exception:  # an unvalidated graph (a float subclass, say): pickle it all
         return b"p" + pickle.dumps(list(graphs), pickle.HIGHEST_PROTOCOL)
 
 
-def _decode(payload: bytes, tuples: bool) -> tuple[bool, list[Any]]:
-    """(tuples, batch): the wire tuples if `tuples` and the payload allows, else Graph objects."""
+def _decode(payload: bytes, steps: bool) -> tuple[bool, list[Any]]:
+    """(steps, batch): the wire's step lists if `steps` and the payload allows, else Graphs."""
     if payload[:1] == b"p":
         return False, pickle.loads(payload[1:])
     items: list[Any] = marshal.loads(payload[1:])
-    for k, (nodes, state, inputs) in enumerate(() if tuples else items):
-        fields = dict(zip(_GRAPH_FIELDS, state))
-        fields["nodes"] = tuple(_new_with(Node, dict(zip(_NODE_FIELDS, n))) for n in nodes)
-        if inputs is not None:
-            fields["inputs"] = inputs
-        items[k] = _new_with(Graph, fields)
-    return tuples, items
+    return (True, items) if steps else (False, [_graph_from_steps(*item) for item in items])
+
+
+def _graph_from_steps(
+    steps: list[int], leaf_slots: list[int], leaf_values: list[float], inputs: tuple[int, ...],
+    output: int, n_nodes: int,
+) -> Graph:  # fmt: skip
+    """The Graph that reference.tape.compile_graph compiled into these lists."""
+    nodes, forms = nodes_from_steps(steps, leaf_slots, leaf_values, inputs, n_nodes)
+    return Graph.trusted(nodes, output, forms, tuple(inputs))
 
 
 def _new_with(cls: type, fields: dict[str, Any]) -> Any:
@@ -120,22 +115,27 @@ def _new_with(cls: type, fields: dict[str, Any]) -> Any:
     return obj
 
 
-class _TupleAdapter(adapters.ValueClassAdapter):
-    """The default adapter, building from the wire tuples what `reference.graph.build` builds
-    from a Graph: no Graph or Node objects to rebuild, and each op's spelling (`OPS[op].call`,
-    e.g. operator.add) called directly, as `reference.ops.apply` does once the form is checked."""
+class _StepsAdapter(adapters.ValueClassAdapter):
+    """The default adapter, building from the wire's step lists what `reference.graph.build`
+    builds from a Graph (inputs first, then the ops in node order): no Graph or Node objects to
+    rebuild, and each op's spelling (`OPS[op].call`, e.g. operator.add) called directly, as
+    `reference.ops.apply` does once the form is checked."""
 
     def build(self, graph: Any) -> tuple[list[Any], Any]:
-        nodes, (output, _), inputs = graph
-        objs: list[Any] = []
-        cls, calls, push, get = self.cls, _CALLS, objs.append, objs.__getitem__
-        for kind, value, op, args in nodes:
-            if op is not None:
-                push(calls[op](*map(get, args)))
+        steps, leaf_slots, leaf_values, inputs, output, n_nodes = graph
+        objs: list[Any] = [None] * n_nodes
+        for slot, value in zip(leaf_slots, leaf_values):
+            objs[slot] = value  # constants stay plain floats
+        cls = self.cls
+        for slot in inputs:
+            objs[slot] = cls(objs[slot])
+        calls, unary = _CALLS_BY_CODE, _UNARY_CODES
+        it = iter(steps)
+        for code, a, b, dest in zip(it, it, it, it):
+            if code in unary:
+                objs[dest] = calls[code](objs[a])
             else:
-                push(cls(value) if kind == "input" else value)
-        if inputs is None:
-            inputs = [i for i, n in enumerate(nodes) if n[0] == "input"]
+                objs[dest] = calls[code](objs[a], objs[b])
         return [objs[i] for i in inputs], objs[output]
 
 
@@ -158,8 +158,8 @@ def _worker_main(spec: str, path: list[str], cwd: str, conn: Connection, slots: 
     except Exception as e:
         return conn.send(("usage", f"loading {spec} failed: {describe(e)}"))
     fast = None
-    if type(adapter) is adapters.ValueClassAdapter and _TUPLES_OK:
-        fast = _TupleAdapter(adapter.cls, adapter.name)
+    if type(adapter) is adapters.ValueClassAdapter:
+        fast = _StepsAdapter(adapter.cls, adapter.name)
     conn.send(("ready", time.process_time()))
     while True:
         try:
@@ -167,8 +167,8 @@ def _worker_main(spec: str, path: list[str], cwd: str, conn: Connection, slots: 
         except (EOFError, OSError):
             return None
         if message[0] == "run":
-            tuples, batch = _decode(message[3], tuples=fast is not None)
-            runner = fast if tuples and fast else adapter
+            steps, batch = _decode(message[3], steps=fast is not None)
+            runner = fast if steps and fast else adapter
             _run_batch(runner, conn, slots, message[1], message[2], batch)
         elif message[0] == "call":
             _call(adapter, conn, slots, message[1], message[2])

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from reference.graph import Graph, Node
+from reference.graph import Graph
 from reference.libs import FLOAT
 from reference.ops import OPS, Draw, Op, draw_real
 from reference.tape import OPCODES, CompiledGraph, bucket_of
@@ -279,9 +279,6 @@ class _Plan:
 
 _PLANS: dict[int, _Plan] = {}
 _DEFAULT_CONFIG = SamplerConfig()
-# Op nodes are immutable and recur across graphs (same op, same args): they are made once, shared.
-_OP_NODES: dict[tuple[str, int, int], Node] = {}
-_OP_NODES_MAX = 1 << 17
 
 
 def _plan(config: SamplerConfig) -> _Plan:
@@ -293,30 +290,21 @@ def _plan(config: SamplerConfig) -> _Plan:
     return plan
 
 
-def _op_node(name: str, a: int, b: int) -> Node:
-    """Node("op", None, name, (a,) if b < 0 else (a, b)), made once and shared between graphs."""
-    if len(_OP_NODES) >= _OP_NODES_MAX:
-        _OP_NODES.clear()
-    node = _OP_NODES[name, a, b] = Node("op", None, name, (a,) if b < 0 else (a, b))
-    return node
-
-
 def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Graph:
     """One random DAG drawn from `rng` (same seed, same graph).
 
-    Written for speed (one function, locals, shared op nodes); the rules: each of n_ops steps may
+    Written for speed (one function, locals); the rules: each of n_ops steps may
     first add a fresh input, then draws an op (by weight) and tries up to ATTEMPTS operand choices;
     when none fits, a fresh input from the op's own domain sampler (while inputs remain) and again.
 
-    On the way it also writes down what the JAX reference's tape compiler and the worker's wire
-    format derive from the nodes (`Graph.trusted`'s `compiled` and `wire`): the graph then costs
-    them nothing more (tests/fuzz/test_sampler.py checks both against their derivations).
+    It writes down the graph as the JAX reference's tape compiler and the worker's wire format
+    take it (`reference.tape.CompiledGraph`), and makes no Node objects: `Graph.from_compiled`
+    derives them if they are ever asked for (tests/fuzz/test_sampler.py checks that the graphs are
+    valid and compile to what was written down).
     """
     config = config or _DEFAULT_CONFIG
     plan = _plan(config)
     rnd = rng.random
-    nodes: list[Node] = []
-    forms: list[str] = []  # '' for inputs and constants, like Graph.forms
     values: list[float] = []  # the float value of every node
     variables: list[int] = []  # input and op nodes, increasing
     unused: list[int] = []  # variables no op consumes yet, increasing
@@ -329,17 +317,14 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
     unused_below = reuse + (1.0 - reuse) / 2
     inputs_left = config.min_inputs + int(rnd() * (config.max_inputs - config.min_inputs + 1))
     n_ops = config.min_ops + int(rnd() * (config.max_ops - config.min_ops + 1))
-    op_nodes, leaf = _OP_NODES, Node.trusted
 
     def new_input(x: float) -> None:
-        i = len(nodes)
+        i = len(values)
         variables.append(i)
         unused.append(i)
         inputs.append(i)
         leaf_slots.append(i)
         leaf_values.append(x)
-        nodes.append(leaf("input", x))
-        forms.append("")
         values.append(x)
 
     new_input(draw_real(rng))
@@ -349,7 +334,7 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
         if inputs_left > 0 and rnd() < fresh:
             new_input(draw_real(rng))
             inputs_left -= 1
-        name, draw, unary, vv, p_vv, const_forms, code = ops[
+        _, draw, unary, vv, p_vv, const_forms, code = ops[
             bisect_right(cumulative, rnd() * total)
         ]
         attempts = ATTEMPTS
@@ -386,26 +371,22 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
                 k = draw(form, rng, slot, values[a])  # in the domain, given the variable
                 out = None if k is None else check(values[a], k) if slot else check(k, values[a])
                 if k is not None and out is not None:
-                    b = len(nodes)  # the constant
+                    b = len(values)  # the constant
                     k = float(k)
                     leaf_slots.append(b)
                     leaf_values.append(k)
-                    nodes.append(leaf("const", k))
-                    forms.append("")
                     values.append(k)
                     if not slot:
                         a, b = b, a
-            if out is not None:  # link: op node `name` with args (a,) (b < 0) or (a, b)
+            if out is not None:  # link: op `code` with args (a,) (b < 0) or (a, b)
                 if a in unused:
                     unused.remove(a)
                 if b in unused:  # not if b == a (removed), b < 0 or b is a constant
                     unused.remove(b)
-                i = len(nodes)
+                i = len(values)
                 variables.append(i)
                 unused.append(i)
-                nodes.append(op_nodes.get((name, a, b)) or _op_node(name, a, b))
                 steps += (code, a, a if b < 0 else b, i)  # unary ops read their operand twice
-                forms.append(form)
                 values.append(out)
                 break
             attempts -= 1
@@ -421,29 +402,26 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
     if plan.fold is not None and len(unused) > 1:
         # Sum (add; else sub or mul) every variable nothing consumes into the output, so that no
         # part of the graph is dead (unless the config allows none of FOLD_OPS with 2 variables).
-        name, check, code = plan.fold
+        _, check, code = plan.fold
         acc = unused[-1]
         for other in reversed(unused[:-1]):
             out = check(values[acc], values[other])
             if out is not None:
-                i = len(nodes)
-                nodes.append(op_nodes.get((name, acc, other)) or _op_node(name, acc, other))
+                i = len(values)
                 steps += (code, acc, other, i)
-                forms.append("vv")
                 values.append(out)
                 acc = i
-    n_nodes = len(nodes)
-    input_slots = tuple(inputs)
+    n_nodes = len(values)
     compiled = CompiledGraph(
         steps,
         leaf_slots,
         leaf_values,
-        input_slots,
+        tuple(inputs),
         n_nodes - 1,
         n_nodes,
         bucket_of(len(steps) >> 2, n_nodes),
     )
-    return Graph.trusted(tuple(nodes), n_nodes - 1, tuple(forms), input_slots, compiled)
+    return Graph.from_compiled(compiled)
 
 
 def sample_graphs(seed: int, count: int, config: SamplerConfig | None = None) -> list[Graph]:

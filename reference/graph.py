@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reference.libs import Lib
 from reference.ops import OPS, apply
@@ -207,6 +207,31 @@ class Graph:
             fields[COMPILED] = compiled
         return graph
 
+    @classmethod
+    def from_compiled(cls, compiled: Any) -> Graph:
+        """A graph given only as what `reference.tape.compile_graph` returns (a CompiledGraph),
+        from a generator that guarantees what `trusted` asks for: its nodes and forms are derived
+        from the steps when first used, which a campaign's passing graphs never do."""
+        graph = object.__new__(cls)
+        fields = graph.__dict__
+        fields["output"] = compiled.output
+        fields["inputs"] = compiled.inputs
+        fields[COMPILED] = compiled
+        return graph
+
+    if not TYPE_CHECKING:  # (for type checkers, Graph has no attributes beyond its own)
+
+        def __getattr__(self, name: str) -> Any:
+            """Only for a graph made by `from_compiled`: its nodes and forms, made once."""
+            compiled = self.__dict__.get(COMPILED)
+            if name not in ("nodes", "forms") or compiled is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            steps, leaf_slots, leaf_values, inputs, _, n_nodes = compiled[:6]
+            nodes, forms = nodes_from_steps(steps, leaf_slots, leaf_values, inputs, n_nodes)
+            self.__dict__["nodes"] = nodes
+            self.__dict__["forms"] = forms
+            return self.__dict__[name]
+
     @cached_property
     def inputs(self) -> tuple[int, ...]:
         """Indices of the input nodes, in order."""
@@ -360,6 +385,36 @@ def node_values(graph: Graph, lib: Lib) -> list[Any]:
 def evaluate(graph: Graph, lib: Lib) -> Any:
     """The output value under `lib` (e.g. FLOAT: Python-float semantics, errors and all)."""
     return node_values(graph, lib)[graph.output]
+
+
+_OP_NAMES = tuple(OPS)  # opcode -> op name, as reference.tape.OPCODES numbers them
+_UNARY_CODES = frozenset(code for code, op in enumerate(OPS.values()) if op.arity == 1)
+
+
+def nodes_from_steps(
+    steps: Sequence[int],
+    leaf_slots: Sequence[int],
+    leaf_values: Sequence[float],
+    inputs: Sequence[int],
+    n_nodes: int,
+) -> tuple[tuple[Node, ...], tuple[str, ...]]:
+    """The nodes and forms of a valid graph from its compiled lists (reference.tape: 4 ints per
+    op, opcode, left, right, destination; a unary op reads its operand twice)."""
+    nodes: list[Any] = [None] * n_nodes
+    forms = [""] * n_nodes
+    input_slots = set(inputs)
+    for slot, value in zip(leaf_slots, leaf_values, strict=True):
+        nodes[slot] = Node.trusted("input" if slot in input_slots else "const", value)
+    it = iter(steps)
+    for code, a, b, dest in zip(it, it, it, it, strict=True):
+        if code in _UNARY_CODES:
+            args: tuple[int, ...] = (a,)
+            forms[dest] = "v"
+        else:
+            args = (a, b)
+            forms[dest] = "".join("c" if nodes[k].kind == "const" else "v" for k in args)
+        nodes[dest] = Node.trusted("op", None, _OP_NAMES[code], args)
+    return tuple(nodes), tuple(forms)
 
 
 def build(graph: Graph, cls: Any) -> tuple[list[Any], Any]:

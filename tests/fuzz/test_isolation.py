@@ -72,8 +72,8 @@ def test_the_wire_format_round_trips_graphs() -> None:
     """Custom adapters get real Graph objects, equal to the ones sent."""
     graphs = sample_graphs(5, 50, SamplerConfig(max_ops=20))
     graphs.append(Graph((x(1.0), Node.const(-0.0), op("mul", 1, 0))))
-    tuples, decoded = isolation._decode(isolation._encode(graphs), tuples=False)
-    assert not tuples
+    steps, decoded = isolation._decode(isolation._encode(graphs), steps=False)
+    assert not steps
     assert decoded == graphs
     assert [g.forms for g in decoded] == [g.forms for g in graphs]
     assert [g.inputs for g in decoded] == [g.inputs for g in graphs]
