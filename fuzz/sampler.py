@@ -334,9 +334,7 @@ def sample_graph(rng: random.Random, config: SamplerConfig | None = None) -> Gra
         if inputs_left > 0 and rnd() < fresh:
             new_input(draw_real(rng))
             inputs_left -= 1
-        _, draw, unary, vv, p_vv, const_forms, code = ops[
-            bisect_right(cumulative, rnd() * total)
-        ]
+        _, draw, unary, vv, p_vv, const_forms, code = ops[bisect_right(cumulative, rnd() * total)]
         attempts = ATTEMPTS
         while True:  # operand choices until one fits
             # The first variable operand. Picking a variable (twice inlined): any one (reuse), else
