@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -25,7 +24,7 @@ from typing import Any
 import _harness as h
 import numpy as np
 
-from fuzz.sampler import SamplerConfig, sample_graph
+from fuzz.sampler import SamplerConfig, sample_graphs
 from reference.graph import Graph, build
 from reference.jax_ref import JaxReference, trace_count
 from reference.tape import compile_graph, pack
@@ -33,9 +32,9 @@ from reference.tape import compile_graph, pack
 BATCHES = (1, 64, 256, 1024)
 
 
-def random_graph(rng: random.Random, n_ops: int) -> Graph:
-    """A graph from the campaign sampler with `n_ops` sampled ops (connecting adds come on top)."""
-    return sample_graph(rng, SamplerConfig(min_ops=n_ops, max_ops=n_ops, max_inputs=6))
+def random_graphs(seed: int, count: int, n_ops: int) -> list[Graph]:
+    """Graphs from the campaign sampler with `n_ops` sampled ops (connecting adds come on top)."""
+    return sample_graphs(seed, count, SamplerConfig(min_ops=n_ops, max_ops=n_ops, max_inputs=6))
 
 
 def best_seconds(fn: Callable[[], Any], repeats: int, min_seconds: float = 0.2) -> float:
@@ -83,11 +82,11 @@ def phases(ref: JaxReference, graphs: Sequence[Graph], repeats: int) -> list[lis
     ]
 
 
-def first_calls(ref: JaxReference, rng: random.Random, n_ops: Sequence[int]) -> list[list[str]]:
+def first_calls(ref: JaxReference, seed: int, n_ops: Sequence[int]) -> list[list[str]]:
     """First call (trace + compile + run) of 64 graphs of each size: one new bucket each."""
     rows = []
     for ops in n_ops:
-        graphs = [random_graph(rng, ops) for _ in range(64)]
+        graphs = random_graphs(seed + ops, 64, ops)
         bucket = compile_graph(graphs[0]).bucket
         start = time.perf_counter()
         ref.evaluate(graphs)
@@ -109,8 +108,7 @@ def main() -> None:
         args.repeats = 2
     load = os.getloadavg()[0]
 
-    rng = random.Random(args.seed)
-    graphs = [random_graph(rng, args.ops) for _ in range(max(batches))]
+    graphs = random_graphs(args.seed, max(batches), args.ops)
     ref = JaxReference()
     engine = engine_seconds(graphs[:256], args.repeats)
     rows = []
@@ -150,7 +148,7 @@ def main() -> None:
     print(h.table(["phase", "us/graph"], phases(ref, graphs[:256], args.repeats)))
     if not args.quick:
         print("\n### first call per bucket (batch of 64: trace, compile, run)\n")
-        rows = first_calls(ref, rng, (10, 60, 120))
+        rows = first_calls(ref, args.seed, (10, 60, 120))
         print(h.table(["ops", "bucket (steps x slots)", "first call s"], rows))
     print(f"\nbest of {args.repeats} rounds; load average {load:.1f} at the start; {h.machine()}\n")
 

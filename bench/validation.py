@@ -11,7 +11,6 @@ per graph against the engine's own forward + backward time per graph.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 
@@ -21,7 +20,7 @@ from engine import Value
 from fuzz.adapters import ValueClassAdapter
 from fuzz.check import BATCH, Oracle
 from fuzz.findings import Stats
-from fuzz.sampler import SamplerConfig, sample_graph
+from fuzz.sampler import GraphStream, SamplerConfig
 from reference.compare import FAIL, NOT_COMPARABLE
 from reference.jax_ref import JaxReference
 
@@ -36,10 +35,9 @@ def main() -> int:
     total = 2_000 if args.quick else args.graphs
     config = SamplerConfig(max_ops=args.max_ops)
     oracle = Oracle(ValueClassAdapter(Value), JaxReference())
-    rng = random.Random(args.seed)
-    oracle.judge([sample_graph(rng, config) for _ in range(BATCH)])  # compile outside the timing
+    oracle.judge(GraphStream(args.seed, config).take(BATCH))  # compile outside the timing
     oracle.stats = Stats()
-    rng = random.Random(args.seed)
+    stream = GraphStream(args.seed, config)
     counts = {"pass": 0, "fail": 0, "not comparable": 0}
     reasons: dict[str, int] = {}
     failures = []
@@ -47,7 +45,7 @@ def main() -> int:
     start = time.perf_counter()
     done = 0
     while done < total:
-        graphs = [sample_graph(rng, config) for _ in range(min(BATCH, total - done))]
+        graphs = stream.take(min(BATCH, total - done))
         for graph, verdict in oracle.judge(graphs):
             counts[verdict.status] += 1
             ops += graph.n_ops

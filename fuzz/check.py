@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from fuzz.adapters import Adapter, ImplResult
 from fuzz.battery import run_battery, supports
 from fuzz.findings import UNSHRUNK, Finding, Stats, category
-from fuzz.sampler import SamplerConfig, sample_graph
+from fuzz.sampler import GraphStream, SamplerConfig
 from fuzz.shrink import shrink
 from reference.compare import FAIL, NOT_COMPARABLE, QUICK_PASS, Verdict, compare
 from reference.graph import Graph, Node
@@ -288,7 +288,7 @@ def run_check(
     config = config or SamplerConfig()
     ops = tuple(n for n in config.ops if n in supported)
     config = SamplerConfig(**{**config.__dict__, "ops": ops, "forms": supported})
-    rng = random.Random(seed)
+    stream = GraphStream(seed, config)
     failures = sum(map(len, raw.values()))
     limit = max_graphs if max_graphs is not None else float("inf")
     sampled = 0  # graphs drawn so far; the next batch is drawn while the implementation runs one
@@ -296,7 +296,7 @@ def run_check(
     def next_batch() -> list[Graph]:
         nonlocal sampled
         t = time.process_time()
-        graphs = [sample_graph(rng, config) for _ in range(int(min(BATCH, limit - sampled)))]
+        graphs = stream.take(int(min(BATCH, limit - sampled)))
         sampled += len(graphs)
         stats.sample_seconds += time.process_time() - t
         return graphs

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import tempfile
 import time
 from collections import Counter
@@ -144,18 +143,18 @@ def export(
     A comment 'seed S, graph K' names `fuzz.sampler.sample_graphs(S, K + 1)[K]`. Graphs go to the
     reference in fixed chunks, so a vector never depends on `n`: a smaller export is a prefix.
     """
-    from fuzz.sampler import sample_graph
+    from fuzz.sampler import GraphStream
 
     start = time.perf_counter()
     reference = reference or _jax_reference()
-    rng = random.Random(seed)
+    stream = GraphStream(seed, config)
     vectors: list[Vector] = []
     skipped: Counter[str] = Counter()
     sampled = 0
     while len(vectors) < n:
         if sampled >= 20 * n + 10 * CHUNK:
             raise CorpusError(f"only {len(vectors)} of {sampled} sampled graphs are comparable")
-        chunk = [sample_graph(rng, config) for _ in range(CHUNK)]
+        chunk = stream.take(CHUNK)
         for graph, ref in zip(chunk, reference.evaluate(chunk), strict=True):
             comment = f"seed {seed}, graph {sampled}: {describe(graph)}"
             sampled += 1

@@ -1,7 +1,7 @@
 """Tests of fuzz.sampler: deterministic per seed, every operand inside its op's domain, nodes reused
 at the stated rates, every (op, form) covered, `forms` restrictions honoured; the fast checkers
-agree with `op_result` exactly, and the graphs built with `Graph.trusted` are the ones `Graph`
-validation makes of the same nodes."""
+of the compiled loop (fuzz.sampler_kernel) agree with `op_result` exactly and its draws stay in
+their ops' domains, and the graphs' derived nodes are the ones `Graph` validation makes of them."""
 
 from __future__ import annotations
 
@@ -11,23 +11,24 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
+from fuzz import sampler_kernel as kernel
 from fuzz.sampler import (
-    FAST_CHECKERS,
+    CHUNK,
     KINK_MARGIN,
     MAGNITUDE_LIMIT,
     UNDERFLOW_LIMIT,
+    GraphStream,
     SamplerConfig,
-    checker,
     op_coverage,
     op_result,
-    sample_graph,
     sample_graphs,
 )
 from reference.graph import Graph, Node, node_values
 from reference.libs import FLOAT
-from reference.ops import OPS, draw_real
+from reference.ops import OPS, Op, draw_real
 
 # Minimum rates over 2,000 default graphs (measured ~0.20, ~0.09, ~0.09, ~0.95, ~0.21).
 MIN_SAME_OPERAND_RATE = 0.15  # 'vv' ops whose two operands are one node (`x * x`)
@@ -70,8 +71,8 @@ def test_same_seed_same_graphs() -> None:
     assert first == again
     assert [g.forms for g in first] == [g.forms for g in again]
     assert sample_graphs(8, 300) != first
-    rng = random.Random(7)
-    assert [sample_graph(rng) for _ in range(300)] == first
+    stream = GraphStream(7)  # however a stream is taken, the same sequence
+    assert stream.take(1) + stream.take(CHUNK) + stream.take(300 - CHUNK - 1) == first
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -241,24 +242,62 @@ def random_operand(rng: random.Random) -> float:
 CASES = [(op, form) for op in OPS.values() for form in op.forms]
 
 
+def kernel_check(op: Op, form: str, a: float, b: float | None) -> float | None:
+    out = kernel.check(kernel.KINDS[op.name], kernel.FORMS[form], a, 0.0 if b is None else b)
+    return None if math.isnan(out) else out
+
+
 @pytest.mark.parametrize(("op", "form"), CASES, ids=[f"{o.name}-{f}" for o, f in CASES])
-def test_fast_checker_equals_op_result(op: object, form: str) -> None:
-    assert isinstance(op, type(OPS["add"]))
-    assert (op.name, form) in FAST_CHECKERS  # every registry op has a fast path today
-    check = checker(op, form)
+def test_kernel_check_equals_op_result(op: Op, form: str) -> None:
     rng = random.Random(f"{op.name}-{form}")
     if op.arity == 1:
         operands = [*EDGE_VALUES, *(random_operand(rng) for _ in range(20_000))]
         for a in operands:
-            assert same_result(check(a), op_result(op, form, a, None)), a
+            assert same_result(kernel_check(op, form, a, None), op_result(op, form, a, None)), a
         return
     pairs = [(a, b) for a in EDGE_VALUES for b in EDGE_VALUES]
     pairs += [(random_operand(rng), random_operand(rng)) for _ in range(20_000)]
     for a, b in pairs:
-        assert same_result(check(a, b), op_result(op, form, a, b)), (a, b)
+        assert same_result(kernel_check(op, form, a, b), op_result(op, form, a, b)), (a, b)
 
 
-def test_checker_falls_back_to_op_result_for_other_ops() -> None:
-    mul, neg = (dataclasses.replace(OPS[n], name=f"{n}2") for n in ("mul", "neg"))
-    assert checker(mul, "vv")(2.0, 3.0) == 6.0 and checker(mul, "vv")(1e4, 1e4) is None
-    assert checker(neg, "v")(2.0) == -2.0 and checker(neg, "v")(math.inf) is None
+def test_the_kernel_knows_every_registry_op_and_form() -> None:
+    assert set(kernel.KINDS) == set(OPS)
+    assert {f for op in OPS.values() for f in op.forms} <= set(kernel.FORMS)
+
+
+@pytest.mark.parametrize(("op", "form"), CASES, ids=[f"{o.name}-{f}" for o, f in CASES])
+def test_kernel_draws_stay_in_the_domain(op: Op, form: str) -> None:
+    """Where the registry's own sampler promises a value in the domain (given the other operand),
+    the kernel's draw is in it too; NaN only where the registry's sampler returns None."""
+    state = np.array([1, 2, 3, 4 + len(form)], dtype=np.uint64)
+    kind, code = kernel.KINDS[op.name], kernel.FORMS[form]
+    rng = random.Random(f"draw-{op.name}-{form}")
+
+    def fits(slot: int, x: float | None, other: float) -> bool:
+        if x is None or not math.isfinite(x):
+            return False
+        if len(form) == 1:
+            return op.in_domain(form, x, None)
+        return op.in_domain(form, *((x, other) if slot == 0 else (other, x)))
+
+    for _ in range(3000):
+        for slot in range(len(form)):
+            other = draw_real(rng) if len(form) == 2 else 1.5
+            x = kernel.draw(state, kind, code, slot, other, len(form) == 2)
+            promised = all(fits(slot, op.draw(form, rng, slot, other), other) for _ in range(3))
+            if math.isnan(x):
+                assert op.draw(form, rng, slot, other) is None
+            elif promised:
+                assert fits(slot, x, other), (slot, x, other)
+
+
+def test_random_numbers_are_uniform_and_reproducible() -> None:
+    state = np.array([5, 6, 7, 8], dtype=np.uint64)
+    xs = [kernel.rnd(state) for _ in range(20_000)]
+    assert min(xs) >= 0.0 and max(xs) < 1.0
+    assert abs(sum(xs) / len(xs) - 0.5) < 0.01
+    counts = Counter(int(x * 10) for x in xs)
+    assert min(counts.values()) > 1800 and max(counts.values()) < 2200
+    again = np.array([5, 6, 7, 8], dtype=np.uint64)
+    assert [kernel.rnd(again) for _ in range(100)] == xs[:100]

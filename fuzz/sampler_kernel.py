@@ -1,0 +1,420 @@
+"""The sampler's inner loop, compiled with numba: graphs drawn as flat tape lists, many per call.
+
+A campaign must spend most of its CPU inside the implementation under test, and interpreted Python
+cost about as much per sampled op as our engine spends per op; compiled, sampling costs ~0.1 us per
+op. What is drawn is defined in Python, in fuzz.sampler: `op_result` says which operands fit an op,
+and the registry's samplers (reference.ops) say how constants and fresh inputs are drawn. This
+module writes the same rules out once more for numba (tests/fuzz/test_sampler_kernel.py checks the
+checks against `op_result` and the draws against the registry's domains).
+
+Random numbers come from xoshiro256** (state: four uint64 words, seeded by fuzz.sampler), so that a
+stream is reproducible and independent of numpy's and numba's global generators.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from reference.ops import _BASES, _EXPONENTS, _SPECIAL, EXP_ARG_LIMIT, POW_LOG_LIMIT
+
+# Intermediate values and local derivatives are kept below this magnitude: beyond it, float64
+# round-off of a 30-op graph swamps the comparator's tight tolerance and the graph would be "not
+# comparable".
+MAGNITUDE_LIMIT = 1e6
+# Non-zero results smaller than this are avoided too: exp and pow underflow to 0.0 in float64 long
+# before the exact result stops mattering (172700 ** -172700), which makes float and exact disagree.
+UNDERFLOW_LIMIT = 1e-100
+# Operands closer than this to a kink (relu at 0) are avoided; the comparator uses a smaller margin,
+# so a sampled graph is never excluded for being near a kink.
+KINK_MARGIN = 1e-3
+# How many operand choices to try for one op before giving up on it.
+ATTEMPTS = 8
+
+# Op kinds the kernel knows (fuzz.sampler maps registry names to these) and operand forms.
+ADD, SUB, MUL, DIV, POW, NEG, TANH, EXP, LOG, RELU, SIGMOID = range(11)
+KINDS = {
+    "add": ADD, "sub": SUB, "mul": MUL, "div": DIV, "pow": POW, "neg": NEG, "tanh": TANH,
+    "exp": EXP, "log": LOG, "relu": RELU, "sigmoid": SIGMOID,
+}  # fmt: skip
+V, VV, VC, CV = range(4)
+FORMS = {"v": V, "vv": VV, "vc": VC, "cv": CV}
+
+_L, _U, _K = MAGNITUDE_LIMIT, UNDERFLOW_LIMIT, KINK_MARGIN
+_SPECIALS = np.array(_SPECIAL)
+_EXPONENT_CHOICES = np.array(_EXPONENTS)
+_BASE_CHOICES = np.array(_BASES)
+_NAN = math.nan
+
+
+# ---- random numbers ------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _next(s: np.ndarray) -> np.uint64:
+    """xoshiro256** (Blackman and Vigna): the next 64 random bits; `s` is updated in place."""
+    s1 = s[1]
+    x = s1 * np.uint64(5)
+    result = ((x << np.uint64(7)) | (x >> np.uint64(57))) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = (s[3] << np.uint64(45)) | (s[3] >> np.uint64(19))
+    return result
+
+
+@njit(cache=True)
+def rnd(s: np.ndarray) -> float:
+    """Uniform in [0, 1), 53 random bits."""
+    return float(_next(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def _below(s: np.ndarray, n: int) -> int:
+    """Uniform in 0..n-1."""
+    return min(int(rnd(s) * n), n - 1)
+
+
+# ---- draws: reference.ops's samplers, NaN for None -----------------------------------------------
+
+
+@njit(cache=True)
+def draw_real(s: np.ndarray) -> float:
+    """reference.ops.draw_real: mostly O(1), some integers and specials, some 1e-3..1e3."""
+    r = rnd(s)
+    if r < 0.6:
+        return -3.0 + 6.0 * rnd(s)
+    if r < 0.75:
+        return float(_below(s, 7) - 3)
+    if r < 0.95:
+        sign = -1.0 if rnd(s) < 0.5 else 1.0
+        return sign * 10.0 ** (-3.0 + 6.0 * rnd(s))
+    return _SPECIALS[_below(s, len(_SPECIALS))]
+
+
+@njit(cache=True)
+def _draw_nonzero(s: np.ndarray) -> float:
+    x = draw_real(s)
+    if abs(x) >= 1e-3:
+        return x
+    sign = -1.0 if rnd(s) < 0.5 else 1.0
+    return sign * (0.1 + 2.9 * rnd(s))
+
+
+@njit(cache=True)
+def _fits(base: float, exponent: float) -> bool:
+    return base == 0.0 or abs(exponent * math.log(abs(base))) <= POW_LOG_LIMIT
+
+
+@njit(cache=True)
+def _is_integer(x: float) -> bool:
+    return math.isfinite(x) and x == math.floor(x)
+
+
+@njit(cache=True)
+def _draw_pow(s: np.ndarray, form: int, slot: int, other: float, known: bool) -> float:
+    if form == VC and slot == 1:  # the constant exponent k, given the base a
+        if not known or other > 0:
+            if rnd(s) < 0.7:
+                k = _EXPONENT_CHOICES[_below(s, len(_EXPONENT_CHOICES))]
+            else:
+                k = -3.0 + 6.0 * rnd(s)
+        elif other < 0:
+            k = float(_below(s, 7) - 3)
+        else:
+            k = float(_below(s, 3) + 1)
+        return k if not known or _fits(other, k) else 1.0
+    if form == VC:  # the base a, given the exponent k
+        if not known:
+            return draw_real(s)
+        if _is_integer(other):
+            a = draw_real(s) if other >= 1 else _draw_nonzero(s)
+        else:
+            a = abs(_draw_nonzero(s))
+        if _fits(a, other):
+            return a
+        if _is_integer(other):
+            return -1.0 if rnd(s) < 0.5 else 1.0
+        return 1.0
+    if slot == 0:  # the base (constant k of k**a, or a of a**b) must be positive
+        if form == CV and rnd(s) < 0.5:
+            base = _BASE_CHOICES[_below(s, len(_BASE_CHOICES))]
+        else:
+            base = abs(_draw_nonzero(s))
+        return base if not known or _fits(base, other) else 1.0
+    if known and not other > 0:
+        return _NAN  # no exponent makes base**exponent differentiable wrt the exponent
+    exponent = draw_real(s)
+    return exponent if not known or _fits(other, exponent) else -1.0 + 2.0 * rnd(s)
+
+
+@njit(cache=True)
+def draw(s: np.ndarray, kind: int, form: int, slot: int, other: float, known: bool) -> float:
+    """The registry's sampler of op `kind`: a value for operand `slot` of `form`, given the other
+    operand's value if `known`; NaN where the registry's sampler returns None."""
+    if kind == DIV:
+        return _draw_nonzero(s) if slot == 1 else draw_real(s)
+    if kind == LOG:
+        return abs(_draw_nonzero(s))
+    if kind == EXP:
+        return max(-EXP_ARG_LIMIT, min(EXP_ARG_LIMIT, draw_real(s)))
+    if kind == POW:
+        return _draw_pow(s, form, slot, other, known)
+    return draw_real(s)
+
+
+# ---- checks: fuzz.sampler.op_result at the default limit, NaN for None ---------------------------
+
+
+@njit(cache=True)
+def _moderate(out: float) -> float:
+    """`out` if it is within the limit and does not underflow, else NaN."""
+    if -_L <= out <= _L and (out == 0.0 or not -_U < out < _U):
+        return out
+    return _NAN
+
+
+@njit(cache=True)
+def check(kind: int, form: int, a: float, b: float) -> float:
+    """The op's value if (a, b) fit it, as op_result decides; NaN if not."""
+    need_a = form in (VV, VC)
+    need_b = form in (VV, CV)
+    if kind == ADD:
+        return _moderate(a + b)
+    if kind == SUB:
+        return _moderate(a - b)
+    if kind == MUL:  # d/da = b, d/db = a
+        if (need_a and not -_L <= b <= _L) or (need_b and not -_L <= a <= _L):
+            return _NAN
+        return _moderate(a * b)
+    if kind == DIV:  # d/da = 1/b, d/db = -(a/b)/b
+        if b == 0.0 or not math.isfinite(b):
+            return _NAN
+        out = a / b
+        if (need_a and not -_L <= 1.0 / b <= _L) or (need_b and not -_L <= out / b <= _L):
+            return _NAN
+        return _moderate(out)
+    if kind == POW:  # d/da = b*a**(b-1), d/db = log(a)*a**b
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return _NAN
+        if form == VC:  # a**k: a > 0, a < 0 with an integer k, a == 0 with k >= 1
+            if not (a > 0.0 or (b >= 1.0 if a == 0.0 else _is_integer(b))):
+                return _NAN
+        elif not a > 0.0:
+            return _NAN
+        out = a**b
+        if need_a and not -_L <= b * a ** (b - 1.0) <= _L:
+            return _NAN
+        if need_b and not -_L <= math.log(a) * out <= _L:
+            return _NAN
+        return out if -_L <= out <= _L and not -_U < out < _U else _NAN  # 0.0 underflowed too
+    if kind == NEG:
+        return _moderate(-a)
+    if kind == TANH:  # tanh' = sech(a)**2 is in [0, 1]
+        if not math.isfinite(a):
+            return _NAN
+        out = math.tanh(a)
+        return out if out == 0.0 or not -_U < out < _U else _NAN
+    if kind == EXP:  # exp' = exp; 0.0 is an underflow
+        out = math.exp(a)
+        return out if _U <= out <= _L else _NAN
+    if kind == LOG:  # log' = 1/a
+        if not (0.0 < a < math.inf and -_L <= 1.0 / a <= _L):
+            return _NAN
+        return _moderate(math.log(a))
+    if kind == RELU:  # relu' is 0 or 1; operands keep KINK_MARGIN from 0
+        if a >= _K:
+            return a if a <= _L else _NAN
+        return 0.0 if -math.inf < a <= -_K else _NAN
+    if kind == SIGMOID:  # sigmoid' = s*(1-s) is in [0, 1/4]
+        if not math.isfinite(a):
+            return _NAN
+        if a >= 0:
+            out = 1.0 / (1.0 + math.exp(-a))
+        else:
+            e = math.exp(a)
+            out = e / (1.0 + e)
+        return out if out == 0.0 or not -_U < out < _U else _NAN
+    return _NAN
+
+
+# ---- graphs --------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _pick(s: np.ndarray, r: float, reuse: float, unused_below: float, variables: np.ndarray,
+          n_vars: int, unused: np.ndarray, n_unused: int) -> int:  # fmt: skip
+    """A variable: any one (reuse), else one that nothing consumes yet, else the newest."""
+    if r < reuse:
+        return variables[_below(s, n_vars)]
+    if r < unused_below and n_unused > 0:
+        return unused[_below(s, n_unused)]
+    return variables[n_vars - 1]
+
+
+@njit(cache=True)
+def _consume(unused: np.ndarray, n_unused: int, x: int) -> int:
+    """Remove x from the increasing list unused[:n_unused] if it is there; the new length."""
+    for i in range(n_unused):
+        if unused[i] == x:
+            unused[i : n_unused - 1] = unused[i + 1 : n_unused]
+            return n_unused - 1
+    return n_unused
+
+
+@njit(cache=True)
+def _new_leaf(
+    x: float, is_input: bool, n: int, values: np.ndarray, leaf_slots: np.ndarray,
+    leaf_values: np.ndarray, at_leaf: int, inputs: np.ndarray, at_input: int,
+) -> None:  # fmt: skip
+    """Write leaf node n (an input or a constant) with value x."""
+    values[n] = x
+    leaf_slots[at_leaf] = n
+    leaf_values[at_leaf] = x
+    if is_input:
+        inputs[at_input] = n
+
+
+@njit(cache=True)
+def sample_batch(
+    s: np.ndarray, count: int, sizes: np.ndarray, rates: np.ndarray,
+    unary: np.ndarray, kinds: np.ndarray, codes: np.ndarray, vv_ok: np.ndarray, p_vv: np.ndarray,
+    const_forms: np.ndarray, n_const_forms: np.ndarray, cumulative: np.ndarray, total: float,
+    fold_kind: int, fold_code: int,
+    steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, inputs: np.ndarray,
+    counts: np.ndarray,
+) -> None:  # fmt: skip
+    """Draw `count` graphs into the flat output arrays; counts[g] = (step ints, leaves, inputs,
+    nodes) of graph g. sizes = (min_inputs, max_inputs, min_ops, max_ops); rates = (reuse,
+    same_operand, fresh_input); the op plan has one row per allowed op (see fuzz.sampler).
+
+    The rules: each of n_ops steps may first add a fresh input, then draws an op (by weight) and
+    tries up to ATTEMPTS operand choices; when none fits, a fresh input from the op's own domain
+    sampler (while inputs remain) and again. The variables nothing consumes are summed into the
+    output at the end (with the fold op, when the config allows one)."""
+    min_inputs, max_inputs, min_ops, max_ops = sizes[0], sizes[1], sizes[2], sizes[3]
+    reuse, same, fresh = rates[0], rates[1], rates[2]
+    unused_below = reuse + (1.0 - reuse) / 2
+    n_max = 2 * max_inputs + 3 * max_ops + 2
+    values = np.empty(n_max)
+    variables = np.empty(n_max, np.int64)  # input and op nodes, increasing
+    unused = np.empty(n_max, np.int64)  # variables no op consumes yet, increasing
+    at_step = at_leaf = at_input = 0
+    for g in range(count):
+        first_step, first_leaf, first_input = at_step, at_leaf, at_input
+        inputs_left = min_inputs + _below(s, max_inputs - min_inputs + 1)
+        n_ops = min_ops + _below(s, max_ops - min_ops + 1)
+        _new_leaf(draw_real(s), True, 0, values, leaf_slots, leaf_values, at_leaf, inputs, at_input)
+        variables[0] = unused[0] = 0
+        n = n_vars = n_unused = 1
+        at_leaf += 1
+        at_input += 1
+        inputs_left -= 1
+        for _ in range(n_ops if len(kinds) else 0):  # an op that does not fit still counts
+            if inputs_left > 0 and rnd(s) < fresh:
+                x = draw_real(s)
+                _new_leaf(x, True, n, values, leaf_slots, leaf_values, at_leaf, inputs, at_input)
+                variables[n_vars] = unused[n_unused] = n
+                n, n_vars, n_unused, at_leaf, at_input = (
+                    n + 1,
+                    n_vars + 1,
+                    n_unused + 1,
+                    at_leaf + 1,
+                    at_input + 1,
+                )
+                inputs_left -= 1
+            u = rnd(s) * total
+            j = 0
+            while cumulative[j] <= u:  # bisect_right
+                j += 1
+            kind, code = kinds[j], codes[j]
+            attempts = ATTEMPTS
+            while True:  # operand choices until one fits
+                a = _pick(s, rnd(s), reuse, unused_below, variables, n_vars, unused, n_unused)
+                b = -1
+                if unary[j]:
+                    form = V
+                    out = check(kind, V, values[a], 0.0)
+                elif vv_ok[j] and (p_vv[j] >= 1.0 or rnd(s) < p_vv[j]):
+                    form = VV
+                    if rnd(s) < same:
+                        b = a
+                    else:
+                        r = rnd(s)
+                        b = _pick(s, r, reuse, unused_below, variables, n_vars, unused, n_unused)
+                    if rnd(s) < 0.5:
+                        a, b = b, a
+                    out = check(kind, VV, values[a], values[b])
+                else:
+                    form = const_forms[j, _below(s, n_const_forms[j])]
+                    slot = 0 if form == CV else 1
+                    k = draw(s, kind, form, slot, values[a], True)
+                    out = _NAN
+                    if k == k:  # (NaN: no constant fits)
+                        out = (
+                            check(kind, form, values[a], k)
+                            if slot
+                            else check(kind, form, k, values[a])
+                        )
+                    if out == out:
+                        _new_leaf(
+                            k, False, n, values, leaf_slots, leaf_values, at_leaf, inputs, at_input
+                        )
+                        b = n  # the constant
+                        n, at_leaf = n + 1, at_leaf + 1
+                        if not slot:
+                            a, b = b, a
+                if out == out:  # link: op `code` with args (a,) (b < 0) or (a, b)
+                    n_unused = _consume(unused, n_unused, a)
+                    if b >= 0:
+                        n_unused = _consume(unused, n_unused, b)
+                    values[n] = out
+                    variables[n_vars] = unused[n_unused] = n
+                    steps[at_step] = code
+                    steps[at_step + 1] = a
+                    steps[at_step + 2] = a if b < 0 else b  # unary ops read their operand twice
+                    steps[at_step + 3] = n
+                    n, n_vars, n_unused, at_step = n + 1, n_vars + 1, n_unused + 1, at_step + 4
+                    break
+                attempts -= 1
+                if attempts == 0:  # nothing fits: a fresh input from the op's own domain, and again
+                    if inputs_left <= 0:
+                        break  # the op is left out
+                    y = draw(s, kind, form, 1 if form == CV else 0, 0.0, False)
+                    if not math.isfinite(y):
+                        break
+                    _new_leaf(
+                        y, True, n, values, leaf_slots, leaf_values, at_leaf, inputs, at_input
+                    )
+                    variables[n_vars] = unused[n_unused] = n
+                    n, n_vars, n_unused, at_leaf, at_input = (
+                        n + 1,
+                        n_vars + 1,
+                        n_unused + 1,
+                        at_leaf + 1,
+                        at_input + 1,
+                    )
+                    inputs_left -= 1
+                    attempts = ATTEMPTS
+        if fold_kind >= 0 and n_unused > 1:
+            # Sum every variable nothing consumes into the output, so that no part is dead.
+            acc = unused[n_unused - 1]
+            for i in range(n_unused - 2, -1, -1):
+                other = unused[i]
+                out = check(fold_kind, VV, values[acc], values[other])
+                if out == out:
+                    values[n] = out
+                    steps[at_step] = fold_code
+                    steps[at_step + 1] = acc
+                    steps[at_step + 2] = other
+                    steps[at_step + 3] = n
+                    acc, n, at_step = n, n + 1, at_step + 4
+        counts[g, 0] = at_step - first_step
+        counts[g, 1] = at_leaf - first_leaf
+        counts[g, 2] = at_input - first_input
+        counts[g, 3] = n
