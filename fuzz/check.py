@@ -137,6 +137,7 @@ class Oracle:
                     result.error,
                     getattr(ref, "kink_distance", None),
                     getattr(ref, "magnitude", None),
+                    getattr(ref, "sweeps", None),
                 )
             )
         self.stats.compare_seconds += time.process_time() - start

@@ -243,6 +243,9 @@ class Graph:
 
     @property
     def n_ops(self) -> int:
+        compiled = self.__dict__.get(COMPILED)
+        if compiled is not None:  # (without deriving the nodes of a graph from_compiled)
+            return len(compiled.steps) >> 2
         return sum(1 for n in self.nodes if n.kind == "op")
 
     def with_inputs(self, values: Sequence[float]) -> Graph:

@@ -35,7 +35,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from reference.compare import KINK_MARGIN, QUICK_RTOL
+from reference.compare import KINK_MARGIN, QUICK_RTOL, sweep_budget
 from reference.graph import Graph
 from reference.libs import JAX
 from reference.ops import OPS
@@ -82,6 +82,9 @@ class JaxResult:
     # any node (at least 1): the comparator's kink margin needs both, without re-evaluating.
     kink_distance: float = math.inf
     magnitude: float = 0.0
+    # Per gradient, the sum over all paths from its input to the output of |product of local
+    # partials|: what its rounding errors are relative to (reference.compare's quick path).
+    sweeps: tuple[float, ...] = ()
 
 
 RefResult = JaxResult  # the name SPEC.md uses
@@ -240,7 +243,11 @@ class JaxReference:
             compiled = compile_graph(graph)
             groups[compiled.bucket].append((index, compiled))
         counts = np.fromiter((len(g.inputs) for g in graphs), dtype=np.int64, count=n)
-        batch = JaxBatch(counts)
+        n_ops = np.zeros(n, dtype=np.int64)
+        for members in groups.values():
+            for index, compiled in members:
+                n_ops[index] = len(compiled.steps) >> 2
+        batch = JaxBatch(counts, n_ops)
         for bucket, members in groups.items():
             start = 0
             for size in self._chunks(len(members), bucket):
@@ -269,7 +276,7 @@ class JaxReference:
 
     def _run_arrays(self, tape: Tape) -> tuple[np.ndarray, ...]:
         """Per real graph of the tape: value, jvp, jvp_dot, jvp_scale, consistent, kink distance,
-        magnitude; and the gradients, flat in graph then input order."""
+        magnitude; and the gradients and their sweeps, flat in graph then input order."""
         value, swept, jvp, kinks, magnitudes = (np.asarray(x) for x in self._run(*tape.arrays()))
         rows, slots = tape.input_rows, tape.input_slots
         flat_grads = swept[rows, 0, slots]
@@ -285,25 +292,22 @@ class JaxReference:
                 & np.isfinite(dots)
                 & (np.abs(jvps - dots) <= JVP_RTOL * scales)
             )
-        return value[:n], jvps, dots, scales, consistent, kinks[:n], magnitudes[:n], flat_grads
-
-    def _run_tape(self, tape: Tape) -> list[JaxResult]:
-        """The results of the tape's real graphs, in row order."""
-        arrays = self._run_arrays(tape)
-        batch = JaxBatch(np.asarray(tape.input_counts, dtype=np.int64))
-        batch.put(np.arange(len(tape.input_counts)), *arrays)
-        batch.finish()
-        return list(batch)
+        flat_sweeps = swept[rows, 1, slots]
+        return (
+            value[:n], jvps, dots, scales, consistent, kinks[:n], magnitudes[:n], flat_grads,
+            flat_sweeps,
+        )  # fmt: skip
 
 
 class JaxBatch(Sequence[JaxResult]):
     """A batch's JaxResults as columns in graph order (see JaxReference.evaluate_batch). Indexing
     makes the JaxResult that evaluate() gives; `quick_pass` judges a batch of implementation results
-    at once, as reference.compare.compare's first test does one by one."""
+    at once, as reference.compare.compare's quick tests do one by one."""
 
-    def __init__(self, counts: np.ndarray) -> None:
+    def __init__(self, counts: np.ndarray, n_ops: np.ndarray | None = None) -> None:
         n = len(counts)
         self.counts = counts  # gradients per graph
+        self.n_ops = np.zeros(n, dtype=np.int64) if n_ops is None else n_ops
         self.value = np.empty(n)
         self.jvp = np.empty(n)
         self.jvp_dot = np.empty(n)
@@ -315,14 +319,16 @@ class JaxBatch(Sequence[JaxResult]):
         self.offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts + 1, out=self.offsets[1:])
         self.quantities = np.empty(int(self.offsets[-1]))
+        self.sweeps = np.zeros(len(self.quantities))  # at the gradients' places; 0 at the values
         self._grads: list[float] = []
+        self._sweeps: list[float] = []
         self._starts: list[int] = []
         self._rows: list[tuple[Any, ...]] = []
         self._counts: list[int] = counts.tolist()
 
     def put(self, indices: np.ndarray, *columns: np.ndarray) -> None:
         """Results of graphs `indices` (columns as JaxReference._run_arrays gives them)."""
-        value, jvp, dots, scales, consistent, kinks, magnitudes, flat_grads = columns
+        value, jvp, dots, scales, consistent, kinks, magnitudes, flat_grads, flat_sweeps = columns
         self.value[indices] = value
         self.jvp[indices] = jvp
         self.jvp_dot[indices] = dots
@@ -336,7 +342,9 @@ class JaxBatch(Sequence[JaxResult]):
         # Gradient j of the i-th graph here goes to starts[i] + 1 + j.
         ends = np.cumsum(counts)
         within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)
-        self.quantities[np.repeat(starts + 1, counts) + within] = flat_grads
+        places = np.repeat(starts + 1, counts) + within
+        self.quantities[places] = flat_grads
+        self.sweeps[places] = flat_sweeps
 
     def finish(self) -> None:
         """Once every graph was put. (The Python-side columns that indexing reads are made on the
@@ -347,6 +355,7 @@ class JaxBatch(Sequence[JaxResult]):
         first = np.ones(len(self.quantities), dtype=bool)
         first[self.offsets[:-1]] = False
         self._grads = self.quantities[first].tolist()
+        self._sweeps = self.sweeps[first].tolist()
         self._starts = np.cumsum([0, *self._counts]).tolist()
         self._rows = list(
             zip(
@@ -378,15 +387,17 @@ class JaxBatch(Sequence[JaxResult]):
         v, j, d, scale, ok, kink, magnitude = self._rows[k]
         start = self._starts[k if k >= 0 else k + len(self)]
         grads = tuple(self._grads[start : start + self._counts[k]])
-        return JaxResult(v, grads, j, d, scale, ok, kink, magnitude)
+        sweeps = tuple(self._sweeps[start : start + self._counts[k]])
+        return JaxResult(v, grads, j, d, scale, ok, kink, magnitude, sweeps)
 
     def __iter__(self) -> Iterator[JaxResult]:
         return (self[k] for k in range(len(self)))
 
     def quick_pass(self, results: Sequence[Any]) -> list[bool]:
         """Per implementation result (an ImplResult, none skipped): True where compare() passes it
-        at once (references finite and away from kinks, the result 'ok' and within QUICK_RTOL of
-        JAX in every quantity), False where compare() has to look closer."""
+        at once (references finite and away from kinks, the result 'ok' and every quantity within
+        QUICK_RTOL of JAX, or a gradient within the rounding budget of its sweep: see
+        reference.compare.within_sweeps), False where compare() has to look closer."""
         nan = math.nan
         impl: list[float] = []
         push, extend = impl.append, impl.extend
@@ -409,7 +420,9 @@ class JaxBatch(Sequence[JaxResult]):
             return [False] * len(shaped)
         jax = self.quantities
         with np.errstate(invalid="ignore", over="ignore"):
-            close = np.abs(got - jax) <= QUICK_RTOL * np.abs(jax)
+            error = np.abs(got - jax)
+            budget = np.repeat(sweep_budget(self.n_ops), self.counts + 1)
+            close = (error <= QUICK_RTOL * np.abs(jax)) | (error <= budget * self.sweeps)
             starts = self.offsets[:-1]
             finite = np.isfinite(jax)
             if not len(starts):

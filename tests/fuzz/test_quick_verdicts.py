@@ -1,6 +1,7 @@
 """The campaign's fast paths give the verdicts of the plain ones: the vectorised quick pass
-(`JaxBatch.quick_pass`) accepts exactly what `compare` accepts at once, `Oracle` judges the same
-with or without it, and overlapping the reference with the worker changes no result."""
+(`JaxBatch.quick_pass`) accepts exactly what `compare` accepts at once, the sweep shortcut only
+passes what the test after error_scales would, `Oracle` judges the same with or without the
+columns, and overlapping the reference with the worker changes no result."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from fuzz.adapters import ImplResult, Outcome, load_adapter
 from fuzz.check import InProcess, Oracle
 from fuzz.isolation import IsolatedImpl
 from fuzz.sampler import SamplerConfig, sample_graphs
-from reference.compare import QUICK_PASS, compare
-from reference.graph import Graph, Node
+from reference.compare import FAIL, PASS, QUICK_PASS, SWEEP_SHARE, compare, error_scales
+from reference.graph import Graph, Node, node_values
 from reference.jax_ref import JaxBatch, JaxReference, JaxResult
+from reference.libs import FLOAT
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +65,7 @@ def one_by_one(graph: Graph, result: ImplResult, ref: JaxResult) -> Any:
         result.error,
         ref.kink_distance,
         ref.magnitude,
+        ref.sweeps,
     )
 
 
@@ -110,3 +113,35 @@ def test_overlapped_judging_equals_in_process(ref: JaxReference) -> None:
     assert extra == "sampled meanwhile"
     assert [(g, v.status) for g, v in judged] == [(g, v.status) for g, v in in_process]
     assert isolated.stats.impl_seconds > 0
+
+
+def test_sweeps_never_exceed_the_gradient_scales(ref: JaxReference) -> None:
+    """The sweep shortcut is only a shortcut: where it passes a gradient, the test after
+    error_scales would too, because no sweep exceeds its gradient's error scale."""
+    gs = sample_graphs(11, 3000) + sample_graphs(12, 300, SamplerConfig(min_ops=30, max_ops=70))
+    checked = 0
+    for graph, r in zip(gs, ref.evaluate(gs), strict=True):
+        try:
+            _, scales = error_scales(graph, node_values(graph, FLOAT))
+        except (ValueError, ArithmeticError):
+            continue
+        for sweep, scale in zip(r.sweeps, scales, strict=True):
+            if math.isfinite(scale):
+                assert sweep * SWEEP_SHARE <= scale, graph.to_json()
+                checked += 1
+    assert checked > 5000
+
+
+def test_a_cancelled_gradient_passes_at_once_and_a_wrong_one_does_not(ref: JaxReference) -> None:
+    x, op = Node.input, Node.apply
+    graph = Graph((x(1.23289338832687), op("div", 0, 0)))  # d(x/x)/dx is 0, JAX says -1.1e-16
+    (r,) = ref.evaluate([graph])
+    assert r.grads[0] != 0.0 and r.sweeps[0] > 1.0
+    assert compare(graph, 1.0, (0.0,), r.value, r.grads, "", 1.0, 1.0, r.sweeps) is QUICK_PASS
+    without = compare(graph, 1.0, (0.0,), r.value, r.grads)
+    assert without.status == PASS and without is not QUICK_PASS  # the same verdict, the long way
+    wrong = compare(graph, 1.0, (1e-9,), r.value, r.grads, "", 1.0, 1.0, r.sweeps)
+    assert wrong.status == FAIL
+    batch = ref.evaluate_batch([graph, graph])
+    results = [ImplResult("ok", Outcome(1.0, g), "", 0.0) for g in ((0.0,), (1e-9,))]
+    assert batch.quick_pass(results) == [True, False]
