@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from reference.graph import Graph, build
+from reference.graph import COMPILED, Graph, build, build_from_steps
 
 
 class UsageError(Exception):
@@ -109,6 +109,12 @@ class ValueClassAdapter(Adapter):
         self.class_name = cls.__qualname__
 
     def build(self, graph: Graph) -> tuple[list[Any], Any]:
+        compiled = graph.__dict__.get(COMPILED)  # a sampled graph: its tape, no nodes needed
+        if compiled is not None:
+            steps, leaf_slots, leaf_values, inputs, output, n_nodes = compiled[:6]
+            return build_from_steps(
+                steps, leaf_slots, leaf_values, inputs, output, n_nodes, self.cls
+            )
         return build(graph, self.cls)
 
     def backward(self, out: Any) -> None:

@@ -37,8 +37,7 @@ from typing import Any
 
 from fuzz import adapters
 from fuzz.adapters import ImplResult, Outcome, UsageError
-from reference.graph import Graph, nodes_from_steps
-from reference.ops import OPS
+from reference.graph import Graph, build_from_steps, nodes_from_steps
 
 __all__ = ["KINDS", "ImplResult", "IsolatedImpl", "IsolationError", "describe"]
 
@@ -78,9 +77,6 @@ def describe(e: BaseException) -> str:
 # does not validate the graphs again. The default adapter builds straight from the steps
 # (`_StepsAdapter`); a custom adapter gets Graph objects rebuilt from them (`_graph_from_steps`).
 
-_UNARY_CODES = frozenset(code for code, op in enumerate(OPS.values()) if op.arity == 1)
-_CALLS_BY_CODE = tuple(op.call for op in OPS.values())
-
 
 def _encode(graphs: Sequence[Graph]) -> bytes:
     from reference.tape import compile_graph  # (numpy stays out of the worker)
@@ -117,26 +113,11 @@ def _new_with(cls: type, fields: dict[str, Any]) -> Any:
 
 class _StepsAdapter(adapters.ValueClassAdapter):
     """The default adapter, building from the wire's step lists what `reference.graph.build`
-    builds from a Graph (inputs first, then the ops in node order): no Graph or Node objects to
-    rebuild, and each op's spelling (`OPS[op].call`, e.g. operator.add) called directly, as
-    `reference.ops.apply` does once the form is checked."""
+    builds from a Graph (reference.graph.build_from_steps): no Graph or Node objects to rebuild."""
 
     def build(self, graph: Any) -> tuple[list[Any], Any]:
         steps, leaf_slots, leaf_values, inputs, output, n_nodes = graph
-        objs: list[Any] = [None] * n_nodes
-        for slot, value in zip(leaf_slots, leaf_values):
-            objs[slot] = value  # constants stay plain floats
-        cls = self.cls
-        for slot in inputs:
-            objs[slot] = cls(objs[slot])
-        calls, unary = _CALLS_BY_CODE, _UNARY_CODES
-        it = iter(steps)
-        for code, a, b, dest in zip(it, it, it, it):
-            if code in unary:
-                objs[dest] = calls[code](objs[a])
-            else:
-                objs[dest] = calls[code](objs[a], objs[b])
-        return [objs[i] for i in inputs], objs[output]
+        return build_from_steps(steps, leaf_slots, leaf_values, inputs, output, n_nodes, self.cls)
 
 
 # ---- the worker ---------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def _partial_sizes(
             continue
         x = (a, b)[k]
         assert x is not None
-        step = max(abs(x), spread) * _PROBE
+        step = max(abs(x), EPS * spread) * _PROBE  # x is known within EPS * spread
         for _ in range(_PROBE_TRIES):
             shifted = _partials_at(
                 op, form, [x + step if j == k else v for j, v in enumerate((a, b))]
@@ -156,9 +156,12 @@ def _partials_at(
     return partials if all(p is None or math.isfinite(p) for p in partials) else None
 
 
-# Relative step at which the sensitivity of a partial to its operands is probed, and how a step
-# that leaves the domain or overflows is retried: 2 ** (0 + 6e3) overflows where 2 ** (0 + 6) does
-# not, and skipping the probe would make the scale 0 (a false alarm on a correct engine).
+# The step at which a partial's sensitivity to an operand is probed: _PROBE times the operand, or
+# times its forward error (EPS * spread) when that is larger. (A step of _PROBE * spread left the
+# linear range: 0.5 ** (0 + 4.9e7) underflows, and the partial's move came out 0, as it did when
+# a probe overflowed and was skipped: a scale of 0, and a false alarm on a correct engine.) A probe
+# that leaves the domain or overflows is retried _PROBE_TRIES times, each step _PROBE_SHRINK times
+# smaller; a partial that no probe can bound gets an infinite size: not comparable.
 _PROBE = 1e-6
 _PROBE_TRIES = 6
 _PROBE_SHRINK = 1e-3

@@ -437,6 +437,36 @@ def build(graph: Graph, cls: Any) -> tuple[list[Any], Any]:
     return [objs[i] for i in graph.inputs], objs[graph.output]
 
 
+_CALLS_BY_CODE = tuple(op.call for op in OPS.values())
+
+
+def build_from_steps(
+    steps: Sequence[int],
+    leaf_slots: Sequence[int],
+    leaf_values: Sequence[float],
+    inputs: Sequence[int],
+    output: int,
+    n_nodes: int,
+    cls: Any,
+) -> tuple[list[Any], Any]:
+    """`build` from a graph's compiled lists (reference.tape.CompiledGraph's first six fields):
+    the inputs first, then the ops in node order, each op's spelling (`OPS[op].call`) called
+    directly, as `apply` does once the form is checked. No Node objects are made."""
+    objs: list[Any] = [None] * n_nodes
+    for slot, value in zip(leaf_slots, leaf_values, strict=True):
+        objs[slot] = value  # constants stay plain floats
+    for slot in inputs:
+        objs[slot] = cls(objs[slot])
+    calls, unary = _CALLS_BY_CODE, _UNARY_CODES
+    it = iter(steps)
+    for code, a, b, dest in zip(it, it, it, it, strict=True):
+        if code in unary:
+            objs[dest] = calls[code](objs[a])
+        else:
+            objs[dest] = calls[code](objs[a], objs[b])
+    return [objs[i] for i in inputs], objs[output]
+
+
 def kink_distance(graph: Graph, values: Sequence[Any]) -> float:
     """Smallest |operand - kink| over all op nodes with kinks (inf if none), given node values."""
     best = math.inf

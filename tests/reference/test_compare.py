@@ -25,10 +25,17 @@ CANCELLED = Graph.from_json(
 )
 
 
+def test_partials_are_probed_within_their_operands_forward_error() -> None:
+    # The exponent 0 is known only within 6e9 ulps: d/da = b * a ** (b - 1) moves by ~a ** -1 per
+    # unit of b. (A step of 1e-6 * 6e9 overflows 2 ** b; one of 1e-6 * 4.9e13 underflows 0.5 ** b.)
+    for a, spread in ((2.0, 6e9), (0.5, 4.9e13)):
+        sizes = _partial_sizes(OPS["pow"], "vv", (a, 0.0), 1.0, [0.0, spread])
+        assert 0.5 * spread / a < sizes[0] < 2 * spread / a
+
+
 def test_a_probe_that_overflows_is_retried_with_a_smaller_step() -> None:
-    # The exponent 0 is known only within a spread of 6e9: probing at 0 + 6e3 overflows 2 ** b.
-    sizes = _partial_sizes(OPS["pow"], "vv", (2.0, 0.0), 1.0, [0.0, 6e9])
-    assert sizes[0] > 1e9  # d/da = b * a ** (b - 1) moves by ~a ** -1 * spread, not by 0
+    sizes = _partial_sizes(OPS["pow"], "vv", (2.0, 0.0), 1.0, [0.0, 1e26])  # first step: 2 ** 2e4
+    assert math.isfinite(sizes[0]) and sizes[0] > 1e25
 
 
 def test_a_partial_with_no_finite_probe_has_an_infinite_size() -> None:
