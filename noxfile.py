@@ -1,5 +1,5 @@
-"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``check``, ``mutants``,
-``bench``, ``demo``.
+"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``check``, ``fuzz``,
+``mutants``, ``bench``, ``demo``.
 
 uv creates and fills the virtualenvs when it is installed; otherwise virtualenv and pip do. Sessions
 use the interpreter that runs nox (the project needs Python >= 3.11).
@@ -68,6 +68,14 @@ def check(session: nox.Session) -> None:
     session.install("-e", ".[fuzz,viz]")
     args = session.posargs or ["engine:Value", "--budget", "20"]
     session.run("gradoracle", "check", *args)
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """A campaign: ``gradoracle fuzz`` (the project engine, 60 s, every core), or with the arguments
+    given, e.g. ``nox -s fuzz -- --impl mymodule:MyValue --budget 600 --json``."""
+    session.install("-e", ".[fuzz,viz]")
+    session.run("gradoracle", "fuzz", *session.posargs)
 
 
 @nox.session(python=PYTHON)
