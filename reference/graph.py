@@ -26,7 +26,7 @@ from reference.ops import OPS, apply
 FORMAT = "gradoracle-graph"
 VERSION = 1
 KINDS = ("input", "const", "op")
-# Key in a Graph's __dict__ of its tape, compiled by its generator on the way (see Graph.trusted).
+# Key in a Graph's __dict__ of its tape, for a graph made from it (see Graph.from_compiled).
 COMPILED = "_compiled"
 
 
@@ -182,20 +182,17 @@ class Graph:
         output: int,
         forms: tuple[str, ...],
         inputs: tuple[int, ...] | None = None,
-        compiled: Any = None,
     ) -> Graph:
-        """A graph built without validation: the fast path for generators whose graphs are valid
-        by construction (fuzz.sampler). The caller guarantees what `validate` would check and
-        normalize: `nodes` a tuple of normalized Nodes (input/const values finite floats, op args
-        tuples of earlier indices, each op in an allowed form with a variable operand), `forms`
-        exactly as `validate` computes them, `output` a non-const node index (-1: the last node).
-        `Graph(graph.nodes, graph.output)` must give an equal graph with the same forms.
+        """A graph built without validation: the fast path for code whose graphs are valid by
+        construction (a graph decoded by the worker). The caller guarantees what `validate`
+        would check and normalize: `nodes` a tuple of normalized Nodes (input/const values finite
+        floats, op args tuples of earlier indices, each op in an allowed form with a variable
+        operand), `forms` exactly as `validate` computes them, `output` a non-const node index
+        (-1: the last node). `Graph(graph.nodes, graph.output)` must give an equal graph with the
+        same forms.
 
-        A generator may also hand over data derived from the nodes that it computed on the way,
-        so that nobody derives it again (each exactly what the derivation gives, tested):
-        `inputs` (the property's value) and `compiled` (what `reference.tape.compile_graph`
-        returns). They are private caches: not fields, not compared, not part of the graph's
-        meaning."""
+        The caller may also hand over `inputs` (the property's value), computed on the way, so
+        that nobody derives it again: a private cache, not a field, not compared."""
         graph = object.__new__(cls)
         fields = graph.__dict__  # what object.__setattr__ would write, without three calls
         fields["nodes"] = nodes
@@ -203,8 +200,6 @@ class Graph:
         fields["forms"] = forms
         if inputs is not None:
             fields["inputs"] = inputs  # where the cached_property keeps its value
-        if compiled is not None:
-            fields[COMPILED] = compiled
         return graph
 
     @classmethod

@@ -86,8 +86,8 @@ class CompiledGraph(NamedTuple):
 
 def compile_graph(graph: Graph) -> CompiledGraph:
     """One Python pass over the nodes (this loop is most of the host-side cost per graph), unless
-    the graph's generator compiled it on the way (`Graph.trusted(..., compiled=...)`: the sampler
-    does; tests/reference/test_tape_cache.py checks that it gives what this pass gives)."""
+    the graph was made from its compiled form (`Graph.from_compiled`: the sampler's graphs are;
+    tests/reference/test_tape_cache.py checks that it gives what this pass gives)."""
     cached = graph.__dict__.get(COMPILED)
     if cached is not None:
         return cached
