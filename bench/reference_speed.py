@@ -25,7 +25,7 @@ import _harness as h
 import numpy as np
 
 from fuzz.sampler import SamplerConfig, sample_graphs
-from reference.graph import Graph, build
+from reference.graph import Graph
 from reference.jax_ref import JaxReference, trace_count
 from reference.tape import compile_graph, pack
 
@@ -53,12 +53,15 @@ def best_seconds(fn: Callable[[], Any], repeats: int, min_seconds: float = 0.2) 
 
 
 def engine_seconds(graphs: Sequence[Graph], repeats: int) -> float:
-    """The engine's forward (building the graph) + backward, per graph."""
+    """The engine's forward (building the graph, as a campaign does) + backward, per graph."""
     from engine import Value
+    from fuzz.adapters import ValueClassAdapter
+
+    adapter = ValueClassAdapter(Value)
 
     def run() -> None:
         for graph in graphs:
-            _, out = build(graph, Value)
+            _, out = adapter.build(graph)
             out.backward()
 
     return best_seconds(run, repeats) / len(graphs)
@@ -74,7 +77,7 @@ def phases(ref: JaxReference, graphs: Sequence[Graph], repeats: int) -> list[lis
     n = len(graphs)
     host = best_seconds(lambda: pack([compile_graph(g) for g in graphs], bucket, n), repeats)
     device = best_seconds(lambda: jax.block_until_ready(ref._run(*tape.arrays())), repeats)
-    total = best_seconds(lambda: ref._run_tape(tape), repeats)
+    total = best_seconds(lambda: ref._run_arrays(tape), repeats)
     return [
         ["compile graphs to a tape (host)", f"{host / n * 1e6:.1f}"],
         ["jitted interpreter (value, grads, JVP)", f"{device / n * 1e6:.1f}"],
