@@ -64,6 +64,23 @@ class SamplerConfig:
         default_factory=dict
     )  # op -> allowed forms (default all)
 
+    def __post_init__(self) -> None:
+        """One-line ValueErrors for what the compiled loop cannot draw (it sizes its buffers from
+        these fields and trusts them)."""
+        if not 1 <= self.min_inputs <= self.max_inputs:
+            raise ValueError(f"need 1 <= min_inputs <= max_inputs, got {self.min_inputs}, "
+                             f"{self.max_inputs}")  # fmt: skip
+        if not 0 <= self.min_ops <= self.max_ops:
+            raise ValueError(f"need 0 <= min_ops <= max_ops, got {self.min_ops}, {self.max_ops}")
+        for name in ("reuse", "same_operand", "const", "fresh_input"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a probability, got {getattr(self, name)!r}")
+        unknown = sorted({*self.ops, *self.weights, *self.forms} - set(OPS))
+        if unknown:
+            raise ValueError(f"unknown op {unknown[0]!r} (ops: {', '.join(OPS)})")
+        if not all(math.isfinite(w) and w >= 0 for w in self.weights.values()):
+            raise ValueError(f"weights must be finite and >= 0, got {self.weights}")
+
 
 def op_result(
     op: Op, form: str, a: float, b: float | None, limit: float = MAGNITUDE_LIMIT

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -301,3 +305,46 @@ def test_random_numbers_are_uniform_and_reproducible() -> None:
     assert min(counts.values()) > 1800 and max(counts.values()) < 2200
     again = np.array([5, 6, 7, 8], dtype=np.uint64)
     assert [kernel.rnd(again) for _ in range(100)] == xs[:100]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"max_inputs": 0}, {"min_inputs": 3, "max_inputs": 2}, {"min_ops": 5, "max_ops": 2},
+     {"min_ops": -1}, {"reuse": 1.5}, {"const": -0.1}, {"ops": ("add", "foo")},
+     {"weights": {"add": -1.0}}, {"weights": {"exp": math.inf}}, {"forms": {"bar": ("vv",)}}],
+)  # fmt: skip
+def test_configs_the_loop_cannot_draw_are_refused(fields: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"min_|max_|probability|unknown op|weights"):
+        SamplerConfig(**fields)  # type: ignore[arg-type]
+
+
+BOUNDS_CHECKED_RUN = """
+from fuzz.sampler import GraphStream, SamplerConfig
+configs = [
+    SamplerConfig(min_ops=0, max_ops=0, min_inputs=1, max_inputs=1),
+    SamplerConfig(min_ops=120, max_ops=120, min_inputs=9, max_inputs=9, const=1.0, fresh_input=1.0),
+    SamplerConfig(max_ops=80, const=0.0, same_operand=1.0, reuse=0.0),
+    SamplerConfig(max_ops=60, ops=("log", "exp", "sub"), fresh_input=0.0, max_inputs=1),
+    SamplerConfig(max_ops=60, ops=("pow", "tanh"), forms={"pow": ("cv",)}, max_inputs=6),
+    SamplerConfig(max_ops=60, ops=("div",), forms={"div": ("vc", "cv")}, const=1.0),
+]
+for k, config in enumerate(configs):
+    stream = GraphStream(k, config)
+    for _ in range(600):  # one graph per call: its buffers are one graph's worth
+        assert len(stream.take(1)) == 1
+print("ok")
+"""
+
+
+def test_the_compiled_loop_stays_inside_its_buffers(tmp_path: Path) -> None:
+    """numba does not check indices: the buffers sized from a config must hold any graph it draws.
+    Compiled with bounds checks (in a process with its own numba cache), extreme configs draw
+    thousands of graphs without an IndexError."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", BOUNDS_CHECKED_RUN],
+        env=env, cwd=root, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
