@@ -4,8 +4,10 @@ A campaign must spend most of its CPU inside the implementation under test, and 
 cost about as much per sampled op as our engine spends per op; compiled, sampling costs ~0.1 us per
 op. What is drawn is defined in Python, in fuzz.sampler: `op_result` says which operands fit an op,
 and the registry's samplers (reference.ops) say how constants and fresh inputs are drawn. This
-module writes the same rules out once more for numba (tests/fuzz/test_sampler_kernel.py checks the
-checks against `op_result` and the draws against the registry's domains).
+module writes the same rules out once more for numba (tests/fuzz/test_sampler.py checks the checks
+against `op_result` and the draws against the registry's domains). numba keeps the compiled loop on
+disk and recompiles when this file changes, not when reference.ops does: after changing a constant
+imported below, touch this file.
 
 Random numbers come from xoshiro256** (state: four uint64 words, seeded by fuzz.sampler), so that a
 stream is reproducible and independent of numpy's and numba's global generators.

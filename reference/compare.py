@@ -37,10 +37,12 @@ ULPS_PER_OP = 8.0
 # derivative depends on the convention, which explicit cases check instead.
 KINK_MARGIN = 1e-9
 
-# A gradient also passes at once when it is within the rounding budget of JAX's sweep (the sum over
-# paths of |product of local partials|). error_scales' gradient scales are such sums too, of partial
-# sizes that are never smaller, so this only takes a shortcut to the test after them; the share
-# below 1 covers the sums' rounding (measured: sweep / scale up to 1 + 6e-16).
+# A gradient also passes at once when it is within the rounding budget of JAX's finite sweep (the
+# sum over paths of |product of local partials|), a bound of its own: d(x/x)/dx may come out as
+# 1e-16 instead of 0. error_scales' gradient scales are such sums of partial sizes that are never
+# smaller, so where they are finite this is a shortcut to the test after them (where they overflow,
+# compare() without sweeps calls the graph not comparable). The share below 1 covers the sums'
+# rounding (measured: sweep / scale up to 1 + 6e-16).
 SWEEP_SHARE = 1.0 - 1e-9
 
 PASS, FAIL, NOT_COMPARABLE = "pass", "fail", "not comparable"
@@ -94,7 +96,7 @@ def within_sweeps(
     budget = sweep_budget(n_ops)
     value_ok = abs(impl[0] - jax[0]) <= QUICK_RTOL * abs(jax[0])
     return value_ok and all(
-        abs(i - j) <= max(QUICK_RTOL * abs(j), budget * s)
+        abs(i - j) <= max(QUICK_RTOL * abs(j), budget * s if math.isfinite(s) else 0.0)
         for i, j, s in zip(impl[1:], jax[1:], sweeps, strict=True)
     )
 
@@ -114,22 +116,24 @@ def _partial_floor(op: str, slot: int, out: float) -> float:
 
 def _partial_sizes(
     op: Op, form: str, operands: tuple[float, float | None], out: float, spreads: list[float]
-) -> list[float]:
-    """|partial| plus how far it moves when its operands move by their forward error (`spreads`,
-    in units of eps): d(a*b)/da is b, and a b that cancelled (x - y ~ 1e-16) is only known to
-    within its spread. The moves are measured by evaluating the partials at perturbed operands."""
+) -> tuple[list[float], list[float]]:
+    """Per operand: |partial| (at least its own rounding floor; 0 for a constant), and how far the
+    partial moves when the operands move by their forward errors (EPS times `spreads`), in units
+    of EPS: d(a*b)/da is b, and a b that cancelled (x - y ~ 1e-16) is only known to within its
+    forward error. The moves are measured by evaluating the partials at perturbed operands."""
     a, b = operands
     partials = op.partials(FLOAT, form, a, b, out)
-    sizes = [
+    magnitudes = [
         0.0 if p is None else max(abs(p), _partial_floor(op.name, k, out))
         for k, p in enumerate(partials)
     ]
+    moves = [0.0] * len(partials)
     for k, spread in enumerate(spreads):
         if spread == 0.0 or form[k] == "c":
             continue
         x = (a, b)[k]
         assert x is not None
-        step = max(abs(x), EPS * spread) * _PROBE  # x is known within EPS * spread
+        step = max(abs(x) * _PROBE, EPS * spread)  # x is known within EPS * spread
         for _ in range(_PROBE_TRIES):
             shifted = _partials_at(
                 op, form, [x + step if j == k else v for j, v in enumerate((a, b))]
@@ -138,11 +142,11 @@ def _partial_sizes(
                 break
             step *= _PROBE_SHRINK  # the probe left the domain or overflowed: a smaller step
         else:  # no bound on how far the partials move: the scale is unknown, not small
-            return [math.inf if p is not None else 0.0 for p in partials]
+            return magnitudes, [math.inf if p is not None else 0.0 for p in partials]
         for j, (p, q) in enumerate(zip(partials, shifted, strict=True)):
             if p is not None and q is not None:
-                sizes[j] += abs(q - p) / step * spread
-    return sizes
+                moves[j] += abs(q - p) / step * spread
+    return magnitudes, moves
 
 
 def _partials_at(
@@ -156,12 +160,13 @@ def _partials_at(
     return partials if all(p is None or math.isfinite(p) for p in partials) else None
 
 
-# The step at which a partial's sensitivity to an operand is probed: _PROBE times the operand, or
-# times its forward error (EPS * spread) when that is larger. (A step of _PROBE * spread left the
-# linear range: 0.5 ** (0 + 4.9e7) underflows, and the partial's move came out 0, as it did when
-# a probe overflowed and was skipped: a scale of 0, and a false alarm on a correct engine.) A probe
-# that leaves the domain or overflows is retried _PROBE_TRIES times, each step _PROBE_SHRINK times
-# smaller; a partial that no probe can bound gets an infinite size: not comparable.
+# The step at which a partial's sensitivity to an operand is probed: the operand's forward error
+# (EPS * spread), or _PROBE times the operand when that is larger. (A step of _PROBE * spread left
+# the linear range: 0.5 ** (0 + 4.9e7) underflows, and the partial's move came out 0, as it did
+# when a probe overflowed and was skipped: a scale of 0, and a false alarm on a correct engine.)
+# A probe that leaves the domain or overflows is retried _PROBE_TRIES times, each step
+# _PROBE_SHRINK times smaller; a partial that no probe can bound gets an infinite size: not
+# comparable.
 _PROBE = 1e-6
 _PROBE_TRIES = 6
 _PROBE_SHRINK = 1e-3
@@ -171,10 +176,13 @@ def error_scales(graph: Graph, values: Sequence[float]) -> tuple[float, tuple[fl
     """Scales for the output value and each input's gradient: what float64 rounding is relative to.
 
     A forward sweep gives every node's spread: the magnitude its rounding errors are proportional to
-    (its own value plus its operands' spreads carried through |partials|). A reverse sweep with
+    (its own value plus its operands' spreads carried through |partials|, and through the partials'
+    moves at second order: (x - x)**2 errs by the square of x - x's error). A reverse sweep with
     absolute values then gives each input's gradient scale: the sum over all paths of the products
-    of partial sizes (see _partial_sizes), with no cancellation; the value scale is the output's
-    spread.
+    of partial sizes (|partial| plus its move, see _partial_sizes), with no cancellation; the value
+    scale is the output's spread. (Carrying the moves forward at first order, without their EPS,
+    made spreads grow like their squares along a graph: scales of 1e20 on ordinary graphs, which
+    hid wrong gradients.)
     """
     nodes = graph.nodes
     n = len(nodes)
@@ -188,9 +196,10 @@ def error_scales(graph: Graph, values: Sequence[float]) -> tuple[float, tuple[fl
         a = values[node.args[0]]
         b = values[node.args[1]] if op.arity == 2 else None
         operand_spreads = [spread[arg] for arg in node.args]
-        sizes[i] = _partial_sizes(op, form, (a, b), values[i], operand_spreads)
+        magnitudes, moves = _partial_sizes(op, form, (a, b), values[i], operand_spreads)
+        sizes[i] = [m + d for m, d in zip(magnitudes, moves, strict=True)]
         spread[i] = abs(values[i]) + sum(
-            z * sp for z, sp in zip(sizes[i], operand_spreads, strict=True)
+            (m + EPS * d) * sp for m, d, sp in zip(magnitudes, moves, operand_spreads, strict=True)
         )
     sens = [0.0] * n
     sens[graph.output] = 1.0
