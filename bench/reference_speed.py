@@ -6,7 +6,8 @@ Graphs come from the campaign sampler (`fuzz.sampler`) with `--ops` sampled op n
 inputs, plus the adds that connect loose ends into the output. The reference is timed end to end
 (`JaxReference.evaluate`: compile to tapes, pad, run, unpack); "first call" includes tracing and
 XLA compilation of each new (bucket, batch size) shape. The engine's time is its own forward
-(building the graph from Values) plus backward() of the same graphs. Steady-state figures are the
+(building the graph from Values, from the sampled graph's tape as a campaign does) plus backward()
+of the same graphs. Steady-state figures are the
 best of `--repeats` timings: other processes on the machine only ever add time (the load average
 is printed; on this 2-core machine a load of 2 or more inflates every figure).
 """

@@ -283,6 +283,20 @@ def _new_leaf(
 
 
 @njit(cache=True)
+def _new_input(
+    x: float, n: int, n_vars: int, n_unused: int, at_leaf: int, at_input: int,
+    values: np.ndarray, variables: np.ndarray, unused: np.ndarray, leaf_slots: np.ndarray,
+    leaf_values: np.ndarray, inputs: np.ndarray,
+) -> tuple[int, int, int, int, int]:  # fmt: skip
+    """Node n is a new input x (a leaf, a variable, consumed by nothing yet): the counters n,
+    n_vars, n_unused, at_leaf and at_input after it."""
+    _new_leaf(x, True, n, values, leaf_slots, leaf_values, at_leaf, inputs, at_input)
+    variables[n_vars] = n
+    unused[n_unused] = n
+    return n + 1, n_vars + 1, n_unused + 1, at_leaf + 1, at_input + 1
+
+
+@njit(cache=True)
 def sample_batch(
     s: np.ndarray, count: int, sizes: np.ndarray, rates: np.ndarray,
     unary: np.ndarray, kinds: np.ndarray, codes: np.ndarray, vv_ok: np.ndarray, p_vv: np.ndarray,
@@ -311,24 +325,17 @@ def sample_batch(
         first_step, first_leaf, first_input = at_step, at_leaf, at_input
         inputs_left = min_inputs + _below(s, max_inputs - min_inputs + 1)
         n_ops = min_ops + _below(s, max_ops - min_ops + 1)
-        _new_leaf(draw_real(s), True, 0, values, leaf_slots, leaf_values, at_leaf, inputs, at_input)
-        variables[0] = unused[0] = 0
-        n = n_vars = n_unused = 1
-        at_leaf += 1
-        at_input += 1
+        n, n_vars, n_unused, at_leaf, at_input = _new_input(
+            draw_real(s), 0, 0, 0, at_leaf, at_input, values, variables, unused, leaf_slots,
+            leaf_values, inputs,
+        )  # fmt: skip
         inputs_left -= 1
         for _ in range(n_ops if len(kinds) else 0):  # an op that does not fit still counts
             if inputs_left > 0 and rnd(s) < fresh:
-                x = draw_real(s)
-                _new_leaf(x, True, n, values, leaf_slots, leaf_values, at_leaf, inputs, at_input)
-                variables[n_vars] = unused[n_unused] = n
-                n, n_vars, n_unused, at_leaf, at_input = (
-                    n + 1,
-                    n_vars + 1,
-                    n_unused + 1,
-                    at_leaf + 1,
-                    at_input + 1,
-                )
+                n, n_vars, n_unused, at_leaf, at_input = _new_input(
+                    draw_real(s), n, n_vars, n_unused, at_leaf, at_input, values, variables,
+                    unused, leaf_slots, leaf_values, inputs,
+                )  # fmt: skip
                 inputs_left -= 1
             u = rnd(s) * total
             j = 0
@@ -390,17 +397,10 @@ def sample_batch(
                     y = draw(s, kind, form, 1 if form == CV else 0, 0.0, False)
                     if not math.isfinite(y):
                         break
-                    _new_leaf(
-                        y, True, n, values, leaf_slots, leaf_values, at_leaf, inputs, at_input
-                    )
-                    variables[n_vars] = unused[n_unused] = n
-                    n, n_vars, n_unused, at_leaf, at_input = (
-                        n + 1,
-                        n_vars + 1,
-                        n_unused + 1,
-                        at_leaf + 1,
-                        at_input + 1,
-                    )
+                    n, n_vars, n_unused, at_leaf, at_input = _new_input(
+                        y, n, n_vars, n_unused, at_leaf, at_input, values, variables, unused,
+                        leaf_slots, leaf_values, inputs,
+                    )  # fmt: skip
                     inputs_left -= 1
                     attempts = ATTEMPTS
         if fold_kind >= 0 and n_unused > 1:
