@@ -198,7 +198,7 @@ class Oracle:
 Failures = dict[str, list[tuple[Graph, Verdict]]]  # category -> failing graphs
 
 
-def _single_op_graph(name: str, form: str, rng: random.Random) -> Graph:
+def single_op_graph(name: str, form: str, rng: random.Random) -> Graph:
     """`op` applied once, in `form`, to operands drawn inside its domain."""
     op = OPS[name]
     values: list[float] = []
@@ -216,7 +216,7 @@ def probe(
     """Try every op and form once on in-domain inputs: which the implementation supports, and
     which already give a wrong answer."""
     cases = [(op.name, form) for op in OPS.values() for form in op.forms]
-    graphs = [_single_op_graph(name, form, rng) for name, form in cases]
+    graphs = [single_op_graph(name, form, rng) for name, form in cases]
     results = oracle.run_impl(graphs, deadline)
     supported: dict[str, tuple[str, ...]] = {}
     kept: list[tuple[Graph, ImplResult]] = []

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import tempfile
 import time
 from collections import Counter
@@ -46,6 +47,7 @@ from fuzz.corpus_format import (
 from reference.compare import error_scales, reference_problem
 from reference.graph import Graph, node_values
 from reference.libs import FLOAT
+from reference.ops import OPS
 
 __all__ = [
     "FORMAT",
@@ -284,6 +286,7 @@ class Checked:
     passed: bool
     error: str = ""  # the implementation's exception, 'TypeName: message'
     mismatches: tuple[Mismatch, ...] = ()
+    unsupported: str = ""  # an op spelling the implementation lacks, e.g. 'tanh': not judged
 
 
 @dataclass
@@ -296,7 +299,12 @@ class ReplayResult:
 
     @property
     def failures(self) -> list[Checked]:
-        return [c for c in self.checked if not c.passed]
+        return [c for c in self.checked if not c.passed and not c.unsupported]
+
+    @property
+    def skipped(self) -> list[Checked]:
+        """Vectors that use an op spelling the implementation lacks (as `check` skips them)."""
+        return [c for c in self.checked if c.unsupported]
 
 
 def check_vector(vector: Vector, got: Sequence[float] | None, error: str = "") -> Checked:
@@ -315,17 +323,39 @@ def check_vector(vector: Vector, got: Sequence[float] | None, error: str = "") -
 
 
 def replay(corpus: Corpus, adapter: Adapter) -> ReplayResult:
-    """Run every vector on the implementation (in this process) and judge it. No JAX involved."""
-    from fuzz.check import InProcess
+    """Run every vector on the implementation (in this process) and judge it. No JAX involved.
+
+    A vector that raises AttributeError, TypeError, NotImplementedError or AssertionError and uses
+    an op spelling the implementation lacks (tried once alone, as `check` probes) is skipped, not
+    failed: micrograd has no tanh."""
+    from fuzz.check import UNSUPPORTED, InProcess, single_op_graph
 
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     runner = InProcess(adapter)
     result = ReplayResult(adapter.name, [])
+    supported: dict[tuple[str, str], bool] = {}
+
+    def lacking(graph: Graph) -> str:
+        for i, node in enumerate(graph.nodes):
+            if node.op is None:
+                continue
+            key = (node.op, graph.forms[i])
+            if key not in supported:
+                alone = runner.run([single_op_graph(*key, random.Random(0))])[0]
+                supported[key] = alone.error.partition(":")[0] not in UNSUPPORTED
+            if not supported[key]:
+                return f"{node.op} ({key[1]})" if len(OPS[node.op].forms) > 1 else node.op
+        return ""
+
     for vector in corpus.vectors:
         run = runner.run([vector.graph])[0]
         result.impl_seconds += run.seconds
         outcome = run.outcome
         got = (outcome.value, *outcome.grads) if outcome is not None else None
+        missing = lacking(vector.graph) if run.error.partition(":")[0] in UNSUPPORTED else ""
+        if missing:
+            result.checked.append(Checked(vector, False, run.error, unsupported=missing))
+            continue
         result.checked.append(check_vector(vector, got, run.error))
     result.seconds = time.perf_counter() - start_wall
     result.cpu_seconds = time.process_time() - start_cpu

@@ -176,10 +176,12 @@ def replay_text(result: ReplayResult, file: str) -> str:
                 f"  {what}: expected {_num(m.expected)}, got {_num(m.got)} "
                 f"(tolerance {m.tolerance:.3g})"
             )
-    n, failed = len(result.checked), len(result.failures)
+    n, failed, skipped = len(result.checked), len(result.failures), len(result.skipped)
+    lacking = sorted({c.unsupported for c in result.skipped})
+    not_judged = f", {skipped} skipped (not supported: {', '.join(lacking)})" if skipped else ""
     lines.append(
-        f"{n} vectors: {n - failed} passed, {failed} failed ({result.seconds:.2f} s, "
-        f"implementation {result.impl_seconds:.2f} s)"
+        f"{n} vectors: {n - failed - skipped} passed, {failed} failed{not_judged} "
+        f"({result.seconds:.2f} s, implementation {result.impl_seconds:.2f} s)"
     )
     return "\n".join(lines)
 
@@ -212,8 +214,10 @@ def replay_json(result: ReplayResult, file: str) -> dict[str, Any]:
         "file": file,
         "impl": result.impl,
         "vectors": len(result.checked),
-        "passed": len(result.checked) - len(findings),
-        "graphs_checked": len(result.checked),
+        "passed": len(result.checked) - len(findings) - len(result.skipped),
+        "skipped": len(result.skipped),
+        "ops_skipped": sorted({c.unsupported for c in result.skipped}),
+        "graphs_checked": len(result.checked) - len(result.skipped),
         "not_comparable": 0,
         "findings": findings,
         "seconds": result.seconds,
