@@ -326,8 +326,8 @@ def replay(corpus: Corpus, adapter: Adapter) -> ReplayResult:
     """Run every vector on the implementation (in this process) and judge it. No JAX involved.
 
     A vector that raises AttributeError, TypeError, NotImplementedError or AssertionError and uses
-    an op spelling the implementation lacks (tried once alone, as `check` probes) is skipped, not
-    failed: micrograd has no tanh."""
+    an op spelling the implementation cannot build (tried once alone) is skipped, not failed:
+    micrograd has no tanh. An error in the backward pass stays a finding."""
     from fuzz.check import UNSUPPORTED, InProcess, single_op_graph
 
     start_wall, start_cpu = time.perf_counter(), time.process_time()
@@ -340,9 +340,12 @@ def replay(corpus: Corpus, adapter: Adapter) -> ReplayResult:
             if node.op is None:
                 continue
             key = (node.op, graph.forms[i])
-            if key not in supported:
-                alone = runner.run([single_op_graph(*key, random.Random(0))])[0]
-                supported[key] = alone.error.partition(":")[0] not in UNSUPPORTED
+            if key not in supported:  # built alone: a backward pass that raises is a finding
+                try:
+                    adapter.build(single_op_graph(*key, random.Random(0)))
+                    supported[key] = True
+                except Exception as e:  # the implementation's failure is data
+                    supported[key] = type(e).__name__ not in UNSUPPORTED
             if not supported[key]:
                 return f"{node.op} ({key[1]})" if len(OPS[node.op].forms) > 1 else node.op
         return ""

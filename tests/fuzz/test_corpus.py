@@ -17,7 +17,7 @@ import pytest
 from cli_runner import run_usage
 
 from fuzz import corpus_cli
-from fuzz.adapters import load_adapter
+from fuzz.adapters import ValueClassAdapter, load_adapter
 from fuzz.corpus import (
     CorpusError,
     add_vectors,
@@ -426,3 +426,19 @@ def test_corpus_add_takes_check_reports(tmp_path: Path, capsys: pytest.CaptureFi
 def test_save_refuses_a_missing_directory(exported: Path, tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="no such directory"):
         save(load(exported), tmp_path / "missing" / "x.json")
+
+
+def test_an_op_whose_backward_raises_is_a_finding_not_a_skip(exported: Path) -> None:
+    """Only an op the implementation cannot build is unsupported: a TypeError in tanh's backward
+    pass is a bug."""
+    from planted_engines import ClosureValue
+
+    class BrokenTanhBackward(ClosureValue):
+        def tanh(self) -> Any:
+            out = super().tanh()
+            out._backward = lambda: (_ for _ in ()).throw(TypeError("tanh's backward"))
+            return out
+
+    result = replay(load(exported), ValueClassAdapter(BrokenTanhBackward))
+    assert not result.skipped and result.failures
+    assert all("TypeError" in c.error for c in result.failures)
