@@ -13,6 +13,7 @@ kink, are not comparable: counted and reported, never passed or failed.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,11 @@ ULPS_PER_OP = 8.0
 # Operands this close to a kink (relative to max(1, |x|)) make a graph not comparable: there the
 # derivative depends on the convention, which explicit cases check instead.
 KINK_MARGIN = 1e-9
+# Errors below the smallest normal float64 are lost in the subnormals, which have no relative
+# precision to hold an engine to: every scale is at least this, so that a rounding budget (a few
+# hundred EPS times the scale) is never below it. (A correct engine gave a gradient of 1.85e-316
+# where the exact one is 0, and a scale of 1e-310 made that a false alarm.)
+SCALE_FLOOR = sys.float_info.min / EPS
 
 # A gradient also passes at once when it is within the rounding budget of JAX's finite sweep (the
 # sum over paths of |product of local partials|), a bound of its own: d(x/x)/dx may come out as
@@ -208,7 +214,8 @@ def error_scales(graph: Graph, values: Sequence[float]) -> tuple[float, tuple[fl
             continue
         for arg, size in zip(nodes[i].args, sizes[i], strict=True):
             sens[arg] += size * sens[i]
-    return spread[graph.output], tuple(sens[i] for i in graph.inputs)
+    floor = SCALE_FLOOR
+    return max(spread[graph.output], floor), tuple(max(sens[i], floor) for i in graph.inputs)
 
 
 def reference_problem(

@@ -11,7 +11,7 @@ import pytest
 
 from fuzz.adapters import ImplResult, Outcome
 from fuzz.sampler import SamplerConfig, sample_graphs
-from reference.compare import FAIL, PASS, _partial_sizes, compare, error_scales
+from reference.compare import FAIL, PASS, SCALE_FLOOR, _partial_sizes, compare, error_scales
 from reference.graph import Graph, Node, node_values
 from reference.jax_ref import JaxReference
 from reference.libs import FLOAT
@@ -107,3 +107,24 @@ def test_error_scales_stay_first_order() -> None:
             ratios += [s / w for s, w in zip(scales, r.sweeps, strict=True) if w > 0]
         assert infinite <= 0.01 * len(ratios)
         assert statistics.median(ratios) < most_ratio  # measured: 29 and 5,200
+
+
+# Found by a review on a correct engine whose sigmoid' is s - s*s: d out / d x1 came out 1.85e-316
+# (a subnormal) where the exact gradient and JAX's are 0, and its scale was 1e-310.
+SUBNORMAL = Graph.from_json(
+    '{"format": "gradoracle-graph", "version": 1, "output": 9, "nodes": ['
+    '{"input": -2.1354802524670715}, {"input": -381.5741246797728}, {"args": [1], "op": "sigmoid"},'
+    '{"args": [2, 2], "op": "mul"}, {"const": 2.0}, {"args": [2, 4], "op": "pow"},'
+    '{"args": [3, 5], "op": "sub"}, {"const": 1e+16}, {"args": [6, 7], "op": "mul"},'
+    '{"args": [8], "op": "sigmoid"}]}'
+)
+
+
+def test_a_subnormal_where_the_answer_is_zero_is_no_finding() -> None:
+    (ref,) = JaxReference().evaluate([SUBNORMAL])
+    assert ref.grads == (0.0, 0.0)
+    _, scales = error_scales(SUBNORMAL, node_values(SUBNORMAL, FLOAT))
+    assert min(scales) >= SCALE_FLOOR
+    got = (0.0, 1.85e-316)
+    assert compare(SUBNORMAL, ref.value, got, ref.value, ref.grads).status == PASS
+    assert compare(SUBNORMAL, ref.value, (0.0, 1e-300), ref.value, ref.grads).status == FAIL
