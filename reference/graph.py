@@ -240,7 +240,7 @@ class Graph:
     def n_ops(self) -> int:
         compiled = self.__dict__.get(COMPILED)
         if compiled is not None:  # (without deriving the nodes of a graph from_compiled)
-            return len(compiled.steps) >> 2
+            return int(compiled.n_ops)
         return sum(1 for n in self.nodes if n.kind == "op")
 
     def with_inputs(self, values: Sequence[float]) -> Graph:
@@ -385,7 +385,7 @@ def evaluate(graph: Graph, lib: Lib) -> Any:
     return node_values(graph, lib)[graph.output]
 
 
-_OP_NAMES = tuple(OPS)  # opcode -> op name, as reference.tape.OPCODES numbers them
+OP_NAMES: tuple[str, ...] = tuple(OPS)  # opcode -> op name (reference.tape's tapes number ops so)
 _UNARY_CODES = frozenset(code for code, op in enumerate(OPS.values()) if op.arity == 1)
 
 
@@ -411,7 +411,7 @@ def nodes_from_steps(
         else:
             args = (a, b)
             forms[dest] = "".join("c" if nodes[k].kind == "const" else "v" for k in args)
-        nodes[dest] = Node.trusted("op", None, _OP_NAMES[code], args)
+        nodes[dest] = Node.trusted("op", None, OP_NAMES[code], args)
     return tuple(nodes), tuple(forms)
 
 

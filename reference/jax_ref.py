@@ -237,17 +237,14 @@ class JaxReference:
     def evaluate_batch(self, graphs: Sequence[Graph]) -> JaxBatch:
         """evaluate() as columns (numpy arrays in graph order): a sequence of the same JaxResults,
         made only when asked for, and a vectorised quick-pass test for a whole batch."""
-        n = len(graphs)
         groups: dict[Bucket, list[tuple[int, CompiledGraph]]] = defaultdict(list)
+        counts, op_counts = [], []
         for index, graph in enumerate(graphs):
             compiled = compile_graph(graph)
             groups[compiled.bucket].append((index, compiled))
-        counts = np.fromiter((len(g.inputs) for g in graphs), dtype=np.int64, count=n)
-        n_ops = np.zeros(n, dtype=np.int64)
-        for members in groups.values():
-            for index, compiled in members:
-                n_ops[index] = len(compiled.steps) >> 2
-        batch = JaxBatch(counts, n_ops)
+            counts.append(len(compiled.inputs))
+            op_counts.append(compiled.n_ops)
+        batch = JaxBatch(np.array(counts, dtype=np.int64), np.array(op_counts, dtype=np.int64))
         for bucket, members in groups.items():
             start = 0
             for size in self._chunks(len(members), bucket):
@@ -304,10 +301,10 @@ class JaxBatch(Sequence[JaxResult]):
     makes the JaxResult that evaluate() gives; `quick_pass` judges a batch of implementation results
     at once, as reference.compare.compare's quick tests do one by one."""
 
-    def __init__(self, counts: np.ndarray, n_ops: np.ndarray | None = None) -> None:
+    def __init__(self, counts: np.ndarray, n_ops: np.ndarray) -> None:
         n = len(counts)
         self.counts = counts  # gradients per graph
-        self.n_ops = np.zeros(n, dtype=np.int64) if n_ops is None else n_ops
+        self.n_ops = n_ops  # op nodes per graph (the sweeps' rounding budget)
         self.value = np.empty(n)
         self.jvp = np.empty(n)
         self.jvp_dot = np.empty(n)

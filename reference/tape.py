@@ -22,10 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference.graph import COMPILED, Graph
-from reference.ops import OPS
+from reference.graph import COMPILED, OP_NAMES, Graph
 
-OP_NAMES: tuple[str, ...] = tuple(OPS)
 OPCODES: dict[str, int] = {name: code for code, name in enumerate(OP_NAMES)}
 NOP = len(OP_NAMES)  # padding step: copies its left operand (ONE) to its destination (SCRATCH)
 
