@@ -42,6 +42,12 @@ class Outcome:
     grads: tuple[float, ...]
 
 
+# Where in a run an exception was raised: building the graph (the forward pass: constructing leaves
+# and applying ops), inside backward(), or reading .data and .grad afterwards. Only a refusal while
+# building can mean "this spelling is not offered"; anything later is a finding.
+BUILD, BACKWARD, READ = "build", "backward", "read"
+
+
 @dataclass(frozen=True)
 class ImplResult:
     """How running one graph went: 'ok' (with the outcome), 'exception', 'hang', 'crash', or
@@ -51,6 +57,7 @@ class ImplResult:
     outcome: Outcome | None
     error: str  # '' when ok; 'TypeName: message' for an exception; what happened otherwise
     seconds: float  # CPU seconds inside the implementation
+    phase: str = ""  # for an exception: BUILD, BACKWARD or READ
 
 
 class Adapter:
@@ -63,6 +70,8 @@ class Adapter:
     name: str = "adapter"
     import_line: str = ""
     class_name: str = "Value"
+    # The phase of the run in progress (BUILD, BACKWARD, READ): where an exception came from.
+    phase: str = ""
 
     def build(self, graph: Graph) -> tuple[list[Any], Any]:
         """The implementation's objects for the graph: (inputs in input order, output)."""
@@ -82,8 +91,11 @@ class Adapter:
         x.grad = 0.0
 
     def run(self, graph: Graph) -> Outcome:
+        self.phase = BUILD
         inputs, out = self.build(graph)
+        self.phase = BACKWARD
         self.backward(out)
+        self.phase = READ
         value = _as_float(self.data(out), "the output's value")
         grads = tuple(
             _as_float(self.grad(x), f"input {i}'s gradient") for i, x in enumerate(inputs)

@@ -1,222 +1,356 @@
 """The semantics battery: explicit cases every engine must get right, run by `check` besides the
-random graphs.
+random graphs, each built from the spellings the engine offers (fuzz.battery_graphs).
 
-- reuse: a node used twice, by two consumers or as both operands of one op (`x + x`, `x * x`,
-  diamonds) must receive the sum of all contributions;
-- edges of the domain where the reference is finite (tanh(1000), sigmoid(-1000), exp(700), ...);
+- reuse: a node used twice, by two consumers or as both operands of one op, must receive the sum
+  of all contributions;
+- edges of the domain where the answer is finite (tanh(1000), log(5e-324), `x ** 2` at 0, ...);
 - kinks: relu'(0) = 0;
-- two `backward()` calls give twice the leaf gradients;
-- deep chains: the depth at which backward fails (micrograd's recursive sort stops near 1,000).
+- repeated backward(): the second and third calls give two and three times the leaf gradients;
+- two roots sharing nodes: backward() from an inner node, then from the output;
+- inputs' .data unchanged by backward();
+- deep chains of every offered spelling (10^3 nodes each, then 10^4 and 10^5 as the engine's
+  measured speed allows: a slow engine is never a finding, one that does not answer is), wide
+  fan-out and stacked diamonds (2**40 paths: backward must visit each node once);
+- memory: building and dropping graphs must not grow the process without bound.
 
 Graph cases are judged like random graphs (the comparator); behaviour cases run inside the worker
-through `IsolatedImpl.call`, so an engine that hangs or dies there is reported, not fatal.
+(fuzz.battery_worker) through the runner's `call`, so an engine that hangs or dies there is
+reported, not fatal.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fuzz import battery_graphs as graphs
+from fuzz import battery_worker as worker
 from fuzz.findings import Finding
+from fuzz.probe import Spelling, probe_graphs, spellings_of
 from reference.compare import EPS, FAIL, Quantity, Verdict, error_scales
+from reference.float_sweep import agrees, float_gradients
 from reference.graph import Graph, Node, node_values
 from reference.libs import FLOAT
 
 if TYPE_CHECKING:
     from fuzz.check import Oracle
 
-# Chains tried in increasing depth; each must build and backward within the per-case timeout.
-DEPTHS = (1_000, 10_000, 100_000)
-# Two backward passes add the same contributions twice; (s + c1) + c2 may differ from 2s by a few
-# ulps of the sum of |contributions|.
+# Repeated backward passes add the same contributions again; (s + c1) + c2 may differ from 2s by a
+# few ulps of the sum of |contributions|.
 ROUNDING_ULPS = 4.0
+BACKWARD_CALLS = 3
+CHAIN_DEPTHS = (1_000, 10_000, 100_000)
+FAN_OUT = 4_096
+DIAMOND_LEVELS = 40
+# A deeper chain is tried only if, at the speed measured on the shallower one, it would take at
+# most this share of the battery's remaining time; a case may take SLOWDOWN times its predicted
+# time (plus the per-graph timeout) before it counts as a hang.
+CHAIN_SHARE = 0.25
+SLOWDOWN = 10.0
+# Memory: MEMORY_NODES nodes in short chains built and dropped MEMORY_ROUNDS times; resident memory
+# that grows by LEAK_BYTES_PER_NODE or more per node in every round after the first is a leak (our
+# engine's nodes are ~112 B, micrograd's ~620 B; a freed graph's memory is reused, so a correct
+# engine levels off after the first round, page rounding aside).
+MEMORY_NODES = 10_000
+MEMORY_ROUNDS = 4
+LEAK_BYTES_PER_NODE = 32.0
 
 
-def _x(*values: float) -> list[Node]:
-    return [Node.input(v) for v in values]
+def _runnable(graph: Graph, offered: Sequence[Spelling]) -> bool:
+    return spellings_of(graph) <= set(offered)
 
 
-def reuse_cases() -> list[tuple[str, Graph]]:
-    """Graphs whose only difficulty is that nodes are used more than once."""
-    op = Node.apply
-    return [
-        ("x + x", Graph((*_x(1.5), op("add", 0, 0)))),
-        ("x * x", Graph((*_x(1.5), op("mul", 0, 0)))),
-        ("x - x", Graph((*_x(1.5), op("sub", 0, 0)))),
-        ("x / x", Graph((*_x(1.5), op("div", 0, 0)))),
-        ("x ** x", Graph((*_x(1.5), op("pow", 0, 0)))),
-        ("(x * y) + x", Graph((*_x(1.5, -2.0), op("mul", 0, 1), op("add", 2, 0)))),
-        (
-            "diamond: a = x * y; (a + x) * a",
-            Graph((*_x(1.5, -2.0), op("mul", 0, 1), op("add", 2, 0), op("mul", 3, 2))),
-        ),
-        (
-            "one node feeding three consumers",
-            Graph((*_x(0.7), op("tanh", 0), op("mul", 1, 1), op("add", 2, 1), op("mul", 3, 0))),
-        ),
-    ]
+@dataclass
+class _Battery:
+    oracle: Oracle
+    offered: Sequence[Spelling]
+    timeout: float
+    deadline: float
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def call(self, category: str, function: Callable[..., Any], *args: Any, expect: float = 0.0):
+        """function(adapter, *args) in the worker. Returns its result, or a Finding when it raised,
+        hung or killed the worker (a crash is retried once in a new worker first), or None when the
+        battery's time ran out first (noted, never a finding)."""
+        allowed = self.timeout + SLOWDOWN * expect
+        left = self.time_left()
+        if left <= 0:
+            self.oracle.stats.notes.append(f"{category}: not run (time)")
+            return None
+        target = f"{function.__module__}:{function.__name__}"
+        runner = self.oracle.runner
+        try:
+            return runner.call(target, *args, timeout=min(allowed, left))
+        except Exception as e:
+            kind = getattr(e, "kind", "")
+            if kind == "hang" and left < allowed:
+                self.oracle.stats.notes.append(f"{category}: not finished within the time left")
+                return None
+            problem = f"{type(e).__name__}: {e}" if not kind else str(e)
+            if kind == "crash" and runner.fresh():
+                try:
+                    result = runner.call(target, *args, timeout=min(allowed, self.time_left()))
+                except Exception:
+                    pass
+                else:  # the engine had damaged its worker: the case alone passes
+                    reason = f"{category}: the worker died ({problem}); alone in a new one it ran"
+                    self.oracle.stats.notes.append(reason)
+                    return result
+            verdict = Verdict(FAIL, reason=problem, error=problem)
+            return Finding(category, _one_leaf(), verdict, _one_leaf())
 
 
-def domain_cases() -> list[tuple[str, Graph]]:
-    """Single ops at the edges of float64 where the exact answer is still a finite float."""
-    op = Node.apply
-    cases = [
-        ("tanh(1000)", 1000.0, "tanh"),
-        ("tanh(-1000)", -1000.0, "tanh"),
-        ("sigmoid(1000)", 1000.0, "sigmoid"),
-        ("sigmoid(-1000)", -1000.0, "sigmoid"),
-        ("exp(700)", 700.0, "exp"),
-        ("exp(-1000)", -1000.0, "exp"),
-        ("log(1e-300)", 1e-300, "log"),
-        ("tanh(1e-10)", 1e-10, "tanh"),
-    ]
-    return [(name, Graph((*_x(x), op(o, 0)))) for name, x, o in cases]
+def _failed(reason: str, quantities: tuple[Quantity, ...] = ()) -> Verdict:
+    return Verdict(FAIL, quantities, reason)
 
 
-def kink_cases() -> list[tuple[str, Graph, tuple[float, ...]]]:
-    """Graphs at a kink and the gradient the convention gives there."""
-    return [("relu'(0) = 0", Graph((*_x(0.0), Node.apply("relu", 0))), (0.0,))]
+def _one_leaf() -> Graph:
+    return Graph((Node.input(1.5),))
 
 
-def double_backward_case() -> Graph:
-    """(x * x) * x at x = 3: 27 after one backward, 54 after two (micrograd 0.1.0 gives 72)."""
-    return Graph((*_x(3.0), Node.apply("mul", 0, 0), Node.apply("mul", 1, 0)))
+def _number_text(x: float | None) -> str:
+    return "None" if x is None else repr(x)
 
 
-# ---- behaviour, run inside the worker: function(adapter, *args) -> picklable ------------------
-
-
-def double_backward(adapter: Any, graph_json: str) -> tuple[list[float], list[float]]:
-    """The leaf gradients after one and after two backward() calls."""
-    inputs, out = adapter.build(Graph.from_json(graph_json))
-    adapter.backward(out)
-    once = [float(adapter.grad(x)) for x in inputs]
-    adapter.backward(out)
-    return once, [float(adapter.grad(x)) for x in inputs]
-
-
-def twice_ok(graph: Graph, once: list[float], twice: list[float]) -> bool:
-    _, scales = error_scales(graph, node_values(graph, FLOAT))
-    return all(
-        abs(t - 2 * o) <= ROUNDING_ULPS * EPS * s
-        for o, t, s in zip(once, twice, scales, strict=True)
-    )
-
-
-def chain(depth: int) -> Graph:
-    """x, x + 1, (x + 1) + 1, ... with `depth` additions."""
-    nodes = [Node.input(0.5), Node.const(1.0)]
-    nodes += [Node.apply("add", 0 if i == 0 else i + 1, 1) for i in range(depth)]
-    return Graph(tuple(nodes))
-
-
-def deep_chain(adapter: Any, depth: int) -> str:
-    """'' when a chain of `depth` additions gives the right value and gradient, else what failed."""
-    try:
-        outcome = adapter.run(chain(depth))
-    except RecursionError as e:
-        return f"RecursionError: {e}"
-    except Exception as e:
-        return f"{type(e).__name__}: {e}"
-    if outcome.value != 0.5 + depth or outcome.grads != (1.0,):
-        return f"wrong result: value {outcome.value!r}, grad {outcome.grads!r}"
-    return ""
-
-
-def chain_snippet(depth: int, import_line: str, cls: str) -> str:
-    return (
-        f"{import_line}\n\nx = {cls}(0.5)\ny = x\nfor _ in range({depth}):\n    y = y + 1.0\n"
-        "y.backward()\nprint(y.data, x.grad)\n"
-    )
-
-
-# ---- running the battery on an oracle ------------------------------------------------------------
-
-
-def supports(graph: Graph, supported: dict[str, tuple[str, ...]]) -> bool:
-    return all(
-        n.op is None or graph.forms[i] in supported.get(n.op, ()) for i, n in enumerate(graph.nodes)
-    )
+def _snippet_of(oracle: Oracle, graph: Graph, extra: str = "") -> str:
+    adapter = oracle.adapter
+    text = graph.to_snippet(adapter.import_line, adapter.class_name)
+    return text.replace("out.backward()\n", f"out.backward()\n{extra}") if extra else text
 
 
 def run_battery(
-    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float, deadline: float
+    oracle: Oracle, offered: Sequence[Spelling], timeout: float, deadline: float
 ) -> list[Finding]:
-    """The semantics battery (see fuzz.battery): each deviation is a finding with its category.
-    Each case may take `timeout` seconds, and none starts after `deadline`."""
+    """The semantics battery (see the module docstring): each deviation is a finding with its
+    category. A behaviour case may take `timeout` seconds (more where it is big), and none
+    starts after `deadline`."""
+    battery = _Battery(oracle, offered, timeout, deadline)
+    findings = _graph_cases(battery)
+    for case in (_repeated_backward, _two_roots, _inputs_unchanged, _memory, _deep):
+        findings += case(battery)
+    return findings
+
+
+def _graph_cases(b: _Battery) -> list[Finding]:
     findings: list[Finding] = []
-    for kind, cases in (("reuse", reuse_cases()), ("domain", domain_cases())):
-        graphs = [g for _, g in cases if supports(g, supported)]
-        judged = oracle.judge(graphs, deadline) if graphs else []
-        if len(judged) < len(graphs):
-            oracle.stats.notes.append(f"{len(graphs) - len(judged)} {kind} cases not run (time)")
-        for graph, verdict in judged:
-            if verdict.status == FAIL:
-                findings.append(Finding(kind, graph, verdict, graph))
-    for name, graph, expected in kink_cases():
-        if not supports(graph, supported):
-            continue
-        result = oracle.run_impl([graph], deadline)[0]
-        if result.kind == "skipped":
-            continue
-        got = result.outcome.grads if result.outcome else None
-        if got != expected:
-            quantity = Quantity(name, got[0] if got else None, expected[0], 1.0, FAIL)
-            reason = f"{name} expected, got {got!r} {result.error}".strip()
-            findings.append(Finding("kink", graph, Verdict(FAIL, (quantity,), reason), graph))
-    findings += _behaviour(oracle, supported, timeout, deadline)
-    return findings
-
-
-def _behaviour(
-    oracle: Oracle, supported: dict[str, tuple[str, ...]], timeout: float, deadline: float
-) -> list[Finding]:
-    findings = []
-
-    def time_left() -> float:
-        return min(timeout, deadline - time.monotonic())
-
-    adapter = oracle.adapter
-    graph = double_backward_case()
-    if supports(graph, supported) and time_left() <= 0:
-        oracle.stats.notes.append("the double backward() case was not run (time)")
-    elif supports(graph, supported):
-        try:
-            once, twice = oracle.runner.call(
-                "fuzz.battery:double_backward", graph.to_json(), timeout=time_left()
+    cases = (("reuse", graphs.reuse_cases(b.offered)), ("domain", graphs.domain_cases(b.offered)))
+    for kind, named in cases:
+        runnable = [g for _, g in named if _runnable(g, b.offered)]
+        judged = b.oracle.judge(runnable, b.deadline) if runnable else []
+        if len(judged) < len(runnable):
+            b.oracle.stats.notes.append(
+                f"{len(runnable) - len(judged)} {kind} cases not run (time)"
             )
-            if not twice_ok(graph, once, twice):
-                quantities = tuple(
-                    Quantity(f"x{i} (2nd call)", t, 2 * o, 1.0, FAIL)
-                    for i, o, t in zip(graph.inputs, once, twice, strict=True)
-                )
-                reason = f"a second backward() gives {twice}, expected twice the first: {once}"
-                snippet = graph.to_snippet(adapter.import_line, adapter.class_name).replace(
-                    "out.backward()\n", "out.backward()\nout.backward()  # must double the grads\n"
-                )
-                verdict = Verdict(FAIL, quantities, reason)
-                findings.append(Finding("double backward", graph, verdict, graph, 1, snippet))
-        except Exception as e:  # the implementation's failure, or the worker's (IsolationError)
-            reason = f"two backward() calls failed: {type(e).__name__}: {e}"
-            findings.append(Finding("double backward", graph, Verdict(FAIL, reason=reason), graph))
-    if not supports(chain(1), supported):
-        return findings
-    for depth in DEPTHS:
-        allowed = time_left()
-        if allowed <= 0:
-            oracle.stats.notes.append(f"chains of {depth} nodes and more were not tried (time)")
-            break
-        try:
-            problem = oracle.runner.call("fuzz.battery:deep_chain", depth, timeout=allowed)
-        except Exception as e:  # the worker hung or died (IsolationError)
-            if getattr(e, "kind", "") == "hang":  # slow is not wrong: say so, report nothing
-                oracle.stats.notes.append(f"a chain of {depth} nodes took over {allowed:.3g} s")
-                break
-            problem = f"{type(e).__name__}: {e}"
-        if problem:
-            snippet = chain_snippet(depth, adapter.import_line, adapter.class_name)
-            reason = f"a chain of {depth} additions fails: {problem}"
-            verdict = Verdict(FAIL, reason=reason, error=problem)
-            findings.append(Finding("deep graph", chain(1), verdict, chain(1), 1, snippet))
-            break
+        findings += [Finding(kind, g, v, g) for g, v in judged if v.status == FAIL]
+    relu_at_kink = Graph((Node.input(0.0), Node.apply("relu", 0)))
+    if _runnable(relu_at_kink, b.offered):
+        result = b.oracle.run_impl([relu_at_kink], b.deadline)[0]
+        got = result.outcome.grads if result.outcome else None
+        if result.kind != "skipped" and got != (0.0,):
+            shown = got[0] if got else None
+            quantity = Quantity("x0", shown, 0.0, 1.0, FAIL)
+            reason = f"relu'(0) = 0 expected, got {got!r} {result.error}".strip()
+            verdict = _failed(reason, (quantity,))
+            findings.append(Finding("kink", relu_at_kink, verdict, relu_at_kink))
     return findings
+
+
+def _repeated_backward(b: _Battery) -> list[Finding]:
+    graph = graphs.any_graph(b.offered)
+    if graph is None:
+        return []
+    after = b.call("double backward", worker.repeated_backward, graph.to_json(), BACKWARD_CALLS)
+    if after is None or isinstance(after, Finding):
+        return [after] if after else []
+    _, scales = error_scales(graph, node_values(graph, FLOAT))
+    once = [0.0 if g is None else g for g in after[0]]
+    for calls, grads in enumerate(after[1:], 2):
+        expected = [calls * g for g in once]
+        ok = all(
+            g is not None and abs(g - e) <= ROUNDING_ULPS * calls * EPS * s
+            for g, e, s in zip(grads, expected, scales, strict=True)
+        )
+        if not ok:
+            names = [f"x{i}" for i in graph.inputs]
+            quantities = tuple(
+                Quantity(f"{n} (call {calls})", g, e, 1.0, FAIL)
+                for n, g, e in zip(names, grads, expected, strict=True)
+            )
+            reason = (
+                f"backward() call {calls} gives {grads}, expected {calls} times the first call's "
+                f"{after[0]}"
+            )
+            extra = "".join(
+                f"out.backward()  # call {k}: leaf grads must be {k} times the first\n"
+                for k in range(2, calls + 1)
+            )
+            snippet = _snippet_of(b.oracle, graph, extra)
+            verdict = _failed(reason, quantities)
+            return [Finding("double backward", graph, verdict, graph, 1, snippet)]
+    return []
+
+
+def _two_roots(b: _Battery) -> list[Finding]:
+    made = graphs.two_roots(b.offered)
+    if made is None:
+        return []
+    graph, first = made
+    got = b.call("two roots", worker.two_roots, graph.to_json(), first)
+    if got is None or isinstance(got, Finding):
+        return [got] if got else []
+    after_first, after_second = got
+    first_graph = Graph(graph.nodes[: first + 1])
+    _, first_grads = float_gradients(first_graph)
+    first_expected = list(first_grads) + [0.0] * (len(graph.inputs) - len(first_grads))
+    _, second = float_gradients(graph)
+    base = [0.0 if g is None else g for g in after_first]
+    delta = [None if g is None else g - f for g, f in zip(after_second, base, strict=True)]
+    ok = all(agrees(g, e) for g, e in zip(after_first, first_expected, strict=True)) and all(
+        agrees(d, e) for d, e in zip(delta, second, strict=True)
+    )
+    if ok:
+        return []
+    reason = (
+        f"backward() from node {first}, then from the output (sharing nodes): the second call "
+        f"added {delta} to the leaf gradients, expected {list(second)} "
+        f"(after the first: {after_first}, expected {first_expected})"
+    )
+    quantities = tuple(
+        Quantity(f"x{i} (second root)", d, e, 1.0, FAIL)
+        for i, d, e in zip(graph.inputs, delta, second, strict=True)
+    )
+    name = "v" if graph.nodes[first].kind == "op" else "x"
+    extra = (
+        f"# the first root: {name}{first}.backward() ran before out.backward() above\n"
+        "print('now the grads must have grown by the gradients of out alone')\n"
+    )
+    snippet = _snippet_of(b.oracle, graph, "").replace(
+        "out.backward()\n", f"{name}{first}.backward()\nout.backward()\n{extra}"
+    )
+    return [Finding("two roots", graph, _failed(reason, quantities), graph, 1, snippet)]
+
+
+def _inputs_unchanged(b: _Battery) -> list[Finding]:
+    cases = [probe_graphs(s)[0] for s in b.offered if probe_graphs(s)]
+    if not cases:
+        return []
+    got = b.call("input changed", worker.inputs_after_backward, [g.to_json() for g in cases])
+    if got is None or isinstance(got, Finding):
+        return [got] if got else []
+    for graph, (before, after) in zip(cases, got, strict=True):
+        if before != after:
+            reason = f"backward() changed the inputs' .data from {before} to {after}"
+            snippet = _snippet_of(b.oracle, graph)
+            return [Finding("input changed", graph, _failed(reason), graph, 1, snippet)]
+    return []
+
+
+def _check_run(
+    b: _Battery, category: str, graph: Graph, got: Any, what: str, snippet: str = ""
+) -> Finding | None:
+    """A (value, grads, seconds) result of a deep or wide graph against the float sweep."""
+    value, grads, _ = got
+    expected_value, expected = float_gradients(graph)
+    if agrees(value, expected_value) and all(
+        agrees(g, e) for g, e in zip(grads, expected, strict=True)
+    ):
+        return None
+    reason = (
+        f"{what}: value {_number_text(value)}, grads {grads}; expected {expected_value!r}, "
+        f"{list(expected)}"
+    )
+    snippet = snippet or _snippet_of(b.oracle, graph)
+    return Finding(category, graph, _failed(reason), graph, 1, snippet)
+
+
+def _chain_finding(b: _Battery, spelling: Spelling, depth: int, got: Any) -> Finding | None:
+    """The verdict on one chain's result: a (value, grads, seconds) triple, what it raised (a
+    string), or the Finding that calling it made."""
+    adapter = b.oracle.adapter
+    snippet = graphs.chain_snippet(spelling, depth, adapter.import_line, adapter.class_name)
+    what = f"a chain of {depth} `{spelling}`"
+    if isinstance(got, str | Finding):
+        problem = got if isinstance(got, str) else got.verdict.reason
+        verdict = Verdict(FAIL, reason=f"{what} fails: {problem}", error=problem)
+        return Finding("deep graph", _one_leaf(), verdict, _one_leaf(), 1, snippet)
+    return _check_run(b, "deep graph", graphs.chain(spelling, depth), got, what, snippet)
+
+
+def _deep(b: _Battery) -> list[Finding]:
+    """Chains of 10^3 of every offered spelling, then deeper chains, fan-out and diamonds of the
+    first that allows them, each sized by the speed measured on the one before."""
+    steps = [s for s in b.offered if graphs.chainable(s, b.offered)]
+    if not steps:
+        return []
+    depth = CHAIN_DEPTHS[0]
+    got = b.call("deep graph", worker.deep_chains, steps, depth)
+    if got is None:
+        return []
+    if isinstance(got, Finding):  # one of them hung or killed the worker: which, alone
+        got = [b.call("deep graph", worker.deep_chain, s, depth) for s in steps]
+    for spelling, result in zip(steps, got, strict=True):
+        if result is not None and (found := _chain_finding(b, spelling, depth, result)):
+            return [found]
+    per_node = max(r[2] / depth for r in got if isinstance(r, tuple))  # CPU seconds per node
+    findings = _wide(b, per_node)
+    for depth in CHAIN_DEPTHS[1:]:
+        predicted = per_node * depth
+        if predicted > CHAIN_SHARE * b.time_left():
+            b.oracle.stats.notes.append(f"chains of {depth} nodes not tried (time)")
+            break
+        result = b.call("deep graph", worker.deep_chain, steps[0], depth, expect=predicted)
+        if result is None:
+            break
+        if found := _chain_finding(b, steps[0], depth, result):
+            return [*findings, found]
+        per_node = max(per_node, result[2] / depth)
+    return findings
+
+
+def _wide(b: _Battery, per_node: float) -> list[Finding]:
+    """Fan-out and stacked diamonds of the first of `+` and `*` offered on two variables."""
+    findings: list[Finding] = []
+    binary = [s.op for s in b.offered if s.form == "vv" and s.op in ("add", "mul")]
+    for name in binary[:1]:
+        for category, make, size, function in (
+            ("fan-out", graphs.fan_out, FAN_OUT, worker.wide_fan_out),
+            ("diamonds", graphs.stacked_diamonds, DIAMOND_LEVELS, worker.diamonds),
+        ):
+            graph = make(name, size)
+            got = b.call(category, function, name, size, expect=per_node * len(graph.nodes))
+            what = f"{category} of `{name}` ({len(graph.nodes)} nodes)"
+            if isinstance(got, Finding):
+                got.verdict = _failed(f"{what}: {got.verdict.reason}")
+                findings.append(got)
+            elif got is not None and (found := _check_run(b, category, graph, got, what)):
+                findings.append(found)
+    return findings
+
+
+def _memory(b: _Battery) -> list[Finding]:
+    steps = [s for s in b.offered if graphs.chainable(s, b.offered)]
+    if not steps or worker.resident_bytes() is None:
+        return []
+    count = MEMORY_NODES // worker.MEMORY_DEPTH
+    got = b.call("memory", worker.memory_rounds, steps[0], count, MEMORY_ROUNDS)
+    if not isinstance(got, list) or any(size is None for size in got):
+        return []  # an error here is the chains' finding, not a leak
+    nodes = count * len(graphs.chain(steps[0], worker.MEMORY_DEPTH).nodes)
+    growth = [(after - before) / nodes for before, after in itertools.pairwise(got[1:])]
+    if not growth or min(growth) < LEAK_BYTES_PER_NODE:
+        return []
+    reason = (
+        f"memory is not returned: building and dropping {count} graphs ({nodes} nodes in all) "
+        f"grew the process by {sum(growth) / len(growth):.0f} bytes per node in every round "
+        f"(resident bytes after each round: {got})"
+    )
+    adapter = b.oracle.adapter
+    depth = worker.MEMORY_DEPTH
+    snippet = graphs.chain_snippet(steps[0], depth, adapter.import_line, adapter.class_name)
+    snippet += "# run this in a loop, with gc.collect() after each round: the process grows\n"
+    return [Finding("memory", _one_leaf(), _failed(reason), _one_leaf(), 1, snippet)]

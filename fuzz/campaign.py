@@ -138,6 +138,9 @@ def merge(results: list[CheckResult], budget: float, seed: int) -> CheckResult:
                 merged = getattr(stats, f.name)
                 for k, v in value.items():
                     merged[k] = merged.get(k, 0) + v
+            elif f.name == "first_finding_seconds":  # the earliest shard's
+                times = [t for t in (stats.first_finding_seconds, value) if t is not None]
+                stats.first_finding_seconds = min(times, default=None)
             else:
                 setattr(stats, f.name, getattr(stats, f.name) + value)
     by_graph: dict[str, Finding] = {}
@@ -150,7 +153,16 @@ def merge(results: list[CheckResult], budget: float, seed: int) -> CheckResult:
                 by_graph[key] = finding
     findings = minimal(sorted(by_graph.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes))))
     first = results[0]
-    return CheckResult(first.impl, seed, budget, stats, findings, first.supported)
+    return CheckResult(
+        first.impl,
+        seed,
+        budget,
+        stats,
+        findings,
+        first.supported,
+        offered=first.offered,
+        refused=first.refused,
+    )
 
 
 def run_campaign(

@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import gc
 import importlib
-import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fuzz.adapters import Adapter, ImplResult
-from fuzz.battery import run_battery, supports
-from fuzz.findings import UNSHRUNK, Finding, Stats, category
+from fuzz.battery import run_battery
+from fuzz.findings import DAMAGED, UNSHRUNK, Finding, Stats, category
+from fuzz.probe import ProbeResult, Spelling, forms_offered, run_probe, spellings_of
 from fuzz.sampler import GraphStream, SamplerConfig
 from fuzz.shrink import shrink
 from reference.compare import FAIL, NOT_COMPARABLE, QUICK_PASS, Verdict, compare
-from reference.graph import Graph, Node
-from reference.ops import OPS
+from reference.graph import Graph
 
 BATCH = 256  # graphs per reference call: the JAX reference pads batches to 1, 64 or 256
 SHRINK_SHARE = 0.3  # of the budget kept for shrinking once something was found
 MAX_SHRUNK = 5  # failures shrunk per category; the rest are counted
-# Exceptions that mean "this spelling is not supported", not "this spelling is wrong".
-UNSUPPORTED = ("AttributeError", "TypeError", "NotImplementedError", "AssertionError")
+FIRST_SHARE = 4.0  # shrinking time of a category's smallest failure, against 1 for the others
 # Allocations between two young-generation collections while sampling (Python's default: 700).
 GC_THRESHOLD = 20_000
 
@@ -47,6 +45,10 @@ class Runner(Protocol):
     def run(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]: ...
 
     def call(self, function: str, *args: Any, timeout: float) -> Any: ...
+
+    def fresh(self) -> bool:
+        """Run what comes next in a new process if the runner can (True), else False."""
+        ...
 
 
 class InProcess:
@@ -69,8 +71,13 @@ class InProcess:
                 results.append(ImplResult("ok", outcome, "", time.thread_time() - start))
             except Exception as e:  # the implementation's failure is data, not ours
                 error = f"{type(e).__name__}: {e}"
-                results.append(ImplResult("exception", None, error, time.thread_time() - start))
+                seconds = time.thread_time() - start
+                results.append(ImplResult("exception", None, error, seconds, self.adapter.phase))
         return results
+
+    def fresh(self) -> bool:
+        """A new process for what runs next: impossible in this process (False)."""
+        return False
 
     def call(self, function: str, *args: Any, timeout: float) -> Any:
         module, _, name = function.partition(":")
@@ -185,6 +192,22 @@ class Oracle:
             refs = self._reference(kept)
         return list(zip(kept, self._verdicts(kept, kept_results, refs), strict=True)), extra
 
+    def run_alone(self, graph: Graph, deadline: float | None = None) -> ImplResult | None:
+        """The graph run alone in a new worker; None if the runner cannot start one."""
+        if not self.runner.fresh():
+            return None
+        result = self.run_impl([graph], deadline)[0]
+        self.runner.fresh()  # what comes next does not inherit what this graph did
+        return result
+
+    def judge_alone(self, graph: Graph) -> Verdict | None:
+        """The verdict on the graph run alone in a new worker; None if the runner cannot start
+        one, or the graph did not run."""
+        result = self.run_alone(graph)
+        if result is None or result.kind == "skipped":
+            return None
+        return self.verdicts([graph], [result])[0]
+
     def fails_like(self, kind: str, deadline: float) -> Callable[[Graph], bool]:
         """A shrinking predicate: the graph still fails in the same category."""
 
@@ -198,45 +221,6 @@ class Oracle:
 Failures = dict[str, list[tuple[Graph, Verdict]]]  # category -> failing graphs
 
 
-def single_op_graph(name: str, form: str, rng: random.Random) -> Graph:
-    """`op` applied once, in `form`, to operands drawn inside its domain."""
-    op = OPS[name]
-    values: list[float] = []
-    for slot in range(len(form)):
-        drawn = op.draw(form, rng, slot, values[0] if values else None)
-        values.append(1.5 if drawn is None else drawn)
-    nodes = [Node("const" if k == "c" else "input", v) for k, v in zip(form, values, strict=True)]
-    nodes.append(Node("op", None, name, tuple(range(len(form)))))
-    return Graph(tuple(nodes))
-
-
-def probe(
-    oracle: Oracle, rng: random.Random, deadline: float | None = None
-) -> tuple[dict[str, tuple[str, ...]], Failures]:
-    """Try every op and form once on in-domain inputs: which the implementation supports, and
-    which already give a wrong answer."""
-    cases = [(op.name, form) for op in OPS.values() for form in op.forms]
-    graphs = [single_op_graph(name, form, rng) for name, form in cases]
-    results = oracle.run_impl(graphs, deadline)
-    supported: dict[str, tuple[str, ...]] = {}
-    kept: list[tuple[Graph, ImplResult]] = []
-    for (name, form), graph, result in zip(cases, graphs, results, strict=True):
-        if result.kind == "skipped" or (
-            result.kind == "exception" and result.error.partition(":")[0] in UNSUPPORTED
-        ):
-            continue
-        kept.append((graph, result))
-        if result.kind not in UNSHRUNK:  # a spelling that hangs or kills is not fuzzed further
-            supported[name] = (*supported.get(name, ()), form)
-    failures: Failures = {}
-    if kept:
-        verdicts = oracle.verdicts([g for g, _ in kept], [r for _, r in kept])
-        for (graph, _), verdict in zip(kept, verdicts, strict=True):
-            if verdict.status == FAIL:
-                failures.setdefault(category(verdict), []).append((graph, verdict))
-    return supported, failures
-
-
 @dataclass
 class CheckResult:
     impl: str
@@ -244,19 +228,55 @@ class CheckResult:
     budget: float
     stats: Stats
     findings: list[Finding]
-    supported: dict[str, tuple[str, ...]]
+    supported: Mapping[str, tuple[str, ...]]  # op -> forms with an offered spelling
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    offered: list[Spelling] = field(default_factory=list)  # spellings fuzzed
+    refused: dict[Spelling, str] = field(default_factory=dict)  # not offered: what they raised
 
     @property
     def skipped(self) -> list[str]:
-        """Op spellings the implementation lacks, e.g. 'pow (cv)'."""
-        return [
-            f"{name} ({form})" if len(op.forms) > 1 else name
-            for name, op in OPS.items()
-            for form in op.forms
-            if form not in self.supported.get(name, ())
-        ]
+        """Spellings the implementation does not offer, e.g. 'a ** 2.5'."""
+        return [str(s) for s in self.refused]
+
+    @property
+    def checked_nothing(self) -> bool:
+        """No spelling offered and nothing found: the class is not a Value class we can drive."""
+        return not self.offered and not self.findings
+
+
+def _judge_probe(oracle: Oracle, probe: ProbeResult) -> tuple[Failures, list[Finding]]:
+    """The probe's runs judged like random graphs, and the runs that failed only in a worker
+    that earlier graphs had used."""
+    failures: Failures = {}
+    findings: list[Finding] = []
+    if probe.judged:
+        graphs = [g for g, _ in probe.judged]
+        verdicts = oracle.verdicts(graphs, [r for _, r in probe.judged])
+        for graph, verdict in zip(graphs, verdicts, strict=True):
+            if verdict.status != FAIL:
+                continue
+            kind = category(verdict)
+            if kind in UNSHRUNK:  # hung or crashed alone in a new worker already (run_probe)
+                findings.append(Finding(kind, graph, verdict, graph))
+            else:
+                failures.setdefault(kind, []).append((graph, verdict))
+    findings += [
+        damaged_worker(graph, f"{result.kind}: {result.error}", before)
+        for graph, result, before in probe.damaged
+    ]
+    return failures, findings
+
+
+def damaged_worker(graph: Graph, what: str, before: int | None) -> Finding:
+    """A graph that hung, crashed or failed in a worker that had run other graphs, and passes
+    alone in a new one: the engine damages its own process, or keeps state between graphs."""
+    after = f"after running {before} graphs" if before is not None else "after other graphs"
+    reason = (
+        f"the worker failed ({what}) {after}; the same graph alone in a new worker passes, so "
+        "the engine damages its own process or keeps state between graphs"
+    )
+    return Finding(DAMAGED, graph, Verdict(FAIL, reason=reason, error=what), graph)
 
 
 def run_check(
@@ -275,16 +295,30 @@ def run_check(
     start_wall, start_cpu = time.monotonic(), time.process_time()
     deadline = start_wall + budget
     stats = oracle.stats
-    supported, raw = probe(oracle, random.Random(seed), deadline)
+    probed = run_probe(oracle, deadline)
+    supported = forms_offered(probed.offered)
+    raw, findings = _judge_probe(oracle, probed)
+
+    def found_something() -> None:
+        if stats.first_finding_seconds is None:
+            stats.first_finding_seconds = time.monotonic() - start_wall
+
+    if raw or findings:
+        found_something()
     t = time.perf_counter()
     battery_end = time.monotonic() + budget / 3  # the battery may not eat the random graphs' time
-    findings = run_battery(oracle, supported, timeout, battery_end) if battery else []
+    if battery:
+        findings += run_battery(oracle, probed.offered, timeout, battery_end)
+        if findings:
+            found_something()
     stats.battery_seconds = time.perf_counter() - t
-    known = [g for g in replay if supports(g, supported)]
+    offered = set(probed.offered)
+    known = [g for g in replay if spellings_of(g) <= offered]
     for graph, verdict in oracle.judge(known, deadline) if known else []:
         stats.replayed += 1
         if verdict.status == FAIL:
             stats.replayed_failing += 1
+            found_something()
             raw.setdefault(category(verdict), []).append((graph, verdict))
     config = config or SamplerConfig()
     ops = tuple(n for n in config.ops if n in supported)
@@ -324,6 +358,7 @@ def run_check(
                     reasons = stats.not_comparable_reasons
                     reasons[key] = reasons.get(key, 0) + 1
                 elif verdict.status == FAIL:
+                    found_something()
                     failures += 1
                     raw.setdefault(category(verdict), []).append((graph, verdict))
             if progress:
@@ -343,21 +378,30 @@ def run_check(
         supported,
         seconds=time.monotonic() - start_wall,
         cpu_seconds=time.process_time() - start_cpu + oracle.runner.worker_cpu_seconds,
+        offered=probed.offered,
+        refused=probed.refused,
     )
 
 
 def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]:
-    """Shrink the smallest failures of each category; identical results merge into one finding."""
+    """Shrink the smallest failures of each category; identical results merge into one finding,
+    and each is then confirmed alone in a new worker (see _confirmed)."""
     findings: dict[str, Finding] = {}
-    queue = [
-        (kind, graph, verdict, len(graphs))
+    ranked = [
+        (rank, kind, graph, verdict, len(graphs))
         for kind, graphs in raw.items()
-        for graph, verdict in sorted(graphs, key=lambda gv: len(gv[0].nodes))[:MAX_SHRUNK]
+        for rank, (graph, verdict) in enumerate(
+            sorted(graphs, key=lambda gv: len(gv[0].nodes))[:MAX_SHRUNK]
+        )
     ]
-    for k, (kind, graph, verdict, count) in enumerate(queue):
+    # The smallest failure of every category first, with FIRST_SHARE times the time of the
+    # others: the later ones mostly shrink to the same graph.
+    queue = sorted(ranked, key=lambda item: item[0])
+    weights = [FIRST_SHARE if rank == 0 else 1.0 for rank, *_ in queue]
+    for k, (_, kind, graph, verdict, count) in enumerate(queue):
         small, small_verdict = graph, verdict
         if kind not in UNSHRUNK:
-            share = (deadline - time.monotonic()) / max(1, len(queue) - k)
+            share = (deadline - time.monotonic()) * weights[k] / sum(weights[k:])
             small = shrink(graph, oracle.fails_like(kind, deadline), time.monotonic() + share)
             judged = oracle.judge([small])
             if judged and judged[0][1].status == FAIL:
@@ -367,7 +411,25 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
         key = small.to_json()
         if key not in findings:
             findings[key] = Finding(kind, small, small_verdict, graph, count)
-    return minimal(sorted(findings.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes))))
+    ordered = sorted(findings.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes)))
+    return [_confirmed(oracle, f) for f in minimal(ordered)]
+
+
+def _confirmed(oracle: Oracle, finding: Finding) -> Finding:
+    """The finding as its graph shows it alone in a new worker: a graph is blamed only for what
+    it does by itself. If neither the shrunk graph nor the original fails alone, the worker had
+    been damaged (or the engine keeps state between graphs): a finding of its own category."""
+    for graph in dict.fromkeys((finding.graph, finding.original)):
+        verdict = oracle.judge_alone(graph)
+        if verdict is None:  # in-process: no new worker to be had
+            return finding
+        if verdict.status == FAIL:
+            kind = category(verdict)
+            return Finding(kind, graph, verdict, finding.original, finding.count, finding.snippet)
+    what = finding.verdict.error or finding.verdict.reason
+    damaged = damaged_worker(finding.original, what, None)
+    damaged.count = finding.count
+    return damaged
 
 
 def _ops_used(graph: Graph) -> frozenset[str]:

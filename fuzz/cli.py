@@ -169,6 +169,13 @@ def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter) -> 
         print(json.dumps(result_json(result, adapter)))
     else:
         print(summary_text(result, adapter))
+    if result.checked_nothing:  # nothing checked is never a pass
+        print(
+            f"gradoracle: error: {result.impl} offers none of the ops: every spelling raised "
+            "while building it, or none could be probed in time",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     return EXIT_FINDINGS if result.findings else EXIT_CLEAN
 
 

@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fuzz.adapters import Adapter
+from fuzz.adapters import BUILD, Adapter
+
+if TYPE_CHECKING:
+    from fuzz.probe import Spelling
 from fuzz.corpus_format import (
     FORMAT,
     SPEC_VERSION,
@@ -47,7 +49,6 @@ from fuzz.corpus_format import (
 from reference.compare import error_scales, reference_problem
 from reference.graph import Graph, node_values
 from reference.libs import FLOAT
-from reference.ops import OPS
 
 __all__ = [
     "FORMAT",
@@ -325,29 +326,23 @@ def check_vector(vector: Vector, got: Sequence[float] | None, error: str = "") -
 def replay(corpus: Corpus, adapter: Adapter) -> ReplayResult:
     """Run every vector on the implementation (in this process) and judge it. No JAX involved.
 
-    A vector that raises AttributeError, TypeError, NotImplementedError or AssertionError and uses
-    an op spelling the implementation cannot build (tried once alone) is skipped, not failed:
-    micrograd has no tanh. An error in the backward pass stays a finding."""
-    from fuzz.check import UNSUPPORTED, InProcess, single_op_graph
+    A vector whose graph could not be built, and that uses a spelling the implementation refuses
+    on every probe input (fuzz.probe: micrograd has no tanh), is skipped, not failed, as `check`
+    skips such spellings. An error in the backward pass, or on some inputs only, stays a finding."""
+    from fuzz.check import InProcess
+    from fuzz.probe import refusal, spellings_of
 
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     runner = InProcess(adapter)
     result = ReplayResult(adapter.name, [])
-    supported: dict[tuple[str, str], bool] = {}
+    refused: dict[Spelling, str] = {}
 
     def lacking(graph: Graph) -> str:
-        for i, node in enumerate(graph.nodes):
-            if node.op is None:
-                continue
-            key = (node.op, graph.forms[i])
-            if key not in supported:  # built alone: a backward pass that raises is a finding
-                try:
-                    adapter.build(single_op_graph(*key, random.Random(0)))
-                    supported[key] = True
-                except Exception as e:  # the implementation's failure is data
-                    supported[key] = type(e).__name__ not in UNSUPPORTED
-            if not supported[key]:
-                return f"{node.op} ({key[1]})" if len(OPS[node.op].forms) > 1 else node.op
+        for spelling in sorted(spellings_of(graph)):
+            if spelling not in refused:
+                refused[spelling] = refusal(runner, spelling)
+            if refused[spelling]:
+                return str(spelling)
         return ""
 
     for vector in corpus.vectors:
@@ -355,7 +350,7 @@ def replay(corpus: Corpus, adapter: Adapter) -> ReplayResult:
         result.impl_seconds += run.seconds
         outcome = run.outcome
         got = (outcome.value, *outcome.grads) if outcome is not None else None
-        missing = lacking(vector.graph) if run.error.partition(":")[0] in UNSUPPORTED else ""
+        missing = lacking(vector.graph) if run.kind == "exception" and run.phase == BUILD else ""
         if missing:
             result.checked.append(Checked(vector, False, run.error, unsupported=missing))
             continue

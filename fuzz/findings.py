@@ -9,6 +9,8 @@ from reference.graph import Graph
 
 # Categories whose failures are shown as they are: shrinking them costs a timeout per try.
 UNSHRUNK = ("hang", "crash")
+# A graph that failed in a worker earlier graphs had used, and passes alone in a new one.
+DAMAGED = "damaged worker"
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Stats:
     notes: list[str] = field(default_factory=list)  # what the run could not decide, in words
     replayed: int = 0  # earlier findings judged again (from the example database)
     replayed_failing: int = 0  # ... and still failing
+    first_finding_seconds: float | None = None  # wall seconds from the start to the first failure
 
 
 def category(verdict: Verdict) -> str:

@@ -185,7 +185,7 @@ def _run_batch(
         seconds = cpu() - cpu_start
         end = now()
         slots[0] = _IDLE
-        done.append((*result, seconds))
+        done.append((*result, seconds, adapter.phase if result[1] == "exception" else ""))
         if len(done) >= CHUNK_GRAPHS or end - last_send >= CHUNK_SECONDS:
             conn.send(("results", done, False, time.process_time()))
             done, last_send = [], now()
@@ -248,6 +248,7 @@ class IsolatedImpl:
         self.timeout = timeout  # seconds per graph
         self.load_timeout = load_timeout
         self.restarts = 0  # workers replaced
+        self.worker_graphs = 0  # graphs the live worker has run (or started) since it began
         # CPU time of all workers so far: as reported with each answer, or by the OS when a worker
         # is killed (a hang's spinning included).
         self.worker_cpu_seconds = 0.0
@@ -311,6 +312,14 @@ class IsolatedImpl:
             raise raised
         raise IsolationError("exception", message[2])
 
+    def fresh(self) -> bool:
+        """Make what runs next run in a new worker, one that no earlier graph has touched (a
+        native engine can damage its own process: the graph that then fails is not to blame)."""
+        if self._job is not None:
+            raise RuntimeError("collect() the submitted batch first")
+        self._kill()
+        return True
+
     def close(self) -> None:
         """Stop the worker (politely, then by force) and reap it."""
         for worker in self._box:
@@ -345,6 +354,7 @@ class IsolatedImpl:
         process.start()
         theirs.close()
         self._box.append(worker := _Worker(process, ours, slots))
+        self.worker_graphs = 0
         limit = time.monotonic() + self.load_timeout
         if deadline is not None:
             limit = min(limit, deadline + DEADLINE_GRACE)
@@ -408,17 +418,19 @@ class IsolatedImpl:
                 except (EOFError, OSError):
                     return self._crashed(job, worker)
                 self._cpu(worker, cpu)
+                self.worker_graphs += len(results)
                 store, new = job.results, _new_with
-                for index, kind, value, grads, error, seconds in results:
-                    # ImplResult(kind, Outcome(value, grads) if ok, error, seconds), equal to what
-                    # the frozen dataclasses' __init__ would make, at a third of their cost.
+                for index, kind, value, grads, error, seconds, phase in results:
+                    # ImplResult(kind, Outcome(value, grads) if ok, error, seconds, phase), equal
+                    # to what the frozen dataclasses' __init__ would make, at a third of the cost.
                     outcome = None
                     if kind == "ok":
                         outcome = new(Outcome, {"value": value, "grads": grads})
                     store[index] = new(
                         ImplResult,
-                        {"kind": kind, "outcome": outcome, "error": error, "seconds": seconds},
-                    )
+                        {"kind": kind, "outcome": outcome, "error": error, "seconds": seconds,
+                         "phase": phase},
+                    )  # fmt: skip
                 if finished:
                     job.done = True
                     return None

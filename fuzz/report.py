@@ -73,14 +73,24 @@ def _by_category(result: CheckResult) -> str:
     return f" ({', '.join(f'{k}: {v}' for k, v in counts.items())})" if counts else ""
 
 
+def _refusals(result: CheckResult) -> str:
+    """'a ** 2.5 (ValueError: ...), ...': each refused spelling with what it raised, errors that
+    repeat said once."""
+    if not result.refused:
+        return "none"
+    by_error: dict[str, list[str]] = {}
+    for spelling, error in result.refused.items():
+        by_error.setdefault(error, []).append(str(spelling))
+    return "; ".join(f"{', '.join(names)} ({error})" for error, names in by_error.items())
+
+
 def summary_text(result: CheckResult, adapter: Adapter) -> str:
     s = result.stats
     share = s.not_comparable / s.graphs_checked if s.graphs_checked else 0.0
     lines = [
         f"gradoracle check {result.impl} (seed {result.seed}, budget {result.budget:g} s)",
         f"ops covered: {', '.join(result.supported) or 'none'}",
-        f"ops skipped (missing, or hanging or crashing when probed): "
-        f"{', '.join(result.skipped) or 'none'}",
+        f"spellings not offered (refused on every probe input): {_refusals(result)}",
         f"graphs checked: {s.graphs_checked}, not comparable: {s.not_comparable} ({share:.2%}), "
         f"findings: {len(result.findings)}{_by_category(result)}",
         f"time: {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s cpu; implementation "
@@ -153,4 +163,6 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "compare_seconds": s.compare_seconds,
         "shrink_seconds": s.shrink_seconds,
         "battery_seconds": s.battery_seconds,
+        "first_finding_seconds": s.first_finding_seconds,
+        "spellings_refused": {str(k): v for k, v in result.refused.items()},
     }

@@ -64,7 +64,10 @@ def test_overwriting_products_are_found_and_shrunk_to_one_op(
 def test_missing_ops_are_skipped_and_listed(capsys: pytest.CaptureFixture[str]) -> None:
     code, report = run_json(capsys, "planted_engines:NoTanh", "--budget", "3")
     assert code == EXIT_CLEAN, report["findings"]
-    assert report["ops_skipped"] == ["tanh"]
+    assert report["ops_skipped"] == ["a.tanh()"]
+    assert report["spellings_refused"] == {
+        "a.tanh()": "AttributeError: property 'tanh' of 'NoTanh' object has no getter"
+    }
     assert "tanh" not in report["ops_covered"]
 
 

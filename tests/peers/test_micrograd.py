@@ -37,16 +37,18 @@ def by_category(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def test_gradoracle_check_finds_exactly_the_two_known_defects() -> None:
+def test_gradoracle_check_finds_exactly_the_known_defects() -> None:
     # One run for every assertion: a module-scoped fixture would run once per xdist worker.
     code, report = gradoracle_check(SPEC, BUDGET, ROOT)
     assert code == 1
     found = {category: [f["reason"] for f in fs] for category, fs in by_category(report).items()}
-    assert set(found) == {"deep graph", "double backward"}, (found, report["notes"])
+    # Interior gradients are never reset: a second backward(), or a backward() from another root
+    # that shares nodes, adds to stale ones. Its topological sort recurses.
+    assert set(found) == {"deep graph", "double backward", "two roots"}, (found, report["notes"])
     its_ops_pass_on_shallow_graphs(report)
     missing_ops_are_skipped(report)
     recursion_error_on_a_chain_of_1000(report)
-    a_second_backward_gives_72_not_54(report)
+    a_second_backward_does_not_double_the_gradients(report)
 
 
 def its_ops_pass_on_shallow_graphs(report: dict[str, Any]) -> None:
@@ -58,7 +60,9 @@ def its_ops_pass_on_shallow_graphs(report: dict[str, Any]) -> None:
 
 
 def missing_ops_are_skipped(report: dict[str, Any]) -> None:
-    assert set(report["ops_skipped"]) == {"tanh", "exp", "log", "sigmoid", "pow (cv)", "pow (vv)"}
+    assert set(report["ops_skipped"]) == {
+        "a.tanh()", "a.exp()", "a.log()", "a.sigmoid()", "2 ** a", "2.5 ** a", "a ** b",
+    }  # fmt: skip
     assert report["ops_covered"] == {
         **{op: ["vv", "vc", "cv"] for op in ("add", "sub", "mul", "div")},
         "neg": ["v"],
@@ -69,16 +73,19 @@ def missing_ops_are_skipped(report: dict[str, Any]) -> None:
 
 def recursion_error_on_a_chain_of_1000(report: dict[str, Any]) -> None:
     (deep,) = by_category(report)["deep graph"]
-    assert deep["reason"].startswith("a chain of 1000 additions fails: RecursionError"), deep
+    assert deep["reason"].startswith("a chain of 1000 `"), deep
+    assert "fails: RecursionError" in deep["reason"], deep
     assert deep["error"].startswith("RecursionError")
     assert "range(1000)" in deep["snippet"]
 
 
-def a_second_backward_gives_72_not_54(report: dict[str, Any]) -> None:
+def a_second_backward_does_not_double_the_gradients(report: dict[str, Any]) -> None:
     (twice,) = by_category(report)["double backward"]
-    (q,) = twice["quantities"]
-    assert (q["impl"], q["jax"]) == (72.0, 54.0)  # 27 after one pass
+    assert any(q["impl"] != q["jax"] for q in twice["quantities"]), twice
     assert "out.backward()\nout.backward()" in twice["snippet"]
     namespace: dict[str, Any] = {}
     exec(twice["snippet"], namespace)  # the snippet runs and shows it
-    assert namespace["x0"].grad == 72.0
+    wrong = {q["name"].split()[0]: q for q in twice["quantities"] if q["status"] == "fail"}
+    assert wrong
+    for name, q in wrong.items():
+        assert namespace[name].grad == q["impl"] != q["jax"]

@@ -94,9 +94,8 @@ def the_battery_finds_the_overwrite_too(report: dict[str, Any]) -> None:
     reuse = [f for f in findings if f["category"] == "reuse"]
     assert any(len(ops_in(f)) == 1 for f in reuse), [f["snippet"] for f in reuse]
     (twice,) = [f for f in findings if f["category"] == "double backward"]
-    # A second backward() overwrites again instead of adding: the same gradient, not twice it.
-    (q,) = twice["quantities"]
-    assert q["impl"] == pytest.approx(q["jax"] / 2)
+    # A second backward() overwrites again instead of adding: not twice the first call's gradient.
+    assert any(q["impl"] != q["jax"] for q in twice["quantities"]), twice
 
 
 def the_notebook_tanh_formula_is_reported(report: dict[str, Any]) -> None:
@@ -108,11 +107,11 @@ def the_notebook_tanh_formula_is_reported(report: dict[str, Any]) -> None:
 def missing_spellings_are_skipped_not_failed(report: dict[str, Any]) -> None:
     assert report["ops_covered"] == {"add": ["vv"], "mul": ["vv"], "tanh": ["v"]}
     assert set(report["ops_skipped"]) == {
-        *(f"{op} ({form})" for op in ("add", "mul") for form in ("vc", "cv")),
-        *(f"{op} ({form})" for op in ("sub", "div") for form in ("vv", "vc", "cv")),
-        *(f"pow ({form})" for form in ("vc", "cv", "vv")),
-        *("neg", "exp", "log", "relu", "sigmoid"),
-    }
+        *(f"a {s} {k}" for s in "+-*/" for k in ("2", "2.5")),
+        *(f"{k} {s} a" for s in "+-*/" for k in ("2", "2.5")),
+        "a - b", "a / b", "-a", "a ** 2", "a ** 2.5", "2 ** a", "2.5 ** a", "a ** b",
+        "a.exp()", "a.log()", "a.relu()", "a.sigmoid()",
+    }  # fmt: skip
     # Nothing was held against a spelling the engine lacks.
     for finding in report["findings"]:
         assert "AttributeError" not in (finding["error"] or ""), finding["snippet"]
