@@ -72,6 +72,11 @@ class Adapter:
     class_name: str = "Value"
     # The phase of the run in progress (BUILD, BACKWARD, READ): where an exception came from.
     phase: str = ""
+    # How counterexample snippets spell a leaf, the backward pass and the reads (fuzz.snippets).
+    snippet_leaf: str = "{cls}({value})"
+    snippet_backward: str = "{out}.backward()"
+    snippet_data: str = "{x}.data"
+    snippet_grad: str = "{x}.grad"
 
     def build(self, graph: Graph) -> tuple[list[Any], Any]:
         """The implementation's objects for the graph: (inputs in input order, output)."""
@@ -115,10 +120,11 @@ class ValueClassAdapter(Adapter):
 
     def __init__(self, cls: type, spec: str | None = None) -> None:
         self.cls = cls
-        module = cls.__module__
-        self.name = spec or f"{module}:{cls.__qualname__}"
-        self.import_line = f"from {module} import {cls.__qualname__}"
-        self.class_name = cls.__qualname__
+        self.name = spec or f"{cls.__module__}:{cls.__qualname__}"
+        # Snippets import what the user named: a compiled class says its module is `builtins`.
+        module, _, attr = self.name.partition(":")
+        self.import_line = f"from {module} import {attr.split('.')[0]}"
+        self.class_name = attr
 
     def build(self, graph: Graph) -> tuple[list[Any], Any]:
         compiled = graph.__dict__.get(COMPILED)  # a sampled graph: its tape, no nodes needed

@@ -30,7 +30,8 @@ from fuzz import battery_graphs as graphs
 from fuzz import battery_worker as worker
 from fuzz.findings import Finding
 from fuzz.probe import Spelling, probe_graphs, spellings_of
-from reference.compare import EPS, FAIL, Quantity, Verdict, error_scales
+from fuzz.snippets import graph_snippet
+from reference.compare import EPS, FAIL, PASS, Quantity, Verdict, error_scales
 from reference.float_sweep import agrees, float_gradients
 from reference.graph import Graph, Node, node_values
 from reference.libs import FLOAT
@@ -69,6 +70,7 @@ class _Battery:
     offered: Sequence[Spelling]
     timeout: float
     deadline: float
+    per_node: float = 1e-5  # CPU seconds per node of a chain, once measured (a guess before)
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
@@ -117,12 +119,6 @@ def _number_text(x: float | None) -> str:
     return "None" if x is None else repr(x)
 
 
-def _snippet_of(oracle: Oracle, graph: Graph, extra: str = "") -> str:
-    adapter = oracle.adapter
-    text = graph.to_snippet(adapter.import_line, adapter.class_name)
-    return text.replace("out.backward()\n", f"out.backward()\n{extra}") if extra else text
-
-
 def run_battery(
     oracle: Oracle, offered: Sequence[Spelling], timeout: float, deadline: float
 ) -> list[Finding]:
@@ -131,7 +127,7 @@ def run_battery(
     starts after `deadline`."""
     battery = _Battery(oracle, offered, timeout, deadline)
     findings = _graph_cases(battery)
-    for case in (_repeated_backward, _two_roots, _inputs_unchanged, _memory, _deep):
+    for case in (_repeated_backward, _two_roots, _inputs_unchanged, _memory, _deep, _wide):
         findings += case(battery)
     return findings
 
@@ -185,11 +181,8 @@ def _repeated_backward(b: _Battery) -> list[Finding]:
                 f"backward() call {calls} gives {grads}, expected {calls} times the first call's "
                 f"{after[0]}"
             )
-            extra = "".join(
-                f"out.backward()  # call {k}: leaf grads must be {k} times the first\n"
-                for k in range(2, calls + 1)
-            )
-            snippet = _snippet_of(b.oracle, graph, extra)
+            shown = [Quantity(q.name.split()[0], q.impl, q.jax, 1.0, FAIL) for q in quantities]
+            snippet = graph_snippet(graph, b.oracle.adapter, shown, backward_calls=calls)
             verdict = _failed(reason, quantities)
             return [Finding("double backward", graph, verdict, graph, 1, snippet)]
     return []
@@ -224,14 +217,14 @@ def _two_roots(b: _Battery) -> list[Finding]:
         Quantity(f"x{i} (second root)", d, e, 1.0, FAIL)
         for i, d, e in zip(graph.inputs, delta, second, strict=True)
     )
-    name = "v" if graph.nodes[first].kind == "op" else "x"
-    extra = (
-        f"# the first root: {name}{first}.backward() ran before out.backward() above\n"
-        "print('now the grads must have grown by the gradients of out alone')\n"
-    )
-    snippet = _snippet_of(b.oracle, graph, "").replace(
-        "out.backward()\n", f"{name}{first}.backward()\nout.backward()\n{extra}"
-    )
+    adapter = b.oracle.adapter
+    total = [
+        Quantity(f"x{i}", g, f + e, 1.0, PASS if agrees(g, f + e) else FAIL)
+        for i, g, f, e in zip(graph.inputs, after_second, first_expected, second, strict=True)
+    ]
+    snippet = graph_snippet(graph, adapter, total)
+    first_root = adapter.snippet_backward.format(out=f"v{first}")
+    snippet = snippet.replace("out.backward", f"{first_root}  # first root\nout.backward", 1)
     return [Finding("two roots", graph, _failed(reason, quantities), graph, 1, snippet)]
 
 
@@ -242,10 +235,18 @@ def _inputs_unchanged(b: _Battery) -> list[Finding]:
     got = b.call("input changed", worker.inputs_after_backward, [g.to_json() for g in cases])
     if got is None or isinstance(got, Finding):
         return [got] if got else []
-    for graph, (before, after) in zip(cases, got, strict=True):
+    for graph, change in zip(cases, got, strict=True):
+        if change is None:
+            continue
+        before, after = change
         if before != after:
             reason = f"backward() changed the inputs' .data from {before} to {after}"
-            snippet = _snippet_of(b.oracle, graph)
+            snippet = graph_snippet(graph, b.oracle.adapter)
+            data = b.oracle.adapter.snippet_data
+            snippet += "".join(
+                f"print('x{i}.data =', float({data.format(x=f'x{i}')}), '  expected {v!r}')\n"
+                for i, v in zip(graph.inputs, before, strict=True)
+            )
             return [Finding("input changed", graph, _failed(reason), graph, 1, snippet)]
     return []
 
@@ -264,7 +265,7 @@ def _check_run(
         f"{what}: value {_number_text(value)}, grads {grads}; expected {expected_value!r}, "
         f"{list(expected)}"
     )
-    snippet = snippet or _snippet_of(b.oracle, graph)
+    snippet = snippet or graph_snippet(graph, b.oracle.adapter)
     return Finding(category, graph, _failed(reason), graph, 1, snippet)
 
 
@@ -293,11 +294,12 @@ def _deep(b: _Battery) -> list[Finding]:
         return []
     if isinstance(got, Finding):  # one of them hung or killed the worker: which, alone
         got = [b.call("deep graph", worker.deep_chain, s, depth) for s in steps]
+    timed = [r[2] / depth for r in got if isinstance(r, tuple)]
+    per_node = b.per_node = max(timed, default=b.per_node)  # CPU seconds per node
     for spelling, result in zip(steps, got, strict=True):
         if result is not None and (found := _chain_finding(b, spelling, depth, result)):
             return [found]
-    per_node = max(r[2] / depth for r in got if isinstance(r, tuple))  # CPU seconds per node
-    findings = _wide(b, per_node)
+    findings: list[Finding] = []
     for depth in CHAIN_DEPTHS[1:]:
         predicted = per_node * depth
         if predicted > CHAIN_SHARE * b.time_left():
@@ -312,8 +314,9 @@ def _deep(b: _Battery) -> list[Finding]:
     return findings
 
 
-def _wide(b: _Battery, per_node: float) -> list[Finding]:
+def _wide(b: _Battery) -> list[Finding]:
     """Fan-out and stacked diamonds of the first of `+` and `*` offered on two variables."""
+    per_node = b.per_node
     findings: list[Finding] = []
     binary = [s.op for s in b.offered if s.form == "vv" and s.op in ("add", "mul")]
     for name in binary[:1]:
@@ -325,8 +328,9 @@ def _wide(b: _Battery, per_node: float) -> list[Finding]:
             got = b.call(category, function, name, size, expect=per_node * len(graph.nodes))
             what = f"{category} of `{name}` ({len(graph.nodes)} nodes)"
             if isinstance(got, Finding):
-                got.verdict = _failed(f"{what}: {got.verdict.reason}")
-                findings.append(got)
+                reason = f"{what}: {got.verdict.reason}"
+                verdict = Verdict(FAIL, reason=reason, error=got.verdict.error)
+                findings.append(Finding(category, graph, verdict, graph))
             elif got is not None and (found := _check_run(b, category, graph, got, what)):
                 findings.append(found)
     return findings

@@ -68,14 +68,20 @@ def two_roots(adapter: Any, graph_json: str, first: int) -> tuple[list[Number], 
     return after_first, _grads(adapter, inputs)
 
 
-def inputs_after_backward(adapter: Any, graphs_json: list[str]) -> list[tuple[list[Any], ...]]:
-    """For each graph: its inputs' .data right after building, and after backward()."""
-    changes = []
+def inputs_after_backward(
+    adapter: Any, graphs_json: list[str]
+) -> list[tuple[list[Number], list[Number]] | None]:
+    """For each graph: its inputs' .data right after building, and after backward(); None for a
+    graph that raised (the probe and the random graphs report that)."""
+    changes: list[tuple[list[Number], list[Number]] | None] = []
     for text in graphs_json:
-        inputs, out = adapter.build(Graph.from_json(text))
-        before = [_number(adapter.data(x)) for x in inputs]
-        adapter.backward(out)
-        changes.append((before, [_number(adapter.data(x)) for x in inputs]))
+        try:
+            inputs, out = adapter.build(Graph.from_json(text))
+            before = [_number(adapter.data(x)) for x in inputs]
+            adapter.backward(out)
+            changes.append((before, [_number(adapter.data(x)) for x in inputs]))
+        except Exception:
+            changes.append(None)
     return changes
 
 
@@ -93,13 +99,20 @@ def deep_chain(adapter: Any, spelling: Spelling, depth: int) -> tuple[Number, li
 
 
 def deep_chains(adapter: Any, spellings: list[Spelling], depth: int) -> list[Any]:
-    """deep_chain for each spelling in one call: its result, or what it raised as a string."""
+    """deep_chain for each spelling in one call: its result, what it raised as a string, or None
+    when a chain of two steps raises too (an error of the op, not of depth: the probe and the
+    random graphs report it)."""
     results: list[Any] = []
     for spelling in spellings:
         try:
             results.append(run_graph(adapter, chain(spelling, depth)))
         except Exception as e:
-            results.append(f"{type(e).__name__}: {e}")
+            try:
+                run_graph(adapter, chain(spelling, 2))
+            except Exception:
+                results.append(None)
+            else:
+                results.append(f"{type(e).__name__}: {e}")
     return results
 
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from fuzz.adapters import Adapter, ImplResult
 from fuzz.battery import run_battery
 from fuzz.findings import DAMAGED, UNSHRUNK, Finding, Stats, category
-from fuzz.probe import ProbeResult, Spelling, forms_offered, run_probe, spellings_of
+from fuzz.probe import LEAF, ProbeResult, Spelling, forms_offered, run_probe, spellings_of
 from fuzz.sampler import GraphStream, SamplerConfig
 from fuzz.shrink import shrink
 from reference.compare import FAIL, NOT_COMPARABLE, QUICK_PASS, Verdict, compare
@@ -242,7 +242,7 @@ class CheckResult:
     @property
     def checked_nothing(self) -> bool:
         """No spelling offered and nothing found: the class is not a Value class we can drive."""
-        return not self.offered and not self.findings
+        return not any(s.op != LEAF for s in self.offered) and not self.findings
 
 
 def _judge_probe(oracle: Oracle, probe: ProbeResult) -> tuple[Failures, list[Finding]]:

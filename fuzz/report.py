@@ -8,6 +8,7 @@ from typing import Any
 from fuzz.adapters import Adapter
 from fuzz.check import CheckResult
 from fuzz.findings import Finding
+from fuzz.snippets import graph_snippet
 from reference.compare import Quantity
 from reference.finite_diff import finite_diff
 from reference.graph import Graph
@@ -59,7 +60,7 @@ def finding_text(n: int, finding: Finding, adapter: Adapter) -> str:
 
 
 def snippet_of(finding: Finding, adapter: Adapter) -> str:
-    return finding.snippet or finding.graph.to_snippet(adapter.import_line, adapter.class_name)
+    return finding.snippet or graph_snippet(finding.graph, adapter, finding.verdict.quantities)
 
 
 def _indent(text: str) -> str:

@@ -60,6 +60,8 @@ class TorchAdapter(Adapter):
     name = "torch"
     import_line = _SNIPPET_HEADER
     class_name = "Value"
+    snippet_backward = "{out}.backward(retain_graph=True)"
+    snippet_data = "{x}.item()"
 
     def __init__(self) -> None:
         import torch  # here, not at module level: importing fuzz must never need torch
