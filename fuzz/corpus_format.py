@@ -58,6 +58,9 @@ CONVENTIONS = (
     "Constants are plain numbers with no gradient: form 'vc' has the constant on the right "
     "(a + k), 'cv' on the left (k - a), 'vv' takes two nodes (see 'ops': spellings).",
     "pow: 'vc' is a**k, d/da = k*a**(k-1); 'cv' is k**a, d/da = log(k)*k**a; 'vv' is a**b (a > 0).",
+    'Numbers keep their type (graph version 2): {"const": 2} is the int 2 (a ** 2) and '
+    '{"input": 2} an input built from the int (Value(2)), where 2.0 is a float; build each '
+    "as the type given. An int's value is its nearest float64: the expected numbers are the same.",
     "relu'(0) = 0 (micrograd, PyTorch, jax.nn.relu); no vector sits near a kink, so conventions at "
     "kinks are tested by explicit cases, not by these vectors.",
     "tanh and sigmoid are computed stably for every finite input (tanh(1000) == 1.0).",

@@ -13,6 +13,10 @@ out for it) and writes each graph as the flat lists of its tape (`reference.tape
 which the JAX reference and the worker's wire format take as they are. Graphs are valid by
 construction and their nodes are only made when asked for (`Graph.from_compiled`); the tests check
 that `Graph(nodes)` validates them to the same graph.
+
+Ints: of the whole-number constants drawn, `int_constants` (default reference.ops.INT_CONSTANTS,
+one half) are Python ints (`x ** 2`, `2 * x`, `x / 2`, `2 ** x`), and of the whole-number leaves
+`int_leaves` (`Value(2)`): the kernel flags them, and the graphs' leaf values hold ints there.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from fuzz import sampler_kernel as kernel
 from fuzz.sampler_kernel import ATTEMPTS, KINK_MARGIN, MAGNITUDE_LIMIT, UNDERFLOW_LIMIT
 from reference.graph import Graph
 from reference.libs import FLOAT
-from reference.ops import OPS, Op
+from reference.ops import INT_CONSTANTS, INT_LEAVES, OPS, Op
 from reference.tape import OPCODES, Bucket, CompiledGraph, bucket_of
 
 __all__ = [
@@ -59,6 +63,8 @@ class SamplerConfig:
     same_operand: float = 0.1  # chance that a binary op takes one node as both operands (x * x)
     const: float = 0.25  # chance that a binary op takes a plain-number constant on one side
     fresh_input: float = 0.1  # chance that an operand is a new input (when inputs remain)
+    int_constants: float = INT_CONSTANTS  # chance that a whole-number constant is an int
+    int_leaves: float = INT_LEAVES  # chance that a whole-number input is an int
     weights: dict[str, float] = field(default_factory=dict)  # op -> relative weight (default 1)
     forms: dict[str, tuple[str, ...]] = field(
         default_factory=dict
@@ -72,7 +78,8 @@ class SamplerConfig:
                              f"{self.max_inputs}")  # fmt: skip
         if not 0 <= self.min_ops <= self.max_ops:
             raise ValueError(f"need 0 <= min_ops <= max_ops, got {self.min_ops}, {self.max_ops}")
-        for name in ("reuse", "same_operand", "const", "fresh_input"):
+        for name in ("reuse", "same_operand", "const", "fresh_input", "int_constants",
+                     "int_leaves"):  # fmt: skip
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability, got {getattr(self, name)!r}")
         unknown = sorted({*self.ops, *self.weights, *self.forms} - set(OPS))
@@ -133,6 +140,7 @@ class _Plan:
         arrays[5] = arrays[5].reshape(len(rows), 2)  # the forms with a constant, two per op
         sizes = [config.min_inputs, config.max_inputs, config.min_ops, config.max_ops]
         rates = [config.reuse, config.same_operand, config.fresh_input]
+        rates += [config.int_constants, config.int_leaves]
         self.args: tuple[Any, ...] = (
             np.array(sizes, dtype=np.int64),
             np.array(rates, dtype=np.float64),
@@ -197,23 +205,28 @@ class GraphStream:
         steps = np.empty(count * steps_most, dtype=np.int64)
         leaf_slots = np.empty(count * leaves_most, dtype=np.int64)
         leaf_values = np.empty(count * leaves_most)
+        leaf_ints = np.empty(count * leaves_most, dtype=np.int8)
         inputs = np.empty(count * inputs_most, dtype=np.int64)
         counts = np.empty((count, 4), dtype=np.int64)
         _sample_batch(
-            self._state, count, *plan.args, steps, leaf_slots, leaf_values, inputs, counts
-        )
-        return _graphs(steps, leaf_slots, leaf_values, inputs, counts)
+            self._state, count, *plan.args, steps, leaf_slots, leaf_values, leaf_ints, inputs,
+            counts,
+        )  # fmt: skip
+        return _graphs(steps, leaf_slots, leaf_values, leaf_ints, inputs, counts)
 
 
 def _graphs(
-    steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, inputs: np.ndarray,
-    counts: np.ndarray,
+    steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
+    inputs: np.ndarray, counts: np.ndarray,
 ) -> list[Graph]:  # fmt: skip
-    """The kernel's flat output as Graphs (lists sliced out of one tolist() per array)."""
+    """The kernel's flat output as Graphs (lists sliced out of one tolist() per array; the
+    leaves flagged as ints become Python ints)."""
     ends = np.cumsum(counts[:, :3], axis=0)
     n_steps, n_leaves, n_inputs = (int(e) for e in ends[-1]) if len(ends) else (0, 0, 0)
     all_steps = steps[:n_steps].tolist()
     all_slots, all_values = leaf_slots[:n_leaves].tolist(), leaf_values[:n_leaves].tolist()
+    for i in np.flatnonzero(leaf_ints[:n_leaves]).tolist():
+        all_values[i] = int(all_values[i])
     all_inputs = inputs[:n_inputs].tolist()
     graphs: list[Graph] = []
     make, buckets = Graph.from_compiled, _BUCKETS

@@ -9,6 +9,10 @@ against `op_result` and the draws against the registry's domains). numba keeps t
 disk and recompiles when this file changes, not when reference.ops does: after changing a constant
 imported below, touch this file.
 
+Leaves are written as float64 values plus an int8 flag per leaf: 1 where the leaf is a Python int
+(`x ** 2`, `Value(2)`; reference.ops.as_drawn says which whole numbers are), which fuzz.sampler
+turns into ints.
+
 Random numbers come from xoshiro256** (state: four uint64 words, seeded by fuzz.sampler), so that a
 stream is reproducible and independent of numpy's and numba's global generators.
 """
@@ -20,7 +24,7 @@ import math
 import numpy as np
 from numba import njit
 
-from reference.ops import _BASES, _EXPONENTS, _SPECIAL, EXP_ARG_LIMIT, POW_LOG_LIMIT
+from reference.ops import _BASES, _EXPONENTS, _SPECIAL, EXP_ARG_LIMIT, INT_LIMIT, POW_LOG_LIMIT
 
 # Intermediate values and local derivatives are kept below this magnitude: beyond it, float64
 # round-off of a 30-op graph swamps the comparator's tight tolerance and the graph would be "not
@@ -116,6 +120,15 @@ def _fits(base: float, exponent: float) -> bool:
 @njit(cache=True)
 def _is_integer(x: float) -> bool:
     return math.isfinite(x) and x == math.floor(x)
+
+
+@njit(cache=True)
+def as_int(s: np.ndarray, x: float, rate: float) -> bool:
+    """reference.ops.as_drawn: whether x is written as an int (a random draw only for whole
+    numbers)."""
+    if rate > 0.0 and _is_integer(x) and abs(x) <= INT_LIMIT:
+        return rnd(s) < rate
+    return False
 
 
 @njit(cache=True)
@@ -271,26 +284,32 @@ def _consume(unused: np.ndarray, n_unused: int, x: int) -> int:
 
 @njit(cache=True)
 def _new_leaf(
-    x: float, is_input: bool, n: int, values: np.ndarray, leaf_slots: np.ndarray,
-    leaf_values: np.ndarray, at_leaf: int, inputs: np.ndarray, at_input: int,
+    x: float, is_input: bool, is_int: bool, n: int, values: np.ndarray, leaf_slots: np.ndarray,
+    leaf_values: np.ndarray, leaf_ints: np.ndarray, at_leaf: int, inputs: np.ndarray,
+    at_input: int,
 ) -> None:  # fmt: skip
-    """Write leaf node n (an input or a constant) with value x."""
+    """Write leaf node n (an input or a constant) with value x, an int if `is_int`."""
     values[n] = x
     leaf_slots[at_leaf] = n
     leaf_values[at_leaf] = x
+    leaf_ints[at_leaf] = is_int
     if is_input:
         inputs[at_input] = n
 
 
 @njit(cache=True)
 def _new_input(
-    x: float, n: int, n_vars: int, n_unused: int, at_leaf: int, at_input: int,
-    values: np.ndarray, variables: np.ndarray, unused: np.ndarray, leaf_slots: np.ndarray,
-    leaf_values: np.ndarray, inputs: np.ndarray,
+    s: np.ndarray, x: float, int_rate: float, n: int, n_vars: int, n_unused: int, at_leaf: int,
+    at_input: int, values: np.ndarray, variables: np.ndarray, unused: np.ndarray,
+    leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray, inputs: np.ndarray,
 ) -> tuple[int, int, int, int, int]:  # fmt: skip
-    """Node n is a new input x (a leaf, a variable, consumed by nothing yet): the counters n,
-    n_vars, n_unused, at_leaf and at_input after it."""
-    _new_leaf(x, True, n, values, leaf_slots, leaf_values, at_leaf, inputs, at_input)
+    """Node n is a new input x (a leaf, a variable, consumed by nothing yet; an int with chance
+    `int_rate` if x is a whole number): the counters n, n_vars, n_unused, at_leaf and at_input
+    after it."""
+    is_int = as_int(s, x, int_rate)
+    _new_leaf(
+        x, True, is_int, n, values, leaf_slots, leaf_values, leaf_ints, at_leaf, inputs, at_input
+    )
     variables[n_vars] = n
     unused[n_unused] = n
     return n + 1, n_vars + 1, n_unused + 1, at_leaf + 1, at_input + 1
@@ -302,12 +321,13 @@ def sample_batch(
     unary: np.ndarray, kinds: np.ndarray, codes: np.ndarray, vv_ok: np.ndarray, p_vv: np.ndarray,
     const_forms: np.ndarray, n_const_forms: np.ndarray, cumulative: np.ndarray, total: float,
     fold_kind: int, fold_code: int,
-    steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, inputs: np.ndarray,
-    counts: np.ndarray,
+    steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
+    inputs: np.ndarray, counts: np.ndarray,
 ) -> None:  # fmt: skip
     """Draw `count` graphs into the flat output arrays; counts[g] = (step ints, leaves, inputs,
-    nodes) of graph g. sizes = (min_inputs, max_inputs, min_ops, max_ops); rates = (reuse,
-    same_operand, fresh_input); the op plan has one row per allowed op (see fuzz.sampler).
+    nodes) of graph g; leaf_ints flags the leaves written as ints. sizes = (min_inputs,
+    max_inputs, min_ops, max_ops); rates = (reuse, same_operand, fresh_input, int_constants,
+    int_leaves); the op plan has one row per allowed op (see fuzz.sampler).
 
     The rules: each of n_ops steps may first add a fresh input, then draws an op (by weight) and
     tries up to ATTEMPTS operand choices; when none fits, a fresh input from the op's own domain
@@ -315,6 +335,7 @@ def sample_batch(
     output at the end (with the fold op, when the config allows one)."""
     min_inputs, max_inputs, min_ops, max_ops = sizes[0], sizes[1], sizes[2], sizes[3]
     reuse, same, fresh = rates[0], rates[1], rates[2]
+    int_constants, int_leaves = rates[3], rates[4]
     unused_below = reuse + (1.0 - reuse) / 2
     n_max = 2 * max_inputs + 3 * max_ops + 2
     values = np.empty(n_max)
@@ -326,15 +347,15 @@ def sample_batch(
         inputs_left = min_inputs + _below(s, max_inputs - min_inputs + 1)
         n_ops = min_ops + _below(s, max_ops - min_ops + 1)
         n, n_vars, n_unused, at_leaf, at_input = _new_input(
-            draw_real(s), 0, 0, 0, at_leaf, at_input, values, variables, unused, leaf_slots,
-            leaf_values, inputs,
+            s, draw_real(s), int_leaves, 0, 0, 0, at_leaf, at_input, values, variables, unused,
+            leaf_slots, leaf_values, leaf_ints, inputs,
         )  # fmt: skip
         inputs_left -= 1
         for _ in range(n_ops if len(kinds) else 0):  # an op that does not fit still counts
             if inputs_left > 0 and rnd(s) < fresh:
                 n, n_vars, n_unused, at_leaf, at_input = _new_input(
-                    draw_real(s), n, n_vars, n_unused, at_leaf, at_input, values, variables,
-                    unused, leaf_slots, leaf_values, inputs,
+                    s, draw_real(s), int_leaves, n, n_vars, n_unused, at_leaf, at_input, values,
+                    variables, unused, leaf_slots, leaf_values, leaf_ints, inputs,
                 )  # fmt: skip
                 inputs_left -= 1
             u = rnd(s) * total
@@ -371,9 +392,11 @@ def sample_batch(
                             else check(kind, form, k, values[a])
                         )
                     if out == out:
+                        is_int = as_int(s, k, int_constants)
                         _new_leaf(
-                            k, False, n, values, leaf_slots, leaf_values, at_leaf, inputs, at_input
-                        )
+                            k, False, is_int, n, values, leaf_slots, leaf_values, leaf_ints,
+                            at_leaf, inputs, at_input,
+                        )  # fmt: skip
                         b = n  # the constant
                         n, at_leaf = n + 1, at_leaf + 1
                         if not slot:
@@ -398,8 +421,8 @@ def sample_batch(
                     if not math.isfinite(y):
                         break
                     n, n_vars, n_unused, at_leaf, at_input = _new_input(
-                        y, n, n_vars, n_unused, at_leaf, at_input, values, variables, unused,
-                        leaf_slots, leaf_values, inputs,
+                        s, y, int_leaves, n, n_vars, n_unused, at_leaf, at_input, values,
+                        variables, unused, leaf_slots, leaf_values, leaf_ints, inputs,
                     )  # fmt: skip
                     inputs_left -= 1
                     attempts = ATTEMPTS

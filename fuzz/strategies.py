@@ -16,6 +16,10 @@ values fit), values stay moderate and relu operands keep a margin from the kink:
 almost nothing. Shrinking: the number of ops is drawn first, then each op as choices that shrink
 toward the first registry op (add), no constant, the earliest node, the same node as both operands,
 and simple input values (0.5, 1.0, 2.0, ...): gradient overwriting shrinks to `x0 + x0`.
+
+Ints, as the campaign sampler draws them (fuzz.sampler): a whole-number constant is a Python int
+about half the time (reference.ops.INT_CONSTANTS: `x ** 2`, `2 * x`, `x / 2`, `2 ** x`), a
+whole-number input mostly (INT_LEAVES: `Value(2)`); both shrink toward the float.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from hypothesis.errors import InvalidArgument
 
 from fuzz.sampler import MAGNITUDE_LIMIT, op_result
 from reference.graph import Graph, Node
-from reference.ops import OPS, Op
+from reference.ops import INT_CONSTANTS, INT_LEAVES, INT_LIMIT, OPS, Op
 
 # Input values that shrinking prefers, simplest first; every op has an operand among them.
 SIMPLE_VALUES: tuple[float, ...] = (0.5, 1.0, 2.0, -0.5, -1.0, -2.0, 1.5, 3.0)
@@ -186,6 +190,13 @@ def _coin(draw: st.DrawFn, p: float) -> bool:
     return draw(_PERCENT) >= round(100 * (1 - p))
 
 
+def _typed(draw: st.DrawFn, x: float, int_rate: float) -> float | int:
+    """x as written in the graph: a moderate whole number is an int with chance ~int_rate
+    (reference.ops.as_drawn's rule), shrinking toward the float."""
+    whole = math.isfinite(x) and float(x).is_integer() and abs(x) <= INT_LIMIT
+    return int(x) if whole and _coin(draw, int_rate) else x
+
+
 def _pick(draw: st.DrawFn, draft: _Draft, cfg: _Config, cands: list[int]) -> int:
     """Any candidate (shrinks toward the earliest), else one nothing consumes yet, else the newest
     (which makes graphs deep)."""
@@ -214,9 +225,10 @@ def _fits_alone(draft: _Draft, op: Op, form: str, x: float) -> bool:
     return any(draft.value(op, form, a, b) is not None for a, b in pairs)
 
 
-def _constant(draw: st.DrawFn, draft: _Draft, op: Op, form: str, x: float) -> float:
+def _constant(draw: st.DrawFn, draft: _Draft, op: Op, form: str, x: float) -> float | int:
     """A constant that fits `op` in `form` beside the variable value x: mostly a simple one
-    (shrinks toward 2.0), sometimes one from the registry's own sampler."""
+    (shrinks toward 2.0), sometimes one from the registry's own sampler; whole numbers are ints
+    about half the time."""
 
     def fits(k: float) -> bool:
         return draft.value(op, form, *((x, k) if form == "vc" else (k, x))) is not None
@@ -226,8 +238,9 @@ def _constant(draw: st.DrawFn, draft: _Draft, op: Op, form: str, x: float) -> fl
             draft.rng = draw(st.randoms(use_true_random=False))
         k = op.draw(form, draft.rng, 1 if form == "vc" else 0, x)
         if k is not None and math.isfinite(k) and fits(k):
-            return float(k)
-    return draw(st.sampled_from([k for k in SIMPLE_CONSTANTS if fits(k)]))
+            return _typed(draw, float(k), INT_CONSTANTS)
+    k = draw(st.sampled_from([k for k in SIMPLE_CONSTANTS if fits(k)]))
+    return _typed(draw, k, INT_CONSTANTS)
 
 
 def _link(draft: _Draft, op: Op, form: str, args: tuple[int, ...]) -> None:
@@ -251,7 +264,7 @@ def _place_op(draw: st.DrawFn, draft: _Draft, cfg: _Config) -> None:
         if n_inputs >= cfg.max_inputs or not fresh:
             return
         value = draw(st.sampled_from(fresh))
-        cands = [draft.add(Node("input", value), value)]
+        cands = [draft.add(Node("input", _typed(draw, value, INT_LEAVES)), value)]
     a = _pick(draw, draft, cfg, cands)
     if form == "v":
         _link(draft, op, form, (a,))
@@ -264,7 +277,7 @@ def _place_op(draw: st.DrawFn, draft: _Draft, cfg: _Config) -> None:
         _link(draft, op, form, (a, b))
     else:
         k = _constant(draw, draft, op, form, x[a])
-        c = draft.add(Node("const", k), k)
+        c = draft.add(Node("const", k), float(k))
         _link(draft, op, form, (a, c) if form == "vc" else (c, a))
 
 
@@ -292,7 +305,7 @@ def _graphs(draw: st.DrawFn, cfg: _Config) -> Graph:
             x = draft.values[draw(st.integers(0, i - 1))]  # equal leaves
         else:
             x = draw(values)
-        draft.add(Node("input", x), x)
+        draft.add(Node("input", _typed(draw, x, INT_LEAVES)), x)
     for _ in range(n_ops):
         _place_op(draw, draft, cfg)
     if cfg.connect:

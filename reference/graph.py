@@ -1,12 +1,29 @@
 """The Graph IR: an immutable DAG of inputs, constants and ops, with canonical JSON.
 
 Node kinds:
-- input: a leaf variable with a finite float value;
-- const: a finite float, inlined as a plain-number operand of a binary op on an allowed side;
+- input: a leaf variable with a finite value, a Python `float` or `int`;
+- const: a finite `float` or `int`, inlined as a plain-number operand of a binary op on an allowed
+  side;
 - op: an op name and args = indices of EARLIER nodes (an index may repeat: `x * x`).
 At least one operand of each op is a non-const node. The output is a non-const node (default: the
 last one). Reusing a node (several consumers, or both operands of one op) is what makes gradient
 accumulation bugs visible, so the IR is a DAG, not a tree.
+
+Ints and floats. Whether a leaf or constant is an `int` or a `float` is part of the graph: people
+write `x ** 2`, `2 * x`, `Value(2)`, and an engine may handle an int differently from the equal
+float (wrongly, sometimes). An implementation is built with the numbers as they are (`cls(2)`,
+`x ** 2`); `bool` is not a number here, and an int too large for a float is refused as not
+finite. Nodes compare equal only if their numbers have the same type (`Node.input(2) !=
+Node.input(2.0)`). The references compute with the float nearest each number: the value of an int
+is `float(n)` (what Python does wherever an int meets a float), so ints change how a graph is
+spelled, never what its right answer is.
+
+JSON versions. Version 1 (every file written before ints existed) holds floats only: a number
+written without a fraction (`2`) is read as the float 2.0, as it always was. Version 2 keeps the
+type: `2` is an int, `2.0` a float (Python's json writes floats with a fraction or an exponent).
+`to_json` writes version 1 when the graph holds no int, so such graphs keep the exact text they had
+(the corpus files, every saved finding), and version 2 otherwise: a reader that knows only
+version 1 refuses such a file instead of silently turning `x ** 2` into `x ** 2.0`.
 
 Every malformed graph raises GraphError with a one-line message naming the node.
 """
@@ -24,7 +41,9 @@ from reference.libs import Lib
 from reference.ops import OPS, apply
 
 FORMAT = "gradoracle-graph"
-VERSION = 1
+VERSION = 2  # the newest JSON version; see the module docstring
+VERSIONS = (1, 2)  # the versions from_json reads
+FLOAT_ONLY_VERSION = 1  # the version written for graphs without an int
 KINDS = ("input", "const", "op")
 # Key in a Graph's __dict__ of its tape, for a graph made from it (see Graph.from_compiled).
 COMPILED = "_compiled"
@@ -34,19 +53,34 @@ class GraphError(ValueError):
     """A malformed graph (or graph JSON); the message is one line and names the node."""
 
 
-@dataclass(frozen=True)
+Number = int | float  # a leaf's or constant's value: its type is part of the graph
+
+
+@dataclass(frozen=True, eq=False)
 class Node:
     kind: str  # 'input', 'const' or 'op'
-    value: float | None = None  # input and const nodes
+    value: Number | None = None  # input and const nodes: a float or an int
     op: str | None = None  # op nodes: a name in reference.ops.OPS
     args: tuple[int, ...] = ()  # op nodes: indices of earlier nodes
 
+    def _key(self) -> tuple[Any, ...]:
+        return (self.kind, self.value, type(self.value), self.op, self.args)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields, and numbers of the same type: an int leaf is not the float leaf."""
+        if not isinstance(other, Node):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     @classmethod
-    def input(cls, value: float) -> Node:
+    def input(cls, value: Number) -> Node:
         return cls("input", value)
 
     @classmethod
-    def const(cls, value: float) -> Node:
+    def const(cls, value: Number) -> Node:
         return cls("const", value)
 
     @classmethod
@@ -57,14 +91,14 @@ class Node:
     def trusted(
         cls,
         kind: str,
-        value: float | None = None,
+        value: Number | None = None,
         op: str | None = None,
         args: tuple[int, ...] = (),
     ) -> Node:
         """Node(kind, value, op, args) without the frozen dataclass's __init__ (four
         object.__setattr__ calls): a fast path for generators, like `Graph.trusted`. The caller
-        passes normalized fields (a float value, a tuple of args); the node is equal to the one
-        __init__ would make."""
+        passes normalized fields (a float or int value, a tuple of args); the node is equal to
+        the one __init__ would make."""
         node = object.__new__(cls)
         fields = node.__dict__
         fields["kind"] = kind
@@ -78,16 +112,21 @@ def _type_name(x: object) -> str:
     return type(x).__name__
 
 
-def _checked_number(where: str, value: object) -> float:
+def _checked_number(where: str, value: object) -> Number:
+    """A finite float, or an int whose float is finite (kept an int); bools are refused.
+    Subclasses of float and int are normalized to the plain types."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise GraphError(f"{where} must be a float, got {_type_name(value)} {value!r:.40}")
+        raise GraphError(
+            f"{where} must be a float or an int, got {_type_name(value)} {value!r:.40}"
+        )
     try:
         number = float(value)
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        raise GraphError(f"{where} must be finite, got {value!r:.40}")
-    return number
+        shown = repr(value) if isinstance(value, float) else f"an int of {value.bit_length()} bits"
+        raise GraphError(f"{where} must be finite, got {shown:.40}")
+    return int(value) if isinstance(value, int) else number
 
 
 def _checked_node(i: int, node: object, kinds: list[str]) -> tuple[Node, str]:
@@ -149,7 +188,8 @@ class Graph:
         self.validate()
 
     def validate(self) -> None:
-        """Check (and normalize: ints to floats, lists to tuples) every node; raise GraphError."""
+        """Check (and normalize: lists to tuples, float and int subclasses to float and int) every
+        node; raise GraphError."""
         if not isinstance(self.nodes, (tuple, list)):
             raise GraphError(f"nodes must be a sequence of Node, got {_type_name(self.nodes)}")
         if not self.nodes:
@@ -186,10 +226,10 @@ class Graph:
         """A graph built without validation: the fast path for code whose graphs are valid by
         construction (a graph decoded by the worker). The caller guarantees what `validate`
         would check and normalize: `nodes` a tuple of normalized Nodes (input/const values finite
-        floats, op args tuples of earlier indices, each op in an allowed form with a variable
-        operand), `forms` exactly as `validate` computes them, `output` a non-const node index
-        (-1: the last node). `Graph(graph.nodes, graph.output)` must give an equal graph with the
-        same forms.
+        floats or ints, op args tuples of earlier indices, each op in an allowed form with a
+        variable operand), `forms` exactly as `validate` computes them, `output` a non-const node
+        index (-1: the last node). `Graph(graph.nodes, graph.output)` must give an equal graph with
+        the same forms.
 
         The caller may also hand over `inputs` (the property's value), computed on the way, so
         that nobody derives it again: a private cache, not a field, not compared."""
@@ -234,6 +274,8 @@ class Graph:
 
     @property
     def input_values(self) -> tuple[float, ...]:
+        """The inputs' values as floats (what the references compute with; an int input's value
+        is its float), in input order."""
         return tuple(float(self.nodes[i].value) for i in self.inputs)  # type: ignore[arg-type]
 
     @property
@@ -243,8 +285,9 @@ class Graph:
             return int(compiled.n_ops)
         return sum(1 for n in self.nodes if n.kind == "op")
 
-    def with_inputs(self, values: Sequence[float]) -> Graph:
-        """The same graph with new input values (in input order)."""
+    def with_inputs(self, values: Sequence[Number]) -> Graph:
+        """The same graph with new input values (in input order), of the types given: floats
+        make float inputs (as finite differences need), ints int inputs."""
         if len(values) != len(self.inputs):
             raise GraphError(f"with_inputs: expected {len(self.inputs)} values, got {len(values)}")
         nodes = list(self.nodes)
@@ -255,14 +298,19 @@ class Graph:
     # ---- JSON ----------------------------------------------------------------------------------
 
     def to_json(self) -> str:
-        """Canonical JSON: sorted keys, no spaces, floats written with repr (exact round trip)."""
+        """Canonical JSON: sorted keys, no spaces, floats written with repr (exact round trip),
+        ints as ints (`2`, where a float is `2.0`). Version 1 when no number is an int, else 2
+        (see the module docstring)."""
         nodes: list[dict[str, Any]] = []
+        version = FLOAT_ONLY_VERSION
         for n in self.nodes:
             if n.kind == "op":
                 nodes.append({"op": n.op, "args": list(n.args)})
             else:
                 nodes.append({n.kind: n.value})
-        doc = {"format": FORMAT, "version": VERSION, "nodes": nodes, "output": self.output}
+                if type(n.value) is int:
+                    version = VERSION
+        doc = {"format": FORMAT, "version": version, "nodes": nodes, "output": self.output}
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @classmethod
@@ -276,12 +324,14 @@ class Graph:
         if doc.get("format") != FORMAT:
             raise GraphError(f"graph JSON format must be {FORMAT!r}, got {doc.get('format')!r:.40}")
         version = doc.get("version")
-        if isinstance(version, bool) or version != VERSION:
-            raise GraphError(f"graph JSON version must be {VERSION}, got {version!r:.40}")
+        if isinstance(version, bool) or version not in VERSIONS:
+            known = " or ".join(map(str, VERSIONS))
+            raise GraphError(f"graph JSON version must be {known}, got {version!r:.40}")
         raw_nodes = doc.get("nodes")
         if not isinstance(raw_nodes, list):
             raise GraphError(f"graph JSON nodes must be a list, got {_type_name(raw_nodes)}")
-        nodes = tuple(_node_from_json(i, raw) for i, raw in enumerate(raw_nodes))
+        floats_only = version == FLOAT_ONLY_VERSION
+        nodes = tuple(_node_from_json(i, raw, floats_only) for i, raw in enumerate(raw_nodes))
         output = doc.get("output", -1)  # absent: the last node
         if "output" in doc and isinstance(output, int) and output < 0:
             raise GraphError(f"output {output} is out of range (graph has {len(nodes)} nodes)")
@@ -343,13 +393,23 @@ def _load_json(text: str | bytes) -> Any:
         raise GraphError(f"invalid graph JSON: {first_line}") from None
 
 
-def _node_from_json(i: int, raw: object) -> Node:
+def _as_float(value: Any) -> Any:
+    """A version-1 number: an int is read as the float it was written for (inf if it has none)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf
+    return value
+
+
+def _node_from_json(i: int, raw: object, floats_only: bool = False) -> Node:
     if isinstance(raw, dict):
         keys = set(raw)
-        if keys == {"input"}:
-            return Node("input", raw["input"])
-        if keys == {"const"}:
-            return Node("const", raw["const"])
+        for kind in ("input", "const"):
+            if keys == {kind}:
+                value = raw[kind]
+                return Node(kind, _as_float(value) if floats_only else value)
         if keys == {"op", "args"}:
             args = raw["args"]
             return Node("op", None, raw["op"], tuple(args) if isinstance(args, list) else args)
@@ -392,12 +452,13 @@ _UNARY_CODES = frozenset(code for code, op in enumerate(OPS.values()) if op.arit
 def nodes_from_steps(
     steps: Sequence[int],
     leaf_slots: Sequence[int],
-    leaf_values: Sequence[float],
+    leaf_values: Sequence[Number],
     inputs: Sequence[int],
     n_nodes: int,
 ) -> tuple[tuple[Node, ...], tuple[str, ...]]:
     """The nodes and forms of a valid graph from its compiled lists (reference.tape: 4 ints per
-    op, opcode, left, right, destination; a unary op reads its operand twice)."""
+    op, opcode, left, right, destination; a unary op reads its operand twice). Leaf values keep
+    their types (an int leaf stays an int)."""
     nodes: list[Any] = [None] * n_nodes
     forms = [""] * n_nodes
     input_slots = set(inputs)
@@ -418,7 +479,8 @@ def nodes_from_steps(
 def build(graph: Graph, cls: Any) -> tuple[list[Any], Any]:
     """Build the graph on any Value-like class: returns (input objects in input order, output).
 
-    Inputs are `cls(value)`, constants plain floats, ops applied through their Python spelling.
+    Inputs are `cls(value)`, constants plain numbers, each a float or an int as the graph says
+    (`cls(2)`, `x ** 2`), ops applied through their Python spelling.
     """
     objs: list[Any] = []
     for i, n in enumerate(graph.nodes):
@@ -438,7 +500,7 @@ _CALLS_BY_CODE = tuple(op.call for op in OPS.values())
 def build_from_steps(
     steps: Sequence[int],
     leaf_slots: Sequence[int],
-    leaf_values: Sequence[float],
+    leaf_values: Sequence[Number],
     inputs: Sequence[int],
     output: int,
     n_nodes: int,
@@ -449,7 +511,7 @@ def build_from_steps(
     directly, as `apply` does once the form is checked. No Node objects are made."""
     objs: list[Any] = [None] * n_nodes
     for slot, value in zip(leaf_slots, leaf_values, strict=True):
-        objs[slot] = value  # constants stay plain floats
+        objs[slot] = value  # constants stay plain numbers, floats or ints as sampled
     for slot in inputs:
         objs[slot] = cls(objs[slot])
     calls, unary = _CALLS_BY_CODE, _UNARY_CODES

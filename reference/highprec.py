@@ -3,8 +3,9 @@
 Every node carries its value as an mpf and its tangent (a sparse map: input ordinal -> d node / d
 input), so one forward pass gives the output value and its gradient wrt every input. Local
 derivatives come from the op registry (`Op.partials`), with the same conventions the engines follow
-(relu'(0) = 0, d(a**k)/da = k*a**(k-1), ...). Inputs and constants are floats, so they convert to
-mpf exactly: the only rounding is mpmath's own.
+(relu'(0) = 0, d(a**k)/da = k*a**(k-1), ...). Inputs and constants are floats (an int counts as
+its float, as in every reference: see reference.graph), so they convert to mpf exactly: the only
+rounding is mpmath's own.
 
 Precision is set in a local `mpmath.workdps` context; the global mpmath precision is never changed
 once the call returns. Fixed precision is not enough by itself: (x + 1e150) - 1e150 is 0 at 50 and
@@ -74,7 +75,7 @@ def _evaluate_dual(graph: Graph) -> tuple[Any, tuple[Any, ...], float]:
     risk = 0.0
     for i, n in enumerate(graph.nodes):
         if n.kind != "op":
-            values.append(mpmath.mpf(n.value))
+            values.append(MP.lift(n.value))  # type: ignore[arg-type]
             tangents.append({ordinal[i]: one} if n.kind == "input" else {})
             continue
         assert n.op is not None

@@ -9,6 +9,12 @@ The same formula then serves three number types:
 - `MP`: mpmath `mpf` at whatever precision the caller set (see `reference.highprec`). Same errors
   as FLOAT for real domain violations; mpmath never overflows, but astronomically large exponentials
   are refused with OverflowError so a runaway graph cannot exhaust memory.
+Ints: a graph's leaves and constants may be Python ints (`x ** 2`). Every lib computes with the
+float nearest an int, as Python does wherever an int meets a float: `lift` makes an int the lib's
+float type (FLOAT: `float(n)`, MP: the mpf of `float(n)`, JAX: float64), and FLOAT's arithmetic
+converts plain ints it is handed directly (`FLOAT.mul(2, 3)`, `FLOAT.pow(2, -1)`), so that no
+formula ever runs in exact big-int arithmetic or integer power.
+
 - `JAX`: float64 jax.numpy, imported lazily on first use. Out-of-domain inputs give NaN (never an
   exception, it is traced) and every function has finite derivatives at every input (double-where
   trick), so that a branch computed but not selected (vmapped `lax.switch` becomes a select) never
@@ -35,7 +41,7 @@ class Lib(Protocol):
 
     name: str
 
-    def lift(self, x: float) -> Any: ...
+    def lift(self, x: float | int) -> Any: ...
     def add(self, a: Any, b: Any) -> Any: ...
     def sub(self, a: Any, b: Any) -> Any: ...
     def mul(self, a: Any, b: Any) -> Any: ...
@@ -60,26 +66,29 @@ class FloatLib:
 
     name = "float"
 
-    def lift(self, x: float) -> float:
+    def lift(self, x: float | int) -> float:
         return float(x)
 
+    # float() of a float is the float itself: these cost little and keep int operands handed in
+    # directly (a sampler checking a constant) out of exact integer arithmetic.
+
     def add(self, a: float, b: float) -> float:
-        return a + b
+        return float(a) + float(b)
 
     def sub(self, a: float, b: float) -> float:
-        return a - b
+        return float(a) - float(b)
 
     def mul(self, a: float, b: float) -> float:
-        return a * b
+        return float(a) * float(b)
 
     def div(self, a: float, b: float) -> float:
         try:
-            return a / b
+            return float(a) / float(b)
         except ZeroDivisionError:
             raise ZeroDivisionError("div: float division by zero") from None
 
     def neg(self, a: float) -> float:
-        return -a
+        return -float(a)
 
     def pow(self, a: float, b: float) -> float:
         x, y = float(a), float(b)
@@ -103,7 +112,7 @@ class FloatLib:
 
     def log(self, a: float) -> float:
         try:
-            return math.log(a)
+            return math.log(float(a))  # (math.log of an int would be exact)
         except ValueError:
             raise ValueError(f"log: math domain error at {a!r} (needs x > 0)") from None
 
@@ -133,8 +142,8 @@ class MpLib:
 
     name = "mpmath"
 
-    def lift(self, x: float) -> Any:
-        return mpmath.mpf(x)  # exact: every float is an mpf
+    def lift(self, x: float | int) -> Any:
+        return mpmath.mpf(float(x))  # exact: every float is an mpf (an int: its float)
 
     def add(self, a: Any, b: Any) -> Any:
         return a + b
@@ -214,8 +223,8 @@ class JaxLib:
             self._jnp = jnp
         return self._jnp
 
-    def lift(self, x: float) -> Any:
-        return self.jnp.asarray(x, dtype=self.jnp.float64)
+    def lift(self, x: float | int) -> Any:
+        return self.jnp.asarray(float(x), dtype=self.jnp.float64)
 
     def add(self, a: Any, b: Any) -> Any:
         return a + b

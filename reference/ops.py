@@ -30,6 +30,13 @@ BINARY_FORMS: tuple[str, ...] = ("vv", "vc", "cv")
 EXP_ARG_LIMIT = 30.0
 POW_LOG_LIMIT = 50.0
 _SPECIAL = (0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0)
+# Ints: people write `x ** 2`, `2 * x`, `x / 2`, `Value(2)`, and engines may treat an int unlike the
+# equal float. Of the whole-number constants a sampler draws, this share is written as an int; of
+# the whole-number leaves, INT_LEAVES (about one leaf in seven: draw_real is a whole number ~19%
+# of the time). Only whole numbers up to INT_LIMIT in magnitude become ints (exact as floats).
+INT_CONSTANTS = 0.5
+INT_LEAVES = 0.75
+INT_LIMIT = 2.0**53
 _EXPONENTS = (-2.0, -1.0, -0.5, 0.5, 1.0, 1.5, 2.0, 3.0)
 _BASES = (0.5, 2.0, 3.0, math.e, 10.0)
 
@@ -148,6 +155,20 @@ def _real_sampler(form: str, rng: random.Random, slot: int, other: float | None)
     return draw_real(rng)
 
 
+def _integral(x: float) -> bool:
+    """x is a finite whole number (a float or an int)."""
+    return math.isfinite(x) and float(x).is_integer()
+
+
+def as_drawn(x: float, rng: random.Random, rate: float) -> float | int:
+    """x as a sampler writes it: a whole number of moderate size is an `int` with chance `rate`
+    (`x ** 2`, `Value(2)`), anything else the float. Draws stay floats: int-ness is a second
+    choice, made where a number becomes a leaf or a constant."""
+    if rate > 0 and _integral(x) and abs(x) <= INT_LIMIT and rng.random() < rate:
+        return int(x)
+    return x
+
+
 def _fits(base: float, exponent: float) -> bool:
     """|exponent * log|base|| is small enough that base**exponent stays moderate."""
     return base == 0 or abs(exponent * math.log(abs(base))) <= POW_LOG_LIMIT
@@ -187,7 +208,7 @@ def _pow_domain(form: str, a: float, b: float | None) -> bool:
             return True
         if a == 0:
             return b >= 1
-        return b.is_integer()
+        return float(b).is_integer()  # (int.is_integer is Python 3.12's)
     return a > 0  # k**a and a**b: d/d(exponent) = log(base)*base**exponent needs base > 0
 
 
@@ -203,11 +224,11 @@ def _pow_sampler(form: str, rng: random.Random, slot: int, other: float | None) 
     if form == "vc":  # the base a, given the exponent k
         if other is None:
             return draw_real(rng)
-        if other.is_integer():
+        if _integral(other):
             a = draw_real(rng) if other >= 1 else draw_nonzero(rng)
         else:
             a = draw_positive(rng)
-        return a if _fits(a, other) else rng.choice((-1.0, 1.0)) if other.is_integer() else 1.0
+        return a if _fits(a, other) else rng.choice((-1.0, 1.0)) if _integral(other) else 1.0
     if slot == 0:  # the base (constant k of k**a, or a of a**b) must be positive
         base = rng.choice(_BASES) if form == "cv" and rng.random() < 0.5 else draw_positive(rng)
         return base if other is None or _fits(base, other) else 1.0

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from reference.graph import COMPILED, OP_NAMES, Graph
+from reference.graph import COMPILED, OP_NAMES, Graph, Number
 
 OPCODES: dict[str, int] = {name: code for code, name in enumerate(OP_NAMES)}
 NOP = len(OP_NAMES)  # padding step: copies its left operand (ONE) to its destination (SCRATCH)
@@ -71,7 +71,7 @@ class CompiledGraph(NamedTuple):
 
     steps: list[int]  # 4 ints per op node, in node order: opcode, left, right, dest
     leaf_slots: list[int]
-    leaf_values: list[float]
+    leaf_values: list[Number]  # floats, and Python ints for int leaves (the tape gets floats)
     inputs: tuple[int, ...]
     output: int
     n_nodes: int
@@ -97,7 +97,7 @@ def compile_nodes(graph: Graph) -> CompiledGraph:
     codes_of = OPCODES
     steps: list[int] = []
     leaf_slots: list[int] = []
-    leaf_values: list[float] = []
+    leaf_values: list[Number] = []
     for i, node in enumerate(graph.nodes):
         op = node.op
         if op is None:
@@ -185,7 +185,7 @@ def pack(graphs: Sequence[CompiledGraph], bucket: Bucket, batch: int) -> Tape:
     steps, slots = bucket.steps, bucket.slots
     flat_steps: list[int] = []
     leaf_slots: list[int] = []
-    leaf_values: list[float] = []
+    leaf_values: list[Number] = []
     input_slots: list[int] = []
     for g in graphs:
         if g.n_ops > steps or g.n_nodes + EXTRA_SLOTS > slots:
@@ -204,7 +204,7 @@ def pack(graphs: Sequence[CompiledGraph], bucket: Bucket, batch: int) -> Tape:
 
     values = np.ones((batch, slots))
     leaf_rows, _ = _positions([len(g.leaf_slots) for g in graphs])
-    values[leaf_rows, np.asarray(leaf_slots, dtype=np.int64)] = leaf_values
+    values[leaf_rows, np.asarray(leaf_slots, dtype=np.int64)] = leaf_values  # ints: their floats
     input_counts = tuple(len(g.inputs) for g in graphs)
     input_rows, positions = _positions(input_counts)
     input_cols = np.asarray(input_slots, dtype=np.int64)

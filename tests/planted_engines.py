@@ -7,6 +7,7 @@ iterative topological sort); the subclasses each plant one classic bug.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -109,7 +110,7 @@ class ClosureValue:
             node._backward()
 
     def __neg__(self) -> Any:
-        return self * -1
+        return self * -1.0  # (floats inside: the int-bug subclasses plant bugs for ints given)
 
     def __radd__(self, other: Any) -> Any:
         return self + other
@@ -124,10 +125,10 @@ class ClosureValue:
         return self * other
 
     def __truediv__(self, other: Any) -> Any:
-        return self * self._wrap(other) ** -1
+        return self * self._wrap(other) ** -1.0
 
     def __rtruediv__(self, other: Any) -> Any:
-        return self._wrap(other) * self**-1
+        return self._wrap(other) * self**-1.0
 
 
 class OverwriteMul(ClosureValue):
@@ -156,3 +157,42 @@ class NoTanh(ClosureValue):
     """An engine without tanh: the oracle must skip it, not report it."""
 
     tanh = property()  # type: ignore[assignment]  # attribute access raises AttributeError
+
+
+class IntAddIgnored(ClosureValue):
+    """Adding a plain int gives the Value back unchanged (a published C extension: Value(1.5) + 2
+    == 1.5): floats and Values are added, ints are not."""
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, int):
+            return self
+        return super().__add__(other)
+
+    def __radd__(self, other: Any) -> Any:
+        return self + other
+
+
+class IntMulBits(ClosureValue):
+    """Multiplying by a plain int reads the int's bits as a double (a published C extension:
+    Value(1.5) * 2 == 1.5 * 1e-323)."""
+
+    def __mul__(self, other: Any) -> Any:
+        if isinstance(other, int) and not isinstance(other, bool):
+            other = struct.unpack("<d", struct.pack("<q", other))[0]
+        return super().__mul__(other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return self * other
+
+
+class UnsignedIntLeaves(ClosureValue):
+    """A Value built from a negative int wraps it as an unsigned 64-bit number (Value(-2) is
+    18446744073709551614.0), as a C extension parsing ints with an unsigned format would."""
+
+    def __init__(self, data: float, _children: tuple[Any, ...] = ()) -> None:
+        if isinstance(data, int) and not isinstance(data, bool):
+            data = data % 2**64
+        super().__init__(data, _children)
+
+    def _wrap(self, other: Any) -> Any:  # plain-number operands are right: only leaves wrap
+        return other if isinstance(other, ClosureValue) else type(self)(float(other))

@@ -32,7 +32,7 @@ from fuzz.corpus import (
 from fuzz.corpus_format import KEYWORDS, render, to_document
 from reference.compare import FAIL, PASS, compare
 from reference.graph import FORMAT as GRAPH_FORMAT
-from reference.graph import VERSION as GRAPH_VERSION
+from reference.graph import VERSIONS as GRAPH_VERSIONS
 from reference.graph import Graph, Node
 from reference.ops import OPS
 
@@ -132,7 +132,9 @@ def test_the_schema_and_the_validator_agree_on_keywords() -> None:
     node_op = rules["$defs"]["node"]["oneOf"][2]["properties"]["op"]
     assert node_op["enum"] == list(OPS)
     graph = rules["$defs"]["graph"]["properties"]
-    assert graph["format"]["const"] == GRAPH_FORMAT and graph["version"]["const"] == GRAPH_VERSION
+    assert graph["format"]["const"] == GRAPH_FORMAT and graph["version"]["enum"] == list(
+        GRAPH_VERSIONS
+    )
 
 
 def test_within_tolerance_passes_the_comparator(exported: Path) -> None:

@@ -32,7 +32,7 @@ from fuzz.sampler import (
 )
 from reference.graph import Graph, Node, node_values
 from reference.libs import FLOAT
-from reference.ops import OPS, Op, draw_real
+from reference.ops import INT_CONSTANTS, INT_LEAVES, INT_LIMIT, OPS, Op, as_drawn, draw_real
 
 # Minimum rates over 2,000 default graphs (measured ~0.20, ~0.09, ~0.09, ~0.95, ~0.21).
 MIN_SAME_OPERAND_RATE = 0.15  # 'vv' ops whose two operands are one node (`x * x`)
@@ -99,7 +99,11 @@ def test_trusted_graphs_validate_to_themselves(name: str) -> None:
         assert isinstance(g.nodes, tuple) and isinstance(g.forms, tuple)
         for n in g.nodes:
             assert type(n) is Node and isinstance(n.args, tuple)
-            assert n.kind == "op" or type(n.value) is float
+            assert (
+                n.kind == "op"
+                or type(n.value) is float
+                or (type(n.value) is int and abs(n.value) <= INT_LIMIT)
+            )
     for g in graphs[:200]:
         assert Graph.from_json(g.to_json()) == g
 
@@ -188,6 +192,84 @@ def test_every_op_and_form_covered() -> None:
     counts = op_coverage(graphs)
     assert set(counts) == set(OPS) and min(counts.values()) > 0
     assert sum(counts.values()) == sum(g.n_ops for g in graphs)
+
+
+def leaf_types(graphs: Sequence[Graph]) -> Counter[tuple[str, str, str, str]]:
+    """(op, form, 'const' or 'input', 'int' or 'float') of every leaf operand."""
+    seen: Counter[tuple[str, str, str, str]] = Counter()
+    for g in graphs:
+        for i, n in enumerate(g.nodes):
+            for a in n.args:
+                leaf = g.nodes[a]
+                if leaf.kind != "op":
+                    seen[(n.op or "", g.forms[i], leaf.kind, type(leaf.value).__name__)] += 1
+    return seen
+
+
+def test_ints_in_every_spelling_with_a_constant_and_int_leaves() -> None:
+    """Whole-number constants are ints about half the time, in every form with a constant (x ** 2,
+    x ** -1, 2 * x, x / 2, 2 - x, 2 ** x), and whole-number leaves mostly (Value(2))."""
+    graphs = graphs_of("default", 5000)
+    seen = leaf_types(graphs)
+    for op in OPS.values():
+        for form in op.forms:
+            if "c" in form:
+                assert seen[(op.name, form, "const", "int")] >= 20, (op.name, form)
+    leaves = [n.value for g in graphs for n in g.nodes if n.kind != "op"]
+    for kind, rate in (("const", INT_CONSTANTS), ("input", INT_LEAVES)):
+        values = [n.value for g in graphs for n in g.nodes if n.kind == kind]
+        whole = [v for v in values if float(v).is_integer() and abs(v) <= INT_LIMIT]
+        ints = [v for v in values if type(v) is int]
+        assert abs(len(ints) / len(whole) - rate) < 0.05, kind
+    assert all(type(v) is float for v in leaves if not float(v).is_integer())
+    exponents = {(g.nodes[n.args[1]].value, type(g.nodes[n.args[1]].value))
+                 for g in graphs for i, n in enumerate(g.nodes)
+                 if n.op == "pow" and g.forms[i] == "vc"}  # fmt: skip
+    assert {(2, int), (-1, int), (3, int), (2.0, float), (-1.0, float)} <= exponents
+    shares = [sum(type(n.value) is int for n in g.nodes if n.kind == "input") for g in graphs]
+    assert 0.1 < sum(map(bool, shares)) / len(graphs) < 0.6
+
+
+def test_no_ints_when_the_config_says_so() -> None:
+    config = SamplerConfig(int_constants=0.0, int_leaves=0.0)
+    graphs = sample_graphs(0, 1000, config)
+    assert all(type(n.value) is float for g in graphs for n in g.nodes if n.kind != "op")
+    everything = sample_graphs(0, 1000, SamplerConfig(int_constants=1.0, int_leaves=1.0))
+    assert all(
+        type(n.value) is int
+        for g in everything
+        for n in g.nodes
+        if n.kind != "op" and float(n.value).is_integer()
+    )
+
+
+def test_ints_survive_the_wire_to_the_worker() -> None:
+    from fuzz.isolation import _decode, _encode
+    from reference.tape import compile_graph
+
+    graphs = [g for g in graphs_of("default", 300) if any(type(n.value) is int for n in g.nodes)]
+    assert graphs
+    for steps in (True, False):
+        _, decoded = _decode(_encode(graphs), steps)
+        if steps:
+            assert [tuple(d) for d in decoded] == [compile_graph(g)[:6] for g in graphs]
+            assert [list(map(type, d[2])) for d in decoded] == [
+                list(map(type, compile_graph(g).leaf_values)) for g in graphs
+            ]
+        else:
+            assert decoded == graphs
+
+
+def test_as_drawn_makes_moderate_whole_numbers_ints() -> None:
+    rng = random.Random(0)
+    assert type(as_drawn(2.0, rng, 1.0)) is int and as_drawn(2.0, rng, 1.0) == 2
+    assert type(as_drawn(2.0, rng, 0.0)) is float
+    assert type(as_drawn(2.5, rng, 1.0)) is float
+    assert type(as_drawn(1e300, rng, 1.0)) is float
+    assert type(as_drawn(-0.0, rng, 1.0)) is int
+    state = np.array([1, 2, 3, 4], dtype=np.uint64)
+    assert kernel.as_int(state, 3.0, 1.0) and not kernel.as_int(state, 3.5, 1.0)
+    assert not kernel.as_int(state, 1e300, 1.0) and not kernel.as_int(state, 3.0, 0.0)
 
 
 @pytest.mark.parametrize("name", ["restricted", "no add", "log only", "pow only"])

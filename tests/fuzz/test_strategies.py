@@ -292,6 +292,23 @@ def test_reuse_rates_and_coverage() -> None:
     assert expected <= set(seen), expected - set(seen)
 
 
+def test_ints_are_drawn_like_the_sampler_draws_them() -> None:
+    """Whole-number constants are ints in every form with a constant, and some inputs are ints."""
+    batch = collect(graphs(ops=("add", "sub", "mul", "div", "pow"), min_ops=10), 600)
+    seen = Counter(
+        (n.op, g.forms[i])
+        for g in batch
+        for i, n in enumerate(g.nodes)
+        if n.op and any(type(g.nodes[a].value) is int for a in n.args if g.nodes[a].kind == "const")
+    )
+    expected = {(op.name, f) for op in OPS.values() for f in op.forms if "c" in f}
+    assert expected <= set(seen), expected - set(seen)
+    int_inputs = sum(any(type(g.nodes[i].value) is int for i in g.inputs) for g in batch)
+    assert int_inputs / len(batch) >= 0.1
+    for g in batch[:100]:
+        assert Graph.from_json(g.to_json()) == g
+
+
 def test_target_graph_labels() -> None:
     @settings(DETERMINISTIC, max_examples=20)
     @given(graphs(max_ops=5))

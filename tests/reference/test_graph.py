@@ -177,8 +177,74 @@ def test_output_defaults_to_last_node_and_lists_are_normalized() -> None:
     assert g.output == 1
     assert isinstance(g.nodes, tuple)
     assert g.nodes[1].args == (0, 0)
-    assert type(g.nodes[0].value) is float  # ints become floats
-    assert evaluate(g, FLOAT) == 2.0
+    assert type(g.nodes[0].value) is int  # an int stays an int
+    assert evaluate(g, FLOAT) == 2.0 and type(evaluate(g, FLOAT)) is float
+
+
+class _Float(float):
+    pass
+
+
+class _Int(int):
+    pass
+
+
+def test_ints_are_kept_and_are_not_the_equal_floats() -> None:
+    g = Graph((Node.input(2), Node.const(3), Node.apply("pow", 0, 1)))
+    assert [type(n.value) for n in g.nodes[:2]] == [int, int]
+    assert Node.input(2) != Node.input(2.0) and Node.const(-1) != Node.const(-1.0)
+    assert g != Graph((Node.input(2.0), Node.const(3), Node.apply("pow", 0, 1)))
+    assert g == Graph((Node.input(2), Node.const(3), Node.apply("pow", 0, 1)))
+    subclassed = Graph((Node.input(_Int(2)), Node.const(_Float(0.5)), Node.apply("mul", 0, 1)))
+    assert [type(n.value) for n in subclassed.nodes[:2]] == [int, float]
+    assert Node.input(0) != Node.input(-0.0) and Node.input(0.0) == Node.input(-0.0)  # as before
+
+
+def test_int_leaves_evaluate_as_their_floats() -> None:
+    # 3 ** 40 is exact as an int but not as a float: every reference computes with floats.
+    g = Graph((Node.input(3), Node.const(40), Node.apply("pow", 0, 1)))
+    assert evaluate(g, FLOAT) == 3.0**40 and type(evaluate(g, FLOAT)) is float
+    assert evaluate(g, MP) == 3.0**40
+    assert highprec(g).value == 3.0**40 and highprec(g).grads == (40 * 3.0**39,)
+    g = Graph((Node.input(2), Node.const(-1), Node.apply("pow", 0, 1)))
+    assert evaluate(g, FLOAT) == 0.5 and highprec(g).grads == (-0.25,)
+    big = 2**60 + 1  # not a float: its value is the nearest float
+    g = Graph((Node.input(big), Node.const(1), Node.apply("mul", 0, 1)))
+    assert evaluate(g, FLOAT) == float(big) == float(evaluate(g, MP))
+    assert highprec(g).value == float(big)
+    assert g.input_values == (float(big),) and type(g.input_values[0]) is float
+    huge = Graph((Node.input(10**300), Node.apply("log", 0)))
+    assert evaluate(huge, FLOAT) == math.log(1e300)
+    assert kink_distance(Graph((Node.input(0), Node.apply("relu", 0))), [0, 0.0]) == 0.0
+
+
+def test_int_json_round_trip_and_versions() -> None:
+    g = Graph((Node.input(2), Node.const(2.0), Node.const(-3), Node.apply("pow", 0, 2),
+               Node.apply("mul", 1, 3)))  # fmt: skip
+    text = g.to_json()
+    doc = json.loads(text)
+    assert doc["version"] == 2
+    assert doc["nodes"][:3] == [{"input": 2}, {"const": 2.0}, {"const": -3}]
+    assert '{"input":2}' in text and '{"const":2.0}' in text and '{"const":-3}' in text
+    back = Graph.from_json(text)
+    assert back == g and [type(n.value) for n in back.nodes[:3]] == [int, float, int]
+    assert back.to_json() == text
+    # Without ints the text is what version 1 always was.
+    floats = Graph((Node.input(2.0), Node.const(3.0), Node.apply("pow", 0, 1)))
+    assert json.loads(floats.to_json())["version"] == 1
+    # A version-1 file holds floats only: a number written without a fraction is a float there.
+    v1 = '{"format":"gradoracle-graph","version":1,"nodes":[{"input":2},{"const":3},' \
+         '{"op":"pow","args":[0,1]}]}'  # fmt: skip
+    assert Graph.from_json(v1) == floats
+    assert [type(n.value) for n in Graph.from_json(v1).nodes[:2]] == [float, float]
+    v2 = v1.replace('"version":1', '"version":2')
+    assert [type(n.value) for n in Graph.from_json(v2).nodes[:2]] == [int, int]
+    with pytest.raises(GraphError, match="node 0: input value must be finite"):
+        Graph.from_json(v2.replace('{"input":2}', '{"input":1' + "0" * 400 + "}"))
+    assert (
+        Graph.from_json(v2.replace('{"input":2}', '{"input":1' + "0" * 300 + "}")).nodes[0].value
+        == 10**300
+    )
 
 
 @pytest.mark.parametrize(
@@ -244,10 +310,14 @@ MALFORMED_JSON = [
         "node 1: const value must be finite",
     ),
     (HEAD + '"nodes": [{"input": 1' + "0" * 400 + "}]}", "node 0: input value must be finite"),
-    (_doc([{"input": "1.0"}]), "node 0: input value must be a float, got str"),
-    (_doc([{"input": None}]), "node 0: input value must be a float, got NoneType"),
-    (_doc([{"input": [1.0]}]), "node 0: input value must be a float, got list"),
-    (_doc([{"input": True}]), "node 0: input value must be a float, got bool"),
+    (_doc([{"input": "1.0"}]), "node 0: input value must be a float or an int, got str"),
+    (_doc([{"input": None}]), "node 0: input value must be a float or an int, got NoneType"),
+    (_doc([{"input": [1.0]}]), "node 0: input value must be a float or an int, got list"),
+    (_doc([{"input": True}]), "node 0: input value must be a float or an int, got bool"),
+    (
+        HEAD.replace("1", "2") + '"nodes": [{"input": 1' + "0" * 400 + "}]}",
+        "node 0: input value must be finite, got an int of 1329 bits",
+    ),
     (_doc([X, {"op": "tanh", "args": [True]}]), "node 1: arg 0 must be an int node index, got bo"),
     (_doc([X, {"op": "tanh", "args": [0.5]}]), "node 1: arg 0 must be an int node index, got fl"),
     (_doc([X, {"op": "tanh", "args": 0}]), "node 1: args must be a list"),
@@ -267,7 +337,8 @@ MALFORMED_JSON = [
     (_doc([]), "graph has no nodes"),
     (_doc([C]), "output 0 is a const node"),
     ('{"format": "other", "version": 1, "nodes": [{"input": 1.0}]}', "format"),
-    ('{"format": "gradoracle-graph", "version": 2, "nodes": [{"input": 1.0}]}', "version"),
+    ('{"format": "gradoracle-graph", "version": 3, "nodes": [{"input": 1.0}]}', "version"),
+    ('{"format": "gradoracle-graph", "version": 0, "nodes": [{"input": 1.0}]}', "version"),
     ('{"format": "gradoracle-graph", "version": true, "nodes": [{"input": 1.0}]}', "version"),
     ('{"format": "gradoracle-graph", "version": 1, "nodes": {}}', "nodes must be a list"),
     (HEAD + '"nodes": [], "x": 1}', "unknown key 'x'"),
@@ -306,6 +377,12 @@ MALFORMED_NODES: list[tuple[list[Any], Any, str]] = [
     ([Node.input(1.0), 2.0], -1, "node 1: expected a Node, got float"),
     ([Node.input(1.0), Node.apply("tanh", 0)], 1.0, "output must be an int"),
     ([Node.input(10**400)], -1, "node 0: input value must be finite"),
+    ([Node.input(True)], -1, "node 0: input value must be a float or an int, got bool"),
+    (
+        [Node.input(1.0), Node.const(False), Node.apply("add", 0, 1)],
+        -1,
+        "node 1: const value must be a float or an int, got bool",
+    ),
     ([Node.input(1.0), Node.apply("exp", 0)], 2, "output 2 is out of range"),
 ]
 
@@ -396,6 +473,36 @@ def test_snippet_default_header_and_shape() -> None:
     )
     assert "v2 = (-0.0) - x0" in neg.to_snippet()
     assert "v4 = v2 ** (-2.0)" in neg.to_snippet()
+    ints = Graph((Node.input(2), Node.const(2), Node.apply("pow", 0, 1), Node.const(-1),
+                  Node.apply("pow", 2, 3), Node.const(3), Node.apply("sub", 5, 4)))  # fmt: skip
+    lines = ints.to_snippet().splitlines()
+    assert "x0 = Value(2)" in lines and "v2 = x0 ** 2" in lines
+    assert "v4 = v2 ** (-1)" in lines and "v6 = 3 - v4" in lines
+
+
+def test_snippet_and_build_pass_ints_as_ints() -> None:
+    seen: list[Any] = []
+
+    class Recording(LeafValue):
+        def __init__(self, data: float) -> None:
+            seen.append(data)
+            super().__init__(data)
+
+        def __pow__(self, o: Any) -> RefValue:
+            seen.append(o)
+            return super().__pow__(o)
+
+    g = Graph((Node.input(3), Node.const(2), Node.apply("pow", 0, 1), Node.input(0.5),
+               Node.const(2.0), Node.apply("pow", 3, 4), Node.apply("add", 2, 5)))  # fmt: skip
+    inputs, out = build(g, Recording)
+    assert [type(x) for x in seen] == [int, int, float, float]
+    out.backward()
+    assert [x.grad for x in inputs] == [6.0, 1.0]
+    seen.clear()
+    source = g.to_snippet(import_line="", cls="V")
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(source, "<snippet>", "exec"), {"V": Recording})
+    assert [type(x) for x in seen] == [int, int, float, float]
 
 
 def test_snippet_reproduces_evaluate_and_build() -> None:
