@@ -13,13 +13,23 @@ import gc
 import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from fuzz.adapters import Adapter, ImplResult
 from fuzz.battery import run_battery
 from fuzz.findings import DAMAGED, UNSHRUNK, Finding, Stats, category
-from fuzz.probe import LEAF, ProbeResult, Spelling, forms_offered, run_probe, spellings_of
+from fuzz.probe import (
+    FLOAT,
+    INT,
+    INT_LEAF,
+    LEAF,
+    ProbeResult,
+    Spelling,
+    forms_offered,
+    run_probe,
+    spellings_of,
+)
 from fuzz.sampler import GraphStream, SamplerConfig
 from fuzz.shrink import shrink
 from reference.compare import FAIL, NOT_COMPARABLE, QUICK_PASS, Verdict, compare
@@ -28,6 +38,7 @@ from reference.graph import Graph
 BATCH = 256  # graphs per reference call: the JAX reference pads batches to 1, 64 or 256
 SHRINK_SHARE = 0.3  # of the budget kept for shrinking once something was found
 MAX_SHRUNK = 5  # failures shrunk per category; the rest are counted
+FILTER_TRIES = 8  # batches drawn in a row when every graph of them used a refused spelling
 FIRST_SHARE = 4.0  # shrinking time of a category's smallest failure, against 1 for the others
 # Allocations between two young-generation collections while sampling (Python's default: 700).
 GC_THRESHOLD = 20_000
@@ -245,6 +256,22 @@ class CheckResult:
         return not any(s.op != LEAF for s in self.offered) and not self.findings
 
 
+def sampler_config(config: SamplerConfig, offered: Sequence[Spelling]) -> SamplerConfig:
+    """The config restricted to the offered spellings: their ops and forms, int leaves only if
+    `Value(2)` works, int constants only if some int constant does (all whole-number constants as
+    ints if no float constant does)."""
+    forms = dict(forms_offered(offered))
+    consts = {s.const for s in offered if s.const}
+    int_constants = config.int_constants if consts == {INT, FLOAT} else float(consts == {INT})
+    return replace(
+        config,
+        ops=tuple(n for n in config.ops if n in forms),
+        forms=forms,
+        int_leaves=config.int_leaves if INT_LEAF in offered else 0.0,
+        int_constants=int_constants,
+    )
+
+
 def _judge_probe(oracle: Oracle, probe: ProbeResult) -> tuple[Failures, list[Finding]]:
     """The probe's runs judged like random graphs, and the runs that failed only in a worker
     that earlier graphs had used."""
@@ -320,10 +347,14 @@ def run_check(
             stats.replayed_failing += 1
             found_something()
             raw.setdefault(category(verdict), []).append((graph, verdict))
-    config = config or SamplerConfig()
-    ops = tuple(n for n in config.ops if n in supported)
-    config = SamplerConfig(**{**config.__dict__, "ops": ops, "forms": supported})
+    config = sampler_config(config or SamplerConfig(), probed.offered)
     stream = GraphStream(seed, config)
+    # An op form offered with one kind of constant only (`a ** 2` but not `a ** 2.5`): the sampler
+    # draws both kinds, so graphs with a spelling the engine refuses are dropped here.
+    partly = any(
+        s.const and replace(s, const=INT if s.const == FLOAT else FLOAT) not in offered
+        for s in offered
+    )
     failures = sum(map(len, raw.values()))
     limit = max_graphs if max_graphs is not None else float("inf")
     sampled = 0  # graphs drawn so far; the next batch is drawn while the implementation runs one
@@ -331,7 +362,17 @@ def run_check(
     def next_batch() -> list[Graph]:
         nonlocal sampled
         t = time.process_time()
-        graphs = stream.take(int(min(BATCH, limit - sampled)))
+        graphs: list[Graph] = []
+        want = int(min(BATCH, limit - sampled))
+        for _ in range(
+            FILTER_TRIES if partly else 1
+        ):  # full batches: the reference compiles per size
+            batch = stream.take(want - len(graphs))
+            if partly:
+                batch = [g for g in batch if spellings_of(g) <= offered]
+            graphs += batch
+            if len(graphs) >= want:
+                break
         sampled += len(graphs)
         stats.sample_seconds += time.process_time() - t
         return graphs
@@ -344,7 +385,7 @@ def run_check(
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
     try:
-        graphs = next_batch() if ops else []
+        graphs = next_batch() if config.ops else []
         while graphs:
             stop = deadline - (budget * SHRINK_SHARE if failures else 0.0)
             if time.monotonic() >= stop:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -172,7 +172,7 @@ def refusal(runner: Runner, spelling: Spelling) -> str:
     return ""
 
 
-def forms_offered(spellings: list[Spelling]) -> Mapping[str, tuple[str, ...]]:
+def forms_offered(spellings: Sequence[Spelling]) -> Mapping[str, tuple[str, ...]]:
     """op -> the forms with at least one offered spelling, in the registry's order."""
     forms: dict[str, tuple[str, ...]] = {}
     for op in OPS.values():

@@ -33,8 +33,9 @@ def float_gradients(graph: Graph) -> tuple[float, tuple[float, ...]]:
         node = nodes[i]
         if node.op is None or adjoint[i] == 0.0:
             continue
-        operands = [values[a] for a in node.args]
-        partials = OPS[node.op].partials(FLOAT, graph.forms[i], *operands, out=values[i])
+        a = values[node.args[0]]
+        b = values[node.args[1]] if len(node.args) == 2 else None
+        partials = OPS[node.op].partials(FLOAT, graph.forms[i], a, b, values[i])
         for arg, partial in zip(node.args, partials, strict=True):
             if partial is not None:
                 adjoint[arg] += adjoint[i] * partial

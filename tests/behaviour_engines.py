@@ -220,3 +220,16 @@ class DamagesNone(ClosureValue):
     def __del__(self) -> None:
         if not self._prev:
             ctypes.pythonapi.Py_DecRef(ctypes.py_object(None))
+
+
+class IntExponentsOnly(ClosureValue):
+    """Correct, but `**` takes int exponents only, like a C engine whose pow takes a C int:
+    `a ** 2` is offered, `a ** 2.5` is not."""
+
+    def __pow__(self, other: Any) -> Any:
+        if type(other) is not int:
+            raise TypeError(f"exponent must be an int, not {type(other).__name__}")
+        return super().__pow__(other)
+
+    def __rpow__(self, other: Any) -> Any:
+        raise TypeError("no k ** a")

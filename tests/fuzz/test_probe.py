@@ -138,3 +138,18 @@ def test_snippets_import_what_the_user_named() -> None:
 
     named = ValueClassAdapter(Compiled, "fastgrad._core:Value")
     assert (named.import_line, named.class_name) == ("from fastgrad._core import Value", "Value")
+
+
+def test_an_int_constant_and_a_float_constant_are_separate_spellings() -> None:
+    probed = probe_of(engine("IntExponentsOnly"))
+    assert Spelling("pow", "vc", INT) in probed.offered
+    assert Spelling("pow", "vc", "float") in probed.refused
+
+
+@pytest.mark.slow
+def test_graphs_never_use_a_refused_kind_of_constant() -> None:
+    # `a ** 2` offered, `a ** 2.5` refused: the sampler draws both, check keeps the first only.
+    code, report = run("behaviour_engines:IntExponentsOnly")
+    assert code == EXIT_CLEAN, report["findings"]
+    assert report["graphs_checked"] > 100
+    assert "a ** 2.5" in report["ops_skipped"] and "a ** 2" not in report["ops_skipped"]
