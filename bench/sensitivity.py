@@ -65,6 +65,7 @@ class Run:
     verdict: str
     categories: list[str] = field(default_factory=list)  # one per finding, in report order
     graphs_checked: int | None = None
+    ops_skipped: list[str] = field(default_factory=list)  # spellings the probe left out
     first_finding_seconds: float | None = None
     seconds: float = 0.0  # wall time of the whole subprocess
     problem: str = ""  # why the run is an error: the last line of stderr, the timeout, ...
@@ -141,6 +142,7 @@ def run_check(engine: Engine, seed: int, budget: float) -> Run:
         return run
     run.categories = [str(f.get("category", "?")) for f in result.get("findings", [])]
     run.graphs_checked = result.get("graphs_checked")
+    run.ops_skipped = [str(op) for op in result.get("ops_skipped", [])]
     first = result.get("first_finding_seconds")
     run.first_finding_seconds = float(first) if isinstance(first, int | float) else None
     return run
