@@ -408,7 +408,7 @@ def run_check(
         gc.set_threshold(*thresholds)
         gc.unfreeze()
     t = time.perf_counter()
-    findings = _shrink_all(oracle, raw, deadline) + findings
+    findings = one_per_error(_shrink_all(oracle, raw, deadline) + findings)
     stats.shrink_seconds = time.perf_counter() - t
     return CheckResult(
         oracle.adapter.name,
@@ -471,6 +471,28 @@ def _confirmed(oracle: Oracle, finding: Finding) -> Finding:
     damaged = damaged_worker(finding.original, what, None)
     damaged.count = finding.count
     return damaged
+
+
+def one_per_error(findings: list[Finding]) -> list[Finding]:
+    """One finding per distinct exception: a backward() that always raises fails every battery
+    case and every graph the same way, and one smallest example says it (the others are counted)."""
+    by_error: dict[str, Finding] = {}
+    kept: list[Finding] = []
+    for finding in findings:
+        error = finding.verdict.error
+        if not error or finding.category in (*UNSHRUNK, DAMAGED):
+            kept.append(finding)
+        elif error not in by_error:
+            by_error[error] = finding
+            kept.append(finding)
+        else:
+            first = by_error[error]
+            if finding.graph.n_ops < first.graph.n_ops and not finding.snippet:
+                kept[kept.index(first)] = by_error[error] = finding
+                finding.count += first.count
+            else:
+                first.count += finding.count
+    return kept
 
 
 def _ops_used(graph: Graph) -> frozenset[str]:

@@ -123,7 +123,7 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
         if result.kind in UNSHRUNK:  # a hang or a crash: the same graph alone, in a new worker
             before = getattr(oracle.runner, "worker_graphs", 0)
             alone = oracle.run_alone(graph, deadline)
-            if alone is not None and alone.kind not in UNSHRUNK:
+            if alone is not None and alone.kind not in (*UNSHRUNK, "skipped"):
                 damaged.append((graph, result, before))
                 result = alone
         by_spelling.setdefault(spelling, []).append((graph, result))
