@@ -35,7 +35,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from reference.compare import KINK_MARGIN, QUICK_RTOL, sweep_budget
+from reference.compare import QUICK_RTOL, sweep_budget
 from reference.graph import Graph
 from reference.libs import JAX
 from reference.ops import OPS
@@ -79,7 +79,7 @@ class JaxResult:
     jvp_scale: float
     jvp_consistent: bool  # they agree within JVP_RTOL (False if they or the value are not finite)
     # Smallest |operand - kink| over the ops with kinks (inf if none), and the largest |value| of
-    # any node (at least 1): the comparator's kink margin needs both, without re-evaluating.
+    # any node (at least 1).
     kink_distance: float = math.inf
     magnitude: float = 0.0
     # Per gradient, the sum over all paths from its input to the output of |product of local
@@ -140,6 +140,7 @@ def _interpreter() -> Callable[..., Any]:
 
     branches = _branches()
     # Per opcode: which operand has a kink (-1: none) and where; only relu has one (at 0).
+    # (Their distance is reported, not used by the comparator: its margin is per operand.)
     kinks = [OPS[name].kinks[0] if OPS[name].kinks else None for name in OP_NAMES]
     kink_side = jnp.array([k.operand if k else -1 for k in kinks] + [-1], dtype=jnp.int32)
     kink_at = jnp.array([k.at if k else 0.0 for k in kinks] + [0.0], dtype=jnp.float64)
@@ -437,9 +438,12 @@ class JaxBatch(Sequence[JaxResult]):
 
     def quick_pass(self, results: Sequence[Any]) -> list[bool]:
         """Per implementation result (an ImplResult, none skipped): True where compare() passes it
-        at once (references finite and away from kinks, the result 'ok' and every quantity within
-        QUICK_RTOL of JAX, or a gradient within the rounding budget of its sweep: see
-        reference.compare.within_sweeps), False where compare() has to look closer."""
+        at once (every operand inside its op's domain, every reference finite, the result 'ok' and
+        every quantity within QUICK_RTOL of JAX, or a gradient within the rounding budget of its
+        sweep: see reference.compare.within_sweeps), False where compare() has to look closer.
+        Kinks need no test here: a kink's side changes only gradients, which are then not
+        comparable, while the value (finite here) passes, and so does the graph. A None number
+        (a gradient a PyTorch-style engine left unset) becomes NaN here: never quick."""
         nan = math.nan
         impl: list[float] = []
         push, extend = impl.append, impl.extend
@@ -470,11 +474,10 @@ class JaxBatch(Sequence[JaxResult]):
             finite = np.isfinite(jax)
             if not len(starts):
                 return []
-            near_kink = self.kink_distance < KINK_MARGIN * np.fmax(1.0, self.magnitude)
             ok = (
                 np.logical_and.reduceat(close, starts)
                 & np.logical_and.reduceat(finite, starts)
-                & ~near_kink
+                & self.in_domain
                 & np.array(shaped)
             )
         return ok.tolist()
