@@ -511,3 +511,27 @@ def test_the_corpus_counts_a_none_gradient_as_zero_only() -> None:
     assert check_vector(vector, (2.25, 3.0, None)).passed
     assert not check_vector(vector, (2.25, None, 0.0)).passed
     assert not check_vector(vector, (None, 3.0, 0.0)).passed
+
+
+# ---- reports show what was not judged ------------------------------------------------------------
+
+
+def test_reports_render_none_and_not_comparable(jax_reference: Any, tmp_path: Any) -> None:
+    from fuzz.findings import Finding
+    from fuzz.html_report import _table
+    from fuzz.report import finding_json, finding_text
+
+    graph = Graph((x(1e300), x(2.0), x(-1e300), op("mul", 0, 2)))  # x1 unused; the value overflows
+    (r,) = jax_reference.evaluate([graph])
+    verdict = compare(graph, r.value, (-1e300, None, 1.0), r.value, r.grads, "", *_columns(r))
+    assert verdict.status == FAIL
+    assert statuses(verdict) == {"value": NOT_COMPARABLE, "x0": PASS, "x1": PASS, "x2": FAIL}
+    finding = Finding(category(verdict), graph, verdict, graph)
+    adapter = UnsetWhereUnused()
+    text = finding_text(1, finding, adapter)
+    assert "| x1 | None | 0 |" in text and "| value | -inf | -inf |" in text
+    assert "| not comparable |" in text
+    html = _table(finding)
+    assert "<td>None</td>" in html and "not comparable" in html
+    quantities = {q["name"]: q for q in finding_json(finding, adapter)["quantities"]}
+    assert quantities["x1"]["impl"] is None and quantities["value"]["status"] == NOT_COMPARABLE
