@@ -36,10 +36,11 @@ class UsageError(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an implementation computed for one graph: the output value and one grad per input."""
+    """What an implementation computed for one graph: the output value and one grad per input
+    (None where a PyTorch-style engine left an input's grad unset: the output does not use it)."""
 
     value: float
-    grads: tuple[float, ...]
+    grads: tuple[float | None, ...]
 
 
 # Where in a run an exception was raised: building the graph (the forward pass: constructing leaves
@@ -103,13 +104,17 @@ class Adapter:
         self.phase = READ
         value = _as_float(self.data(out), "the output's value")
         grads = tuple(
-            _as_float(self.grad(x), f"input {i}'s gradient") for i, x in enumerate(inputs)
+            _as_float(self.grad(x), f"input {i}'s gradient", none=True)
+            for i, x in enumerate(inputs)
         )
         return Outcome(value, grads)
 
 
-def _as_float(x: Any, what: str) -> float:
+def _as_float(x: Any, what: str, none: bool = False) -> Any:
     # 0-d numpy and torch scalars convert through __float__; strings and bools are not numbers here.
+    # A gradient may be None (`none`): the comparator passes it only where the gradient is 0.
+    if none and x is None:
+        return None
     if isinstance(x, str | bytes | bool) or not hasattr(x, "__float__"):
         raise TypeError(f"{what} is a {type(x).__name__}, not a number")
     return float(x)

@@ -156,6 +156,7 @@ class Oracle:
                     getattr(ref, "kink_distance", None),
                     getattr(ref, "magnitude", None),
                     getattr(ref, "sweeps", None),
+                    getattr(ref, "in_domain", None),
                 )
             )
         self.stats.compare_seconds += time.process_time() - start

@@ -308,8 +308,10 @@ class ReplayResult:
         return [c for c in self.checked if c.unsupported]
 
 
-def check_vector(vector: Vector, got: Sequence[float] | None, error: str = "") -> Checked:
-    """Judge one implementation result (value, grads...) against the vector's expectations."""
+def check_vector(vector: Vector, got: Sequence[float | None] | None, error: str = "") -> Checked:
+    """Judge one implementation result (value, grads...) against the vector's expectations. A None
+    gradient (a PyTorch-style engine's unset grad) matches only an expected 0, a None value
+    nothing."""
     if error or got is None:
         return Checked(vector, False, error or "no result")
     if len(got) != len(vector.expected):
@@ -318,7 +320,9 @@ def check_vector(vector: Vector, got: Sequence[float] | None, error: str = "") -
     bad = tuple(
         Mismatch(name, e, g, t)
         for name, e, g, t in zip(vector.names, vector.expected, got, vector.tolerance, strict=True)
-        if not (math.isfinite(g) and abs(g - e) <= t)
+        if not (
+            (name != "value" and e == 0.0) if g is None else math.isfinite(g) and abs(g - e) <= t
+        )
     )
     return Checked(vector, not bad, "", bad)
 

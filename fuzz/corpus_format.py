@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, NoReturn
 
-from reference.compare import EPS, JAX_ERROR_FACTOR, KINK_MARGIN, QUICK_RTOL, ULPS_PER_OP
+from reference.compare import EPS, JAX_ERROR_FACTOR, QUICK_RTOL, ULPS_PER_OP
 from reference.graph import Graph, GraphError, unique_keys
 from reference.ops import OPS
 
@@ -44,8 +44,9 @@ HEADER = (
     "This is gradoracle's comparator judging against the exact answer: an implementation may err "
     f"{JAX_ERROR_FACTOR:g} times more than JAX does, {ULPS_PER_OP:g} ulps of the error scale per "
     f"op, or {QUICK_RTOL:g} relative.",
-    f"Graphs whose references are not finite, whose operands lie within {KINK_MARGIN:g} (relative "
-    "to max(1, |x|)) of a kink, or whose exact answer does not converge are not exported.",
+    "Graphs whose references are not finite, with an operand outside its op's domain, with an "
+    "operand within its forward error (a few ulps per op of the magnitudes it was computed from; "
+    "inputs are exact) of a kink, or whose exact answer does not converge are not exported.",
     "Replay: gradoracle corpus replay FILE --impl MODULE:CLASS (exit 0 clean, 1 findings, 2 "
     "malformed file). JSON Schema: corpus.schema.json in gradoracle's fuzz package.",
 )

@@ -11,7 +11,7 @@ from fuzz.adapters import Adapter
 from fuzz.check import CheckResult
 from fuzz.findings import Finding
 from fuzz.picture import render_svg
-from fuzz.report import finite_differences, result_json, snippet_of
+from fuzz.report import finite_differences, missing_impl, result_json, snippet_of
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -19,12 +19,13 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0; }
 td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; font-family: monospace; text-align: right; }
 td.fail { color: #b00; font-weight: bold; }
+td.unjudged { color: #777; }
 .picture svg { max-width: 100%; height: auto; }
 """
 
 
-def _number(x: float | None) -> str:
-    return "-" if x is None else f"{x:.17g}"
+def _number(x: float | None, missing: str = "-") -> str:
+    return missing if x is None else f"{x:.17g}"
 
 
 def _table(finding: Finding) -> str:
@@ -33,9 +34,11 @@ def _table(finding: Finding) -> str:
         "<tr><th>quantity</th><th>implementation</th><th>JAX</th><th>finite difference</th>"
         "<th>exact</th><th>verdict</th></tr>"
     ]
+    missing = missing_impl(finding.verdict)
     for q in finding.verdict.quantities:
-        cls = ' class="fail"' if q.status == "fail" else ""
-        cells = [q.name, _number(q.impl), _number(q.jax), _number(fd.get(q.name)), _number(q.truth)]
+        cls = {"fail": ' class="fail"', "not comparable": ' class="unjudged"'}.get(q.status, "")
+        impl = _number(q.impl, missing)
+        cells = [q.name, impl, _number(q.jax), _number(fd.get(q.name)), _number(q.truth)]
         rows.append(
             "<tr>"
             + "".join(f"<td>{html.escape(c)}</td>" for c in cells)

@@ -9,13 +9,13 @@ from fuzz.adapters import Adapter
 from fuzz.check import CheckResult
 from fuzz.findings import Finding
 from fuzz.snippets import graph_snippet
-from reference.compare import Quantity
+from reference.compare import Quantity, Verdict
 from reference.finite_diff import finite_diff
 from reference.graph import Graph
 
 
-def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:.17g}"
+def _num(x: float | None, missing: str = "-") -> str:
+    return missing if x is None else f"{x:.17g}"
 
 
 def finite_differences(graph: Graph) -> dict[str, float]:
@@ -30,16 +30,19 @@ def finite_differences(graph: Graph) -> dict[str, float]:
     return out
 
 
-def quantity_table(quantities: tuple[Quantity, ...], fd: dict[str, float]) -> str:
+def quantity_table(
+    quantities: tuple[Quantity, ...], fd: dict[str, float], missing: str = "-"
+) -> str:
     """A per-leaf markdown table: implementation, JAX, finite difference, exact (when
-    adjudicated)."""
+    adjudicated), and each quantity's verdict (pass, fail, not comparable). An implementation
+    number that is missing shows as `missing`: '-' where it raised, 'None' where it gave None."""
     rows = [
         "| quantity | implementation | JAX | finite difference | exact | verdict |",
         "|---|---|---|---|---|---|",
     ]
     for q in quantities:
         rows.append(
-            f"| {q.name} | {_num(q.impl)} | {_num(q.jax)} | {_num(fd.get(q.name))} | "
+            f"| {q.name} | {_num(q.impl, missing)} | {_num(q.jax)} | {_num(fd.get(q.name))} | "
             f"{_num(q.truth)} | {q.status} |"
         )
     return "\n".join(rows)
@@ -53,10 +56,20 @@ def finding_text(n: int, finding: Finding, adapter: Adapter) -> str:
     lines = [head, "", _indent(snippet_of(finding, adapter)), ""]
     if verdict.quantities:
         lines += [
-            _indent(quantity_table(verdict.quantities, finite_differences(finding.graph))),
+            _indent(
+                quantity_table(
+                    verdict.quantities, finite_differences(finding.graph), missing_impl(verdict)
+                )
+            ),
             "",
         ]
     return "\n".join(lines)
+
+
+def missing_impl(verdict: Verdict) -> str:
+    """How a quantity the implementation gave no number for shows: '-' where it raised, 'None'
+    where it returned None (a PyTorch-style unset gradient)."""
+    return "-" if verdict.error else "None"
 
 
 def snippet_of(finding: Finding, adapter: Adapter) -> str:

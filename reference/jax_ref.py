@@ -35,7 +35,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from reference.compare import KINK_MARGIN, QUICK_RTOL, sweep_budget
+from reference.compare import QUICK_RTOL, sweep_budget
 from reference.graph import Graph
 from reference.libs import JAX
 from reference.ops import OPS
@@ -79,12 +79,18 @@ class JaxResult:
     jvp_scale: float
     jvp_consistent: bool  # they agree within JVP_RTOL (False if they or the value are not finite)
     # Smallest |operand - kink| over the ops with kinks (inf if none), and the largest |value| of
-    # any node (at least 1): the comparator's kink margin needs both, without re-evaluating.
+    # any node (at least 1).
     kink_distance: float = math.inf
     magnitude: float = 0.0
     # Per gradient, the sum over all paths from its input to the output of |product of local
     # partials|: what its rounding errors are relative to (reference.compare's quick path).
     sweeps: tuple[float, ...] = ()
+    # Every op's operands inside its domain (Op.in_domain: finite, and log's > 0, a divisor != 0,
+    # pow's per form) at JAX's float64 node values: where not, the comparator calls the graph not
+    # comparable whatever the numbers are (JAX's (-1.0) ** (-1.0) is finite, and means nothing).
+    # JAX on CPU flushes subnormals to 0, so a subnormal divisor or log operand is outside here:
+    # the comparator then asks Python's floats.
+    in_domain: bool = True
 
 
 RefResult = JaxResult  # the name SPEC.md uses
@@ -95,6 +101,24 @@ def _branch(name: str) -> Callable[[Any, Any], Any]:
     if op.arity == 2:
         return lambda a, b: op.forward(JAX, a, b)
     return lambda a, b: op.forward(JAX, a)
+
+
+def _domains() -> dict[str, Callable[..., Any]]:
+    """Op.in_domain's conditions beyond finite operands, written for jax.numpy: per op whose domain
+    is not every real, (a, b, a is a constant, b is a constant) -> inside. (tests/reference/
+    test_jax_ref.py checks them against the registry's domains.)"""
+    import jax.numpy as jnp
+
+    def pow_domain(a: Any, b: Any, a_const: Any, b_const: Any) -> Any:
+        integer = jnp.floor(b) == b  # a ** k: a > 0, a == 0 with k >= 1, a < 0 with an integer k
+        power = (a > 0) | ((a == 0) & (b >= 1)) | ((a < 0) & integer)
+        return jnp.where(b_const, power, a > 0)  # k ** a and a ** b: a positive base
+
+    return {
+        "div": lambda a, b, a_const, b_const: b != 0,
+        "log": lambda a, b, a_const, b_const: a > 0,
+        "pow": pow_domain,
+    }
 
 
 def _branches() -> list[Callable[[Any, Any], Any]]:
@@ -116,9 +140,19 @@ def _interpreter() -> Callable[..., Any]:
 
     branches = _branches()
     # Per opcode: which operand has a kink (-1: none) and where; only relu has one (at 0).
+    # (Their distance is reported, not used by the comparator: its margin is per operand.)
     kinks = [OPS[name].kinks[0] if OPS[name].kinks else None for name in OP_NAMES]
     kink_side = jnp.array([k.operand if k else -1 for k in kinks] + [-1], dtype=jnp.int32)
     kink_at = jnp.array([k.at if k else 0.0 for k in kinks] + [0.0], dtype=jnp.float64)
+
+    domains = _domains()
+
+    def in_domain(code: Any, a: Any, b: Any, a_const: Any, b_const: Any) -> Any:
+        """Op.in_domain per step (padding steps read 1.0: inside)."""
+        ok = jnp.isfinite(a) & jnp.isfinite(b)
+        for name, domain in domains.items():
+            ok = ok & jnp.where(code == OP_NAMES.index(name), domain(a, b, a_const, b_const), True)
+        return ok
 
     def select_op(code: Any, a: Any, b: Any) -> Any:
         results = []
@@ -166,11 +200,17 @@ def _interpreter() -> Callable[..., Any]:
         )
         kink = jnp.min(jnp.where(kink_side[codes] >= 0, at_kink, jnp.inf))
         magnitude = jnp.max(jnp.abs(final))
+        # A constant is a slot no step writes that is not an input (inputs have nonzero tangents).
+        written = jnp.zeros(values.shape[0], dtype=bool).at[dest].set(True)
+        constant = ~written & (tangents == 0.0)
+        inside = jnp.all(
+            in_domain(codes, final[left], final[right], constant[left], constant[right])
+        )
 
         seed = jnp.zeros((2, values.shape[0]), values.dtype).at[:, output].set(1.0)
         steps = (codes, left, right, dest, final[left], final[right])
         swept, _ = lax.scan(backward, seed, steps, reverse=True)
-        return final[output], swept, final_tangents[output], kink, magnitude
+        return final[output], swept, final_tangents[output], kink, magnitude, inside
 
     def interpret(*arrays: Any) -> tuple[Any, ...]:
         global _traces
@@ -273,16 +313,18 @@ class JaxReference:
 
     def _run_arrays(self, tape: Tape) -> tuple[np.ndarray, ...]:
         """Per real graph of the tape: value, jvp, jvp_dot, jvp_scale, consistent, kink distance,
-        magnitude; and the gradients and their sweeps, flat in graph then input order."""
-        value, swept, jvp, kinks, magnitudes = (np.asarray(x) for x in self._run(*tape.arrays()))
+        magnitude, in domain; and the gradients and their sweeps, flat in graph then input order."""
+        outputs = (np.asarray(x) for x in self._run(*tape.arrays()))
+        value, swept, jvp, kinks, magnitudes, inside = outputs
         rows, slots = tape.input_rows, tape.input_slots
         flat_grads = swept[rows, 0, slots]
         tangents = tape.tangents[rows, slots]
         n = len(tape.input_counts)
-        dots = np.bincount(rows, weights=flat_grads * tangents, minlength=n)
-        scales = np.bincount(rows, weights=swept[rows, 1, slots] * np.abs(tangents), minlength=n)
         jvps = jvp[:n]
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # (gradients of 1e308 overflow here)
+            dots = np.bincount(rows, weights=flat_grads * tangents, minlength=n)
+            weights = swept[rows, 1, slots] * np.abs(tangents)
+            scales = np.bincount(rows, weights=weights, minlength=n)
             consistent = (
                 np.isfinite(value[:n])
                 & np.isfinite(jvps)
@@ -291,8 +333,8 @@ class JaxReference:
             )
         flat_sweeps = swept[rows, 1, slots]
         return (
-            value[:n], jvps, dots, scales, consistent, kinks[:n], magnitudes[:n], flat_grads,
-            flat_sweeps,
+            value[:n], jvps, dots, scales, consistent, kinks[:n], magnitudes[:n], inside[:n],
+            flat_grads, flat_sweeps,
         )  # fmt: skip
 
 
@@ -312,6 +354,7 @@ class JaxBatch(Sequence[JaxResult]):
         self.consistent = np.empty(n, dtype=bool)
         self.kink_distance = np.empty(n)
         self.magnitude = np.empty(n)
+        self.in_domain = np.empty(n, dtype=bool)
         # Graph k's quantities (its value, then its gradients): quantities[offsets[k]:offsets[k+1]].
         self.offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts + 1, out=self.offsets[1:])
@@ -325,7 +368,8 @@ class JaxBatch(Sequence[JaxResult]):
 
     def put(self, indices: np.ndarray, *columns: np.ndarray) -> None:
         """Results of graphs `indices` (columns as JaxReference._run_arrays gives them)."""
-        value, jvp, dots, scales, consistent, kinks, magnitudes, flat_grads, flat_sweeps = columns
+        value, jvp, dots, scales, consistent, kinks, magnitudes, inside = columns[:8]
+        flat_grads, flat_sweeps = columns[8:]
         self.value[indices] = value
         self.jvp[indices] = jvp
         self.jvp_dot[indices] = dots
@@ -333,6 +377,7 @@ class JaxBatch(Sequence[JaxResult]):
         self.consistent[indices] = consistent
         self.kink_distance[indices] = kinks
         self.magnitude[indices] = magnitudes
+        self.in_domain[indices] = inside
         starts = self.offsets[indices]
         self.quantities[starts] = value
         counts = self.counts[indices]
@@ -363,6 +408,7 @@ class JaxBatch(Sequence[JaxResult]):
                 self.consistent.tolist(),
                 self.kink_distance.tolist(),
                 self.magnitude.tolist(),
+                self.in_domain.tolist(),
                 strict=True,
             )
         )
@@ -381,20 +427,23 @@ class JaxBatch(Sequence[JaxResult]):
             return [self[i] for i in range(*k.indices(len(self)))]
         if not self._rows and self._counts:
             self._python_columns()
-        v, j, d, scale, ok, kink, magnitude = self._rows[k]
+        v, j, d, scale, ok, kink, magnitude, inside = self._rows[k]
         start = self._starts[k if k >= 0 else k + len(self)]
         grads = tuple(self._grads[start : start + self._counts[k]])
         sweeps = tuple(self._sweeps[start : start + self._counts[k]])
-        return JaxResult(v, grads, j, d, scale, ok, kink, magnitude, sweeps)
+        return JaxResult(v, grads, j, d, scale, ok, kink, magnitude, sweeps, inside)
 
     def __iter__(self) -> Iterator[JaxResult]:
         return (self[k] for k in range(len(self)))
 
     def quick_pass(self, results: Sequence[Any]) -> list[bool]:
         """Per implementation result (an ImplResult, none skipped): True where compare() passes it
-        at once (references finite and away from kinks, the result 'ok' and every quantity within
-        QUICK_RTOL of JAX, or a gradient within the rounding budget of its sweep: see
-        reference.compare.within_sweeps), False where compare() has to look closer."""
+        at once (every operand inside its op's domain, every reference finite, the result 'ok' and
+        every quantity within QUICK_RTOL of JAX, or a gradient within the rounding budget of its
+        sweep: see reference.compare.within_sweeps), False where compare() has to look closer.
+        Kinks need no test here: a kink's side changes only gradients, which are then not
+        comparable, while the value (finite here) passes, and so does the graph. A None number
+        (a gradient a PyTorch-style engine left unset) becomes NaN here: never quick."""
         nan = math.nan
         impl: list[float] = []
         push, extend = impl.append, impl.extend
@@ -425,11 +474,10 @@ class JaxBatch(Sequence[JaxResult]):
             finite = np.isfinite(jax)
             if not len(starts):
                 return []
-            near_kink = self.kink_distance < KINK_MARGIN * np.fmax(1.0, self.magnitude)
             ok = (
                 np.logical_and.reduceat(close, starts)
                 & np.logical_and.reduceat(finite, starts)
-                & ~near_kink
+                & self.in_domain
                 & np.array(shaped)
             )
         return ok.tolist()

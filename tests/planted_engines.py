@@ -196,3 +196,39 @@ class UnsignedIntLeaves(ClosureValue):
 
     def _wrap(self, other: Any) -> Any:  # plain-number operands are right: only leaves wrap
         return other if isinstance(other, ClosureValue) else type(self)(float(other))
+
+
+class ReluSlopeAboveMargin(ClosureValue):
+    """relu's slope is 1 only above 1e-9: right everywhere a fixed kink margin of 1e-9 looked."""
+
+    def relu(self) -> Any:
+        return self._unary(max(self.data, 0.0), 1.0 if self.data > 1e-9 else 0.0)
+
+
+class PowRuleOverBase(ClosureValue):
+    """d(a**k)/da computed as k * out / a, with IEEE division as numpy or C would do it: NaN at a
+    base of 0 (0 / 0), where the slope of a ** 2 is 0."""
+
+    def __pow__(self, other: Any) -> Any:
+        other = self._wrap(other)
+        if self.data < 0 and not other.data.is_integer():
+            raise ValueError("pow: negative base with fractional exponent")
+        out = type(self)(self.data**other.data, (self, other))
+
+        def _backward() -> None:
+            a, k = self.data, other.data
+            slope = k * out.data / a if a else math.nan if k * out.data == 0 else math.inf
+            self.grad += slope * out.grad
+            if a > 0:
+                other.grad += math.log(a) * out.data * out.grad
+
+        out._backward = _backward
+        return out
+
+
+class LogClamped(ClosureValue):
+    """log clamps its argument at 1e-10 (to "avoid" log(0)): wrong below it."""
+
+    def log(self) -> Any:
+        x = max(self.data, 1e-10)
+        return self._unary(math.log(x), 1 / x)

@@ -72,8 +72,9 @@ def test_missing_ops_are_skipped_and_listed(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_same_seed_same_counterexample(capsys: pytest.CaptureFixture[str]) -> None:
-    first = run_json(capsys, "planted_engines:TanhFromInput", "--budget", "3", "--seed", "7")[1]
-    second = run_json(capsys, "planted_engines:TanhFromInput", "--budget", "3", "--seed", "7")[1]
+    args = ("planted_engines:TanhFromInput", "--budget", "8", "--graphs", "256", "--seed", "7")
+    first = run_json(capsys, *args)[1]
+    second = run_json(capsys, *args)[1]
     assert first["findings"][0]["graph"] == second["findings"][0]["graph"]  # type: ignore[index]
 
 

@@ -411,8 +411,9 @@ def test_padding_is_inert(ref: JaxReference, random_graphs: list[Graph]) -> None
     assert (tape.codes[5:] == NOP).all()
     assert (tape.dest[5:] == big.scratch).all()
     assert (tape.codes[0, compiled[0].n_ops :] == NOP).all()
-    value, swept, jvp, _, _ = (np.asarray(x) for x in ref._run(*tape.arrays()))
+    value, swept, jvp, _, _, inside = (np.asarray(x) for x in ref._run(*tape.arrays()))
     grads = swept[:, 0]
+    assert inside.all()  # padding rows and steps never leave a domain
     assert np.isfinite(value).all()
     assert np.isfinite(grads).all()
     assert np.isfinite(jvp).all()
@@ -495,3 +496,33 @@ def test_compilation_cache_persists_across_processes(tmp_path: Path) -> None:
     ]
     assert all(close(float(r.stdout), math.tanh(0.5)) for r in runs)
     assert any(tmp_path.iterdir())  # the first run wrote the compiled interpreter
+
+
+# Operands where domains end and floats overflow: the domain flag's test points. (Not subnormals:
+# JAX on CPU flushes them to 0, so its flag says log(5e-324) is outside; compare() then asks
+# Python's floats, see tests/reference/test_compare.py.)
+EDGES = (0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, 1.5, -1.5, 1e-300, -1e-300, 1e300, -1e300)
+
+
+def test_the_domain_flag_is_the_registrys_domain(ref: JaxReference) -> None:
+    """JaxResult.in_domain is Op.in_domain at the float64 node values: every op and form at
+    operands where domains end, and a non-finite operand (1e300 * 1e300 overflows) is outside."""
+    graphs, expected = [], []
+    for op in OPS.values():
+        for form in op.forms:
+            for a in EDGES:
+                for b in EDGES if op.arity == 2 else (None,):
+                    leaves = [
+                        Node("const" if f == "c" else "input", v) for f, v in zip(form, (a, b))
+                    ]
+                    graphs.append(Graph((*leaves, Node.apply(op.name, *range(len(form))))))
+                    expected.append(op.in_domain(form, a, b))
+    x, op_ = Node.input, Node.apply
+    for name in ("tanh", "log", "relu", "neg"):
+        graphs.append(Graph((x(1e300), op_("mul", 0, 0), op_(name, 1))))  # an inf operand
+        expected.append(False)
+    graphs.append(Graph((x(1e300), op_("mul", 0, 0))))  # only the output overflows: inside
+    expected.append(True)
+    got = [r.in_domain for r in ref.evaluate(graphs)]
+    wrong = [g.to_json() for g, e, k in zip(graphs, expected, got, strict=True) if e != k]
+    assert not wrong and sum(expected) > 1000 and len(expected) - sum(expected) > 300
