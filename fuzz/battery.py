@@ -167,21 +167,21 @@ def _repeated_backward(b: _Battery) -> list[Finding]:
     once = [0.0 if g is None else g for g in after[0]]
     for calls, grads in enumerate(after[1:], 2):
         expected = [calls * g for g in once]
-        ok = all(
+        right = [
             g is not None and abs(g - e) <= ROUNDING_ULPS * calls * EPS * s
             for g, e, s in zip(grads, expected, scales, strict=True)
-        )
-        if not ok:
+        ]
+        if not all(right):
             names = [f"x{i}" for i in graph.inputs]
             quantities = tuple(
-                Quantity(f"{n} (call {calls})", g, e, 1.0, FAIL)
-                for n, g, e in zip(names, grads, expected, strict=True)
+                Quantity(f"{n} (call {calls})", g, e, 1.0, PASS if ok else FAIL)
+                for n, g, e, ok in zip(names, grads, expected, right, strict=True)
             )
             reason = (
                 f"backward() call {calls} gives {grads}, expected {calls} times the first call's "
                 f"{after[0]}"
             )
-            shown = [Quantity(q.name.split()[0], q.impl, q.jax, 1.0, FAIL) for q in quantities]
+            shown = [Quantity(q.name.split()[0], q.impl, q.jax, 1.0, q.status) for q in quantities]
             snippet = graph_snippet(graph, b.oracle.adapter, shown, backward_calls=calls)
             verdict = _failed(reason, quantities)
             return [Finding("double backward", graph, verdict, graph, 1, snippet)]
@@ -214,7 +214,7 @@ def _two_roots(b: _Battery) -> list[Finding]:
         f"(after the first: {after_first}, expected {first_expected})"
     )
     quantities = tuple(
-        Quantity(f"x{i} (second root)", d, e, 1.0, FAIL)
+        Quantity(f"x{i} (second root)", d, e, 1.0, PASS if agrees(d, e) else FAIL)
         for i, d, e in zip(graph.inputs, delta, second, strict=True)
     )
     adapter = b.oracle.adapter

@@ -38,6 +38,9 @@ from reference.graph import Graph
 BATCH = 256  # graphs per reference call: the JAX reference pads batches to 1, 64 or 256
 SHRINK_SHARE = 0.3  # of the budget kept for shrinking once something was found
 MAX_SHRUNK = 5  # failures shrunk per category; the rest are counted
+# Confirming a finding alone in a new worker may run this long past the budget (a hang needs
+# the per-graph timeout to show again; most graphs take milliseconds).
+CONFIRM_GRACE = 6.0
 FILTER_TRIES = 8  # batches drawn in a row when every graph of them used a refused spelling
 FIRST_SHARE = 4.0  # shrinking time of a category's smallest failure, against 1 for the others
 # Allocations between two young-generation collections while sampling (Python's default: 700).
@@ -212,10 +215,10 @@ class Oracle:
         self.runner.fresh()  # what comes next does not inherit what this graph did
         return result
 
-    def judge_alone(self, graph: Graph) -> Verdict | None:
+    def judge_alone(self, graph: Graph, deadline: float | None = None) -> Verdict | None:
         """The verdict on the graph run alone in a new worker; None if the runner cannot start
-        one, or the graph did not run."""
-        result = self.run_alone(graph)
+        one, or the graph did not run before `deadline`."""
+        result = self.run_alone(graph, deadline)
         if result is None or result.kind == "skipped":
             return None
         return self.verdicts([graph], [result])[0]
@@ -445,7 +448,7 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
         if kind not in UNSHRUNK:
             share = (deadline - time.monotonic()) * weights[k] / sum(weights[k:])
             small = shrink(graph, oracle.fails_like(kind, deadline), time.monotonic() + share)
-            judged = oracle.judge([small])
+            judged = oracle.judge([small], deadline + CONFIRM_GRACE)
             if judged and judged[0][1].status == FAIL:
                 small_verdict = judged[0][1]
             else:  # the shrunk graph no longer fails reliably: show the original
@@ -462,7 +465,7 @@ def _confirmed(oracle: Oracle, finding: Finding) -> Finding:
     it does by itself. If neither the shrunk graph nor the original fails alone, the worker had
     been damaged (or the engine keeps state between graphs): a finding of its own category."""
     for graph in dict.fromkeys((finding.graph, finding.original)):
-        verdict = oracle.judge_alone(graph)
+        verdict = oracle.judge_alone(graph, time.monotonic() + CONFIRM_GRACE)
         if verdict is None:  # in-process: no new worker to be had
             return finding
         if verdict.status == FAIL:

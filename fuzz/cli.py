@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -130,7 +132,7 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-def _check(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace, out: list[str]) -> int:
     adapter = load_adapter(args.impl)
     from fuzz.check import InProcess, Oracle, run_check
     from fuzz.isolation import IsolatedImpl
@@ -154,10 +156,10 @@ def _check(args: argparse.Namespace) -> int:
         progress.close()
         if isinstance(runner, IsolatedImpl):
             runner.close()
-    return _report(args, result, adapter)
+    return _report(args, result, adapter, out)
 
 
-def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter) -> int:
+def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
     from fuzz.report import result_json, summary_text
 
     if args.report:
@@ -166,7 +168,7 @@ def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter) -> 
         page = write_report(result, adapter, args.report)
         print(f"report: {page}", file=sys.stderr)
     if args.json:
-        print(json.dumps(result_json(result, adapter)))
+        out.append(json.dumps(result_json(result, adapter)))  # printed once stdout is back
     else:
         print(summary_text(result, adapter))
     if result.checked_nothing:  # nothing checked is never a pass
@@ -179,7 +181,7 @@ def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter) -> 
     return EXIT_FINDINGS if result.findings else EXIT_CLEAN
 
 
-def _fuzz(args: argparse.Namespace) -> int:
+def _fuzz(args: argparse.Namespace, out: list[str]) -> int:
     from fuzz.campaign import run_campaign
 
     adapter = load_adapter(args.impl)
@@ -199,18 +201,45 @@ def _fuzz(args: argparse.Namespace) -> int:
         progress.close()
     for problem in problems:
         print(f"gradoracle: warning: {problem}", file=sys.stderr)
-    return _report(args, result, adapter)
+    return _report(args, result, adapter, out)
+
+
+@contextlib.contextmanager
+def _stdout_kept_for_json(keep: bool) -> Iterator[None]:
+    """While the command runs, stdout (the file descriptor and sys.stdout) goes to stderr, so that
+    what the engine, JAX or a logging handler an engine installs print cannot get into the one
+    JSON object; the JSON is printed after this. (An engine that replaced the root logger's
+    handlers with one writing to stdout once put JAX's log lines in front of it.)"""
+    if not keep:
+        yield
+        return
+    sys.stdout.flush()
+    saved_fd, saved_stream = os.dup(1), sys.stdout
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
+        sys.stdout = saved_stream
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet: list[str] = []  # what to print on stdout once the run is over
     try:
-        if args.command == "corpus":
-            return corpus_cli.run(args)
-        return _fuzz(args) if args.command == "fuzz" else _check(args)
+        with _stdout_kept_for_json(args.command != "corpus" and args.json):
+            if args.command == "corpus":
+                return corpus_cli.run(args)
+            code = _fuzz(args, quiet) if args.command == "fuzz" else _check(args, quiet)
     except UsageError as e:
         print(f"gradoracle: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    for text in quiet:
+        print(text)
+    return code
 
 
 if __name__ == "__main__":

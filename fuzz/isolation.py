@@ -47,6 +47,8 @@ CHUNK_SECONDS = 0.05  # ...and this often, so that killing it loses little work
 POLL = 0.01  # seconds between two looks at the shared slots while waiting
 DEADLINE_GRACE = 0.05  # a graph still running this long after the deadline is stopped
 LOAD_TIMEOUT = 60.0  # seconds a new worker may take to import the implementation
+# A worker alive but in no graph and silent this long past the per-graph timeout is stuck.
+SILENCE_GRACE = 2.0
 ERROR_CHARS = 300
 _IDLE, _CALL = -1.0, -2.0  # the shared index outside any graph; while running `call`
 
@@ -292,12 +294,16 @@ class IsolatedImpl:
             worker = self._ensure_worker(None)
             assert worker is not None
             worker.conn.send(("call", function, args))
+            sent = time.monotonic()
             while not worker.conn.poll(POLL):
                 index, start = worker.slots
                 if not worker.process.is_alive() and not worker.conn.poll():
                     raise IsolationError("crash", _death(worker.process))
-                if index == _CALL and time.monotonic() - start > timeout:
+                now = time.monotonic()
+                if index == _CALL and now - start > timeout:
                     raise IsolationError("hang", f"no answer within {timeout:g} s")
+                if index != _CALL and now - sent > timeout + SILENCE_GRACE:  # never started it
+                    raise IsolationError("hang", f"the worker stopped answering ({timeout:g} s)")
             try:
                 message = worker.conn.recv()
             except (EOFError, OSError):
@@ -411,12 +417,14 @@ class IsolatedImpl:
         deadline; in the last three cases it is killed and the graph it was in is marked."""
         worker = self._box[0]
         conn, slots = worker.conn, worker.slots
+        heard = time.monotonic()  # the last message, or the start
         while True:
             if conn.poll(POLL):
                 try:
                     _, results, finished, cpu = conn.recv()
                 except (EOFError, OSError):
                     return self._crashed(job, worker)
+                heard = time.monotonic()
                 self._cpu(worker, cpu)
                 self.worker_graphs += len(results)
                 store, new = job.results, _new_with
@@ -442,6 +450,16 @@ class IsolatedImpl:
                 self._kill()
                 error = f"no answer within {self.timeout:g} s"
                 job.results[index] = ImplResult("hang", None, error, now - start)
+                return None
+            if index < 0 and now - heard > self.timeout + SILENCE_GRACE:
+                # Alive, in no graph, and silent: an engine that corrupted its interpreter can
+                # leave the worker's own loop stuck. The next graph waiting is marked; check
+                # confirms it alone in a new worker before blaming it.
+                self._kill()
+                waiting = [i for i in job.sent if job.results[i] is None]
+                if waiting:
+                    error = f"the worker stopped answering between graphs ({now - heard:.3g} s)"
+                    job.results[waiting[0]] = ImplResult("hang", None, error, now - heard)
                 return None
             if job.deadline is not None and now > job.deadline + DEADLINE_GRACE:
                 self._kill()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_runner import run_usage
+from cli_runner import gradoracle_json, run_usage
 
 from fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, main
 
@@ -103,3 +103,12 @@ def test_usage_errors_are_one_line_and_exit_2(argv: list[str], message: str) -> 
     assert message in lines[0]
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_json_stays_alone_on_stdout_whatever_the_engine_prints() -> None:
+    # The engine's module logs and prints to stdout when imported, in the parent process too.
+    code, report = gradoracle_json(
+        "check", "loud_engine:Value", "--budget", "4", "--json", cwd=TESTS
+    )
+    assert code == EXIT_CLEAN, report["findings"]
+    assert report["graphs_checked"] > 0
