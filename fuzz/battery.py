@@ -151,7 +151,7 @@ def _graph_cases(b: _Battery) -> list[Finding]:
             shown = got[0] if got else None
             quantity = Quantity("x0", shown, 0.0, 1.0, FAIL)
             reason = f"relu'(0) = 0 expected, got {got!r} {result.error}".strip()
-            verdict = _failed(reason, (quantity,))
+            verdict = Verdict(FAIL, (quantity,), reason, result.error)
             findings.append(Finding("kink", relu_at_kink, verdict, relu_at_kink))
     return findings
 
@@ -293,12 +293,18 @@ def _deep(b: _Battery) -> list[Finding]:
     if got is None:
         return []
     if isinstance(got, Finding):  # one of them hung or killed the worker: which, alone
-        got = [b.call("deep graph", worker.deep_chain, s, depth) for s in steps]
-    timed = [r[2] / depth for r in got if isinstance(r, tuple)]
+        got = [
+            tuple(b.call("deep graph", worker.deep_chain, s, k) for k in (depth, worker.SHALLOW))
+            for s in steps
+        ]
+    timed = [deep[2] / depth for deep, _ in got if isinstance(deep, tuple)]
     per_node = b.per_node = max(timed, default=b.per_node)  # CPU seconds per node
-    for spelling, result in zip(steps, got, strict=True):
-        if result is not None and (found := _chain_finding(b, spelling, depth, result)):
-            return [found]
+    for spelling, (deep, shallow) in zip(steps, got, strict=True):
+        if deep is None or (found := _chain_finding(b, spelling, depth, deep)) is None:
+            continue
+        if shallow is not None and _chain_finding(b, spelling, worker.SHALLOW, shallow):
+            continue  # wrong at two steps already: not a matter of depth
+        return [found]
     findings: list[Finding] = []
     for depth in CHAIN_DEPTHS[1:]:
         predicted = per_node * depth

@@ -20,6 +20,7 @@ from reference.ops import apply
 
 Number = float | None
 MEMORY_DEPTH = 50  # steps per chain in memory_rounds
+SHALLOW = 2  # steps of the chain a deep chain's result is told apart from
 
 
 def _number(x: Any) -> Number:
@@ -99,20 +100,18 @@ def deep_chain(adapter: Any, spelling: Spelling, depth: int) -> tuple[Number, li
 
 
 def deep_chains(adapter: Any, spellings: list[Spelling], depth: int) -> list[Any]:
-    """deep_chain for each spelling in one call: its result, what it raised as a string, or None
-    when a chain of two steps raises too (an error of the op, not of depth: the probe and the
-    random graphs report it)."""
+    """For each spelling, in one call: the chain of `depth` steps's result and that of a chain of
+    SHALLOW steps, each a (value, grads, seconds) triple or what it raised as a string. The parent
+    reports only what goes wrong with depth; the rest is the probe's and the random graphs'."""
     results: list[Any] = []
     for spelling in spellings:
-        try:
-            results.append(run_graph(adapter, chain(spelling, depth)))
-        except Exception as e:
+        pair: list[Any] = []
+        for steps in (depth, SHALLOW):
             try:
-                run_graph(adapter, chain(spelling, 2))
-            except Exception:
-                results.append(None)
-            else:
-                results.append(f"{type(e).__name__}: {e}")
+                pair.append(run_graph(adapter, chain(spelling, steps)))
+            except Exception as e:
+                pair.append(f"{type(e).__name__}: {e}")
+        results.append(tuple(pair))
     return results
 
 

@@ -478,20 +478,22 @@ def _confirmed(oracle: Oracle, finding: Finding) -> Finding:
 
 
 def one_per_error(findings: list[Finding]) -> list[Finding]:
-    """One finding per distinct exception: a backward() that always raises fails every battery
-    case and every graph the same way, and one smallest example says it (the others are counted)."""
+    """One finding per distinct exception (or crash, or hang), and one damaged-worker finding: a
+    backward() that always raises fails every battery case and every graph the same way, and one
+    smallest example says it (the others are counted)."""
     by_error: dict[str, Finding] = {}
     kept: list[Finding] = []
     for finding in findings:
-        error = finding.verdict.error
-        if not error or finding.category in (*UNSHRUNK, DAMAGED):
+        error = DAMAGED if finding.category == DAMAGED else finding.verdict.error
+        if not error:
             kept.append(finding)
         elif error not in by_error:
             by_error[error] = finding
             kept.append(finding)
         else:
             first = by_error[error]
-            if finding.graph.n_ops < first.graph.n_ops and not finding.snippet:
+            smaller = first.graph.n_ops == 0 or finding.graph.n_ops < first.graph.n_ops
+            if finding.graph.n_ops > 0 and smaller and not finding.snippet:
                 kept[kept.index(first)] = by_error[error] = finding
                 finding.count += first.count
             else:
