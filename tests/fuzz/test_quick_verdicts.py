@@ -74,7 +74,8 @@ def test_quick_pass_is_the_quick_path_of_compare(ref: JaxReference) -> None:
     batch = ref.evaluate_batch(gs)
     assert isinstance(batch, JaxBatch) and len(batch) == len(gs)
     refs = ref.evaluate(gs)
-    assert list(batch) == refs and batch[-1] == refs[-1] and batch[3:5] == refs[3:5]
+    assert list(map(repr, batch)) == list(map(repr, refs))  # (repr: NaN != NaN)
+    assert batch[-1] == refs[-1] and batch[3:5] == refs[3:5]
     rng = random.Random(0)
     results = [spoiled(r, rng) for r in refs]
     quick = batch.quick_pass(results)
@@ -121,6 +122,8 @@ def test_sweeps_never_exceed_the_gradient_scales(ref: JaxReference) -> None:
     gs = sample_graphs(11, 3000) + sample_graphs(12, 300, SamplerConfig(min_ops=30, max_ops=70))
     checked = 0
     for graph, r in zip(gs, ref.evaluate(gs), strict=True):
+        if not all(map(math.isfinite, (r.value, *r.grads))):
+            continue  # not comparable: compare never reaches the sweep shortcut
         try:
             _, scales = error_scales(graph, node_values(graph, FLOAT))
         except (ValueError, ArithmeticError):
