@@ -45,6 +45,7 @@ from reference.ops import (
     INT_LEAVES,
     OPS,
     REGION_INPUTS,
+    SMALLEST_SUBNORMAL,
     Op,
     Region,
     Span,
@@ -212,7 +213,10 @@ class _Plan:
                 spans.append(span)
                 kind = float(kernel.SPAN_KINDS[span.kind])
                 row = [kind, span.lo, span.hi, float(span.sign), span.ints]
-                span_rows.append([*row, len(values), len(span.values)])
+                within = (span.lo, span.hi)
+                if span.kind == "log":
+                    within = (max(SMALLEST_SUBNORMAL, 10.0**span.lo), 10.0**span.hi)
+                span_rows.append([*row, len(values), len(span.values), *within])
                 values.extend(span.values)
             return spans.index(span)
 

@@ -53,9 +53,10 @@ KINDS = {
 V, VV, VC, CV = range(4)
 FORMS = {"v": V, "vv": VV, "vc": VC, "cv": CV}
 # Span kinds (reference.ops.Span.kind) and the columns of a span row: kind, lo, hi, sign, ints,
-# first value, number of values (of the flat values array).
+# first value, number of values (of the flat values array), and the range the span's values lie in
+# (for 'log': the magnitudes max(SMALLEST_SUBNORMAL, 10**lo) and 10**hi).
 SPAN_KINDS = {"values": 0, "uniform": 1, "log": 2, "integers": 3}
-SPAN_COLUMNS = 7
+SPAN_COLUMNS = 9
 # Columns of a region row: op row in the plan, form, same, either side, finite partials, span of
 # operand a, span of operand b (-1: any variable, or no operand).
 REGION_COLUMNS = 7
@@ -233,11 +234,9 @@ def span_contains(spans: np.ndarray, span_values: np.ndarray, i: int, x: float) 
         x = -x
     elif sign == 0.0:
         x = abs(x)
-    if kind == 1.0:
-        return lo <= x <= hi
-    if kind == 2.0:
-        return max(SMALLEST_SUBNORMAL, 10.0**lo) <= x <= 10.0**hi
-    return _is_integer(x) and lo <= x <= hi
+    if kind == 3.0:
+        return _is_integer(x) and lo <= x <= hi
+    return spans[i, 7] <= x <= spans[i, 8]
 
 
 # ---- checks: fuzz.sampler.op_result at the default limit, NaN for None ---------------------------
