@@ -153,6 +153,12 @@ def merge(results: list[CheckResult], budget: float, seed: int) -> CheckResult:
                 by_graph[key] = finding
     findings = minimal(sorted(by_graph.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes))))
     first = results[0]
+    coverage: dict[str, dict[str, int]] = {}
+    for r in results:
+        for op, regions in r.coverage.items():
+            merged = coverage.setdefault(op, {})
+            for region, n in regions.items():
+                merged[region] = merged.get(region, 0) + n
     return CheckResult(
         first.impl,
         seed,
@@ -162,6 +168,7 @@ def merge(results: list[CheckResult], budget: float, seed: int) -> CheckResult:
         first.supported,
         offered=first.offered,
         refused=first.refused,
+        coverage=coverage,
     )
 
 

@@ -248,6 +248,8 @@ class CheckResult:
     cpu_seconds: float = 0.0
     offered: list[Spelling] = field(default_factory=list)  # spellings fuzzed
     refused: dict[Spelling, str] = field(default_factory=dict)  # not offered: what they raised
+    # How often each sampling region was drawn: op -> region -> count (fuzz.sampler).
+    coverage: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def skipped(self) -> list[str]:
@@ -425,6 +427,7 @@ def run_check(
         cpu_seconds=time.process_time() - start_cpu + oracle.runner.worker_cpu_seconds,
         offered=probed.offered,
         refused=probed.refused,
+        coverage=stream.coverage(),
     )
 
 

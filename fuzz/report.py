@@ -179,4 +179,5 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "battery_seconds": s.battery_seconds,
         "first_finding_seconds": s.first_finding_seconds,
         "spellings_refused": {str(k): v for k, v in result.refused.items()},
+        "coverage": result.coverage,
     }

@@ -14,6 +14,12 @@ which the JAX reference and the worker's wire format take as they are. Graphs ar
 construction and their nodes are only made when asked for (`Graph.from_compiled`); the tests check
 that `Graph(nodes)` validates them to the same graph.
 
+Regions where bugs live (reference.ops.Region, per op; reference.ops.DEEP_GRAPHS): with each
+region's weight an op is drawn there instead (its operands from the region's spans: an existing
+node in the span, a new input, up to REGION_INPUTS of them per graph beyond max_inputs, or a
+constant), checked by `op_result(..., moderate=False)`; a share of graphs are long chains. Most
+graphs stay moderate. `GraphStream.coverage()` counts the regions drawn.
+
 Ints: of the whole-number constants drawn, `int_constants` (default reference.ops.INT_CONSTANTS,
 one half) are Python ints (`x ** 2`, `2 * x`, `x / 2`, `2 ** x`), and of the whole-number leaves
 `int_leaves` (`Value(2)`): the kernel flags them, and the graphs' leaf values hold ints there.
@@ -21,6 +27,7 @@ one half) are Python ints (`x ** 2`, `2 * x`, `x / 2`, `2 ** x`), and of the who
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +39,17 @@ from fuzz import sampler_kernel as kernel
 from fuzz.sampler_kernel import ATTEMPTS, KINK_MARGIN, MAGNITUDE_LIMIT, UNDERFLOW_LIMIT
 from reference.graph import Graph
 from reference.libs import FLOAT
-from reference.ops import INT_CONSTANTS, INT_LEAVES, OPS, Op
+from reference.ops import (
+    DEEP_GRAPHS,
+    INT_CONSTANTS,
+    INT_LEAVES,
+    OPS,
+    REGION_INPUTS,
+    SMALLEST_SUBNORMAL,
+    Op,
+    Region,
+    Span,
+)
 from reference.tape import OPCODES, Bucket, CompiledGraph, bucket_of
 
 __all__ = [
@@ -65,6 +82,8 @@ class SamplerConfig:
     fresh_input: float = 0.1  # chance that an operand is a new input (when inputs remain)
     int_constants: float = INT_CONSTANTS  # chance that a whole-number constant is an int
     int_leaves: float = INT_LEAVES  # chance that a whole-number input is an int
+    regions: float = 1.0  # multiplies every region's weight (0: ordinary draws only)
+    deep: float = DEEP_GRAPHS.share  # chance that a graph is a long chain (DEEP_GRAPHS)
     weights: dict[str, float] = field(default_factory=dict)  # op -> relative weight (default 1)
     forms: dict[str, tuple[str, ...]] = field(
         default_factory=dict
@@ -79,7 +98,7 @@ class SamplerConfig:
         if not 0 <= self.min_ops <= self.max_ops:
             raise ValueError(f"need 0 <= min_ops <= max_ops, got {self.min_ops}, {self.max_ops}")
         for name in ("reuse", "same_operand", "const", "fresh_input", "int_constants",
-                     "int_leaves"):  # fmt: skip
+                     "int_leaves", "deep"):  # fmt: skip
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability, got {getattr(self, name)!r}")
         unknown = sorted({*self.ops, *self.weights, *self.forms} - set(OPS))
@@ -87,23 +106,39 @@ class SamplerConfig:
             raise ValueError(f"unknown op {unknown[0]!r} (ops: {', '.join(OPS)})")
         if not all(math.isfinite(w) and w >= 0 for w in self.weights.values()):
             raise ValueError(f"weights must be finite and >= 0, got {self.weights}")
+        if not (math.isfinite(self.regions) and self.regions >= 0):
+            raise ValueError(f"regions must be a finite weight factor >= 0, got {self.regions!r}")
 
 
 def op_result(
-    op: Op, form: str, a: float, b: float | None, limit: float = MAGNITUDE_LIMIT
+    op: Op,
+    form: str,
+    a: float,
+    b: float | None,
+    limit: float = MAGNITUDE_LIMIT,
+    moderate: bool = True,
+    finite_partials: bool = True,
 ) -> float | None:
     """The op's float value if it is in the domain, away from kinks, and it and its local
-    derivatives are below `limit` and do not underflow; else None. Generators build on this."""
+    derivatives are below `limit` and do not underflow; else None. Generators build on this.
+
+    `moderate=False` is the check of an op drawn in a sampling region (reference.ops.Region): in
+    the domain, the value and (with `finite_partials`) the needed local derivatives finite; no
+    limit, underflow or kink margin."""
     if not op.in_domain(form, a, b):
         return None
-    for kink in op.kinks:
-        if abs((a, b)[kink.operand] - kink.at) < KINK_MARGIN:  # type: ignore[operator]
-            return None
+    if moderate:
+        for kink in op.kinks:
+            if abs((a, b)[kink.operand] - kink.at) < KINK_MARGIN:  # type: ignore[operator]
+                return None
     try:
         out = op.forward(FLOAT, a, b)
-        partials = op.partials(FLOAT, form, a, b, out)
+        partials = op.partials(FLOAT, form, a, b, out) if moderate or finite_partials else ()
     except ArithmeticError:
         return None
+    if not moderate:
+        finite = math.isfinite(out) and all(p is None or math.isfinite(p) for p in partials)
+        return float(out) if finite else None
     if not all(p is None or (math.isfinite(p) and abs(p) <= limit) for p in (out, *partials)):
         return None
     if abs(out) < UNDERFLOW_LIMIT and (out != 0.0 or op.name in ("exp", "pow")):
@@ -115,17 +150,23 @@ def op_result(
 
 
 class _Plan:
-    """A config, digested into the compiled loop's arguments: one row per allowed op."""
+    """A config, digested into the compiled loop's arguments: one row per allowed op, and the
+    region tables of those ops (their regions in the forms the config allows)."""
 
     def __init__(self, config: SamplerConfig) -> None:
         self.config = config
         rows: list[tuple[Any, ...]] = []  # the kernel's per-op columns, in its argument order
+        self.regions: list[tuple[str, Region]] = []  # (op name, region), in the kernel's order
+        region_first = [0]
         total = 0.0
         for name in config.ops:
             op = OPS[name]
             forms = tuple(f for f in config.forms.get(name, op.forms) if f in op.forms)
             weight = float(config.weights.get(name, 1.0))
             if forms and weight > 0:
+                regions = [r for r in op.regions if r.form in forms] if config.regions else []
+                self.regions += [(name, r) for r in regions]
+                region_first.append(len(self.regions))
                 with_const = [kernel.FORMS[f] for f in forms if f not in ("v", "vv")]
                 p_vv = 1.0 - config.const if "vv" in forms and with_const else 1.0
                 total += weight
@@ -138,20 +179,64 @@ class _Plan:
         columns = zip(*rows, strict=True) if rows else [[]] * len(dtypes)
         arrays = [np.array(c, dtype=t) for c, t in zip(columns, dtypes, strict=True)]
         arrays[5] = arrays[5].reshape(len(rows), 2)  # the forms with a constant, two per op
+        deep = DEEP_GRAPHS
+        region_inputs = REGION_INPUTS if self.regions else 0
         sizes = [config.min_inputs, config.max_inputs, config.min_ops, config.max_ops]
+        sizes += [deep.min_ops, deep.max_ops, region_inputs]
         rates = [config.reuse, config.same_operand, config.fresh_input]
-        rates += [config.int_constants, config.int_leaves]
+        rates += [config.int_constants, config.int_leaves, config.deep, deep.newest]
         self.args: tuple[Any, ...] = (
             np.array(sizes, dtype=np.int64),
             np.array(rates, dtype=np.float64),
             *arrays,
             total,
             *self._fold(config),
+            *self._region_tables(config.regions, region_first),
         )
         # Most ints a graph can need: steps (ops, then folds of up to every variable), leaves
-        # (inputs and one constant per op), inputs.
-        ops, inputs = config.max_ops, config.max_inputs
+        # (inputs, region inputs and one constant per op), inputs.
+        ops = max(config.max_ops, deep.max_ops) if config.deep > 0 else config.max_ops
+        inputs = config.max_inputs + region_inputs
         self.most = (4 * (2 * ops + inputs), inputs + ops, inputs)
+
+    def _region_tables(self, factor: float, region_first: list[int]) -> tuple[np.ndarray, ...]:
+        """spans (one row per distinct span), their values, regions (one row each), the
+        cumulative region weights within each op, and each op row's first region."""
+        spans: list[Span] = []
+        values: list[float] = []
+        span_rows: list[list[float]] = []
+
+        def span_index(span: Span | None) -> int:
+            if span is None:
+                return -1
+            if span not in spans:
+                spans.append(span)
+                kind = float(kernel.SPAN_KINDS[span.kind])
+                row = [kind, span.lo, span.hi, float(span.sign), span.ints]
+                within = (span.lo, span.hi)
+                if span.kind == "log":
+                    within = (max(SMALLEST_SUBNORMAL, 10.0**span.lo), 10.0**span.hi)
+                span_rows.append([*row, len(values), len(span.values), *within])
+                values.extend(span.values)
+            return spans.index(span)
+
+        rows: list[list[int]] = []
+        cumulative: list[float] = []
+        for j, (start, end) in enumerate(itertools.pairwise(region_first)):
+            weight = 0.0
+            for _, region in self.regions[start:end]:
+                a, b = (*region.operands, None)[:2]
+                rows.append([j, kernel.FORMS[region.form], region.same, region.either_side,
+                             region.finite_partials, span_index(a), span_index(b)])  # fmt: skip
+                weight += region.weight * factor
+                cumulative.append(weight)
+        return (
+            np.array(span_rows, dtype=np.float64).reshape(len(span_rows), kernel.SPAN_COLUMNS),
+            np.array(values, dtype=np.float64),
+            np.array(rows, dtype=np.int64).reshape(len(rows), kernel.REGION_COLUMNS),
+            np.array(cumulative, dtype=np.float64),
+            np.array(region_first, dtype=np.int64),
+        )
 
     @staticmethod
     def _fold(config: SamplerConfig) -> tuple[int, int]:
@@ -192,6 +277,20 @@ class GraphStream:
     def __init__(self, seed: int, config: SamplerConfig | None = None) -> None:
         self.config = config or SamplerConfig()
         self._state = _seed_state(seed)
+        self._region_counts = np.zeros(len(_plan(self.config).regions) + 1, dtype=np.int64)
+
+    def coverage(self) -> dict[str, dict[str, int]]:
+        """How often each sampling region was drawn so far: op name -> region name -> ops drawn
+        there (every op of the registry; {} for an op without regions), and 'graph' -> {'deep':
+        graphs drawn as long chains}. Regions the config leaves out count 0."""
+        counts: dict[str, dict[str, int]] = {
+            name: dict.fromkeys((r.name for r in op.regions), 0) for name, op in OPS.items()
+        }
+        plan = _plan(self.config)
+        for (name, region), n in zip(plan.regions, self._region_counts.tolist(), strict=False):
+            counts[name][region.name] += n
+        counts["graph"] = {"deep": int(self._region_counts[-1])}
+        return counts
 
     def take(self, count: int) -> list[Graph]:
         graphs: list[Graph] = []
@@ -210,7 +309,7 @@ class GraphStream:
         counts = np.empty((count, 4), dtype=np.int64)
         _sample_batch(
             self._state, count, *plan.args, steps, leaf_slots, leaf_values, leaf_ints, inputs,
-            counts,
+            counts, self._region_counts,
         )  # fmt: skip
         return _graphs(steps, leaf_slots, leaf_values, leaf_ints, inputs, counts)
 

@@ -9,6 +9,11 @@ against `op_result` and the draws against the registry's domains). numba keeps t
 disk and recompiles when this file changes, not when reference.ops does: after changing a constant
 imported below, touch this file.
 
+Sampling regions (reference.ops.Region: where bugs live) come as tables that fuzz.sampler packs
+from the registry (one row per span, one per region): this module interprets them and draws no
+region of its own. A region's op passes `check_region` (op_result with moderate=False: in the
+domain, value and local derivatives finite) instead of `check`. Each region drawn is counted.
+
 Leaves are written as float64 values plus an int8 flag per leaf: 1 where the leaf is a Python int
 (`x ** 2`, `Value(2)`; reference.ops.as_drawn says which whole numbers are), which fuzz.sampler
 turns into ints.
@@ -47,6 +52,15 @@ KINDS = {
 }  # fmt: skip
 V, VV, VC, CV = range(4)
 FORMS = {"v": V, "vv": VV, "vc": VC, "cv": CV}
+# Span kinds (reference.ops.Span.kind) and the columns of a span row: kind, lo, hi, sign, ints,
+# first value, number of values (of the flat values array), and the range the span's values lie in
+# (for 'log': the magnitudes max(SMALLEST_SUBNORMAL, 10**lo) and 10**hi).
+SPAN_KINDS = {"values": 0, "uniform": 1, "log": 2, "integers": 3}
+SPAN_COLUMNS = 9
+# Columns of a region row: op row in the plan, form, same, either side, finite partials, span of
+# operand a, span of operand b (-1: any variable, or no operand).
+REGION_COLUMNS = 7
+SMALLEST_SUBNORMAL = 5e-324
 
 _L, _U, _K = MAGNITUDE_LIMIT, UNDERFLOW_LIMIT, KINK_MARGIN
 _SPECIALS = np.array(_SPECIAL)
@@ -183,6 +197,48 @@ def draw(s: np.ndarray, kind: int, form: int, slot: int, other: float, known: bo
     return draw_real(s)
 
 
+# ---- region spans: reference.ops.Span.draw and .contains ----------------------------------------
+
+
+@njit(cache=True)
+def span_draw(s: np.ndarray, spans: np.ndarray, span_values: np.ndarray, i: int) -> float:
+    """A value from span i (Span.draw without the int choice: see span_ints)."""
+    kind, lo, hi, sign = spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3]
+    if kind == 0.0:
+        first, n = int(spans[i, 5]), int(spans[i, 6])
+        return span_values[first + _below(s, n)]
+    if kind == 1.0:
+        x = lo + (hi - lo) * rnd(s)
+    elif kind == 2.0:
+        x = max(SMALLEST_SUBNORMAL, 10.0 ** (lo + (hi - lo) * rnd(s)))
+    else:
+        x = float(int(lo) + _below(s, int(hi) - int(lo) + 1))
+    if sign < 0.0 or (sign == 0.0 and rnd(s) < 0.5):
+        x = -x
+    return x
+
+
+@njit(cache=True)
+def span_contains(spans: np.ndarray, span_values: np.ndarray, i: int, x: float) -> bool:
+    """Span.contains: x is a value span i draws."""
+    if not math.isfinite(x):
+        return False
+    kind, lo, hi, sign = spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3]
+    if kind == 0.0:
+        first, n = int(spans[i, 5]), int(spans[i, 6])
+        for k in range(first, first + n):  # noqa: SIM110 (a loop numba compiles)
+            if x == span_values[k]:
+                return True
+        return False
+    if sign < 0.0:
+        x = -x
+    elif sign == 0.0:
+        x = abs(x)
+    if kind == 3.0:
+        return _is_integer(x) and lo <= x <= hi
+    return spans[i, 7] <= x <= spans[i, 8]
+
+
 # ---- checks: fuzz.sampler.op_result at the default limit, NaN for None ---------------------------
 
 
@@ -258,6 +314,65 @@ def check(kind: int, form: int, a: float, b: float) -> float:
     return _NAN
 
 
+@njit(cache=True)
+def check_region(kind: int, form: int, a: float, b: float, need_partials: bool) -> float:
+    """op_result(moderate=False, finite_partials=need_partials): the op's value if (a, b) are in
+    its domain and the value (and, if `need_partials`, the needed local derivatives) are finite;
+    no magnitude limit, underflow or kink margin. NaN if not."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return _NAN
+    need_a = need_partials and form in (VV, VC)
+    need_b = need_partials and form in (VV, CV)
+    if kind == ADD:
+        out = a + b
+    elif kind == SUB:
+        out = a - b
+    elif kind == MUL:  # the partials b and a are finite operands
+        out = a * b
+    elif kind == DIV:
+        if b == 0.0:
+            return _NAN
+        out = a / b
+        if need_a and not math.isfinite(1.0 / b):
+            return _NAN
+        if need_b and not math.isfinite(out / b):
+            return _NAN
+    elif kind == POW:
+        if form == VC:
+            if not (a > 0.0 or (b >= 1.0 if a == 0.0 else _is_integer(b))):
+                return _NAN
+        elif not a > 0.0:
+            return _NAN
+        out = a**b
+        if need_a and not math.isfinite(b * a ** (b - 1.0)):
+            return _NAN
+        if need_b and not math.isfinite(math.log(a) * out):
+            return _NAN
+    elif kind == NEG:
+        out = -a
+    elif kind == TANH:  # tanh' = sech(a)**2 is in [0, 1]
+        out = math.tanh(a)
+    elif kind == EXP:  # exp' = exp
+        out = math.exp(a)
+    elif kind == LOG:  # log' = 1/a
+        if not a > 0.0:
+            return _NAN
+        if need_partials and not math.isfinite(1.0 / a):
+            return _NAN
+        out = math.log(a)
+    elif kind == RELU:  # relu' is 0 or 1
+        out = a if a > 0.0 else 0.0
+    elif kind == SIGMOID:  # sigmoid' = s*(1-s) is in [0, 1/4]
+        if a >= 0:
+            out = 1.0 / (1.0 + math.exp(-a))
+        else:
+            e = math.exp(a)
+            out = e / (1.0 + e)
+    else:
+        return _NAN
+    return out if math.isfinite(out) else _NAN
+
+
 # ---- graphs --------------------------------------------------------------------------------------
 
 
@@ -316,36 +431,193 @@ def _new_input(
 
 
 @njit(cache=True)
+def _link(
+    code: int, a: int, b: int, out: float, n: int, n_vars: int, n_unused: int, at_step: int,
+    values: np.ndarray, variables: np.ndarray, unused: np.ndarray, steps: np.ndarray,
+) -> tuple[int, int, int, int]:  # fmt: skip
+    """Node n is op `code` with args (a,) (b < 0) or (a, b) and value `out`: the counters n,
+    n_vars, n_unused and at_step after it."""
+    n_unused = _consume(unused, n_unused, a)
+    if b >= 0:
+        n_unused = _consume(unused, n_unused, b)
+    values[n] = out
+    variables[n_vars] = unused[n_unused] = n
+    steps[at_step] = code
+    steps[at_step + 1] = a
+    steps[at_step + 2] = a if b < 0 else b  # unary ops read their operand twice
+    steps[at_step + 3] = n
+    return n + 1, n_vars + 1, n_unused + 1, at_step + 4
+
+
+@njit(cache=True)
+def _region_operand(
+    s: np.ndarray, spans: np.ndarray, span_values: np.ndarray, i: int, values: np.ndarray,
+    variables: np.ndarray, n_vars: int,
+) -> tuple[int, float]:  # fmt: skip
+    """A variable operand from span i: half the time an existing variable whose value lies in
+    the span (uniformly among them, if any), else a new input's value: (node, value), node -1
+    for a new input."""
+    if rnd(s) < 0.5:
+        matches = 0
+        for v in range(n_vars):
+            if span_contains(spans, span_values, i, values[variables[v]]):
+                matches += 1
+        if matches > 0:
+            k = _below(s, matches)
+            for v in range(n_vars):
+                x = values[variables[v]]
+                if span_contains(spans, span_values, i, x):
+                    if k == 0:
+                        return variables[v], x
+                    k -= 1
+    return -1, span_draw(s, spans, span_values, i)
+
+
+@njit(cache=True)
+def _place_region(
+    s: np.ndarray, r: int, kind: int, code: int, regions: np.ndarray, spans: np.ndarray,
+    span_values: np.ndarray, int_constants: float, int_leaves: float, reuse: float,
+    unused_below: float, values: np.ndarray, variables: np.ndarray, unused: np.ndarray,
+    n: int, n_vars: int, n_unused: int, at_leaf: int, at_input: int, at_step: int,
+    region_left: int, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
+    inputs: np.ndarray, steps: np.ndarray,
+) -> tuple[int, int, int, int, int, int, int, bool]:  # fmt: skip
+    """Try (ATTEMPTS times) to append op `kind` drawn in region r: its operands from the region's
+    spans (existing variables in them, new inputs drawn from them, constants) or ordinary picks,
+    checked by check_region. The counters n, n_vars, n_unused, at_leaf, at_input, at_step,
+    region_left after it, and whether it was placed (nothing is written if not)."""
+    form, same, either = regions[r, 1], regions[r, 2] != 0, regions[r, 3] != 0
+    partials = regions[r, 4] != 0
+    span_a, span_b = regions[r, 5], regions[r, 6]
+    for _ in range(ATTEMPTS):
+        # Operand nodes: >= 0 an existing variable, -1 a new input, -2 a constant, -3 none.
+        na, va, nb, vb = -3, 0.0, -3, 0.0
+        if form == CV:
+            na, va = -2, span_draw(s, spans, span_values, span_a)
+        elif span_a >= 0:
+            na, va = _region_operand(s, spans, span_values, span_a, values, variables, n_vars)
+        else:
+            na = _pick(s, rnd(s), reuse, unused_below, variables, n_vars, unused, n_unused)
+            va = values[na]
+        if form == VC:
+            nb, vb = -2, span_draw(s, spans, span_values, span_b)
+        elif form == CV or (form == VV and not same):
+            if span_b >= 0:
+                nb, vb = _region_operand(s, spans, span_values, span_b, values, variables, n_vars)
+            else:
+                nb = _pick(s, rnd(s), reuse, unused_below, variables, n_vars, unused, n_unused)
+                vb = values[nb]
+        elif form == VV:  # same: one node as both operands
+            nb, vb = na, va
+        sa, sb = span_a, span_b  # the spans the operands' values come from
+        if form == VV and either and not same and rnd(s) < 0.5:
+            na, va, nb, vb, sa, sb = nb, vb, na, va, sb, sa
+        fresh = (na == -1) + (nb == -1 and not same)
+        if fresh > region_left:
+            continue
+        out = check_region(kind, form, va, vb, partials)
+        if out != out:
+            continue
+        # The new leaves, in operand order, then the op.
+        if na < 0:
+            rate = int_constants if na == -2 else int_leaves
+            is_int = rate > 0.0 and as_int(s, va, spans[sa, 4])
+            _new_leaf(
+                va, na == -1, is_int, n, values, leaf_slots, leaf_values, leaf_ints, at_leaf,
+                inputs, at_input,
+            )  # fmt: skip
+            if na == -1:
+                variables[n_vars] = unused[n_unused] = n
+                n_vars, n_unused, at_input, region_left = (
+                    n_vars + 1, n_unused + 1, at_input + 1, region_left - 1,
+                )  # fmt: skip
+            na, n, at_leaf = n, n + 1, at_leaf + 1
+        if same:
+            nb = na
+        elif nb < 0 and nb != -3:
+            rate = int_constants if nb == -2 else int_leaves
+            is_int = rate > 0.0 and as_int(s, vb, spans[sb, 4])
+            _new_leaf(
+                vb, nb == -1, is_int, n, values, leaf_slots, leaf_values, leaf_ints, at_leaf,
+                inputs, at_input,
+            )  # fmt: skip
+            if nb == -1:
+                variables[n_vars] = unused[n_unused] = n
+                n_vars, n_unused, at_input, region_left = (
+                    n_vars + 1, n_unused + 1, at_input + 1, region_left - 1,
+                )  # fmt: skip
+            nb, n, at_leaf = n, n + 1, at_leaf + 1
+        n, n_vars, n_unused, at_step = _link(
+            code, na, nb if form != V else -1, out, n, n_vars, n_unused, at_step, values,
+            variables, unused, steps,
+        )  # fmt: skip
+        return n, n_vars, n_unused, at_leaf, at_input, at_step, region_left, True
+    return n, n_vars, n_unused, at_leaf, at_input, at_step, region_left, False
+
+
+@njit(cache=True)
+def _draw_op(s: np.ndarray, cumulative: np.ndarray, total: float) -> int:
+    """An op row, by weight."""
+    u = rnd(s) * total
+    j = 0
+    while cumulative[j] <= u:  # bisect_right
+        j += 1
+    return j
+
+
+@njit(cache=True)
 def sample_batch(
     s: np.ndarray, count: int, sizes: np.ndarray, rates: np.ndarray,
     unary: np.ndarray, kinds: np.ndarray, codes: np.ndarray, vv_ok: np.ndarray, p_vv: np.ndarray,
     const_forms: np.ndarray, n_const_forms: np.ndarray, cumulative: np.ndarray, total: float,
     fold_kind: int, fold_code: int,
+    spans: np.ndarray, span_values: np.ndarray, regions: np.ndarray,
+    region_cumulative: np.ndarray, region_first: np.ndarray,
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
-    inputs: np.ndarray, counts: np.ndarray,
+    inputs: np.ndarray, counts: np.ndarray, region_counts: np.ndarray,
 ) -> None:  # fmt: skip
     """Draw `count` graphs into the flat output arrays; counts[g] = (step ints, leaves, inputs,
     nodes) of graph g; leaf_ints flags the leaves written as ints. sizes = (min_inputs,
-    max_inputs, min_ops, max_ops); rates = (reuse, same_operand, fresh_input, int_constants,
-    int_leaves); the op plan has one row per allowed op (see fuzz.sampler).
+    max_inputs, min_ops, max_ops, deep_min_ops, deep_max_ops, region_inputs); rates = (reuse,
+    same_operand, fresh_input, int_constants, int_leaves, deep share, deep newest); the op plan
+    has one row per allowed op, the region tables one row per span and per region, op row j's
+    regions being rows region_first[j]..region_first[j + 1] - 1 (see fuzz.sampler).
+    region_counts[r] counts the ops drawn in region r, its last entry the deep graphs.
 
-    The rules: each of n_ops steps may first add a fresh input, then draws an op (by weight) and
-    tries up to ATTEMPTS operand choices; when none fits, a fresh input from the op's own domain
-    sampler (while inputs remain) and again. The variables nothing consumes are summed into the
-    output at the end (with the fold op, when the config allows one)."""
+    The rules: a graph is deep (a long chain, whose ops are drawn ordinarily and take the newest
+    node most often, another op being drawn when one does not fit) with the deep share. Each of
+    n_ops steps may first
+    add a fresh input, then draws an op (by weight); with its regions' total weight the op is
+    drawn in one of them (_place_region), else (or if that fails) ordinarily: up to ATTEMPTS
+    operand choices; when none fits, a fresh input from the op's own domain sampler (while
+    inputs remain) and again. The variables nothing consumes are summed into the output at the
+    end (with the fold op, when the config allows one)."""
     min_inputs, max_inputs, min_ops, max_ops = sizes[0], sizes[1], sizes[2], sizes[3]
+    deep_min, deep_max, region_inputs = sizes[4], sizes[5], sizes[6]
     reuse, same, fresh = rates[0], rates[1], rates[2]
-    int_constants, int_leaves = rates[3], rates[4]
+    int_constants, int_leaves, deep_share, deep_newest = rates[3], rates[4], rates[5], rates[6]
     unused_below = reuse + (1.0 - reuse) / 2
-    n_max = 2 * max_inputs + 3 * max_ops + 2
+    deep_reuse = (1.0 - deep_newest) / 2
+    ops_most = max(max_ops, deep_max) if deep_share > 0.0 else max_ops
+    n_max = 2 * max_inputs + 3 * ops_most + 2 * region_inputs + 2
     values = np.empty(n_max)
     variables = np.empty(n_max, np.int64)  # input and op nodes, increasing
     unused = np.empty(n_max, np.int64)  # variables no op consumes yet, increasing
+    n_regions = len(regions)
     at_step = at_leaf = at_input = 0
     for g in range(count):
         first_step, first_leaf, first_input = at_step, at_leaf, at_input
         inputs_left = min_inputs + _below(s, max_inputs - min_inputs + 1)
-        n_ops = min_ops + _below(s, max_ops - min_ops + 1)
+        region_left = region_inputs
+        regions_drawn = 0
+        deep = deep_share > 0.0 and rnd(s) < deep_share
+        if deep:
+            n_ops = deep_min + _below(s, deep_max - deep_min + 1)
+            pick_reuse, pick_unused = deep_reuse, 2 * deep_reuse  # the newest node most often
+            region_counts[n_regions] += 1
+        else:
+            n_ops = min_ops + _below(s, max_ops - min_ops + 1)
+            pick_reuse, pick_unused = reuse, unused_below
         n, n_vars, n_unused, at_leaf, at_input = _new_input(
             s, draw_real(s), int_leaves, 0, 0, 0, at_leaf, at_input, values, variables, unused,
             leaf_slots, leaf_values, leaf_ints, inputs,
@@ -358,14 +630,30 @@ def sample_batch(
                     variables, unused, leaf_slots, leaf_values, leaf_ints, inputs,
                 )  # fmt: skip
                 inputs_left -= 1
-            u = rnd(s) * total
-            j = 0
-            while cumulative[j] <= u:  # bisect_right
-                j += 1
+            j = _draw_op(s, cumulative, total)
             kind, code = kinds[j], codes[j]
+            first, last = region_first[j], region_first[j + 1]
+            if last > first and not deep:  # (a deep graph is about depth: its values moderate)
+                u = rnd(s)
+                if u < region_cumulative[last - 1]:  # drawn in a region
+                    r = first
+                    while region_cumulative[r] <= u:
+                        r += 1
+                    n, n_vars, n_unused, at_leaf, at_input, at_step, region_left, placed = (
+                        _place_region(
+                            s, r, kind, code, regions, spans, span_values, int_constants,
+                            int_leaves, pick_reuse, pick_unused, values, variables, unused, n,
+                            n_vars, n_unused, at_leaf, at_input, at_step, region_left,
+                            leaf_slots, leaf_values, leaf_ints, inputs, steps,
+                        )
+                    )  # fmt: skip
+                    if placed:
+                        region_counts[r] += 1
+                        regions_drawn += 1
+                        continue
             attempts = ATTEMPTS
             while True:  # operand choices until one fits
-                a = _pick(s, rnd(s), reuse, unused_below, variables, n_vars, unused, n_unused)
+                a = _pick(s, rnd(s), pick_reuse, pick_unused, variables, n_vars, unused, n_unused)
                 b = -1
                 if unary[j]:
                     form = V
@@ -402,18 +690,15 @@ def sample_batch(
                         if not slot:
                             a, b = b, a
                 if out == out:  # link: op `code` with args (a,) (b < 0) or (a, b)
-                    n_unused = _consume(unused, n_unused, a)
-                    if b >= 0:
-                        n_unused = _consume(unused, n_unused, b)
-                    values[n] = out
-                    variables[n_vars] = unused[n_unused] = n
-                    steps[at_step] = code
-                    steps[at_step + 1] = a
-                    steps[at_step + 2] = a if b < 0 else b  # unary ops read their operand twice
-                    steps[at_step + 3] = n
-                    n, n_vars, n_unused, at_step = n + 1, n_vars + 1, n_unused + 1, at_step + 4
+                    n, n_vars, n_unused, at_step = _link(
+                        code, a, b, out, n, n_vars, n_unused, at_step, values, variables, unused,
+                        steps,
+                    )  # fmt: skip
                     break
                 attempts -= 1
+                if deep:  # another op, rather than another operand: the chain goes on
+                    j = _draw_op(s, cumulative, total)
+                    kind, code = kinds[j], codes[j]
                 if attempts == 0:  # nothing fits: a fresh input from the op's own domain, and again
                     if inputs_left <= 0:
                         break  # the op is left out
@@ -427,11 +712,14 @@ def sample_batch(
                     inputs_left -= 1
                     attempts = ATTEMPTS
         if fold_kind >= 0 and n_unused > 1:
-            # Sum every variable nothing consumes into the output, so that no part is dead.
+            # Sum every variable nothing consumes into the output, so that no part is dead (in a
+            # graph with regions, with the looser check too: a huge value must reach the output).
             acc = unused[n_unused - 1]
             for i in range(n_unused - 2, -1, -1):
                 other = unused[i]
                 out = check(fold_kind, VV, values[acc], values[other])
+                if out != out and regions_drawn > 0:
+                    out = check_region(fold_kind, VV, values[acc], values[other], True)
                 if out == out:
                     values[n] = out
                     steps[at_step] = fold_code

@@ -17,6 +17,13 @@ almost nothing. Shrinking: the number of ops is drawn first, then each op as cho
 toward the first registry op (add), no constant, the earliest node, the same node as both operands,
 and simple input values (0.5, 1.0, 2.0, ...): gradient overwriting shrinks to `x0 + x0`.
 
+Sampling regions, from the same description the campaign sampler reads (reference.ops.Region):
+with each region's weight an op is drawn in one of its regions instead (relu at and next to 0,
+`x ** 2` at 0, exp near overflow, log of tiny operands, huge and tiny leaves, `a - a`, ...), its
+operands an existing node in the region's span or a new input or constant drawn from it (up to
+REGION_INPUTS new inputs beyond `max_inputs`), checked by `op_result(moderate=False)`. Shrinks
+toward no region. `graphs(regions=False)` draws none.
+
 Ints, as the campaign sampler draws them (fuzz.sampler): a whole-number constant is a Python int
 about half the time (reference.ops.INT_CONSTANTS: `x ** 2`, `2 * x`, `x / 2`, `2 ** x`), a
 whole-number input mostly (INT_LEAVES: `Value(2)`); both shrink toward the float.
@@ -37,7 +44,17 @@ from hypothesis.errors import InvalidArgument
 
 from fuzz.sampler import MAGNITUDE_LIMIT, op_result
 from reference.graph import Graph, Node
-from reference.ops import INT_CONSTANTS, INT_LEAVES, INT_LIMIT, OPS, Op
+from reference.ops import (
+    INT_CONSTANTS,
+    INT_LEAVES,
+    INT_LIMIT,
+    OPS,
+    REGION_INPUTS,
+    SMALLEST_SUBNORMAL,
+    Op,
+    Region,
+    Span,
+)
 
 # Input values that shrinking prefers, simplest first; every op has an operand among them.
 SIMPLE_VALUES: tuple[float, ...] = (0.5, 1.0, 2.0, -0.5, -1.0, -2.0, 1.5, 3.0)
@@ -137,6 +154,7 @@ class _Config:
     wide: bool | None
     input_range: tuple[float, float] | None
     connect: bool
+    regions: bool
     call: str  # how graphs() was called, for failure messages
 
     @property
@@ -161,6 +179,8 @@ class _Draft:
     variables: list[int] = field(default_factory=list)  # input and op nodes
     unused: set[int] = field(default_factory=set)  # variables nothing consumes yet
     rng: random.Random | None = None
+    region_inputs: int = 0  # new inputs drawn for regions
+    regions_drawn: int = 0
 
     def value(self, op: Op, form: str, a: float, b: float | None = None) -> float | None:
         return op_result(op, form, a, b, self.limit)
@@ -249,9 +269,98 @@ def _link(draft: _Draft, op: Op, form: str, args: tuple[int, ...]) -> None:
     draft.link(op, args, value)
 
 
+def span_values(span: Span) -> st.SearchStrategy[float]:
+    """The values a Span draws, as a hypothesis strategy (reference.ops.Span.draw's rule; the int
+    choice is made where the value becomes a leaf)."""
+    if span.kind == "values":
+        return st.sampled_from(span.values)
+    if span.kind == "uniform":
+        base = st.floats(span.lo, span.hi)
+    elif span.kind == "log":
+        base = st.floats(span.lo, span.hi).map(lambda e: max(SMALLEST_SUBNORMAL, 10.0**e))
+    else:
+        base = st.integers(int(span.lo), int(span.hi)).map(float)
+    if span.sign < 0:
+        return base.map(lambda x: -x)
+    return _signed(base) if span.sign == 0 else base
+
+
+def _regions(op: Op, cfg: _Config) -> list[Region]:
+    """The op's regions this config can draw (no constants: no region with one)."""
+    if not cfg.regions:
+        return []
+    return [r for r in op.regions if cfg.allow_constants or "c" not in r.form]
+
+
+def _region_operand(
+    draw: st.DrawFn, draft: _Draft, cfg: _Config, span: Span | None
+) -> tuple[int | None, float]:
+    """A variable operand: an ordinary pick (no span), an existing node in the span (half the
+    time, if any), else (None, a value drawn from the span) for a new input."""
+    if span is None:
+        cands = _operands(draft, cfg)
+        return (_pick(draw, draft, cfg, cands), 0.0) if cands else (None, math.nan)
+    matches = [v for v in _operands(draft, cfg) if span.contains(draft.values[v])]
+    existing: bool = draw(st.booleans()) if matches else False
+    if existing:
+        return draw(st.sampled_from(matches)), 0.0
+    return None, draw(span_values(span))
+
+
+def _place_region(draw: st.DrawFn, draft: _Draft, cfg: _Config, op: Op, region: Region) -> bool:
+    """Append `op` drawn in `region` (True), or nothing if its draw does not fit (False)."""
+    spans = (*region.operands, None)[:2]
+    # Per operand: (existing node or None, value, 'input' or 'const' for a new leaf).
+    chosen: list[tuple[int | None, float, str]] = []
+    for slot, kind in enumerate(region.form):
+        if kind == "c":
+            span = spans[slot]
+            assert span is not None  # a constant's span
+            chosen.append((None, draw(span_values(span)), "const"))
+        elif region.same and slot == 1:
+            chosen.append(chosen[0])
+        else:
+            node, value = _region_operand(draw, draft, cfg, spans[slot])
+            if node is None and spans[slot] is None:
+                return False
+            chosen.append((node, draft.values[node] if node is not None else value, "input"))
+    if region.either_side and draw(st.booleans()):
+        chosen.reverse()
+    distinct = chosen[:1] if region.same else chosen
+    fresh = sum(node is None and kind == "input" for node, _, kind in distinct)
+    lo, hi = cfg.input_range or (-math.inf, math.inf)
+    new_inputs = [v for node, v, kind in chosen if node is None and kind == "input"]
+    if draft.region_inputs + fresh > REGION_INPUTS or not all(lo <= v <= hi for v in new_inputs):
+        return False
+    a, b = chosen[0][1], chosen[1][1] if len(chosen) == 2 else None
+    out = op_result(op, region.form, a, b, moderate=False, finite_partials=region.finite_partials)
+    if out is None:
+        return False
+    args: list[int] = []
+    for slot, (node, value, kind) in enumerate(chosen):
+        if region.same and slot == 1:
+            args.append(args[0])
+            continue
+        if node is None:
+            span = spans[slot] if not region.either_side else next(s for s in spans if s)
+            rate = INT_CONSTANTS if kind == "const" else INT_LEAVES
+            typed = _typed(draw, value, span.ints if rate > 0 and span is not None else 0.0)
+            node = draft.add(Node(kind, typed), float(value))
+            draft.region_inputs += kind == "input"
+        args.append(node)
+    draft.link(op, args, out)
+    draft.regions_drawn += 1
+    return True
+
+
 def _place_op(draw: st.DrawFn, draft: _Draft, cfg: _Config) -> None:
     """Draw one op and its operands and append it (nothing, in the rare case that nothing fits)."""
     op = cfg.ops[draw(st.integers(0, len(cfg.ops) - 1))]
+    regions = _regions(op, cfg)
+    if regions and _coin(draw, sum(r.weight for r in regions)):
+        region = draw(st.sampled_from(regions))
+        if _place_region(draw, draft, cfg, op, region):
+            return
     form = "v" if op.arity == 1 else "vv"
     if op.arity == 2 and cfg.allow_constants and _coin(draw, CONST_RATE):
         form = draw(st.sampled_from([f for f in op.forms if "c" in f]))
@@ -259,6 +368,7 @@ def _place_op(draw: st.DrawFn, draft: _Draft, cfg: _Config) -> None:
     cands = [v for v in _operands(draft, cfg) if _fits_alone(draft, op, form, x[v])]
     if not cands:  # no node fits: a fresh input that does, while inputs remain
         n_inputs = len(draft.variables) - sum(n.kind == "op" for n in draft.nodes)
+        n_inputs -= draft.region_inputs
         lo, hi = cfg.input_range or (-math.inf, math.inf)
         fresh = [v for v in SIMPLE_VALUES if lo <= v <= hi and _fits_alone(draft, op, form, v)]
         if n_inputs >= cfg.max_inputs or not fresh:
@@ -282,13 +392,18 @@ def _place_op(draw: st.DrawFn, draft: _Draft, cfg: _Config) -> None:
 
 
 def _connect(draft: _Draft) -> None:
-    """Sum every variable nothing consumes into the output, so no part of the graph is dead."""
+    """Sum every variable nothing consumes into the output, so no part of the graph is dead (in a
+    graph with regions, with the looser check too: a huge value must reach the output)."""
     add = OPS["add"]
     loose = sorted(draft.unused)
     acc = loose[-1]
     for other in reversed(loose[:-1]):
-        if draft.value(add, "vv", draft.values[acc], draft.values[other]) is not None:
-            _link(draft, add, "vv", (acc, other))
+        a, b = draft.values[acc], draft.values[other]
+        out = draft.value(add, "vv", a, b)
+        if out is None and draft.regions_drawn:
+            out = op_result(add, "vv", a, b, moderate=False)
+        if out is not None:
+            draft.link(add, (acc, other), out)
             acc = len(draft.nodes) - 1
 
 
@@ -330,12 +445,13 @@ def graphs(
     wide: bool | None = None,
     input_range: tuple[float, float] | None = None,
     connect: bool = True,
+    regions: bool = True,
 ) -> st.SearchStrategy[Graph]:
     """Random expression DAGs (`reference.graph.Graph`) over the op registry.
 
     - `ops`: op names to draw from (default: the whole registry).
     - `min_inputs`/`max_inputs`: input leaves (more are added for ops nothing else fits, never
-      beyond `max_inputs`).
+      beyond `max_inputs`; ops drawn in regions may add up to REGION_INPUTS more).
     - `min_ops`/`max_ops`: how many ops are drawn. `connect=True` then sums every node nothing
       consumes into the output with extra `add` ops, so the graph may have a few more ops.
     - `max_depth`: longest chain of ops from a leaf to an operand (None: unbounded).
@@ -346,9 +462,13 @@ def graphs(
     - `wide`: True draws zero, one, equal leaves, tiny and large inputs, and lets intermediates grow
       to `WIDE_MAGNITUDE_LIMIT`; False never; None (default) sometimes.
     - `input_range`: (min, max) for input values (constants and intermediates are not bounded).
+    - `regions`: sometimes draw an op in one of its sampling regions (reference.ops.Region): see
+      the module docstring. False: every op is drawn as below.
 
-    Every operand is in its op's domain, away from kinks by `fuzz.sampler.KINK_MARGIN`, and every
-    value and local derivative is finite and below the magnitude limit (float evaluation is safe).
+    Every operand is in its op's domain, and every value and local derivative is finite (float
+    evaluation is safe; the slope of log at the smallest subnormals, a region of its own, is
+    not). Ops drawn outside regions keep a margin of `fuzz.sampler.KINK_MARGIN` from kinks and
+    their values and local derivatives stay below the magnitude limit.
     """
     names = tuple(OPS) if ops is None else _checked_ops(ops)
     if not 1 <= min_inputs <= max_inputs:

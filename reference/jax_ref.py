@@ -50,6 +50,13 @@ BATCH_SIZES: tuple[int, ...] = (1, 64, 256)
 # of about this many slots (measured: 512 slots in batches of 32-64, 2048 in batches of 16); beyond
 # it the vmapped buffer updates stop being cheap.
 MAX_BATCH_SLOTS = 1 << 15
+# In buckets of BIG_STEPS steps and more (the sampler's deep chains: 1% of graphs, 100-300 ops),
+# up to ALONE_MOST graphs left over run one at a time rather than padded to a batch of 64: one
+# graph costs 0.2 / 0.3 / 0.7 ms in buckets of 128 / 256 / 512 steps, a batch of 64 1.6 / 4.9 /
+# 20 ms (measured), so a few graphs of a deep batch cost 20x less, and no batch-64 shape of a big
+# bucket needs compiling.
+BIG_STEPS = 128
+ALONE_MOST = 16
 # Forward and reverse mode sum the same chain-rule products in different orders, so they differ by
 # rounding: a few ulps per op of JaxResult.jvp_scale (measured on 2,000 random 30-op graphs: at most
 # 1e-15 of it). 1e-10 is ~10^5 ulps: only a real disagreement trips it.
@@ -299,7 +306,8 @@ class JaxReference:
     def _chunks(self, n: int, bucket: Bucket) -> list[int]:
         """Batch sizes that hold n graphs of a bucket with little padding: the largest size while
         it fills up, then the smallest sizes above 1 that cover the rest (108 graphs run as two 64s,
-        not as one 256: padding rows cost as much as graphs, an extra call only ~0.1 ms)."""
+        not as one 256: padding rows cost as much as graphs, an extra call only ~0.1 ms); a few
+        graphs left of a big bucket run one at a time (BIG_STEPS, ALONE_MOST)."""
         largest = max(1, min(self.batch_sizes[-1], MAX_BATCH_SLOTS // bucket.slots))
         sizes = sorted({s for s in self.batch_sizes if s < largest} | {largest})
         chunks = [largest] * (n // largest)
@@ -308,7 +316,10 @@ class JaxReference:
             one = batch_size_for(rest, sizes)
             small = min((s for s in sizes if s > 1), default=one)
             count = -(-rest // small)
-            chunks += [one] if rest == 1 or one <= small * count else [small] * count
+            if bucket.steps >= BIG_STEPS and rest <= ALONE_MOST and 1 in sizes:
+                chunks += [1] * rest
+            else:
+                chunks += [one] if rest == 1 or one <= small * count else [small] * count
         return chunks
 
     def _run_arrays(self, tape: Tape) -> tuple[np.ndarray, ...]:

@@ -3,7 +3,20 @@
 An `Op` knows how it is spelled on a Value (and with a plain number on either side), its forward
 formula written once against a math namespace `lib` (`reference.libs`: FLOAT, MP, JAX), its local
 derivatives, its domain (a predicate plus a sampler that draws valid operands by construction), its
-kinks with the derivative convention there, and the text of the README op table.
+kinks with the derivative convention there, its sampling regions (where bugs live: `Region`), and
+the text of the README op table.
+
+Sampling regions. Ordinary draws stay moderate and away from kinks, so that graphs a few dozen ops
+deep stay comparable; bugs live exactly where they do not go: `x ** 2` at 0 (a power rule written
+as `k*out/a` gives NaN there), relu at and next to 0, exp near overflow, tanh and sigmoid where
+naive formulas overflow, log of tiny operands (an engine clamping at 1e-10), huge and tiny
+magnitudes, `a - a` and `a / a`, deep graphs. Each op lists its regions: a name, a weight (the
+chance that one draw of the op is drawn in the region) and how to draw the operands (a `Span` per
+operand, or any variable). Both samplers read these tables: the compiled one (fuzz.sampler packs
+them into arrays for fuzz.sampler_kernel) and the hypothesis strategies (fuzz.strategies); a graph
+made in a region passes a looser check than ordinary ops (`fuzz.sampler.op_result` with
+`moderate=False`: in the domain, value and local derivatives finite). `DEEP_GRAPHS` says how
+often a graph is a long chain.
 
 Forms say which operands are graph variables ('v') and which are plain-number constants ('c'):
 unary ops have the single form 'v'; binary ops 'vv', 'vc' (constant on the right, `a + 2`) and 'cv'
@@ -42,6 +55,106 @@ _BASES = (0.5, 2.0, 3.0, math.e, 10.0)
 
 Draw = Callable[[str, random.Random, int, "float | None"], "float | None"]
 
+SMALLEST_SUBNORMAL = 5e-324
+SMALLEST_NORMAL = 2.2250738585072014e-308
+# The smallest x whose 1/x is finite (log's derivative): smaller subnormals have an infinite slope.
+SMALLEST_INVERTIBLE = 1.0 / 1.7976931348623157e308
+
+
+@dataclass(frozen=True)
+class Span:
+    """A set of operand values and how to draw one. Kinds:
+    - 'values': one of `values`, uniformly;
+    - 'uniform': uniform in [lo, hi];
+    - 'log': magnitude 10**u with u uniform in [lo, hi] (never below the smallest subnormal);
+    - 'integers': a whole number in [lo, hi], uniformly.
+    For the last three, `sign` +1 keeps the drawn number, -1 negates it, 0 negates half of them.
+    A whole-number draw is written as an int with chance `ints` (see `as_drawn`)."""
+
+    kind: str
+    lo: float = 0.0
+    hi: float = 0.0
+    values: tuple[float, ...] = ()
+    sign: int = 1
+    ints: float = 0.0
+
+    def draw(self, rng: random.Random) -> float | int:
+        if self.kind == "values":
+            x = rng.choice(self.values)
+        else:
+            if self.kind == "uniform":
+                x = rng.uniform(self.lo, self.hi)
+            elif self.kind == "log":
+                x = max(SMALLEST_SUBNORMAL, 10.0 ** rng.uniform(self.lo, self.hi))
+            else:
+                x = float(rng.randint(int(self.lo), int(self.hi)))
+            if self.sign < 0 or (self.sign == 0 and rng.random() < 0.5):
+                x = -x
+        return as_drawn(x, rng, self.ints)
+
+    def contains(self, x: float) -> bool:
+        """x is a value this span draws (an existing node may serve as the operand)."""
+        if not math.isfinite(x):
+            return False
+        if self.kind == "values":
+            return any(x == v for v in self.values)
+        if self.sign < 0:
+            x = -x
+        elif self.sign == 0:
+            x = abs(x)
+        if self.kind == "uniform":
+            return self.lo <= x <= self.hi
+        if self.kind == "log":
+            return max(SMALLEST_SUBNORMAL, 10.0**self.lo) <= x <= 10.0**self.hi
+        return float(x).is_integer() and self.lo <= x <= self.hi
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where one op's bugs live, and how a sampler draws an op there.
+
+    `operands` has one entry per operand as spelled (a, then b): a Span to draw it from, or None
+    for any variable (an ordinary pick). A variable operand with a span is an existing node whose
+    value lies in it, or a new input drawn from it; a constant ('c' in the form) is drawn from its
+    span. `same`: both operands are one node (`a - a`). `either_side`: a 'vv' region's span
+    operand may be spelled on the left or the right. `finite_partials`: the op's local derivatives
+    must be finite too (False only where the value is the point: log of the smallest subnormals,
+    whose slope 1/x overflows)."""
+
+    name: str
+    form: str
+    weight: float  # the chance that one draw of the op is drawn in this region
+    operands: tuple[Span | None, ...]
+    same: bool = False
+    either_side: bool = False
+    finite_partials: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DeepGraphs:
+    """A share of graphs that are long chains: min_ops..max_ops ops, each op's operand most often
+    the newest node (micrograd's recursive topological sort dies at depth ~1,000; ordinary graphs
+    of <= 30 ops are at most 28 deep). Their ops are drawn ordinarily, in no region: a deep
+    graph is about depth, and its values stay moderate."""
+
+    share: float
+    min_ops: int
+    max_ops: int
+    newest: float  # chance that an operand is the newest node
+
+
+# 240 ops at most: with the adds that fold loose ends in, a deep graph fits a tape of 256 steps (one
+# compiled JAX interpreter for them all; reference.jax_ref runs them one at a time).
+DEEP_GRAPHS = DeepGraphs(share=0.005, min_ops=100, max_ops=240, newest=0.95)
+# New inputs that region draws may add to a graph, beyond the config's max_inputs.
+REGION_INPUTS = 3
+REGION_WEIGHT = 0.015  # the usual weight: each region gets ~1.5% of its op's draws
+
+HUGE = Span("log", 290.0, 300.0, sign=0)  # |x| in 1e290..1e300
+# |x| in 1e-307..1e-290: normal floats (JAX on CPU flushes subnormals to 0; log has its own).
+TINY = Span("log", -307.0, -290.0, sign=0)
+
 
 @dataclass(frozen=True)
 class Kink:
@@ -73,6 +186,7 @@ class Op:
     # Operand values where the domain ends or the op has a pole: (operand, value). Finite-difference
     # stencils must not cross these (nor kinks).
     edges: tuple[tuple[int, float], ...] = ()
+    regions: tuple[Region, ...] = ()  # where bugs live; see the module docstring
 
     def spell(self, form: str, a: str, b: str = "") -> str:
         return self.spellings[form].format(a=a, b=b)
@@ -238,6 +352,73 @@ def _pow_sampler(form: str, rng: random.Random, slot: int, other: float | None) 
     return exponent if other is None or _fits(other, exponent) else rng.uniform(-1.0, 1.0)
 
 
+# ---- sampling regions ----------------------------------------------------------------------------
+
+W = REGION_WEIGHT
+
+
+def _magnitudes(*, divisor: bool = False) -> tuple[Region, ...]:
+    """Huge and tiny operands of a binary op, on either side (1e300 and 1e-300 leaves)."""
+    return (
+        Region("huge operand", "vv", W, (HUGE, None), either_side=True,
+               note="float32 storage overflows, products of huge numbers"),
+        Region("tiny operand", "vv", W, (TINY, None), either_side=True,
+               note="float32 storage and flush-to-zero lose them"),
+    )  # fmt: skip
+
+
+_SAME = Region("same operand", "vv", W, (None, None), same=True,
+               note="a - a and a / a: contributions that cancel exactly")  # fmt: skip
+_SATURATED = (
+    Region("saturated", "v", W, (Span("log", math.log10(20.0), 3.0, sign=0),),
+           note="exp(2x) or exp(-x) of naive formulas overflows from x ~ 355"),
+    Region("far beyond", "v", W, (Span("log", 3.0, 300.0, sign=0),),
+           note="the answer is finite, naive formulas overflow"),
+)  # fmt: skip
+ADD_REGIONS = _magnitudes()
+SUB_REGIONS = (_SAME, _magnitudes()[0])
+MUL_REGIONS = _magnitudes()
+DIV_REGIONS = (
+    _SAME,
+    Region("huge numerator", "vv", W, (HUGE, None)),
+    Region("huge divisor", "vv", W, (None, HUGE), note="the quotient and d/db underflow"),
+    Region("tiny numerator", "vv", W, (TINY, None)),
+)
+POW_REGIONS = (
+    Region("base 0", "vc", W,
+           (Span("values", values=(0.0,), ints=0.5),
+            Span("values", values=(1.0, 2.0, 3.0, 1.5, 2.5), ints=0.5)),
+           note="0 ** k: a power rule written as k*out/a gives 0/0 = NaN"),
+    Region("negative base", "vc", W,
+           (Span("uniform", 0.1, 3.0, sign=-1), Span("integers", -3.0, 3.0, ints=0.5)),
+           note="(-2) ** 3: exp(k*log(a)) fails; int and float exponents"),
+)  # fmt: skip
+RELU_REGIONS = (
+    Region("at 0", "v", W, (Span("values", values=(0.0, -0.0), ints=0.5),),
+           note="the kink itself: relu'(0) = 0"),
+    Region("just above 0", "v", W, (Span("log", -300.0, -3.0, sign=1),)),
+    Region("just below 0", "v", W, (Span("log", -300.0, -3.0, sign=-1),)),
+)  # fmt: skip
+EXP_REGIONS = (
+    Region("large", "v", W, (Span("uniform", 14.0, 700.0),)),
+    Region("overflow edge", "v", W, (Span("uniform", 700.0, 709.78),),
+           note="exp(709.78) is 1.8e308, the largest finite exp"),
+    Region("underflow", "v", W, (Span("uniform", -760.0, -700.0),),
+           note="exp(-745) is the smallest subnormal; below, 0.0"),
+)  # fmt: skip
+LOG_REGIONS = (
+    Region("near 1e-10", "v", W, (Span("log", -11.0, -9.0),),
+           note="a published engine clamps log's argument at 1e-10"),
+    Region("tiny", "v", W, (Span("log", -307.5, -100.0),)),
+    Region("subnormal", "v", W,
+           (Span("log", math.log10(SMALLEST_INVERTIBLE), math.log10(SMALLEST_NORMAL)),),
+           note="flush-to-zero makes them 0; the slope 1/x is still finite"),
+    Region("smallest subnormals", "v", W / 2,
+           (Span("log", math.log10(SMALLEST_SUBNORMAL), math.log10(SMALLEST_INVERTIBLE)),),
+           finite_partials=False, note="the value is finite, the slope 1/x overflows"),
+)  # fmt: skip
+
+
 # ---- the registry --------------------------------------------------------------------------------
 
 
@@ -315,6 +496,7 @@ _REGISTRY: tuple[Op, ...] = (
         "sum",
         "all reals",
         "d/da = 1, d/db = 1",
+        regions=ADD_REGIONS,
     ),
     _binary(
         "sub",
@@ -325,6 +507,7 @@ _REGISTRY: tuple[Op, ...] = (
         "difference",
         "all reals",
         "d/da = 1, d/db = -1",
+        regions=SUB_REGIONS,
     ),
     _binary(
         "mul",
@@ -335,6 +518,7 @@ _REGISTRY: tuple[Op, ...] = (
         "product",
         "all reals",
         "d/da = b, d/db = a",
+        regions=MUL_REGIONS,
     ),
     _binary(
         "div",
@@ -348,6 +532,7 @@ _REGISTRY: tuple[Op, ...] = (
         domain=_div_domain,
         sampler=_div_sampler,
         edges=((1, 0.0),),
+        regions=DIV_REGIONS,
     ),
     _unary("neg", lambda lib, a, b=None: lib.neg(a), _const(-1.0), "negation", "-1"),
     Op(
@@ -364,6 +549,7 @@ _REGISTRY: tuple[Op, ...] = (
         domain=_pow_domain,
         sampler=_pow_sampler,
         edges=((0, 0.0),),
+        regions=POW_REGIONS,
         doc="power: a**k (constant exponent), k**a (constant base), a**b",
         domain_doc="a**k: a > 0, or a < 0 with integer k, or a == 0 with k >= 1; "
         "k**a: k > 0; a**b: a > 0 (else ValueError/ZeroDivisionError; overflow OverflowError)",
@@ -376,6 +562,7 @@ _REGISTRY: tuple[Op, ...] = (
         _sech2,
         "hyperbolic tangent, stable for every finite input",
         "1 - tanh(a)**2",
+        regions=_SATURATED,
     ),
     _unary(
         "exp",
@@ -385,6 +572,7 @@ _REGISTRY: tuple[Op, ...] = (
         "exp(a)",
         domain_doc="all reals (OverflowError above ~709.78)",
         sampler=_exp_sampler,
+        regions=EXP_REGIONS,
     ),
     _unary(
         "log",
@@ -396,6 +584,7 @@ _REGISTRY: tuple[Op, ...] = (
         domain=_log_domain,
         sampler=_positive_sampler,
         edges=((0, 0.0),),
+        regions=LOG_REGIONS,
     ),
     _unary(
         "relu",
@@ -412,6 +601,7 @@ _REGISTRY: tuple[Op, ...] = (
                 "(jnp.maximum(x, 0) gives 0.5)",
             ),
         ),
+        regions=RELU_REGIONS,
     ),
     _unary(
         "sigmoid",
@@ -419,6 +609,7 @@ _REGISTRY: tuple[Op, ...] = (
         lambda lib, a, b, out: lib.mul(out, lib.sigmoid(lib.neg(a))),  # s*(1-s), no cancellation
         "logistic 1/(1 + exp(-a)), stable for every finite input",
         "s*(1 - s), s = sigmoid(a)",
+        regions=_SATURATED,
     ),
 )
 
@@ -466,4 +657,47 @@ def readme_op_table() -> str:
             f"| {op.name} | {spellings} | {op.doc} | {op.domain_doc} | "
             f"{op.derivative_doc} | {kinks} |"
         )
+    return "\n".join(rows) + "\n"
+
+
+def _span_doc(span: Span | None) -> str:
+    if span is None:
+        return "any node"
+    if span.kind == "values":
+        shown = ", ".join(repr(v) for v in span.values)
+    elif span.kind == "log":
+        lo, hi = max(SMALLEST_SUBNORMAL, 10.0**span.lo), 10.0**span.hi
+        shown = f"{lo:.3g}..{hi:.3g} (log-uniform)"
+    else:
+        shown = f"{span.lo:g}..{span.hi:g}"
+    sign = {1: "", -1: "-(", 0: "+-("}[span.sign] if span.kind != "values" else ""
+    shown = f"{sign}{shown})" if sign else shown
+    return shown + (" (int or float)" if span.ints else "")
+
+
+def readme_region_table() -> str:
+    """The README table of sampling regions (markdown), generated from the registry."""
+    rows = ["| op | region | spelling | operands | weight | why |", "|---|---|---|---|---|---|"]
+    for op in OPS.values():
+        for r in op.regions:
+            spelling = op.spell(r.form, "a", "a") if r.same else _example(op, r.form)
+            if r.same:
+                operands = "one node as both operands"
+            else:
+                names = iter(("a", "b"))
+                parts = [
+                    f"{'k' if f == 'c' else next(names)}: {_span_doc(s)}"
+                    for f, s in zip(r.form, r.operands, strict=False)
+                ]
+                operands = "; ".join(parts) + (", either side" if r.either_side else "")
+            rows.append(
+                f"| {op.name} | {r.name} | `{spelling}` | {operands} | {r.weight:g} | "
+                f"{r.note or '-'} |"
+            )
+    deep = DEEP_GRAPHS
+    rows.append(
+        f"| (graph) | deep | a chain | {deep.min_ops}-{deep.max_ops} ops, the newest node as "
+        f"operand {deep.newest:.0%} of the time | {deep.share:g} of graphs | recursion limits "
+        "and stale state in deep graphs |"
+    )
     return "\n".join(rows) + "\n"

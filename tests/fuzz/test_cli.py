@@ -37,6 +37,10 @@ def test_the_project_engine_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["findings"] == []
     assert isinstance(report["graphs_checked"], int) and report["graphs_checked"] >= 500
     assert report["ops_skipped"] == []
+    # Every region of every op was drawn (the stream hits each in its first second).
+    coverage = report["coverage"]
+    assert isinstance(coverage, dict)
+    assert all(n > 0 for regions in coverage.values() for n in regions.values()), coverage
 
 
 def test_a_correct_closure_engine_passes(capsys: pytest.CaptureFixture[str]) -> None:

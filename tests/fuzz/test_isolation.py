@@ -61,7 +61,8 @@ def test_same_results_as_in_process(engine: IsolatedImpl) -> None:
             expected = ("ok", adapter.run(graph), "")
         except Exception as e:
             expected = ("exception", None, describe(e))
-        assert (result.kind, result.outcome, result.error) == expected
+        # (repr: a NaN gradient, log's slope at a subnormal times 0, equals itself there)
+        assert repr((result.kind, result.outcome, result.error)) == repr(expected)
         assert 0 < result.seconds < 1
     assert {r.kind for r in results} == {"ok", "exception"}
     assert engine.restarts == 0

@@ -144,6 +144,8 @@ def test_sweeps_never_exceed_the_gradient_scales(ref: JaxReference) -> None:
     gs = sample_graphs(11, 3000) + sample_graphs(12, 300, SamplerConfig(min_ops=30, max_ops=70))
     checked = 0
     for graph, r in zip(gs, ref.evaluate(gs), strict=True):
+        if not all(map(math.isfinite, (r.value, *r.grads))):
+            continue  # not comparable: compare never reaches the sweep shortcut
         try:
             _, scales = error_scales(graph, node_values(graph, FLOAT))
         except (ValueError, ArithmeticError):

@@ -1,11 +1,15 @@
 """Tests of fuzz.sampler: deterministic per seed, every operand inside its op's domain, nodes reused
 at the stated rates, every (op, form) covered, `forms` restrictions honoured; the fast checkers
 of the compiled loop (fuzz.sampler_kernel) agree with `op_result` exactly and its draws stay in
-their ops' domains, and the graphs' derived nodes are the ones `Graph` validation makes of them."""
+their ops' domains, and the graphs' derived nodes are the ones `Graph` validation makes of them.
+Sampling regions: the kernel's region tables are the registry's, its span draws and checks agree
+with reference.ops.Span and op_result(moderate=False), every region is drawn often enough and
+counted, deep graphs are deep, and graphs without regions are as moderate as ever."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import random
@@ -26,13 +30,27 @@ from fuzz.sampler import (
     UNDERFLOW_LIMIT,
     GraphStream,
     SamplerConfig,
+    _plan,
     op_coverage,
     op_result,
     sample_graphs,
 )
 from reference.graph import Graph, Node, node_values
 from reference.libs import FLOAT
-from reference.ops import INT_CONSTANTS, INT_LEAVES, INT_LIMIT, OPS, Op, as_drawn, draw_real
+from reference.ops import (
+    DEEP_GRAPHS,
+    INT_CONSTANTS,
+    INT_LEAVES,
+    INT_LIMIT,
+    OPS,
+    REGION_INPUTS,
+    SMALLEST_INVERTIBLE,
+    Op,
+    Region,
+    Span,
+    as_drawn,
+    draw_real,
+)
 
 # Minimum rates over 2,000 default graphs (measured ~0.20, ~0.09, ~0.09, ~0.95, ~0.21).
 MIN_SAME_OPERAND_RATE = 0.15  # 'vv' ops whose two operands are one node (`x * x`)
@@ -44,7 +62,7 @@ MAX_DEAD_RATE = 0.01  # graphs with a variable nothing consumes, other than the 
 CONFIGS = {
     "default": SamplerConfig(),
     "30 ops": SamplerConfig(min_ops=30, max_ops=30),
-    "one input": SamplerConfig(min_inputs=1, max_inputs=1),
+    "one input": SamplerConfig(min_inputs=1, max_inputs=1, regions=0.0),
     "log only": SamplerConfig(ops=("log",)),
     "pow only": SamplerConfig(ops=("pow", "add")),
     "constants": SamplerConfig(const=0.9, same_operand=0.5),
@@ -127,9 +145,15 @@ def test_trusted_constructors_equal_the_validating_ones() -> None:
         fast_graph.output = 0  # type: ignore[misc]
 
 
+def moderate(name: str) -> SamplerConfig:
+    """The config without sampling regions."""
+    return dataclasses.replace(CONFIGS[name], regions=0.0)
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_every_operand_inside_its_domain(name: str) -> None:
-    for g in graphs_of(name, 1500 if name == "default" else 400):
+    """Without regions every value and local derivative is moderate and relu keeps its margin."""
+    for g in sample_graphs(0, 1500 if name == "default" else 400, moderate(name)):
         values = node_values(g, FLOAT)  # Python-float semantics: raises on any domain error
         assert all(math.isfinite(v) and abs(v) <= MAGNITUDE_LIMIT for v in values), g.to_json()
         for i, n in enumerate(g.nodes):
@@ -146,11 +170,29 @@ def test_every_operand_inside_its_domain(name: str) -> None:
                 assert abs(a) >= KINK_MARGIN, (i, g.to_json())
 
 
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_graphs_with_regions_stay_in_the_domain(name: str) -> None:
+    """With regions every op is in its domain with a finite value and finite local derivatives
+    (but for log of the smallest subnormals, whose slope overflows)."""
+    for g in graphs_of(name, 1500 if name == "default" else 400):
+        values = node_values(g, FLOAT)
+        assert all(math.isfinite(v) for v in values), g.to_json()
+        for i, n in enumerate(g.nodes):
+            if n.op is None:
+                continue
+            op, form = OPS[n.op], g.forms[i]
+            a, b = values[n.args[0]], values[n.args[1]] if len(n.args) == 2 else None
+            partials = not (n.op == "log" and a < SMALLEST_INVERTIBLE)
+            got = op_result(op, form, a, b, moderate=False, finite_partials=partials)
+            assert got == values[i], (i, g.to_json())
+
+
 def test_sizes() -> None:
     config = CONFIGS["default"]
     for g in graphs_of("default"):
-        assert 1 <= len(g.inputs) <= config.max_inputs
-        assert g.n_ops <= config.max_ops + len(g.nodes)  # sampled ops plus the folding adds
+        assert 1 <= len(g.inputs) <= config.max_inputs + REGION_INPUTS
+        most_ops = max(config.max_ops, DEEP_GRAPHS.max_ops)
+        assert g.n_ops <= most_ops + len(g.nodes)  # sampled ops plus the folding adds
     assert all(len(g.inputs) == 1 for g in graphs_of("one input", 300))
     fixed = graphs_of("30 ops", 300)
     assert sum(g.n_ops for g in fixed) / len(fixed) >= 30  # few ops are left out for not fitting
@@ -234,12 +276,12 @@ def test_no_ints_when_the_config_says_so() -> None:
     config = SamplerConfig(int_constants=0.0, int_leaves=0.0)
     graphs = sample_graphs(0, 1000, config)
     assert all(type(n.value) is float for g in graphs for n in g.nodes if n.kind != "op")
-    everything = sample_graphs(0, 1000, SamplerConfig(int_constants=1.0, int_leaves=1.0))
+    ints = SamplerConfig(int_constants=1.0, int_leaves=1.0, regions=0.0)  # (regions: their own)
     assert all(
         type(n.value) is int
-        for g in everything
+        for g in sample_graphs(0, 1000, ints)
         for n in g.nodes
-        if n.kind != "op" and float(n.value).is_integer()
+        if n.kind != "op" and float(n.value).is_integer() and abs(n.value) <= INT_LIMIT
     )
 
 
@@ -409,6 +451,8 @@ configs = [
     SamplerConfig(max_ops=60, ops=("log", "exp", "sub"), fresh_input=0.0, max_inputs=1),
     SamplerConfig(max_ops=60, ops=("pow", "tanh"), forms={"pow": ("cv",)}, max_inputs=6),
     SamplerConfig(max_ops=60, ops=("div",), forms={"div": ("vc", "cv")}, const=1.0),
+    SamplerConfig(max_ops=40, max_inputs=1, regions=30.0, deep=0.3),  # regions at every op
+    SamplerConfig(max_ops=5, regions=30.0, deep=1.0, fresh_input=1.0, max_inputs=9),
 ]
 for k, config in enumerate(configs):
     stream = GraphStream(k, config)
@@ -430,3 +474,196 @@ def test_the_compiled_loop_stays_inside_its_buffers(tmp_path: Path) -> None:
         env=env, cwd=root, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+
+
+# ---- sampling regions ----------------------------------------------------------------------------
+
+REGION_CASES = [(op, r) for op in OPS.values() for r in op.regions]
+REGION_IDS = [f"{op.name}-{r.name}" for op, r in REGION_CASES]
+
+
+def test_the_kernel_tables_are_the_registry_regions() -> None:
+    """One description: the plan packs the registry's regions (and only those), in order."""
+    plan = _plan(SamplerConfig())
+    assert [(name, r) for name, r in plan.regions] == [(op.name, r) for op, r in REGION_CASES]
+    spans, span_values, rows, cumulative, first = plan.args[-5:]
+    for k, (name, region) in enumerate(plan.regions):
+        row = rows[k]
+        assert [OPS[n] for n in SamplerConfig().ops][row[0]].name == name
+        assert row[1] == kernel.FORMS[region.form] and bool(row[2]) == region.same
+        assert bool(row[3]) == region.either_side and bool(row[4]) == region.finite_partials
+        for column, span in zip((5, 6), (*region.operands, None)[:2], strict=True):
+            if span is None:
+                assert row[column] == -1
+            else:
+                r = spans[row[column]]
+                assert r[0] == kernel.SPAN_KINDS[span.kind] and (r[1], r[2]) == (span.lo, span.hi)
+                assert (r[3], r[4]) == (span.sign, span.ints)
+                assert tuple(span_values[int(r[5]) : int(r[5] + r[6])]) == span.values
+    weights = [r.weight for _, r in plan.regions]
+    starts = first.tolist()
+    for j, (lo, hi) in enumerate(itertools.pairwise(starts)):
+        assert np.allclose(cumulative[lo:hi], np.cumsum(weights[lo:hi])), j
+    doubled = _plan(SamplerConfig(regions=2.0)).args[-2]
+    assert np.allclose(doubled, 2 * cumulative)
+    none = _plan(SamplerConfig(regions=0.0))
+    assert none.regions == [] and len(none.args[-3]) == 0
+
+
+def test_forms_a_config_leaves_out_leave_their_regions_out() -> None:
+    plan = _plan(CONFIGS["restricted"])  # add only 'vc', pow only 'vc', mul only 'vv'
+    names = {(name, r.name) for name, r in plan.regions}
+    assert not any(name == "add" for name, _ in names)
+    assert ("pow", "base 0") in names and ("mul", "huge operand") in names
+    assert all(r.form in CONFIGS["restricted"].forms.get(n, OPS[n].forms) for n, r in plan.regions)
+
+
+@pytest.mark.parametrize(("op", "region"), REGION_CASES, ids=REGION_IDS)
+def test_kernel_span_draws_are_the_registry_spans(op: Op, region: Region) -> None:
+    """The kernel draws each span's values (Span.contains holds for every draw), both ends of
+    its range and, for 'values', every value; span_contains agrees with Span.contains."""
+    plan = _plan(SamplerConfig())
+    spans, span_values = plan.args[-5], plan.args[-4]
+    state = np.array([9, 8, 7, 6], dtype=np.uint64)
+    rng = random.Random(region.name)
+    for span in region.operands:
+        if span is None:
+            continue
+        i = next(k for k in range(len(spans)) if _span_of(spans, span_values, k) == span)
+        drawn = [kernel.span_draw(state, spans, span_values, i) for _ in range(3000)]
+        assert all(span.contains(x) for x in drawn), span
+        python = [float(span.draw(rng)) for _ in range(3000)]
+        assert all(span.contains(x) for x in python), span
+        if span.kind == "values":
+            assert set(drawn) == set(span.values)
+        else:  # both reach across the span: the same spread of magnitudes
+            for xs in (drawn, python):
+                mags = sorted(abs(x) for x in xs)
+                lo, hi = mags[len(mags) // 20], mags[-len(mags) // 20]
+                assert lo < hi
+            scale = math.log10 if span.kind == "log" else float
+            medians = [scale(sorted(abs(x) for x in xs)[len(xs) // 2]) for xs in (drawn, python)]
+            assert abs(medians[0] - medians[1]) < 0.05 * (span.hi - span.lo), medians
+        if span.sign == 0 and span.kind != "values":
+            assert any(x < 0 for x in drawn) and any(x > 0 for x in drawn)
+        probes = [
+            *drawn[:200],
+            *EDGE_VALUES,
+            *(-x for x in drawn[:50]),
+            *(x * 1.5 for x in drawn[:50]),
+        ]
+        for x in probes:
+            assert kernel.span_contains(spans, span_values, i, x) == span.contains(x), (span, x)
+
+
+def _span_of(spans: np.ndarray, span_values: np.ndarray, k: int) -> Span:
+    kind = {v: name for name, v in kernel.SPAN_KINDS.items()}[int(spans[k, 0])]
+    values = tuple(span_values[int(spans[k, 5]) : int(spans[k, 5] + spans[k, 6])].tolist())
+    lo, hi, sign, ints = spans[k, 1:5].tolist()
+    return Span(kind, lo, hi, values, int(sign), ints)
+
+
+@pytest.mark.parametrize(("op", "form"), CASES, ids=[f"{o.name}-{f}" for o, f in CASES])
+def test_kernel_region_check_equals_loose_op_result(op: Op, form: str) -> None:
+    rng = random.Random(f"loose-{op.name}-{form}")
+    for partials in (True, False):
+        if op.arity == 1:
+            pairs = [(a, None) for a in [*EDGE_VALUES, *(random_operand(rng) for _ in range(5000))]]
+        else:
+            pairs = [(a, b) for a in EDGE_VALUES for b in EDGE_VALUES]
+            pairs += [(random_operand(rng), random_operand(rng)) for _ in range(5000)]
+        for a, b in pairs:
+            out = kernel.check_region(
+                kernel.KINDS[op.name], kernel.FORMS[form], a, 0.0 if b is None else b, partials
+            )
+            got = None if math.isnan(out) else out
+            want = op_result(op, form, a, b, moderate=False, finite_partials=partials)
+            assert same_result(got, want), (a, b, partials)
+
+
+# Measured over 20,000 default graphs: each region ~1.2-1.6% of its op's draws (the smallest
+# subnormals of log, at half weight, ~0.7%).
+MIN_REGION_SHARE = 0.008
+
+
+def test_every_region_is_drawn_often_and_counted() -> None:
+    stream = GraphStream(5)
+    graphs = stream.take(20_000)
+    coverage = stream.coverage()
+    draws = Counter(n.op for g in graphs for i, n in enumerate(g.nodes) if n.op)
+    folds = sum(_fold_adds(g) for g in graphs)
+    draws["add"] -= folds
+    assert set(coverage) == {*OPS, "graph"}
+    for op, region in REGION_CASES:
+        share = coverage[op.name][region.name] / draws[op.name]
+        floor = MIN_REGION_SHARE * region.weight / 0.015
+        assert share >= floor, (op.name, region.name, share)
+    assert coverage["neg"] == {}
+    deep = coverage["graph"]["deep"]
+    assert 0.5 * DEEP_GRAPHS.share <= deep / len(graphs) <= 2 * DEEP_GRAPHS.share
+    assert sum(g.n_ops >= DEEP_GRAPHS.min_ops for g in graphs) == deep
+    off = GraphStream(5, SamplerConfig(regions=0.0, deep=0.0))
+    off.take(2000)
+    assert all(n == 0 for counts in off.coverage().values() for n in counts.values())
+
+
+def _fold_adds(graph: Graph) -> int:
+    """The trailing adds of the fold (a lower bound: an ordinary add may end the ops too)."""
+    k = 0
+    for n in reversed(graph.nodes):
+        if n.op != "add" or len(n.args) != 2:
+            break
+        k += 1
+    return max(k - 1, 0)
+
+
+def test_regions_are_drawn_where_they_say() -> None:
+    """Nodes of each region occur: operands in the spans (pow at base 0 with int and float
+    exponents, relu exactly at 0 and next to it, exp near overflow, log of subnormals, huge and
+    tiny leaves, a - a), and most graphs have no region node beyond a - a and a / a."""
+    graphs = sample_graphs(11, 20_000)
+    found: Counter[tuple[str, str]] = Counter()
+    plain = 0
+    for g in graphs:
+        values = node_values(g, FLOAT)
+        here = set()
+        for i, n in enumerate(g.nodes):
+            if n.op is None:
+                continue
+            for region in OPS[n.op].regions:
+                if region.form == g.forms[i] and _in_region(region, [values[a] for a in n.args],
+                                                            n.args):  # fmt: skip
+                    here.add((n.op, region.name))
+        found.update(here)
+        plain += not (here - {("sub", "same operand"), ("div", "same operand")})
+    missing = [(op.name, r.name) for op, r in REGION_CASES if found[(op.name, r.name)] < 50]
+    assert not missing, missing
+    assert plain / len(graphs) > 0.45  # most graphs stay moderate
+    exponents = Counter(
+        type(g.nodes[n.args[1]].value).__name__
+        for g in graphs
+        for i, n in enumerate(g.nodes)
+        if n.op == "pow" and g.forms[i] == "vc" and node_values(g, FLOAT)[n.args[0]] == 0
+    )
+    assert exponents["int"] >= 20 and exponents["float"] >= 20
+
+
+def _in_region(region: Region, operands: list[float], args: tuple[int, ...]) -> bool:
+    if region.same:
+        return args[0] == args[1]
+    spans = list(region.operands)
+
+    def within(spans: list[Span | None], xs: list[float]) -> bool:
+        return all(s is None or s.contains(x) for s, x in zip(spans, xs, strict=True))
+
+    return within(spans, operands) or (region.either_side and within(spans[::-1], operands))
+
+
+def test_deep_graphs_are_deep() -> None:
+    from fuzz.strategies import graph_depth
+
+    deep = [g for g in sample_graphs(2, 30_000) if g.n_ops >= DEEP_GRAPHS.min_ops]
+    assert len(deep) > 100  # measured: 149
+    depths = sorted(graph_depth(g) for g in deep)
+    assert depths[len(depths) // 2] >= 100  # measured: median 126 (ops ~170), most 205
+    assert depths[-1] >= 180

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from fuzz.sampler import KINK_MARGIN
 from fuzz.strategies import (
     SIMPLE_VALUES,
+    WIDE_MAGNITUDE_LIMIT,
     graph_depth,
     graphs,
     input_values,
@@ -30,7 +31,7 @@ from fuzz.strategies import (
 )
 from reference.graph import Graph, build, node_values
 from reference.libs import FLOAT
-from reference.ops import OPS, get_op
+from reference.ops import OPS, REGION_INPUTS, SMALLEST_INVERTIBLE, get_op
 
 DETERMINISTIC = settings(
     derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -200,7 +201,9 @@ def wrong_grads(graph: Graph, cls: type[Value] = Value) -> bool:
 # ---- validity ------------------------------------------------------------------------------------
 
 
-def check_graph(graph: Graph) -> None:
+def check_graph(graph: Graph, regions: bool = True) -> None:
+    """Valid, every op in its domain with finite values and local derivatives (the slope of log
+    at the smallest subnormals aside); without regions also away from kinks, finite gradients."""
     assert Graph.from_json(graph.to_json()) == graph
     values = node_values(graph, FLOAT)
     assert all(math.isfinite(v) for v in values)
@@ -208,19 +211,32 @@ def check_graph(graph: Graph) -> None:
         if n.op is None:
             continue
         op, args = OPS[n.op], [values[a] for a in n.args]
-        assert op.float_ok(graph.forms[i], *args), (i, n, args)
-        if n.op == "relu":
+        if regions and n.op == "log" and args[0] < SMALLEST_INVERTIBLE:
+            assert op.in_domain("v", args[0]), (i, n, args)
+        else:
+            assert op.float_ok(graph.forms[i], *args), (i, n, args)
+        if n.op == "relu" and not regions:
             assert abs(args[0]) >= KINK_MARGIN
-    grads, _ = reference_grads(graph)
-    assert all(math.isfinite(g) for g in grads)
+    if not regions:
+        grads, _ = reference_grads(graph)
+        assert all(math.isfinite(g) for g in grads)
 
 
 @settings(DETERMINISTIC, max_examples=300)
 @given(graphs())
 def test_default_graphs_are_valid_and_finite(graph: Graph) -> None:
     check_graph(graph)
-    assert 1 <= len(graph.inputs) <= 4
+    assert 1 <= len(graph.inputs) <= 4 + REGION_INPUTS
     assert graph.n_ops >= 1
+
+
+@settings(DETERMINISTIC, max_examples=200)
+@given(graphs(regions=False))
+def test_graphs_without_regions_are_moderate(graph: Graph) -> None:
+    check_graph(graph, regions=False)
+    assert 1 <= len(graph.inputs) <= 4
+    values = node_values(graph, FLOAT)
+    assert all(abs(v) <= WIDE_MAGNITUDE_LIMIT for v in values)
 
 
 @settings(DETERMINISTIC, max_examples=150)
@@ -307,6 +323,35 @@ def test_ints_are_drawn_like_the_sampler_draws_them() -> None:
     assert int_inputs / len(batch) >= 0.1
     for g in batch[:100]:
         assert Graph.from_json(g.to_json()) == g
+
+
+def test_regions_are_drawn_from_the_registry() -> None:
+    """The strategies draw ops in the registry's regions (relu exactly at 0, log of tiny and
+    subnormal operands, huge leaves, ...), in most regions within a few hundred graphs, and
+    most graphs stay moderate."""
+    batch = collect(graphs(), 800)
+    seen: Counter[tuple[str, str]] = Counter()
+    plain = 0
+    for g in batch:
+        values = node_values(g, FLOAT)
+        here = set()
+        for i, n in enumerate(g.nodes):
+            for region in OPS[n.op].regions if n.op else ():
+                xs = [values[a] for a in n.args]
+                spans = list(region.operands)
+                inside = all(s is None or s.contains(x) for s, x in zip(spans, xs, strict=True))
+                flipped = region.either_side and all(
+                    s is None or s.contains(x) for s, x in zip(spans[::-1], xs, strict=True)
+                )
+                same = n.args[0] == n.args[-1] if region.same else True
+                if region.form == g.forms[i] and same and (inside or flipped):
+                    here.add((n.op, region.name))
+        seen.update(here)
+        plain += not (here - {("sub", "same operand"), ("div", "same operand")})
+    regions = {(op.name, r.name) for op in OPS.values() for r in op.regions}
+    assert len(set(seen) & regions) >= 0.75 * len(regions), regions - set(seen)
+    assert {("relu", "at 0"), ("log", "tiny"), ("add", "huge operand")} <= set(seen)
+    assert plain / len(batch) >= 0.5
 
 
 def test_target_graph_labels() -> None:

@@ -1,9 +1,11 @@
 """`gradoracle check` on micrograd 0.1.0 from PyPI, the engine everyone starts from.
 
-Its ops are right on shallow graphs, so random graphs find nothing; the semantics battery finds its
-two known defects: the recursive topological sort dies at a chain of 1,000 nodes, and a second
-`backward()` recomputes interior gradients on top of the first pass's (72 instead of 54 for
-(x * x) * x at 3). What micrograd lacks (tanh, exp, log, sigmoid, k ** a, a ** b) is skipped.
+Its ops are right on moderate graphs; the semantics battery finds two known defects: the recursive
+topological sort dies at a chain of 1,000 nodes, and a second `backward()` recomputes interior
+gradients on top of the first pass's (72 instead of 54 for (x * x) * x at 3). The sampling regions
+find a third: `a / b` is `a * b**-1`, whose adjoints overflow for huge operands, so `x / (x / x)` at
+x = -2e295 has the gradient NaN where the exact one is 1. What micrograd lacks (tanh, exp, log,
+sigmoid, k ** a, a ** b) is skipped.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ pytest.importorskip("micrograd")
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET = 10.0
 SPEC = "micrograd.engine:Value"
-# Categories that random graphs and single-op probes produce: none may appear for micrograd.
-ARITHMETIC = {"wrong gradient", "wrong value", "exception", "hang", "crash"}
+# Categories that random graphs and single-op probes produce: none may appear for micrograd but the
+# wrong gradients of its division at huge operands.
+ARITHMETIC = {"wrong value", "exception", "hang", "crash"}
+KNOWN = {"deep graph", "double backward", "two roots", "wrong gradient"}
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +47,11 @@ def test_gradoracle_check_finds_exactly_the_known_defects() -> None:
     assert code == 1
     found = {category: [f["reason"] for f in fs] for category, fs in by_category(report).items()}
     # Interior gradients are never reset: a second backward(), or a backward() from another root
-    # that shares nodes, adds to stale ones. Its topological sort recurses.
-    assert set(found) == {"deep graph", "double backward", "two roots"}, (found, report["notes"])
+    # that shares nodes, adds to stale ones. Its topological sort recurses. The regions' division
+    # defect turns up when the stream reaches such a graph within the budget.
+    assert {"deep graph", "double backward", "two roots"} <= set(found) <= {*KNOWN}, found
     its_ops_pass_on_shallow_graphs(report)
+    its_division_overflows_at_huge_operands(report)
     missing_ops_are_skipped(report)
     recursion_error_on_a_chain_of_1000(report)
     a_second_backward_does_not_double_the_gradients(report)
@@ -56,7 +62,36 @@ def its_ops_pass_on_shallow_graphs(report: dict[str, Any]) -> None:
     assert not ARITHMETIC & set(by_category(report))
     assert not {"reuse", "domain", "kink"} & set(by_category(report))
     assert report["graphs_checked"] >= 100
-    assert report["not_comparable"] < report["graphs_checked"] / 10
+    # (Sampling regions: relu at 0, huge magnitudes beside a relu and subnormals are not comparable
+    # under the comparator's fixed kink margin and JAX's flushing of subnormals; measured ~21%.)
+    assert report["not_comparable"] < report["graphs_checked"] / 4
+
+
+def its_division_overflows_at_huge_operands(report: dict[str, Any]) -> None:
+    for finding in by_category(report).get("wrong gradient", []):
+        nodes = finding["graph"]["nodes"]
+        assert any(n.get("op") == "div" for n in nodes), finding["snippet"]
+        assert any(abs(n.get("input", 0.0)) >= 1e290 for n in nodes), finding["snippet"]
+
+
+def test_its_division_gives_nan_gradients_at_huge_operands(jax_reference: Any) -> None:
+    """x / (x / x) = x, d/dx = 1: micrograd's `a * b**-1` multiplies the adjoint -x by x (inf)
+    and then by d(x**-1)/dx = -x**-2 (0.0: underflow), which is NaN."""
+    from micrograd.engine import Value
+
+    from fuzz.adapters import ValueClassAdapter
+    from fuzz.check import Oracle
+    from reference.compare import FAIL
+    from reference.graph import Graph, Node
+
+    x, op = Node.input, Node.apply
+    graph = Graph((x(-2.135913189646327e295), op("div", 0, 0), op("div", 0, 1)))
+    oracle = Oracle(ValueClassAdapter(Value, SPEC), jax_reference)
+    (result,) = oracle.run_impl([graph])
+    (verdict,) = oracle.verdicts([graph], [result])
+    assert verdict.status == FAIL and verdict.reason == "wrong x0", verdict
+    assert result.outcome is not None and result.outcome.grads[0] != result.outcome.grads[0]
+    assert [q.truth for q in verdict.quantities][1] == 1.0
 
 
 def missing_ops_are_skipped(report: dict[str, Any]) -> None:

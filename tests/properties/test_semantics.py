@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fuzz.strategies import graphs
-from reference.compare import EPS, error_scales
+from reference.compare import EPS
 from reference.graph import Graph, Node, node_values
 from reference.libs import FLOAT
 from reference.ops import OPS
@@ -24,6 +24,25 @@ def ops(supported: dict[str, tuple[str, ...]]) -> list[str]:
     return [name for name, op in OPS.items() if supported.get(name) == op.forms]
 
 
+def path_scales(graph: Graph) -> list[float]:
+    """Per input, the sum over all paths to the output of |product of local partials| (float):
+    what the rounding of a gradient's summed contributions is relative to. (The comparator's
+    error_scales adds how far partials move under operand errors, which overflows for huge and
+    subnormal operands; a second backward pass repeats the same partials exactly.)"""
+    values = node_values(graph, FLOAT)
+    sens = [0.0] * len(values)
+    sens[graph.output] = 1.0
+    for i in range(len(values) - 1, -1, -1):
+        n = graph.nodes[i]
+        if n.op is None or sens[i] == 0.0:
+            continue
+        partials = OPS[n.op].partials(FLOAT, graph.forms[i], *(values[a] for a in n.args))
+        for a, p in zip(n.args, partials, strict=True):
+            if p is not None:
+                sens[a] += abs(p) * sens[i]
+    return [sens[i] for i in graph.inputs]
+
+
 @given(data=st.data())
 def test_two_backward_calls_give_twice_the_leaf_gradients(
     adapter: Any, ops: list[str], data: st.DataObject
@@ -35,12 +54,15 @@ def test_two_backward_calls_give_twice_the_leaf_gradients(
     adapter.backward(out)
     twice = [adapter.grad(x) for x in inputs]
     # The second pass adds the same contributions again, but (s + c1) + c2 need not round to 2 * s:
-    # allow a few ulps of the sum of |contributions| (the comparator's gradient scale).
-    _, scales = error_scales(graph, node_values(graph, FLOAT))
-    for g1, g2, scale in zip(once, twice, scales, strict=True):
-        assert abs(g2 - 2 * g1) <= ROUNDING_ULPS * EPS * scale, graph.to_snippet(
-            adapter.import_line
-        )
+    # allow a few ulps of the sum of |contributions|. A gradient whose double is not finite
+    # (exp(709.5): 1.4e308 twice overflows; log's slope at the smallest subnormals) gives it.
+    for g1, g2, scale in zip(once, twice, path_scales(graph), strict=True):
+        expected = 2 * g1
+        if math.isfinite(expected):
+            ok = abs(g2 - expected) <= ROUNDING_ULPS * EPS * scale
+        else:
+            ok = g2 == expected or (math.isnan(g2) and math.isnan(expected))
+        assert ok, graph.to_snippet(adapter.import_line)
 
 
 @given(data=st.data())
@@ -54,7 +76,8 @@ def test_resetting_grads_then_backward_again_gives_the_same_gradients(
     for x in inputs:
         adapter.zero_grad(x)  # what Module.zero_grad does to every parameter
     adapter.backward(out)
-    assert [adapter.grad(x) for x in inputs] == first, graph.to_snippet(adapter.import_line)
+    again = [adapter.grad(x) for x in inputs]
+    assert list(map(repr, again)) == list(map(repr, first)), graph.to_snippet(adapter.import_line)
 
 
 @given(data=st.data())

@@ -116,10 +116,11 @@ def test_an_infinite_sweep_passes_nothing() -> None:
 def test_error_scales_stay_first_order() -> None:
     """Spreads are carried forward through |partials| only; carrying the probed sizes forward
     too made them grow like their squares: scales of 1e20 on ordinary graphs, and infinite ones
-    on 14% of the gradients of 30-70-op graphs, which hid wrong gradients."""
+    on 14% of the gradients of 30-70-op graphs, which hid wrong gradients. (Moderate graphs:
+    without the sampling regions, whose huge, tiny and subnormal values are another matter.)"""
     for config, most_ratio in (
-        (SamplerConfig(), 300.0),
-        (SamplerConfig(min_ops=30, max_ops=70), 1e5),
+        (SamplerConfig(regions=0.0), 300.0),
+        (SamplerConfig(min_ops=30, max_ops=70, regions=0.0), 1e5),
     ):
         graphs = sample_graphs(21, 600, config)
         ratios, infinite = [], 0

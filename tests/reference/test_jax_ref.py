@@ -245,6 +245,9 @@ def test_batches_are_padded_little(n: int, chunks: list[int]) -> None:
     assert ref._chunks(n, Bucket(16, 32)) == chunks
     big = ref._chunks(n, Bucket(1024, 2048))  # 16 graphs of 2,048 slots fill the batch buffer
     assert set(big) <= {1, 16} and sum(big) >= n and sum(big) - n < 16
+    deep = ref._chunks(n, Bucket(256, 512))  # 64 fill the buffer; a few left run alone
+    assert sum(deep) >= n and set(deep) <= {1, 64}
+    assert deep.count(1) == (n % 64 if n % 64 <= 16 else 0)
 
 
 def test_random_graphs_are_finite_and_jvp_consistent(

@@ -13,7 +13,17 @@ import mpmath
 import pytest
 
 from reference.libs import FLOAT, JAX, MP
-from reference.ops import OPS, Op, apply, get_op, readme_op_table
+from reference.ops import (
+    DEEP_GRAPHS,
+    OPS,
+    Op,
+    Region,
+    Span,
+    apply,
+    draw_real,
+    get_op,
+    readme_op_table,
+)
 
 LN2 = math.log(2.0)
 T = math.tanh(0.5)
@@ -468,3 +478,59 @@ def test_jax_relu_kink_and_nan_free_gradients() -> None:
     assert math.isnan(float(JAX.log(-1.0)))
     assert math.isnan(float(JAX.pow(-8.0, 0.5)))
     assert float(JAX.pow(-2.0, 3.0)) == -8.0
+
+
+# ---- sampling regions ----------------------------------------------------------------------------
+
+REGIONS = [(op, r) for op in OPS.values() for r in op.regions]
+
+
+@pytest.mark.parametrize(("op", "region"), REGIONS, ids=[f"{o.name}-{r.name}" for o, r in REGIONS])
+def test_regions_describe_valid_draws(op: Op, region: Region) -> None:
+    """A region's form is the op's, constants have spans, its draws lie in its spans, and most
+    draws (the other operand an ordinary value) are in the op's domain with a finite value."""
+    assert region.form in op.forms and 0 < region.weight < 0.05
+    assert len(region.operands) == op.arity
+    assert all(s is not None for s, f in zip(region.operands, region.form) if f == "c")
+    assert not region.same or (region.form == "vv" and region.operands == (None, None))
+    assert not region.either_side or sum(s is not None for s in region.operands) == 1
+    rng = random.Random(region.name)
+    ok = 0
+    for _ in range(400):
+        xs = []
+        for span in region.operands:
+            x = draw_real(rng) if span is None else span.draw(rng)
+            assert span is None or span.contains(x), (span, x)
+            assert span is None or type(x) is float or (span.ints and float(x).is_integer())
+            xs.append(x)
+        if region.same:
+            xs[1] = xs[0]
+        a, b = xs[0], xs[1] if op.arity == 2 else None
+        if region.finite_partials:
+            ok += op.float_ok(region.form, a, b)
+        else:
+            ok += op.in_domain(region.form, a, b) and math.isfinite(op.forward(FLOAT, a, b))
+    assert ok >= 0.5 * 400, ok
+
+
+def test_spans_draw_and_contain() -> None:
+    rng = random.Random(0)
+    zero = Span("values", values=(0.0,), ints=1.0)
+    assert zero.draw(rng) == 0 and type(zero.draw(rng)) is int and zero.contains(0.0)
+    neg = Span("uniform", 0.1, 3.0, sign=-1)
+    assert all(-3.0 <= neg.draw(rng) <= -0.1 for _ in range(100))
+    assert neg.contains(-1.0) and not neg.contains(1.0) and not neg.contains(math.nan)
+    both = Span("log", -3.0, 3.0, sign=0)
+    drawn = [both.draw(rng) for _ in range(200)]
+    assert min(drawn) < 0 < max(drawn) and all(both.contains(x) for x in drawn)
+    assert both.contains(-1e-3) and not both.contains(1e4) and not both.contains(0.0)
+    ints = Span("integers", -3.0, 3.0, ints=0.5)
+    kinds = {type(ints.draw(rng)) for _ in range(100)}
+    assert kinds == {int, float} and ints.contains(2) and not ints.contains(2.5)
+    tiny = Span("log", math.log10(5e-324), -320.0)
+    assert all(tiny.draw(rng) >= 5e-324 for _ in range(100))
+
+
+def test_the_deep_graphs_are_described() -> None:
+    assert 0 < DEEP_GRAPHS.share < 0.05
+    assert 28 < DEEP_GRAPHS.min_ops < DEEP_GRAPHS.max_ops and 0.5 < DEEP_GRAPHS.newest < 1

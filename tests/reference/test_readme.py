@@ -1,10 +1,10 @@
-"""The README's op table is the registry's, and its test command is what CI runs."""
+"""The README's op and region tables are the registry's, and its test command is what CI runs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from reference.ops import readme_op_table
+from reference.ops import readme_op_table, readme_region_table
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "<!-- op-table:start -->\n", "<!-- op-table:end -->"
@@ -16,6 +16,16 @@ def test_readme_op_table_is_generated_from_the_registry() -> None:
     assert table == readme_op_table(), (
         "README op table is stale: replace the block between the op-table markers with "
         "reference.ops.readme_op_table()"
+    )
+
+
+def test_readme_region_table_is_generated_from_the_registry() -> None:
+    text = (ROOT / "README.md").read_text()
+    start, end = "<!-- region-table:start -->\n", "<!-- region-table:end -->"
+    table = text[text.index(start) + len(start) : text.index(end)]
+    assert table == readme_region_table(), (
+        "README region table is stale: replace the block between the region-table markers with "
+        "reference.ops.readme_region_table()"
     )
 
 
