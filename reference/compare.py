@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reference.float_sweep import float_gradients
 from reference.graph import Graph
 from reference.highprec import highprec
 from reference.libs import FLOAT
@@ -135,8 +136,8 @@ def within_sweeps(
     """Every quantity (the value, then the gradients) within QUICK_RTOL of JAX, or, for a gradient,
     within the rounding budget of its sweep: y / y's gradient may come out as 1e-17 instead of 0.
     False if any is None (compare() looks at those one by one)."""
-    if any(i is None for i in impl):
-        return False
+    if any(i is None for i in impl) or not all(map(math.isfinite, jax)):
+        return False  # (|-inf - inf| <= QUICK_RTOL * inf would hold)
     budget = sweep_budget(n_ops)
     value_ok = abs(impl[0] - jax[0]) <= QUICK_RTOL * abs(jax[0])  # type: ignore[operator]
     return (
@@ -256,8 +257,11 @@ def _scales_from(
     for i in range(len(nodes) - 1, -1, -1):
         if nodes[i].op is None or sens[i] == 0.0:
             continue
-        for arg, size in zip(nodes[i].args, sizes[i], strict=True):
-            sens[arg] += size * sens[i]
+        # A local partial below the smallest normal float has no relative precision: float64
+        # knows it within SCALE_FLOOR at best (micrograd's -out/b at out = -1e-295, b = -7e294
+        # underflows to 0, and times an upstream gradient of 5e288 it was the whole answer).
+        for arg, size, f in zip(nodes[i].args, sizes[i], graph.forms[i], strict=True):
+            sens[arg] += (size if f == "c" else max(size, SCALE_FLOOR)) * sens[i]
     floor = SCALE_FLOOR
     return _at_least(spread[graph.output], floor), tuple(
         _at_least(sens[i], floor) for i in graph.inputs
@@ -461,6 +465,15 @@ def _why_raising_may_be_right(
     bad = [name for name, j in zip(names, jax, strict=True) if not math.isfinite(j)]
     if bad:
         return "the reference is not finite", ", ".join(bad), _OVERFLOW
+    # JAX flushes subnormals to 0, so its gradients can be finite where float64's overflow:
+    # d(log(x)**2)/dx at x = 2e-308 is -6.8e310. An engine may raise computing it.
+    try:
+        grads = float_gradients(graph)[1]
+    except ArithmeticError as overflow:
+        return "a float64 gradient overflows", str(overflow), _OVERFLOW
+    bad = [name for name, g in zip(names[1:], grads, strict=True) if not math.isfinite(g)]
+    if bad:
+        return "a float64 gradient overflows", ", ".join(bad), _OVERFLOW
     errors = forward_errors(graph, _forward_sweep(graph, values)[0])
     for i, node in enumerate(graph.nodes):
         if node.op is None:
@@ -549,8 +562,9 @@ def compare(
     if raised or len(impl) != len(jax):
         pass
     elif in_domain is not False and all(
-        i is not None and abs(i - j) <= QUICK_RTOL * abs(j) for i, j in zip(impl, jax)
-    ):
+        i is not None and math.isfinite(j) and abs(i - j) <= QUICK_RTOL * abs(j)
+        for i, j in zip(impl, jax)
+    ):  # (a JAX inf is no quick pass: |-inf - inf| <= QUICK_RTOL * inf holds)
         return QUICK_PASS  # the hot path of a campaign: no per-quantity detail
     elif (
         in_domain is not False and jax_sweeps and within_sweeps(impl, jax, jax_sweeps, graph.n_ops)

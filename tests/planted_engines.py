@@ -125,10 +125,19 @@ class ClosureValue:
         return self * other
 
     def __truediv__(self, other: Any) -> Any:
-        return self * self._wrap(other) ** -1.0
+        # Not micrograd's a * b**-1: at |b| ~ 1e293, b**-2 overflows and the gradient is NaN.
+        other = self._wrap(other)
+        out = type(self)(self.data / other.data, (self, other))
+
+        def _backward() -> None:
+            self.grad += out.grad / other.data
+            other.grad -= (out.data / other.data) * out.grad
+
+        out._backward = _backward
+        return out
 
     def __rtruediv__(self, other: Any) -> Any:
-        return self._wrap(other) * self**-1.0
+        return self._wrap(other) / self
 
 
 class OverwriteMul(ClosureValue):

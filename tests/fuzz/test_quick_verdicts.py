@@ -87,6 +87,7 @@ def one_by_one(graph: Graph, result: ImplResult, ref: JaxResult) -> Any:
         ref.kink_distance,
         ref.magnitude,
         ref.sweeps,
+        ref.in_domain,
     )
 
 

@@ -23,6 +23,7 @@ from reference.compare import (
     FORWARD_ULPS_PER_OP,
     NOT_COMPARABLE,
     PASS,
+    QUICK_PASS,
     SCALE_FLOOR,
     Verdict,
     _partial_sizes,
@@ -32,7 +33,7 @@ from reference.compare import (
     reference_problem,
     within_sweeps,
 )
-from reference.graph import Graph, Node, node_values
+from reference.graph import Graph, Node, build, node_values
 from reference.jax_ref import JaxReference
 from reference.libs import FLOAT
 from reference.ops import OPS
@@ -536,3 +537,27 @@ def test_reports_render_none_and_not_comparable(jax_reference: Any, tmp_path: An
     assert "<td>None</td>" in html and "not comparable" in html
     quantities = {q["name"]: q for q in finding_json(finding, adapter)["quantities"]}
     assert quantities["x1"]["impl"] is None and quantities["value"]["status"] == NOT_COMPARABLE
+
+
+def test_an_infinite_reference_is_never_a_quick_pass() -> None:
+    # 1e-200 ** -1.0: JAX's value came out inf; an implementation's -inf is not "within 1e-10".
+    graph = Graph((Node.input(1e-200), Node.const(-1.0), Node.apply("pow", 0, 1)))
+    verdict = compare(graph, -math.inf, [0.0], math.inf, [0.0], in_domain=True)
+    assert verdict is not QUICK_PASS and verdict.status == FAIL, verdict
+
+
+def test_a_partial_that_underflows_under_a_huge_gradient_is_rounding() -> None:
+    # x5 / (x0 / x3): the local partial -v4/x3 = -2e-590 underflows to 0 in a micrograd-style
+    # division, and the upstream gradient (5e288) would have made it the whole answer, -1e-301.
+    # float64 knows that partial only within the smallest normal float: not a wrong gradient.
+    x, op = Node.input, Node.apply
+    graph = Graph(
+        (x(1.0), x(-6.976358390527581e294), op("div", 0, 1), x(-1.01e-301), op("div", 3, 2))
+    )
+    inputs, out = build(graph, ClosureValue)
+    out.backward()
+    assert inputs[1].grad == 0.0  # (the underflow)
+    ref = JaxReference().evaluate([graph])[0]
+    grads = [x.grad for x in inputs]
+    verdict = compare(graph, out.data, grads, ref.value, ref.grads, "", None, None, ref.sweeps)
+    assert verdict.status != FAIL, verdict
