@@ -326,18 +326,21 @@ def _wide(b: _Battery) -> list[Finding]:
     findings: list[Finding] = []
     binary = [s.op for s in b.offered if s.form == "vv" and s.op in ("add", "mul")]
     for name in binary[:1]:
-        for category, make, size, function in (
-            ("fan-out", graphs.fan_out, FAN_OUT, worker.wide_fan_out),
-            ("diamonds", graphs.stacked_diamonds, DIAMOND_LEVELS, worker.diamonds),
-        ):
+        adapter = b.oracle.adapter
+        for category, make, size, function, spell in (
+            ("fan-out", graphs.fan_out, FAN_OUT, worker.wide_fan_out, graphs.fan_out_snippet),
+            ("diamonds", graphs.stacked_diamonds, DIAMOND_LEVELS, worker.diamonds,
+             graphs.diamonds_snippet),
+        ):  # fmt: skip
             graph = make(name, size)
+            snippet = spell(name, size, adapter.import_line, adapter.class_name)
             got = b.call(category, function, name, size, expect=per_node * len(graph.nodes))
             what = f"{category} of `{name}` ({len(graph.nodes)} nodes)"
             if isinstance(got, Finding):
                 reason = f"{what}: {got.verdict.reason}"
                 verdict = Verdict(FAIL, reason=reason, error=got.verdict.error)
-                findings.append(Finding(category, graph, verdict, graph))
-            elif got is not None and (found := _check_run(b, category, graph, got, what)):
+                findings.append(Finding(category, graph, verdict, graph, 1, snippet))
+            elif got is not None and (found := _check_run(b, category, graph, got, what, snippet)):
                 findings.append(found)
     return findings
 

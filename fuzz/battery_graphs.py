@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from fuzz.probe import FLOAT, INT, LEAF, Spelling
 from reference.graph import Graph, Node
+from reference.ops import OPS
 
 # Binary ops in the order the battery prefers them for reuse, fan-out and diamonds: their results
 # at the chosen points are exact.
@@ -109,24 +110,62 @@ def chain(spelling: Spelling, depth: int) -> Graph:
     return Graph.trusted(tuple(nodes), y, tuple(forms))
 
 
+def _tail(result: str, leaves: list[str], graph: Graph) -> list[str]:
+    """backward() on `result`, then its value and the leaves' gradients beside the float sweep's."""
+    from reference.float_sweep import float_gradients  # (the reference, only for snippets)
+
+    value, grads = float_gradients(graph)
+    lines = [
+        f"{result}.backward()",
+        f"print('{result}.data =', {result}.data, '  expected {value!r}')",
+    ]
+    lines += [
+        f"print('{x}.grad =', {x}.grad, '  expected {g!r}')"
+        for x, g in zip(leaves, grads, strict=True)
+    ]
+    return lines
+
+
 def chain_snippet(spelling: Spelling, depth: int, import_line: str, cls: str) -> str:
-    """The chain as a loop a user can run."""
-    graph = chain(spelling, 1)
-    text = graph.to_snippet("", cls)
-    body = [line for line in text.splitlines() if line.startswith("v")]
-    head = [f"y = {cls}({START!r})"]
+    """The chain as a loop a user can run, printing what it should give."""
+    text = chain(spelling, 1).to_snippet("", cls)
+    step = [line.replace("x0", "y").replace("x1", "x") for line in text.splitlines()]
+    step = [line for line in step if line.startswith("v")]
+    head = [f"x0 = {cls}({START!r})", "y = x0"]
+    leaves = ["x0"]
     if spelling.form == "vv":
         head.append(f"x = {cls}(1.0)")
-    names = {"x0": "y", "x1": "x"}
-    step: list[str] = []
-    for line in body:
-        for old, new in names.items():
-            line = line.replace(old, new)
-        step.append(line)
+        leaves.append("x")
     result = step[-1].split(" = ")[0]
     loop = [f"for _ in range({depth}):", *(f"    {line}" for line in step), f"    y = {result}"]
-    tail = ["y.backward()", "print('y.data =', repr(y.data))"]
+    tail = _tail("y", leaves, chain(spelling, depth))
     return "\n".join([import_line, "", *head, *loop, *tail]) + "\n"
+
+
+def fan_out_snippet(name: str, width: int, import_line: str, cls: str) -> str:
+    """fan_out as a loop: `width` consumers of x, summed back pairwise."""
+    graph = fan_out(name, width)
+    x = graph.nodes[0].value
+    both = OPS[name].spell("vv", "x", "x")
+    reduce = OPS[name if name in ("add", "mul") else "add"].spell("vv", "t[k]", "t[k + 1]")
+    lines = [
+        import_line, "", f"x = {cls}({x!r})", f"t = [{both} for _ in range({width})]",
+        "while len(t) > 1:",
+        f"    t = [{reduce} for k in range(0, len(t) - 1, 2)] + ([t[-1]] if len(t) % 2 else [])",
+        "out = t[0]", *_tail("out", ["x"], graph),
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def diamonds_snippet(name: str, levels: int, import_line: str, cls: str) -> str:
+    """stacked_diamonds as a loop."""
+    graph = stacked_diamonds(name, levels)
+    x = graph.nodes[0].value
+    lines = [
+        import_line, "", f"x = {cls}({x!r})", "y = x", f"for _ in range({levels}):",
+        f"    y = {OPS[name].spell('vv', 'y', 'y')}", *_tail("y", ["x"], graph),
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def fan_out(name: str, width: int) -> Graph:
