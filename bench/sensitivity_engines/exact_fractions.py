@@ -120,8 +120,9 @@ class Value:
         def _backward() -> None:
             if k != 0:
                 self.grad += k * _power(a, k - 1) * out.grad
-            if a > 0:
-                other.grad += Fraction(math.log(a)) * out.data * out.grad
+            if a > 0:  # (log of the exact value: float(a) may underflow to 0.0)
+                log_a = math.log(a.numerator) - math.log(a.denominator)
+                other.grad += Fraction(log_a) * out.data * out.grad
 
         out._backward = _backward
         return out
