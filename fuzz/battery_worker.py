@@ -15,8 +15,7 @@ from typing import Any
 
 from fuzz.battery_graphs import chain, fan_out, stacked_diamonds
 from fuzz.probe import Spelling
-from reference.graph import Graph
-from reference.ops import apply
+from reference.graph import Graph, build_nodes
 
 Number = float | None
 MEMORY_DEPTH = 50  # steps per chain in memory_rounds
@@ -44,17 +43,7 @@ def repeated_backward(adapter: Any, graph_json: str, times: int) -> list[list[Nu
 def build_all(adapter: Any, graph: Graph) -> list[Any]:
     """Every node's object (constants as plain numbers), built with the adapter's leaf factory:
     a Value class's constructor, or an adapter's `leaf`. Raises AttributeError if it has none."""
-    factory = getattr(adapter, "cls", None) or adapter.leaf
-    objs: list[Any] = []
-    for i, node in enumerate(graph.nodes):
-        if node.kind == "input":
-            objs.append(factory(node.value))
-        elif node.kind == "const":
-            objs.append(node.value)
-        else:
-            assert node.op is not None
-            objs.append(apply(node.op, graph.forms[i], *(objs[a] for a in node.args)))
-    return objs
+    return build_nodes(graph, getattr(adapter, "cls", None) or adapter.leaf)
 
 
 def two_roots(adapter: Any, graph_json: str, first: int) -> tuple[list[Number], list[Number]]:

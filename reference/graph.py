@@ -482,6 +482,12 @@ def build(graph: Graph, cls: Any) -> tuple[list[Any], Any]:
     Inputs are `cls(value)`, constants plain numbers, each a float or an int as the graph says
     (`cls(2)`, `x ** 2`), ops applied through their Python spelling.
     """
+    objs = build_nodes(graph, cls)
+    return [objs[i] for i in graph.inputs], objs[graph.output]
+
+
+def build_nodes(graph: Graph, cls: Any) -> list[Any]:
+    """`build`, returning every node's object (constants as the plain numbers they are)."""
     objs: list[Any] = []
     for i, n in enumerate(graph.nodes):
         if n.kind == "input":
@@ -491,7 +497,7 @@ def build(graph: Graph, cls: Any) -> tuple[list[Any], Any]:
         else:
             assert n.op is not None
             objs.append(apply(n.op, graph.forms[i], *(objs[a] for a in n.args)))
-    return [objs[i] for i in graph.inputs], objs[graph.output]
+    return objs
 
 
 _CALLS_BY_CODE = tuple(op.call for op in OPS.values())
