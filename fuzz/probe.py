@@ -108,7 +108,6 @@ class ProbeResult:
     offered: list[Spelling]  # spellings to fuzz
     refused: dict[Spelling, str]  # not offered: what building raised
     judged: list[tuple[Graph, ImplResult]]  # every probe run of an offered spelling, to judge
-    blocked: list[Spelling]  # offered, but they hang or crash alone: not fuzzed further
     damaged: list[tuple[Graph, ImplResult, int]]  # failed in a used worker only: (graph, result,
     # graphs the worker had run before)
 
@@ -129,7 +128,6 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
         by_spelling.setdefault(spelling, []).append((graph, result))
     offered: list[Spelling] = []
     refused: dict[Spelling, str] = {}
-    blocked: list[Spelling] = []
     judged: list[tuple[Graph, ImplResult]] = []
     for spelling, runs in by_spelling.items():
         ran = [(g, r) for g, r in runs if r.kind != "skipped"]
@@ -139,11 +137,9 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
             refused[spelling] = ran[0][1].error
             continue
         judged += ran
-        if any(r.kind in UNSHRUNK for _, r in ran):
-            blocked.append(spelling)
-        else:
-            offered.append(spelling)
-    return ProbeResult(offered, refused, judged, blocked, damaged)
+        if not any(r.kind in UNSHRUNK for _, r in ran):  # one that hangs or crashes alone is a
+            offered.append(spelling)  # finding, and not fuzzed further
+    return ProbeResult(offered, refused, judged, damaged)
 
 
 def spellings_of(graph: Graph) -> set[Spelling]:
