@@ -18,8 +18,9 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHON = sys.executable
-# Packages present in this checkout (reference/ and fuzz/ arrive after engine/).
-PACKAGES = [name for name in ("engine", "reference", "fuzz") if (ROOT / name).is_dir()]
+# The project engine, and the oracle under one package name of its own: a user's folder full of
+# modules called `engine`, `fuzz` or `reference` cannot shadow the oracle.
+PACKAGES = ["engine", "gradoracle"]
 BENCHMARKS = [
     "bench/moons_step.py",  # engine vs micrograd 0.1.0: a training step
     "bench/memory.py",  # ... memory per node

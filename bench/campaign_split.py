@@ -34,7 +34,7 @@ def campaign(spec: str, workers: int, budget: float) -> dict[str, Any]:
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path}
         command = [
-            sys.executable, "-m", "fuzz.cli", "fuzz", "--impl", spec, "--budget", str(budget),
+            sys.executable, "-m", "gradoracle", "fuzz", "--impl", spec, "--budget", str(budget),
             "--workers", str(workers), "--json", "--database", database,
         ]  # fmt: skip
         proc = subprocess.run(

@@ -18,9 +18,9 @@ import time
 
 import _harness as h
 
-from fuzz.adapters import load_adapter
-from fuzz.isolation import IsolatedImpl
-from fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.fuzz.adapters import load_adapter
+from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 
 
 def main() -> None:

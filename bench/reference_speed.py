@@ -25,10 +25,10 @@ from typing import Any
 import _harness as h
 import numpy as np
 
-from fuzz.sampler import SamplerConfig, sample_graphs
-from reference.graph import Graph
-from reference.jax_ref import JaxReference, trace_count
-from reference.tape import compile_graph, pack
+from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.reference.graph import Graph
+from gradoracle.reference.jax_ref import JaxReference, trace_count
+from gradoracle.reference.tape import compile_graph, pack
 
 BATCHES = (1, 64, 256, 1024)
 
@@ -56,7 +56,7 @@ def best_seconds(fn: Callable[[], Any], repeats: int, min_seconds: float = 0.2) 
 def engine_seconds(graphs: Sequence[Graph], repeats: int) -> float:
     """The engine's forward (building the graph, as a campaign does) + backward, per graph."""
     from engine import Value
-    from fuzz.adapters import ValueClassAdapter
+    from gradoracle.fuzz.adapters import ValueClassAdapter
 
     adapter = ValueClassAdapter(Value)
 

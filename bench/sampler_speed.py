@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 import _harness as h
 
-from fuzz.sampler import GraphStream, SamplerConfig
-from reference.graph import Graph
+from gradoracle.fuzz.sampler import GraphStream, SamplerConfig
+from gradoracle.reference.graph import Graph
 
 
 def best_cpu(run: Callable[[int], list[Graph]], repeats: int) -> tuple[float, list[Graph]]:
@@ -47,7 +47,7 @@ def hypothesis_row(n: int, repeats: int) -> list[str]:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
 
-    from fuzz.strategies import graphs as graph_strategy
+    from gradoracle.fuzz.strategies import graphs as graph_strategy
 
     def run(seed: int) -> list[Graph]:
         drawn: list[Graph] = []

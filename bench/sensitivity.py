@@ -114,7 +114,7 @@ def parse_json(stdout: str) -> dict[str, Any] | None:
 
 def run_check(engine: Engine, seed: int, budget: float) -> Run:
     command = [
-        sys.executable, "-P", "-m", "fuzz.cli", "check", f"{engine.name}:Value",
+        sys.executable, "-P", "-m", "gradoracle.fuzz.cli", "check", f"{engine.name}:Value",
         "--budget", f"{budget:g}", "--seed", str(seed), "--json",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(h.ROOT)}

@@ -18,12 +18,12 @@ import time
 import _harness as h
 
 from engine import Value
-from fuzz.adapters import ValueClassAdapter
-from fuzz.check import BATCH, Oracle
-from fuzz.findings import Stats
-from fuzz.sampler import GraphStream, SamplerConfig
-from reference.compare import FAIL, NOT_COMPARABLE
-from reference.jax_ref import JaxReference
+from gradoracle.fuzz.adapters import ValueClassAdapter
+from gradoracle.fuzz.check import BATCH, Oracle
+from gradoracle.fuzz.findings import Stats
+from gradoracle.fuzz.sampler import GraphStream, SamplerConfig
+from gradoracle.reference.compare import FAIL, NOT_COMPARABLE
+from gradoracle.reference.jax_ref import JaxReference
 
 
 def reason_key(reason: str) -> str:

@@ -30,7 +30,7 @@ def gradoracle_json(*argv: str, cwd: Path, timeout: float = 180) -> tuple[int, d
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
-        [sys.executable, "-P", "-m", "fuzz.cli", *argv],
+        [sys.executable, "-P", "-m", "gradoracle.fuzz.cli", *argv],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert proc.stdout, proc.stderr

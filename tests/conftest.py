@@ -49,7 +49,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 @pytest.fixture(scope="session")
 def adapter(request: pytest.FixtureRequest) -> Any:
-    from fuzz.adapters import UsageError, load_adapter
+    from gradoracle.fuzz.adapters import UsageError, load_adapter
 
     try:
         return load_adapter(request.config.getoption("--impl"))
@@ -59,7 +59,7 @@ def adapter(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture(scope="session")
 def jax_reference() -> Any:
-    from reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
+    from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
 
     use_compilation_cache(default_cache_dir())  # xdist workers and later runs share compilations
     return JaxReference()
@@ -67,7 +67,7 @@ def jax_reference() -> Any:
 
 @pytest.fixture(scope="session")
 def oracle(adapter: Any, jax_reference: Any) -> Any:
-    from fuzz.check import Oracle
+    from gradoracle.fuzz.check import Oracle
 
     return Oracle(adapter, jax_reference)
 
@@ -75,6 +75,6 @@ def oracle(adapter: Any, jax_reference: Any) -> Any:
 @pytest.fixture(scope="session")
 def supported(oracle: Any) -> dict[str, tuple[str, ...]]:
     """Op -> forms the implementation under test offers (probed once per session)."""
-    from fuzz.probe import forms_offered, run_probe
+    from gradoracle.fuzz.probe import forms_offered, run_probe
 
     return dict(forms_offered(run_probe(oracle).offered))

@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz.adapters import ValueClassAdapter
-from fuzz.check import Oracle
-from fuzz.sampler import SamplerConfig, sample_graphs
-from reference.compare import FAIL
-from reference.ops import OPS
+from gradoracle.fuzz.adapters import ValueClassAdapter
+from gradoracle.fuzz.check import Oracle
+from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.reference.compare import FAIL
+from gradoracle.reference.ops import OPS
 
 TESTS = Path(__file__).resolve().parent
 PROPERTIES = TESTS / "properties"

@@ -11,19 +11,19 @@ from typing import Any
 import pytest
 from cli_runner import gradoracle_json
 
-from fuzz import battery_graphs as graphs
-from fuzz.battery import run_battery
-from fuzz.check import Oracle
-from fuzz.isolation import IsolatedImpl
-from fuzz.probe import INT, Spelling, all_spellings, run_probe, spellings_of
-from reference.float_sweep import agrees, float_gradients
-from reference.graph import Graph
+from gradoracle.fuzz import battery_graphs as graphs
+from gradoracle.fuzz.battery import run_battery
+from gradoracle.fuzz.check import Oracle
+from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.probe import INT, Spelling, all_spellings, run_probe, spellings_of
+from gradoracle.reference.float_sweep import agrees, float_gradients
+from gradoracle.reference.graph import Graph
 
 TESTS = Path(__file__).resolve().parents[1]
 
 
 def battery_of(spec: str, jax_reference: Any, seconds: float = 30.0) -> list[Any]:
-    from fuzz.adapters import load_adapter
+    from gradoracle.fuzz.adapters import load_adapter
 
     with IsolatedImpl(spec, timeout=3.0) as runner:
         oracle = Oracle(load_adapter(spec), jax_reference, runner)
@@ -48,7 +48,7 @@ def test_chains_are_valid_and_their_expected_answers_exact(spelling: Spelling) -
 
 def test_the_float_sweep_agrees_with_the_engine_on_deep_and_wide_graphs() -> None:
     from engine import Value
-    from reference.graph import build
+    from gradoracle.reference.graph import build
 
     for graph in (
         graphs.chain(Spelling("tanh", "v"), 3000),

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from cli_runner import run_usage
 
-from fuzz import corpus_cli
-from fuzz.adapters import ValueClassAdapter, load_adapter
-from fuzz.corpus import (
+from gradoracle.fuzz import corpus_cli
+from gradoracle.fuzz.adapters import ValueClassAdapter, load_adapter
+from gradoracle.fuzz.corpus import (
     CorpusError,
     add_vectors,
     check_vector,
@@ -29,12 +29,12 @@ from fuzz.corpus import (
     schema,
     tolerance,
 )
-from fuzz.corpus_format import KEYWORDS, render, to_document
-from reference.compare import FAIL, PASS, compare
-from reference.graph import FORMAT as GRAPH_FORMAT
-from reference.graph import VERSIONS as GRAPH_VERSIONS
-from reference.graph import Graph, Node
-from reference.ops import OPS
+from gradoracle.fuzz.corpus_format import KEYWORDS, render, to_document
+from gradoracle.reference.compare import FAIL, PASS, compare
+from gradoracle.reference.graph import FORMAT as GRAPH_FORMAT
+from gradoracle.reference.graph import VERSIONS as GRAPH_VERSIONS
+from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.ops import OPS
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.jax
 
 def gradoracle(*argv: str) -> int:
     """The CLI: fuzz.cli.main once the lead has wired `corpus` in, corpus_cli.main until then."""
-    from fuzz import cli
+    from gradoracle.fuzz import cli
 
     commands = next(
         a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)
@@ -215,7 +215,7 @@ def test_vectors_with_ops_an_engine_lacks_are_skipped(
 
 def test_replay_needs_no_jax(exported: Path) -> None:
     code = (
-        "import sys; from fuzz.corpus_cli import main; "
+        "import sys; from gradoracle.fuzz.corpus_cli import main; "
         "rc = main(['corpus', 'replay', sys.argv[1]]); "
         "assert 'jax' not in sys.modules, 'replay imported jax'; sys.exit(rc)"
     )
@@ -356,7 +356,7 @@ def test_malformed_files_exit_2_with_one_line(
     ],
 )
 def test_usage_errors_are_one_line(argv: list[str], message: str) -> None:
-    proc = run_usage("fuzz.corpus_cli", *argv, cwd=TESTS)
+    proc = run_usage("gradoracle.fuzz.corpus_cli", *argv, cwd=TESTS)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr

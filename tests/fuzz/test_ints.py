@@ -9,9 +9,9 @@ from typing import Any
 import planted_engines
 import pytest
 
-from fuzz.adapters import ValueClassAdapter
-from fuzz.check import Oracle, run_check
-from fuzz.sampler import GraphStream, SamplerConfig
+from gradoracle.fuzz.adapters import ValueClassAdapter
+from gradoracle.fuzz.check import Oracle, run_check
+from gradoracle.fuzz.sampler import GraphStream, SamplerConfig
 
 GRAPHS = 3000  # a few seconds in process; the first int of each spelling comes within ~100 graphs
 

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fuzz import isolation
-from fuzz.adapters import UsageError, load_adapter
-from fuzz.isolation import IsolatedImpl, IsolationError, describe
-from fuzz.sampler import SamplerConfig, sample_graphs
-from reference.graph import Graph, Node
+from gradoracle.fuzz import isolation
+from gradoracle.fuzz.adapters import UsageError, load_adapter
+from gradoracle.fuzz.isolation import IsolatedImpl, IsolationError, describe
+from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.reference.graph import Graph, Node
 
 x, op = Node.input, Node.apply
 FINE = Graph((x(1.5), x(-0.5), op("mul", 0, 1), op("add", 2, 0)))  # x*y + x

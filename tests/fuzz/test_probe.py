@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from cli_runner import gradoracle_json
 
-from fuzz.adapters import BACKWARD, BUILD, ValueClassAdapter, load_adapter
-from fuzz.check import InProcess, Oracle
-from fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
-from fuzz.probe import (
+from gradoracle.fuzz.adapters import BACKWARD, BUILD, ValueClassAdapter, load_adapter
+from gradoracle.fuzz.check import InProcess, Oracle
+from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
+from gradoracle.fuzz.probe import (
     INT,
     INT_LEAF,
     PROBES,
@@ -22,8 +22,8 @@ from fuzz.probe import (
     run_probe,
     spellings_of,
 )
-from reference.graph import Graph, Node
-from reference.ops import OPS
+from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.ops import OPS
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -91,7 +91,7 @@ def test_an_error_inside_backward_is_never_a_missing_op() -> None:
 
 
 def test_the_phase_of_an_exception_is_recorded_in_the_worker_too() -> None:
-    from fuzz.isolation import IsolatedImpl
+    from gradoracle.fuzz.isolation import IsolatedImpl
 
     graph = Graph((Node.input(0.5), Node.apply("sigmoid", 0)))
     with IsolatedImpl("behaviour_engines:SigmoidBackwardRaises") as impl:

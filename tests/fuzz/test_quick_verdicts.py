@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from fuzz.adapters import ImplResult, Outcome, load_adapter
-from fuzz.check import InProcess, Oracle
-from fuzz.isolation import IsolatedImpl
-from fuzz.sampler import SamplerConfig, sample_graphs
-from reference.compare import FAIL, PASS, QUICK_PASS, SWEEP_SHARE, compare, error_scales
-from reference.graph import Graph, Node, node_values
-from reference.jax_ref import JaxBatch, JaxReference, JaxResult
-from reference.libs import FLOAT
+from gradoracle.fuzz.adapters import ImplResult, Outcome, load_adapter
+from gradoracle.fuzz.check import InProcess, Oracle
+from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.reference.compare import FAIL, PASS, QUICK_PASS, SWEEP_SHARE, compare, error_scales
+from gradoracle.reference.graph import Graph, Node, node_values
+from gradoracle.reference.jax_ref import JaxBatch, JaxReference, JaxResult
+from gradoracle.reference.libs import FLOAT
 
 
 @pytest.fixture(scope="module")

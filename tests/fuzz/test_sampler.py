@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz import sampler_kernel as kernel
-from fuzz.sampler import (
+from gradoracle.fuzz import sampler_kernel as kernel
+from gradoracle.fuzz.sampler import (
     CHUNK,
     KINK_MARGIN,
     MAGNITUDE_LIMIT,
@@ -35,9 +35,9 @@ from fuzz.sampler import (
     op_result,
     sample_graphs,
 )
-from reference.graph import Graph, Node, node_values
-from reference.libs import FLOAT
-from reference.ops import (
+from gradoracle.reference.graph import Graph, Node, node_values
+from gradoracle.reference.libs import FLOAT
+from gradoracle.reference.ops import (
     DEEP_GRAPHS,
     INT_CONSTANTS,
     INT_LEAVES,
@@ -286,8 +286,8 @@ def test_no_ints_when_the_config_says_so() -> None:
 
 
 def test_ints_survive_the_wire_to_the_worker() -> None:
-    from fuzz.isolation import _decode, _encode
-    from reference.tape import compile_graph
+    from gradoracle.fuzz.isolation import _decode, _encode
+    from gradoracle.reference.tape import compile_graph
 
     graphs = [g for g in graphs_of("default", 300) if any(type(n.value) is int for n in g.nodes)]
     assert graphs
@@ -443,7 +443,7 @@ def test_configs_the_loop_cannot_draw_are_refused(fields: dict[str, object]) -> 
 
 
 BOUNDS_CHECKED_RUN = """
-from fuzz.sampler import GraphStream, SamplerConfig
+from gradoracle.fuzz.sampler import GraphStream, SamplerConfig
 configs = [
     SamplerConfig(min_ops=0, max_ops=0, min_inputs=1, max_inputs=1),
     SamplerConfig(min_ops=120, max_ops=120, min_inputs=9, max_inputs=9, const=1.0, fresh_input=1.0),
@@ -660,7 +660,7 @@ def _in_region(region: Region, operands: list[float], args: tuple[int, ...]) -> 
 
 
 def test_deep_graphs_are_deep() -> None:
-    from fuzz.strategies import graph_depth
+    from gradoracle.fuzz.strategies import graph_depth
 
     deep = [g for g in sample_graphs(2, 30_000) if g.n_ops >= DEEP_GRAPHS.min_ops]
     assert len(deep) > 100  # measured: 149

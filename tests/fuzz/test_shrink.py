@@ -3,8 +3,8 @@ floats, and an int becomes the equal float only where the failure does not need 
 
 from __future__ import annotations
 
-from fuzz.shrink import SIMPLE_INTS, SIMPLE_VALUES, candidates, shrink
-from reference.graph import Graph, Node
+from gradoracle.fuzz.shrink import SIMPLE_INTS, SIMPLE_VALUES, candidates, shrink
+from gradoracle.reference.graph import Graph, Node
 
 x, k, op = Node.input, Node.const, Node.apply
 

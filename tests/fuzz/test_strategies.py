@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, seed, settings
 from hypothesis import strategies as st
 
-from fuzz.sampler import KINK_MARGIN
-from fuzz.strategies import (
+from gradoracle.fuzz.sampler import KINK_MARGIN
+from gradoracle.fuzz.strategies import (
     SIMPLE_VALUES,
     WIDE_MAGNITUDE_LIMIT,
     graph_depth,
@@ -29,9 +29,9 @@ from fuzz.strategies import (
     shared_nodes,
     target_graph,
 )
-from reference.graph import Graph, build, node_values
-from reference.libs import FLOAT
-from reference.ops import OPS, REGION_INPUTS, SMALLEST_INVERTIBLE, get_op
+from gradoracle.reference.graph import Graph, build, node_values
+from gradoracle.reference.libs import FLOAT
+from gradoracle.reference.ops import OPS, REGION_INPUTS, SMALLEST_INVERTIBLE, get_op
 
 DETERMINISTIC = settings(
     derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -56,7 +56,7 @@ _built: list[int | None] = [None]
 def _record_builds() -> None:
     """Wrap the default adapter's `build` so every graph run on the implementation is measured."""
     try:
-        from fuzz.adapters import ValueClassAdapter
+        from gradoracle.fuzz.adapters import ValueClassAdapter
     except ImportError:
         return
     build = ValueClassAdapter.build

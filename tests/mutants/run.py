@@ -5,7 +5,7 @@
     python tests/mutants/run.py --json out.json  # also write the results as JSON
     python tests/mutants/catalogue.py NAME       # the source diff of one mutant
 
-The suite (tests/properties with its conftest, reference/, fuzz/, pyproject.toml) is snapshotted
+The suite (tests/properties with its conftest, gradoracle/, pyproject.toml) is snapshotted
 once, so every mutant meets the same suite even while the tree is being edited. For each mutant the
 engine package is copied into a fresh temporary directory and mutated there (never in place), and
 the suite runs in its own process with the ci hypothesis profile and PYTHONPATH so that
@@ -47,7 +47,7 @@ from catalogue import MUTANTS, ROOT, Mutant, mutated_package  # noqa: E402
 from mutant_probe import REPORT_ENV  # noqa: E402
 
 # What the property suite needs besides the engine, relative to the project root.
-SUITE_FILES = ("pyproject.toml", "reference", "fuzz", "tests/conftest.py", "tests/properties")
+SUITE_FILES = ("pyproject.toml", "gradoracle", "tests/conftest.py", "tests/properties")
 SUITE = "tests/properties"
 PYTEST_ARGS = ("-p", "no:cacheprovider", "--hypothesis-profile", "ci", "-p", "mutant_probe")
 PYTEST_ARGS += ("-q", "--no-header", "-p", "no:randomly")
@@ -111,7 +111,7 @@ def run_suite(mutant: Mutant | None, suite: Path, timeout: float | None) -> Resu
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
         env.update(
             {
-                # The mutant first, then the probe plugin, then the suite's reference/ and fuzz/.
+                # The mutant first, then the probe plugin, then the suite's gradoracle/.
                 "PYTHONPATH": os.pathsep.join([str(work), str(HERE), str(suite)]),
                 REPORT_ENV: str(report_path),
                 "GRADORACLE_PICTURES": str(work / "pictures"),

@@ -79,10 +79,10 @@ def test_its_division_gives_nan_gradients_at_huge_operands(jax_reference: Any) -
     and then by d(x**-1)/dx = -x**-2 (0.0: underflow), which is NaN."""
     from micrograd.engine import Value
 
-    from fuzz.adapters import ValueClassAdapter
-    from fuzz.check import Oracle
-    from reference.compare import FAIL
-    from reference.graph import Graph, Node
+    from gradoracle.fuzz.adapters import ValueClassAdapter
+    from gradoracle.fuzz.check import Oracle
+    from gradoracle.reference.compare import FAIL
+    from gradoracle.reference.graph import Graph, Node
 
     x, op = Node.input, Node.apply
     graph = Graph((x(-2.135913189646327e295), op("div", 0, 0), op("div", 0, 1)))

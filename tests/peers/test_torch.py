@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = "fuzz.torch_adapter:TorchAdapter"
+SPEC = "gradoracle.fuzz.torch_adapter:TorchAdapter"
 # The worker imports torch (1-3 s on a loaded machine) inside the budget.
 BUDGET = 10.0
 PROPERTIES = "tests/properties"
@@ -52,8 +52,8 @@ def test_importing_fuzz_does_not_import_torch() -> None:
 
 
 def test_the_adapter_drives_tensors_like_micrograd_values() -> None:
-    from fuzz.torch_adapter import TorchAdapter
-    from reference.graph import Graph, Node
+    from gradoracle.fuzz.torch_adapter import TorchAdapter
+    from gradoracle.reference.graph import Graph, Node
 
     adapter = TorchAdapter()
     # (x * x) * x at 3, plus an input the output does not use.
@@ -69,7 +69,7 @@ def test_the_adapter_drives_tensors_like_micrograd_values() -> None:
 
 
 def test_check_finds_nothing() -> None:
-    proc = python("-m", "fuzz.cli", "check", SPEC, "--budget", str(BUDGET), "--json")
+    proc = python("-m", "gradoracle.fuzz.cli", "check", SPEC, "--budget", str(BUDGET), "--json")
     assert proc.stdout, proc.stderr
     report = json.loads(proc.stdout)
     assert proc.returncode == 0, [f["snippet"] for f in report["findings"]]

@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fuzz.picture import render_svg
-from fuzz.report import finite_differences, quantity_table
-from reference.compare import Verdict
-from reference.graph import Graph
+from gradoracle.fuzz.picture import render_svg
+from gradoracle.fuzz.report import finite_differences, quantity_table
+from gradoracle.reference.compare import Verdict
+from gradoracle.reference.graph import Graph
 
 PICTURES = Path(os.environ.get("GRADORACLE_PICTURES", tempfile.gettempdir())) / "gradoracle"
 

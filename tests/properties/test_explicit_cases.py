@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from explain import explain
 
-from reference.compare import FAIL
-from reference.graph import Graph, Node
-from reference.ops import OPS, Op
+from gradoracle.reference.compare import FAIL
+from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.ops import OPS, Op
 
 # Operand values tried in order; each op and form uses the first pairs inside its domain and at
 # least KINK_DISTANCE from its kinks (the kink conventions are checked by test_semantics).

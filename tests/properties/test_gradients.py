@@ -10,10 +10,10 @@ from explain import explain
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from fuzz.strategies import graphs, target_graph
-from reference.compare import FAIL
-from reference.finite_diff import finite_diff
-from reference.ops import OPS
+from gradoracle.fuzz.strategies import graphs, target_graph
+from gradoracle.reference.compare import FAIL
+from gradoracle.reference.finite_diff import finite_diff
+from gradoracle.reference.ops import OPS
 
 # A finite difference is only as good as its own error estimate; the implementation may sit this
 # many estimated errors away from it (FD is a sanity net under JAX, which the comparator judges

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzz.strategies import graphs
-from reference.compare import EPS
-from reference.graph import Graph, Node, node_values
-from reference.libs import FLOAT
-from reference.ops import OPS
+from gradoracle.fuzz.strategies import graphs
+from gradoracle.reference.compare import EPS
+from gradoracle.reference.graph import Graph, Node, node_values
+from gradoracle.reference.libs import FLOAT
+from gradoracle.reference.ops import OPS
 
 # Ulps of the gradient scale two identical backward passes may drift apart by when summed.
 ROUNDING_ULPS = 4.0

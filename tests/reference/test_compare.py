@@ -13,12 +13,12 @@ import pytest
 from planted_engines import ClosureValue, LogClamped, PowRuleOverBase, ReluSlopeAboveMargin
 
 from engine import Value
-from fuzz.adapters import ImplResult, Outcome, ValueClassAdapter, _as_float
-from fuzz.check import Oracle
-from fuzz.findings import category
-from fuzz.sampler import SamplerConfig, sample_graphs
-from fuzz.shrink import shrink
-from reference.compare import (
+from gradoracle.fuzz.adapters import ImplResult, Outcome, ValueClassAdapter, _as_float
+from gradoracle.fuzz.check import Oracle
+from gradoracle.fuzz.findings import category
+from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.fuzz.shrink import shrink
+from gradoracle.reference.compare import (
     FAIL,
     FORWARD_ULPS_PER_OP,
     NOT_COMPARABLE,
@@ -33,10 +33,10 @@ from reference.compare import (
     reference_problem,
     within_sweeps,
 )
-from reference.graph import Graph, Node, build, node_values
-from reference.jax_ref import JaxReference
-from reference.libs import FLOAT
-from reference.ops import OPS
+from gradoracle.reference.graph import Graph, Node, build, node_values
+from gradoracle.reference.jax_ref import JaxReference
+from gradoracle.reference.libs import FLOAT
+from gradoracle.reference.ops import OPS
 
 pytestmark = pytest.mark.jax
 
@@ -277,7 +277,7 @@ def test_a_negative_base_with_a_huge_exponent_loses_the_slopes_sign(jax_referenc
 
 
 def test_the_kink_margin_is_the_operands_forward_error() -> None:
-    import reference.compare as comparator
+    import gradoracle.reference.compare as comparator
 
     assert not hasattr(comparator, "KINK_MARGIN")  # the sampler's KINK_MARGIN is its own
     assert FORWARD_ULPS_PER_OP == 8.0
@@ -503,8 +503,8 @@ def test_none_is_never_quick(jax_reference: Any) -> None:
 
 
 def test_the_corpus_counts_a_none_gradient_as_zero_only() -> None:
-    from fuzz.corpus import check_vector
-    from fuzz.corpus_format import Vector
+    from gradoracle.fuzz.corpus import check_vector
+    from gradoracle.fuzz.corpus_format import Vector
 
     graph = Graph((x(1.5), x(2.0), op("mul", 0, 0)))
     vector = Vector(
@@ -519,9 +519,9 @@ def test_the_corpus_counts_a_none_gradient_as_zero_only() -> None:
 
 
 def test_reports_render_none_and_not_comparable(jax_reference: Any, tmp_path: Any) -> None:
-    from fuzz.findings import Finding
-    from fuzz.html_report import _table
-    from fuzz.report import finding_json, finding_text
+    from gradoracle.fuzz.findings import Finding
+    from gradoracle.fuzz.html_report import _table
+    from gradoracle.fuzz.report import finding_json, finding_text
 
     graph = Graph((x(1e300), x(2.0), x(-1e300), op("mul", 0, 2)))  # x1 unused; the value overflows
     (r,) = jax_reference.evaluate([graph])

@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from reference.finite_diff import STEP_FACTOR, finite_diff
-from reference.graph import Graph, Node
-from reference.highprec import highprec
-from reference.ops import OPS
+from gradoracle.reference.finite_diff import STEP_FACTOR, finite_diff
+from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.highprec import highprec
+from gradoracle.reference.ops import OPS
 
 LN2 = math.log(2.0)
 T = math.tanh(0.5)

@@ -12,10 +12,18 @@ from typing import Any
 
 import pytest
 
-from reference.graph import Graph, GraphError, Node, build, evaluate, kink_distance, node_values
-from reference.highprec import highprec
-from reference.libs import FLOAT, MP
-from reference.ops import OPS, draw_real
+from gradoracle.reference.graph import (
+    Graph,
+    GraphError,
+    Node,
+    build,
+    evaluate,
+    kink_distance,
+    node_values,
+)
+from gradoracle.reference.highprec import highprec
+from gradoracle.reference.libs import FLOAT, MP
+from gradoracle.reference.ops import OPS, draw_real
 
 
 class RefValue:

@@ -7,8 +7,8 @@ import math
 import mpmath
 import pytest
 
-from reference.graph import Graph, Node
-from reference.highprec import DEFAULT_DPS, MAX_DPS, highprec
+from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.highprec import DEFAULT_DPS, MAX_DPS, highprec
 
 
 def _x_times_y_plus_tanh_x(x: float, y: float) -> Graph:

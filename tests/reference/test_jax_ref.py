@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from reference.graph import Graph, Node, node_values
-from reference.jax_ref import JVP_RTOL, JaxReference, JaxResult, trace_count
-from reference.libs import FLOAT, JAX
-from reference.ops import OPS
-from reference.tape import NOP, Bucket, bucket_of, compile_graph, pack, tangent
+from gradoracle.reference.graph import Graph, Node, node_values
+from gradoracle.reference.jax_ref import JVP_RTOL, JaxReference, JaxResult, trace_count
+from gradoracle.reference.libs import FLOAT, JAX
+from gradoracle.reference.ops import OPS
+from gradoracle.reference.tape import NOP, Bucket, bucket_of, compile_graph, pack, tangent
 
 pytestmark = pytest.mark.jax
 
@@ -478,8 +478,8 @@ def test_pack_rejects_a_graph_that_does_not_fit() -> None:
 @pytest.mark.slow
 def test_compilation_cache_persists_across_processes(tmp_path: Path) -> None:
     script = (
-        "from reference.graph import Graph, Node\n"
-        "from reference.jax_ref import JaxReference, use_compilation_cache\n"
+        "from gradoracle.reference.graph import Graph, Node\n"
+        "from gradoracle.reference.jax_ref import JaxReference, use_compilation_cache\n"
         f"use_compilation_cache({str(tmp_path)!r})\n"
         "graph = Graph((Node.input(0.5), Node.apply('tanh', 0)))\n"
         "print(JaxReference().evaluate([graph])[0].value)\n"

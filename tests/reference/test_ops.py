@@ -12,8 +12,8 @@ from typing import Any
 import mpmath
 import pytest
 
-from reference.libs import FLOAT, JAX, MP
-from reference.ops import (
+from gradoracle.reference.libs import FLOAT, JAX, MP
+from gradoracle.reference.ops import (
     DEEP_GRAPHS,
     OPS,
     Op,
@@ -424,7 +424,7 @@ def test_readme_op_table() -> None:
 
 
 def test_importing_reference_does_not_import_jax_or_engine() -> None:
-    code = "import reference, sys; print('jax' in sys.modules, 'engine' in sys.modules)"
+    code = "import gradoracle.reference, sys; print('jax' in sys.modules, 'engine' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 

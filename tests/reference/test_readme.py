@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reference.ops import readme_op_table, readme_region_table
+from gradoracle.reference.ops import readme_op_table, readme_region_table
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "<!-- op-table:start -->\n", "<!-- op-table:end -->"
@@ -15,7 +15,7 @@ def test_readme_op_table_is_generated_from_the_registry() -> None:
     table = text[text.index(START) + len(START) : text.index(END)]
     assert table == readme_op_table(), (
         "README op table is stale: replace the block between the op-table markers with "
-        "reference.ops.readme_op_table()"
+        "gradoracle.reference.ops.readme_op_table()"
     )
 
 
@@ -25,7 +25,7 @@ def test_readme_region_table_is_generated_from_the_registry() -> None:
     table = text[text.index(start) + len(start) : text.index(end)]
     assert table == readme_region_table(), (
         "README region table is stale: replace the block between the region-table markers with "
-        "reference.ops.readme_region_table()"
+        "gradoracle.reference.ops.readme_region_table()"
     )
 
 

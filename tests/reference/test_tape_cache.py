@@ -10,9 +10,9 @@ import pickle
 
 import pytest
 
-from fuzz.sampler import SamplerConfig, sample_graphs
-from reference.graph import COMPILED, Graph
-from reference.tape import compile_graph, compile_nodes
+from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.reference.graph import COMPILED, Graph
+from gradoracle.reference.tape import compile_graph, compile_nodes
 
 CONFIGS = {
     "default": SamplerConfig(),

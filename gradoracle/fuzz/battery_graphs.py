@@ -1,0 +1,248 @@
+"""The battery's graphs, made from the spellings an implementation offers (fuzz.probe): an engine
+without `*` still gets its reuse, repeated-backward and two-root cases, and an engine without
+`a + 1.0` still gets deep chains, in whatever spellings it has.
+
+Deep and wide graphs are built from steps whose float64 arithmetic is exact or well conditioned
+(`a + 1`, `a * x` at x = 1, `1 / a` at 0.5, `tanh` near 0.5), so that their expected answer comes
+from a plain float sweep (reference.float_sweep) and any correct engine agrees with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gradoracle.fuzz.probe import FLOAT, INT, LEAF, Spelling
+from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.ops import OPS
+
+# Binary ops in the order the battery prefers them for reuse, fan-out and diamonds: their results
+# at the chosen points are exact.
+PREFERRED = ("add", "mul", "sub", "div", "pow")
+START = 0.5  # every chain's first leaf: exact through 1 / a, 1 - a, a ** 1, ...
+
+
+def _binary_vv(offered: Sequence[Spelling]) -> list[str]:
+    ops = {s.op for s in offered if s.form == "vv"}
+    return [name for name in PREFERRED if name in ops]
+
+
+def _x(*values: float) -> list[Node]:
+    return [Node.input(v) for v in values]
+
+
+def reuse_cases(offered: Sequence[Spelling]) -> list[tuple[str, Graph]]:
+    """Graphs whose only difficulty is that nodes are used more than once: `x op x` for every
+    binary op offered with two variables, diamonds, and a unary result feeding three consumers."""
+    op = Node.apply
+    cases: list[tuple[str, Graph]] = []
+    binary = _binary_vv(offered)
+    for name in binary:
+        cases.append((f"x {name} x", Graph((*_x(1.5), op(name, 0, 0)))))
+        cases.append(
+            (
+                f"diamond: a = x {name} y; (a {name} x) {name} a",
+                Graph((*_x(1.5, 0.75), op(name, 0, 1), op(name, 2, 0), op(name, 3, 2))),
+            )
+        )
+    unary = [s.op for s in offered if s.form == "v" and s.op not in ("exp", "log")]
+    if binary and unary:
+        b, u = binary[0], unary[0]
+        cases.append(
+            (
+                f"one {u} node feeding three consumers",
+                Graph((*_x(0.7), op(u, 0), op(b, 1, 1), op(b, 2, 1), op(b, 3, 0))),
+            )
+        )
+    return cases
+
+
+def _step(spelling: Spelling, y: int, x: int | None, nodes: list[Node], forms: list[str]) -> int:
+    """Append one chain step after node y (x: a leaf at 1.0 for two-variable forms, or None)
+    and return the index of its result. Nodes are made valid by construction (Node.trusted)."""
+    one: float = 1 if spelling.const == INT else 1.0
+    name, form = spelling.op, spelling.form
+    op = Node.trusted
+    if form == "v":
+        nodes.append(op("op", None, name, (y,)))
+        forms.append("v")
+        if name in ("exp", "log"):  # log(exp(y)) and exp(log(y)) stay near y
+            nodes.append(op("op", None, "log" if name == "exp" else "exp", (len(nodes) - 1,)))
+            forms.append("v")
+        return len(nodes) - 1
+    if form == "vv":
+        assert x is not None
+        nodes.append(op("op", None, name, (y, x)))
+        forms.append(form)
+        return len(nodes) - 1
+    nodes.append(op("const", one))
+    forms.append("")
+    k = len(nodes) - 1
+    nodes.append(op("op", None, name, (y, k) if form == "vc" else (k, y)))
+    forms.append(form)
+    return len(nodes) - 1
+
+
+def chain_partner(spelling: Spelling) -> str | None:
+    """The op a unary step needs beside its own to stay bounded (exp needs log and back)."""
+    return {"exp": "log", "log": "exp"}.get(spelling.op) if spelling.form == "v" else None
+
+
+def chainable(spelling: Spelling, offered: Sequence[Spelling]) -> bool:
+    partner = chain_partner(spelling)
+    return spelling.op != LEAF and (
+        partner is None or any(s.op == partner and s.form == "v" for s in offered)
+    )
+
+
+def chain(spelling: Spelling, depth: int) -> Graph:
+    """`depth` steps of one spelling after an input at START (see _step): built without
+    validation, since 10^5 validated nodes cost more than the engine's backward pass."""
+    nodes = [Node.trusted("input", START)]
+    forms = [""]
+    x = None
+    if spelling.form == "vv":
+        nodes.append(Node.trusted("input", 1.0))
+        forms.append("")
+        x = 1
+    y = 0
+    for _ in range(depth):
+        y = _step(spelling, y, x, nodes, forms)
+    return Graph.trusted(tuple(nodes), y, tuple(forms))
+
+
+def _tail(result: str, leaves: list[str], graph: Graph) -> list[str]:
+    """backward() on `result`, then its value and the leaves' gradients beside the float sweep's."""
+    from gradoracle.reference.float_sweep import (
+        float_gradients,
+    )  # (the reference, only for snippets)
+
+    value, grads = float_gradients(graph)
+    lines = [
+        f"{result}.backward()",
+        f"print('{result}.data =', {result}.data, '  expected {value!r}')",
+    ]
+    lines += [
+        f"print('{x}.grad =', {x}.grad, '  expected {g!r}')"
+        for x, g in zip(leaves, grads, strict=True)
+    ]
+    return lines
+
+
+def chain_snippet(spelling: Spelling, depth: int, import_line: str, cls: str) -> str:
+    """The chain as a loop a user can run, printing what it should give."""
+    text = chain(spelling, 1).to_snippet("", cls)
+    step = [line.replace("x0", "y").replace("x1", "x") for line in text.splitlines()]
+    step = [line for line in step if line.startswith("v")]
+    head = [f"x0 = {cls}({START!r})", "y = x0"]
+    leaves = ["x0"]
+    if spelling.form == "vv":
+        head.append(f"x = {cls}(1.0)")
+        leaves.append("x")
+    result = step[-1].split(" = ")[0]
+    loop = [f"for _ in range({depth}):", *(f"    {line}" for line in step), f"    y = {result}"]
+    tail = _tail("y", leaves, chain(spelling, depth))
+    return "\n".join([import_line, "", *head, *loop, *tail]) + "\n"
+
+
+def fan_out_snippet(name: str, width: int, import_line: str, cls: str) -> str:
+    """fan_out as a loop: `width` consumers of x, summed back pairwise."""
+    graph = fan_out(name, width)
+    x = graph.nodes[0].value
+    both = OPS[name].spell("vv", "x", "x")
+    reduce = OPS[name if name in ("add", "mul") else "add"].spell("vv", "t[k]", "t[k + 1]")
+    lines = [
+        import_line, "", f"x = {cls}({x!r})", f"t = [{both} for _ in range({width})]",
+        "while len(t) > 1:",
+        f"    t = [{reduce} for k in range(0, len(t) - 1, 2)] + ([t[-1]] if len(t) % 2 else [])",
+        "out = t[0]", *_tail("out", ["x"], graph),
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def diamonds_snippet(name: str, levels: int, import_line: str, cls: str) -> str:
+    """stacked_diamonds as a loop."""
+    graph = stacked_diamonds(name, levels)
+    x = graph.nodes[0].value
+    lines = [
+        import_line, "", f"x = {cls}({x!r})", "y = x", f"for _ in range({levels}):",
+        f"    y = {OPS[name].spell('vv', 'y', 'y')}", *_tail("y", ["x"], graph),
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def fan_out(name: str, width: int) -> Graph:
+    """x feeding `width` consumers `x op x`, summed (or multiplied) back in a balanced tree."""
+    x = 0.5 if name in ("add", "sub") else 1.0
+    nodes = [*_x(x)]
+    level = []
+    for _ in range(width):
+        nodes.append(Node.apply(name, 0, 0))
+        level.append(len(nodes) - 1)
+    while len(level) > 1:
+        paired = []
+        for a, b in zip(level[::2], level[1::2]):
+            nodes.append(Node.apply(name if name in ("add", "mul") else "add", a, b))
+            paired.append(len(nodes) - 1)
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return Graph(tuple(nodes), level[0])
+
+
+def stacked_diamonds(name: str, levels: int) -> Graph:
+    """a = x; a = a op a, `levels` times: 2**levels paths from the output to x, each node once."""
+    nodes = [*_x(0.5 if name in ("add", "sub") else 1.0)]
+    for i in range(levels):
+        nodes.append(Node.apply(name, i, i))
+    return Graph(tuple(nodes))
+
+
+def two_roots(offered: Sequence[Spelling]) -> tuple[Graph, int] | None:
+    """A graph and an earlier node of it (the first root) that shares nodes with the output."""
+    binary = _binary_vv(offered)
+    if binary:
+        b = binary[0]
+        op = Node.apply
+        nodes = (*_x(2.0, 0.75), op(b, 0, 0), op(b, 2, 0), op(b, 3, 1))
+        return Graph(nodes), 2
+    steps = [s for s in offered if chainable(s, offered)]
+    if not steps:
+        return None
+    first = chain(steps[0], 1)
+    return chain(steps[0], 2), first.output
+
+
+def any_graph(offered: Sequence[Spelling]) -> Graph | None:
+    """A small graph with reuse if the offered spellings allow, else a two-step chain."""
+    cases = reuse_cases(offered)
+    if cases:
+        return cases[1][1] if len(cases) > 1 else cases[0][1]
+    steps = [s for s in offered if chainable(s, offered)]
+    return chain(steps[0], 2) if steps else None
+
+
+def domain_cases(offered: Sequence[Spelling]) -> list[tuple[str, Graph]]:
+    """Single ops at the edges of float64 where the exact answer is still a finite float."""
+    op = Node.apply
+    unary = {s.op for s in offered if s.form == "v"}
+    cases = [
+        (f"{name}({x!r})", Graph((*_x(x), op(name, 0))))
+        for name, x in (
+            ("tanh", 1000.0),
+            ("tanh", -1000.0),
+            ("tanh", 1e-10),
+            ("sigmoid", 1000.0),
+            ("sigmoid", -1000.0),
+            ("exp", 700.0),
+            ("exp", -1000.0),
+            ("log", 1e-300),
+            ("log", 5e-324),
+        )
+        if name in unary
+    ]
+    powers = {(s.form, s.const) for s in offered if s.op == "pow"}
+    for base, k, const in ((0.0, 2, INT), (0.0, 2.0, FLOAT), (-2.0, 3, INT), (-2.0, -1, INT)):
+        if ("vc", const) in powers:
+            graph = Graph((*_x(base), Node.const(k), op("pow", 0, 1)))
+            cases.append((f"x ** {k!r} at x = {base!r}", graph))
+    return cases

@@ -1,0 +1,247 @@
+"""`gradoracle fuzz`: a time-budgeted campaign over several processes that share findings.
+
+Each shard is a process of its own running the check loop (fast sampler, batched JAX reference,
+comparator, shrinker) on its own seed stream (`seed`, shard number), with the implementation
+under test in an isolated worker. Shards share findings through a hypothesis example database:
+every shrunk finding is saved under a key naming the implementation, and every shard replays what
+is saved there before sampling. A campaign started later, on this machine or on another one that
+points at the same database (a directory on shared storage, or hypothesis's Redis backend), starts
+from those findings.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from gradoracle.fuzz.adapters import UsageError, load_adapter
+from gradoracle.fuzz.check import CheckResult, minimal
+from gradoracle.fuzz.findings import Finding, Stats
+from gradoracle.fuzz.sampler import sample_graphs
+from gradoracle.reference.graph import Graph, GraphError
+
+# Seconds a shard keeps back from the budget to send its result; and how long the parent waits past
+# the budget before it gives up on a shard.
+REPORT_MARGIN = 1.0
+STARTUP_MARGIN = 20.0
+PROGRESS_EVERY = 1.0  # seconds between a shard's progress messages
+DEFAULT_DATABASE = Path(".gradoracle") / "examples"
+
+
+def database_key(spec: str) -> bytes:
+    return f"gradoracle:findings:{spec}".encode()
+
+
+def open_database(where: str) -> Any:
+    """A hypothesis ExampleDatabase: a directory, or redis://host:port[/db] (needs `redis`)."""
+    if where.startswith("redis://"):
+        try:
+            import redis
+            from hypothesis.extra.redis import RedisExampleDatabase
+        except ImportError as e:
+            raise UsageError(f"--database {where}: the redis backend needs `redis` ({e})") from None
+        return RedisExampleDatabase(redis.Redis.from_url(where))
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    return DirectoryBasedExampleDatabase(where)
+
+
+def saved_graphs(database: Any, key: bytes) -> list[Graph]:
+    """The findings saved under `key`, oldest format errors skipped (a database is only a cache)."""
+    graphs = []
+    for blob in database.fetch(key):
+        try:
+            graphs.append(Graph.from_json(blob))
+        except GraphError:
+            continue
+    return sorted(graphs, key=Graph.to_json)
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    spec: str
+    deadline: float  # time.time() by which the shard's result must be ready
+    seed: int
+    shard: int
+    database: str | None
+    timeout: float
+    in_process: bool
+
+
+def shard_seed(seed: int, shard: int) -> int:
+    """Distinct, reproducible seed streams: shard k of seed s."""
+    return seed * 1_000_003 + shard
+
+
+def _run_shard(config: ShardConfig, messages: Any) -> None:
+    """A shard's process: check loop with progress messages, then its result (or its error)."""
+    sys.stdout = sys.stderr  # the parent's stdout carries --json
+    try:
+        messages.put(("result", config.shard, _shard(config, messages)))
+    except Exception as e:  # reported by the parent as one line
+        messages.put(("error", config.shard, f"{type(e).__name__}: {e}"))
+
+
+def _shard(config: ShardConfig, messages: Any) -> CheckResult:
+    from gradoracle.fuzz.check import InProcess, Oracle, run_check
+    from gradoracle.fuzz.isolation import IsolatedImpl
+    from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
+
+    use_compilation_cache(default_cache_dir())
+    adapter = load_adapter(config.spec)
+    database = open_database(config.database) if config.database else None
+    key = database_key(config.spec)
+    replay = saved_graphs(database, key) if database is not None else []
+    runner = InProcess(adapter) if config.in_process else IsolatedImpl(config.spec, config.timeout)
+    last = [0.0]
+
+    def progress(stats: Stats, failures: int, elapsed: float) -> None:
+        if elapsed - last[0] >= PROGRESS_EVERY:
+            last[0] = elapsed
+            messages.put(("progress", config.shard, (stats.graphs_checked, failures)))
+
+    try:
+        oracle = Oracle(adapter, JaxReference(), runner)
+        result = run_check(
+            oracle,
+            max(1.0, config.deadline - time.time()),
+            shard_seed(config.seed, config.shard),
+            progress=progress,
+            timeout=config.timeout,
+            battery=config.shard == 0,
+            replay=replay,
+        )
+    finally:
+        if not config.in_process:
+            runner.close()  # type: ignore[union-attr]
+    if database is not None:
+        for finding in result.findings:
+            if not finding.snippet:  # battery findings are rebuilt by every run anyway
+                database.save(key, finding.graph.to_json().encode())
+    return result
+
+
+def merge(results: list[CheckResult], budget: float, seed: int) -> CheckResult:
+    """One result from the shards': stats summed, findings deduplicated and minimised."""
+    stats = Stats()
+    for r in results:
+        for f in fields(Stats):
+            value = getattr(r.stats, f.name)
+            if isinstance(value, dict):
+                merged = getattr(stats, f.name)
+                for k, v in value.items():
+                    merged[k] = merged.get(k, 0) + v
+            elif f.name == "first_finding_seconds":  # the earliest shard's
+                times = [t for t in (stats.first_finding_seconds, value) if t is not None]
+                stats.first_finding_seconds = min(times, default=None)
+            else:
+                setattr(stats, f.name, getattr(stats, f.name) + value)
+    by_graph: dict[str, Finding] = {}
+    for r in results:
+        for finding in r.findings:
+            key = f"{finding.category}:{finding.snippet or finding.graph.to_json()}"
+            if key in by_graph:
+                by_graph[key].count += finding.count
+            else:
+                by_graph[key] = finding
+    findings = minimal(sorted(by_graph.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes))))
+    first = results[0]
+    coverage: dict[str, dict[str, int]] = {}
+    for r in results:
+        for op, regions in r.coverage.items():
+            merged = coverage.setdefault(op, {})
+            for region, n in regions.items():
+                merged[region] = merged.get(region, 0) + n
+    return CheckResult(
+        first.impl,
+        seed,
+        budget,
+        stats,
+        findings,
+        first.supported,
+        offered=first.offered,
+        refused=first.refused,
+        coverage=coverage,
+    )
+
+
+def run_campaign(
+    spec: str,
+    budget: float,
+    workers: int | None = None,
+    seed: int = 0,
+    database: str | None = str(DEFAULT_DATABASE),
+    timeout: float = 5.0,
+    in_process: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> tuple[CheckResult, list[str]]:
+    """Run `workers` shards for `budget` seconds; return the merged result and any shard errors."""
+    load_adapter(spec)  # a usage error is reported here, once, not by every shard
+    workers = workers or os.cpu_count() or 1
+    # The sampler's compiled loop: compiled here on a machine's first campaign (~5 s, kept on disk
+    # by numba), so that the shards load it rather than each compile it on their budget.
+    sample_graphs(0, 1)
+    start_wall, start_cpu = time.monotonic(), time.process_time()
+    # Shards spend their budget up to one shared deadline: their start-up (importing JAX, loading
+    # compilations) comes out of it, and the campaign ends within its budget plus REPORT_MARGIN.
+    shard_deadline = time.time() + budget - REPORT_MARGIN
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    shards = [
+        context.Process(
+            target=_run_shard,
+            args=(
+                ShardConfig(spec, shard_deadline, seed, k, database, timeout, in_process),
+                messages,
+            ),
+        )
+        for k in range(workers)
+    ]
+    for process in shards:
+        process.start()
+    results: dict[int, CheckResult] = {}
+    errors: dict[int, str] = {}
+    counts = [(0, 0)] * workers
+    deadline = start_wall + budget + STARTUP_MARGIN
+    try:
+        while len(results) + len(errors) < workers and time.monotonic() < deadline:
+            try:
+                kind, shard, payload = messages.get(timeout=0.5)
+            except queue.Empty:
+                if not any(p.is_alive() for p in shards) and messages.empty():
+                    break
+                continue
+            if kind == "progress":
+                counts[shard] = payload
+                if progress:
+                    checked = sum(c for c, _ in counts)
+                    progress(checked, sum(f for _, f in counts), time.monotonic() - start_wall)
+            elif kind == "result":
+                results[shard] = payload
+            else:
+                errors[shard] = payload
+    finally:
+        for process in shards:
+            process.join(timeout=2.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    for k in range(workers):
+        if k not in results and k not in errors:
+            errors[k] = "no result before the deadline"
+    problems = [f"shard {k}: {message}" for k, message in sorted(errors.items())]
+    if not results:
+        raise UsageError("; ".join(problems))
+    merged = merge([results[k] for k in sorted(results)], budget, seed)
+    merged.seconds = time.monotonic() - start_wall
+    merged.cpu_seconds = sum(r.cpu_seconds for r in results.values()) + (
+        time.process_time() - start_cpu
+    )
+    return merged, problems

@@ -1,0 +1,246 @@
+"""The `gradoracle` command line. Exit codes: 0 no findings, 1 findings, 2 usage error."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from gradoracle.fuzz import corpus_cli
+from gradoracle.fuzz.adapters import Adapter, UsageError, load_adapter
+
+if TYPE_CHECKING:
+    from gradoracle.fuzz.check import CheckResult
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line naming the problem, exit 2 (argparse's default prints the usage too)."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer seed: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gradoracle",
+        description="A correctness oracle for scalar autograd "
+        "engines: random expression graphs, gradients checked against JAX and mpmath.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    corpus_cli.register(commands)
+    check = commands.add_parser("check", help="check an implementation: probe, fuzz, shrink")
+    check.add_argument("impl", metavar="MODULE:CLASS", help="a micrograd-shaped Value class")
+    _common(check, budget=10.0)
+    check.add_argument(
+        "--graphs", type=_count, metavar="N", help="stop after N random graphs (default: budget)"
+    )
+    campaign = commands.add_parser("fuzz", help="a campaign on all cores, sharing findings")
+    campaign.add_argument("--impl", metavar="MODULE:CLASS", default="engine:Value")
+    _common(campaign, budget=60.0)
+    campaign.add_argument(
+        "--workers", type=_count, metavar="N", help="processes (default: all cores)"
+    )
+    campaign.add_argument(
+        "--database",
+        metavar="DIR|redis://HOST:PORT",
+        default=".gradoracle/examples",
+        help="hypothesis example database shared by workers and campaigns (.gradoracle/examples)",
+    )
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser, budget: float) -> None:
+    parser.add_argument(
+        "--budget", type=_positive_seconds, default=budget, help=f"seconds ({budget:g})"
+    )
+    parser.add_argument("--seed", type=_seed, default=0, help="same seed, same graphs (0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="write DIR/report.html, .json")
+    parser.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=5.0,
+        help="seconds one graph may take before it counts as a hang (5)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the implementation in this process (faster; a hang or crash ends the run)",
+    )
+
+
+class _Progress:
+    """One status line on stderr: rewritten in place on a terminal, every few seconds otherwise."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.tty = sys.stderr.isatty()
+        self.last = -1e9
+
+    def __call__(self, stats: object, failures: int, elapsed: float) -> None:  # Stats or a count
+        if not self.tty and elapsed - self.last < 5.0:
+            return
+        self.last = elapsed
+        checked = stats if isinstance(stats, int) else getattr(stats, "graphs_checked", 0)
+        done = min(1.0, elapsed / self.budget)
+        bar = "#" * int(done * 20)
+        line = (
+            f"[{bar:<20}] {elapsed:5.1f}/{self.budget:g} s  {checked} graphs "
+            f"({checked / max(elapsed, 1e-9):.0f}/s)  {failures} failing"
+        )
+        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def _check(args: argparse.Namespace, out: list[str]) -> int:
+    adapter = load_adapter(args.impl)
+    from gradoracle.fuzz.check import InProcess, Oracle, run_check
+    from gradoracle.fuzz.isolation import IsolatedImpl
+    from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
+
+    use_compilation_cache(default_cache_dir())  # a later run loads what this one compiles
+
+    runner = InProcess(adapter) if args.in_process else IsolatedImpl(args.impl, args.timeout)
+    progress = _Progress(args.budget)
+    try:
+        oracle = Oracle(adapter, JaxReference(), runner)
+        result = run_check(
+            oracle,
+            args.budget,
+            args.seed,
+            progress=progress,
+            max_graphs=args.graphs,
+            timeout=args.timeout,
+        )
+    finally:
+        progress.close()
+        if isinstance(runner, IsolatedImpl):
+            runner.close()
+    return _report(args, result, adapter, out)
+
+
+def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
+    from gradoracle.fuzz.report import result_json, summary_text
+
+    if args.report:
+        from gradoracle.fuzz.html_report import write_report
+
+        page = write_report(result, adapter, args.report)
+        print(f"report: {page}", file=sys.stderr)
+    if args.json:
+        out.append(json.dumps(result_json(result, adapter)))  # printed once stdout is back
+    else:
+        print(summary_text(result, adapter))
+    if result.checked_nothing:  # nothing checked is never a pass
+        print(
+            f"gradoracle: error: {result.impl} offers none of the ops: every spelling raised "
+            "while building it, or none could be probed in time",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return EXIT_FINDINGS if result.findings else EXIT_CLEAN
+
+
+def _fuzz(args: argparse.Namespace, out: list[str]) -> int:
+    from gradoracle.fuzz.campaign import run_campaign
+
+    adapter = load_adapter(args.impl)
+    progress = _Progress(args.budget)
+    try:
+        result, problems = run_campaign(
+            args.impl,
+            args.budget,
+            args.workers,
+            args.seed,
+            args.database,
+            args.timeout,
+            args.in_process,
+            progress=lambda checked, failing, elapsed: progress(checked, failing, elapsed),
+        )
+    finally:
+        progress.close()
+    for problem in problems:
+        print(f"gradoracle: warning: {problem}", file=sys.stderr)
+    return _report(args, result, adapter, out)
+
+
+@contextlib.contextmanager
+def _stdout_kept_for_json(keep: bool) -> Iterator[None]:
+    """While the command runs, stdout (the file descriptor and sys.stdout) goes to stderr, so that
+    what the engine, JAX or a logging handler an engine installs print cannot get into the one
+    JSON object; the JSON is printed after this. (An engine that replaced the root logger's
+    handlers with one writing to stdout once put JAX's log lines in front of it.)"""
+    if not keep:
+        yield
+        return
+    sys.stdout.flush()
+    saved_fd, saved_stream = os.dup(1), sys.stdout
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
+        sys.stdout = saved_stream
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet: list[str] = []  # what to print on stdout once the run is over
+    try:
+        with _stdout_kept_for_json(args.command != "corpus" and args.json):
+            if args.command == "corpus":
+                return corpus_cli.run(args)
+            code = _fuzz(args, quiet) if args.command == "fuzz" else _check(args, quiet)
+    except UsageError as e:
+        print(f"gradoracle: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for text in quiet:
+        print(text)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

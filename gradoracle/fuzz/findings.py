@@ -1,0 +1,48 @@
+"""What a check reports: findings, the run's statistics, and how a failure is categorised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gradoracle.reference.compare import Verdict
+from gradoracle.reference.graph import Graph
+
+# Categories whose failures are shown as they are: shrinking them costs a timeout per try.
+UNSHRUNK = ("hang", "crash")
+# A graph that failed in a worker earlier graphs had used, and passes alone in a new one.
+DAMAGED = "damaged worker"
+
+
+@dataclass
+class Finding:
+    category: str  # 'wrong gradient', 'wrong value', 'exception', 'hang', 'crash', or a battery's
+    graph: Graph  # the smallest graph found
+    verdict: Verdict
+    original: Graph
+    count: int = 1  # how many sampled graphs failed the same way
+    snippet: str = ""  # set when the graph alone does not show it (a second backward, a loop)
+
+
+@dataclass
+class Stats:
+    graphs_checked: int = 0
+    not_comparable: int = 0
+    impl_seconds: float = 0.0
+    reference_seconds: float = 0.0
+    sample_seconds: float = 0.0
+    compare_seconds: float = 0.0
+    shrink_seconds: float = 0.0
+    battery_seconds: float = 0.0
+    not_comparable_reasons: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the run could not decide, in words
+    replayed: int = 0  # earlier findings judged again (from the example database)
+    replayed_failing: int = 0  # ... and still failing
+    first_finding_seconds: float | None = None  # wall seconds from the start to the first failure
+
+
+def category(verdict: Verdict) -> str:
+    if verdict.error:
+        kind = verdict.error.partition(":")[0]
+        return kind if kind in UNSHRUNK else "exception"
+    names = {q.name for q in verdict.failing}
+    return "wrong value" if names == {"value"} else "wrong gradient"

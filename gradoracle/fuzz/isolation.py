@@ -1,0 +1,519 @@
+"""Run the implementation under test in a worker process, so that it cannot take the oracle down.
+
+The worker is started with the ``spawn`` method (nothing of the parent's state, JAX included, is
+inherited) and loads the adapter itself from its ``MODULE:CLASS`` spec, with the parent's
+``sys.path`` and working directory. Its stdout goes to stderr: engines may print, and the parent's
+stdout carries ``--json`` output.
+
+A batch of graphs travels in one message (marshalled step lists, not pickled dataclasses). While
+it runs, the worker writes the index and start time of the graph it is in into shared memory and
+sends results back in chunks (every `CHUNK_GRAPHS` graphs or `CHUNK_SECONDS`). The parent waits on
+the pipe and watches the shared slots: a graph running longer than the timeout is a 'hang' (the
+worker is killed), a worker that dies is a 'crash' of the graph it was in; either way a new worker
+resumes with the graphs whose results did not arrive. An exception raised by the implementation is
+an ordinary 'exception' result. Graphs not started before the deadline are 'skipped' and a graph
+still running just after it is stopped (with the results not yet reported, also 'skipped'), so a
+run ends on time whatever the engine does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import marshal
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from gradoracle.fuzz import adapters
+from gradoracle.fuzz.adapters import ImplResult, Outcome, UsageError
+from gradoracle.reference.graph import Graph, build_from_steps, nodes_from_steps
+
+__all__ = ["KINDS", "ImplResult", "IsolatedImpl", "IsolationError", "describe"]
+
+KINDS = ("ok", "exception", "hang", "crash", "skipped")  # the values of ImplResult.kind
+CHUNK_GRAPHS = 64  # the worker reports results at least every this many graphs...
+CHUNK_SECONDS = 0.05  # ...and this often, so that killing it loses little work
+POLL = 0.01  # seconds between two looks at the shared slots while waiting
+DEADLINE_GRACE = 0.05  # a graph still running this long after the deadline is stopped
+LOAD_TIMEOUT = 60.0  # seconds a new worker may take to import the implementation
+# A worker alive but in no graph and silent this long past the per-graph timeout is stuck.
+SILENCE_GRACE = 2.0
+ERROR_CHARS = 300
+_IDLE, _CALL = -1.0, -2.0  # the shared index outside any graph; while running `call`
+
+
+class IsolationError(RuntimeError):
+    """No answer from the worker: `kind` is 'hang', 'crash' or 'exception' (that won't pickle)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+def describe(e: BaseException) -> str:
+    """'TypeName: first line of the message', at most ERROR_CHARS long."""
+    try:
+        lines = str(e).strip().splitlines()
+    except Exception:  # a hostile __str__
+        lines = ["<unprintable message>"]
+    text = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 3] + "..."
+
+
+# ---- graphs on the wire ------------------------------------------------------------------------
+# A graph travels as the flat lists the JAX reference's tape is made of (`CompiledGraph`: op steps,
+# leaf slots and values, inputs, output, node count), which the sampler writes down while sampling:
+# marshal sends them several times faster than pickling frozen dataclasses would, and the worker
+# does not validate the graphs again. The default adapter builds straight from the steps
+# (`_StepsAdapter`); a custom adapter gets Graph objects rebuilt from them (`_graph_from_steps`).
+
+
+def _encode(graphs: Sequence[Graph]) -> bytes:
+    from gradoracle.reference.tape import compile_graph  # (numpy stays out of the worker)
+
+    try:
+        return b"m" + marshal.dumps([compile_graph(g)[:6] for g in graphs])
+    except Exception:  # an unvalidated graph (a float subclass, say): pickle it all
+        return b"p" + pickle.dumps(list(graphs), pickle.HIGHEST_PROTOCOL)
+
+
+def _decode(payload: bytes, steps: bool) -> tuple[bool, list[Any]]:
+    """(steps, batch): the wire's step lists if `steps` and the payload allows, else Graphs."""
+    if payload[:1] == b"p":
+        return False, pickle.loads(payload[1:])
+    items: list[Any] = marshal.loads(payload[1:])
+    return (True, items) if steps else (False, [_graph_from_steps(*item) for item in items])
+
+
+def _graph_from_steps(
+    steps: list[int], leaf_slots: list[int], leaf_values: list[float], inputs: tuple[int, ...],
+    output: int, n_nodes: int,
+) -> Graph:  # fmt: skip
+    """The Graph that reference.tape.compile_graph compiled into these lists."""
+    nodes, forms = nodes_from_steps(steps, leaf_slots, leaf_values, inputs, n_nodes)
+    return Graph.trusted(nodes, output, forms, tuple(inputs))
+
+
+def _new_with(cls: type, fields: dict[str, Any]) -> Any:
+    """An instance of a frozen dataclass with these fields, not validated again."""
+    obj: Any = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", fields)
+    return obj
+
+
+class _StepsAdapter(adapters.ValueClassAdapter):
+    """The default adapter, building from the wire's step lists what `reference.graph.build`
+    builds from a Graph (reference.graph.build_from_steps): no Graph or Node objects to rebuild."""
+
+    def build(self, graph: Any) -> tuple[list[Any], Any]:
+        steps, leaf_slots, leaf_values, inputs, output, n_nodes = graph
+        return build_from_steps(steps, leaf_slots, leaf_values, inputs, output, n_nodes, self.cls)
+
+
+# ---- the worker ---------------------------------------------------------------------------------
+
+
+def _worker_main(spec: str, path: list[str], cwd: str, conn: Connection, slots: Any) -> None:
+    """The worker process. slots: [index of the graph it is in (or _IDLE, _CALL), its start]."""
+    os.chdir(cwd)
+    sys.path[:] = path
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    with contextlib.suppress(OSError):
+        os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    try:
+        adapter = adapters.load_adapter(spec)
+    except UsageError as e:
+        return conn.send(("usage", str(e)))
+    except Exception as e:
+        return conn.send(("usage", f"loading {spec} failed: {describe(e)}"))
+    fast = None
+    if type(adapter) is adapters.ValueClassAdapter:
+        fast = _StepsAdapter(adapter.cls, adapter.name)
+    conn.send(("ready", time.process_time()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return None
+        if message[0] == "run":
+            steps, batch = _decode(message[3], steps=fast is not None)
+            runner = fast if steps and fast else adapter
+            _run_batch(runner, conn, slots, message[1], message[2], batch)
+        elif message[0] == "call":
+            _call(adapter, conn, slots, message[1], message[2])
+        else:
+            return None
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def _run_batch(
+    adapter: adapters.Adapter, conn: Connection, slots: Any, indices: list[int], deadline: Any,
+    batch: list[Any],
+) -> None:  # fmt: skip
+    run, now, cpu = adapter.run, time.monotonic, time.thread_time
+    done: list[tuple[Any, ...]] = []
+    last_send = now()
+    for index, graph in zip(indices, batch):
+        start = now()
+        if deadline is not None and start >= deadline:
+            break
+        slots[1] = start
+        slots[0] = index
+        cpu_start = cpu()  # the implementation's own CPU time: waiting for a core is not its cost
+        try:
+            out = run(graph)
+            result: tuple[Any, ...] = (index, "ok", out.value, out.grads, "")
+        except Exception as e:
+            result = (index, "exception", None, None, describe(e))
+        seconds = cpu() - cpu_start
+        end = now()
+        slots[0] = _IDLE
+        done.append((*result, seconds, adapter.phase if result[1] == "exception" else ""))
+        if len(done) >= CHUNK_GRAPHS or end - last_send >= CHUNK_SECONDS:
+            conn.send(("results", done, False, time.process_time()))
+            done, last_send = [], now()
+    conn.send(("results", done, True, time.process_time()))
+
+
+def _call(adapter: adapters.Adapter, conn: Connection, slots: Any, target: str, args: Any) -> None:
+    slots[1] = time.monotonic()
+    slots[0] = _CALL
+    try:
+        module, _, name = target.partition(":")
+        reply: tuple[Any, ...] = ("returned", getattr(importlib.import_module(module), name))
+        reply = ("returned", reply[1](adapter, *args))
+    except Exception as e:
+        try:
+            reply = ("raised", pickle.dumps(e, pickle.HIGHEST_PROTOCOL), describe(e))
+        except Exception:
+            reply = ("raised", None, describe(e))
+    slots[0] = _IDLE
+    try:
+        conn.send((*reply, time.process_time()))
+    except Exception as e:  # the result does not pickle
+        unsent = f"cannot send the result back: {describe(e)}"
+        conn.send(("raised", None, unsent, time.process_time()))
+
+
+# ---- the parent ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    process: Any  # a SpawnProcess
+    conn: Connection
+    slots: Any
+    cpu: float = 0.0  # the process time it last reported
+
+
+@dataclass
+class _Job:
+    graphs: Sequence[Graph]
+    deadline: float | None
+    results: list[ImplResult | None]
+    sent: list[int] = dataclasses.field(default_factory=list)  # the graphs the worker has
+    done: bool = False
+
+
+_CTX = multiprocessing.get_context("spawn")
+_SKIPPED = ImplResult("skipped", None, "not started before the deadline", 0.0)
+
+
+class IsolatedImpl:
+    """The implementation `spec` ('MODULE:CLASS') in a worker process; see the module docstring.
+
+    `run(graphs)` is `submit(graphs)` then `collect()`; between the two the caller may do other
+    work (the reference, say) while the worker runs the batch. Use as a context manager, or close().
+    """
+
+    def __init__(self, spec: str, timeout: float = 5.0, load_timeout: float = LOAD_TIMEOUT) -> None:
+        self.spec = spec
+        self.timeout = timeout  # seconds per graph
+        self.load_timeout = load_timeout
+        self.restarts = 0  # workers replaced
+        self.worker_graphs = 0  # graphs the live worker has run (or started) since it began
+        # CPU time of all workers so far: as reported with each answer, or by the OS when a worker
+        # is killed (a hang's spinning included).
+        self.worker_cpu_seconds = 0.0
+        self._dead_cpu = 0.0
+        self._box: list[_Worker] = []  # the live worker, shared with the finalizer
+        self._job: _Job | None = None
+        self._finalizer = weakref.finalize(self, _kill_all, self._box)  # runs at exit too
+        self._start(None)
+
+    def run(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]:
+        """One result per graph; `deadline` is a time.monotonic() value."""
+        self.submit(graphs, deadline)
+        return self.collect()
+
+    def submit(self, graphs: Sequence[Graph], deadline: float | None = None) -> None:
+        """Send `graphs` to the worker and return at once; `collect()` gets the results."""
+        if self._job is not None:
+            raise RuntimeError("collect() the submitted batch first")
+        self._job = job = _Job(graphs, deadline, [None] * len(graphs))
+        with self._killing_on_error():
+            self._send_rest(job)
+
+    def collect(self) -> list[ImplResult]:
+        job, self._job = self._job, None
+        if job is None:
+            raise RuntimeError("nothing was submitted")
+        with self._killing_on_error():
+            while not job.done:
+                self._watch(job)
+                if not job.done:
+                    self._send_rest(job)
+        return [r or _SKIPPED for r in job.results]
+
+    def call(self, function: str, *args: Any, timeout: float) -> Any:
+        """`function(adapter, *args)` run in the worker ('module:name'); its result must pickle.
+        Raises what the function raised, or IsolationError if the worker hangs or dies (a new
+        worker is started on the next use)."""
+        if self._job is not None:
+            raise RuntimeError("collect() the submitted batch first")
+        with self._killing_on_error():
+            worker = self._ensure_worker(None)
+            assert worker is not None
+            worker.conn.send(("call", function, args))
+            sent = time.monotonic()
+            while not worker.conn.poll(POLL):
+                index, start = worker.slots
+                if not worker.process.is_alive() and not worker.conn.poll():
+                    raise IsolationError("crash", _death(worker.process))
+                now = time.monotonic()
+                if index == _CALL and now - start > timeout:
+                    raise IsolationError("hang", f"no answer within {timeout:g} s")
+                if index != _CALL and now - sent > timeout + SILENCE_GRACE:  # never started it
+                    raise IsolationError("hang", f"the worker stopped answering ({timeout:g} s)")
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                raise IsolationError("crash", _death(worker.process)) from None
+        self._cpu(worker, message[-1])
+        if message[0] == "returned":
+            return message[1]
+        raised = None
+        with contextlib.suppress(Exception):  # an exception class that does not unpickle
+            raised = pickle.loads(message[1]) if message[1] is not None else None
+        if isinstance(raised, BaseException):
+            raise raised
+        raise IsolationError("exception", message[2])
+
+    def fresh(self) -> bool:
+        """Make what runs next run in a new worker, one that no earlier graph has touched (a
+        native engine can damage its own process: the graph that then fails is not to blame)."""
+        if self._job is not None:
+            raise RuntimeError("collect() the submitted batch first")
+        self._kill()
+        return True
+
+    def close(self) -> None:
+        """Stop the worker (politely, then by force) and reap it."""
+        for worker in self._box:
+            with contextlib.suppress(OSError):
+                worker.conn.send(("exit",))
+            worker.process.join(1.0)
+        self._kill()
+
+    def __enter__(self) -> IsolatedImpl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _killing_on_error(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:  # KeyboardInterrupt included: no worker is left running
+            self._kill()
+            raise
+
+    def _start(self, deadline: float | None) -> _Worker | None:
+        """A new worker with the adapter loaded, or None if the deadline came first."""
+        ours, theirs = _CTX.Pipe()
+        slots = _CTX.RawArray("d", [_IDLE, 0.0])
+        path = [p or os.getcwd() for p in sys.path]
+        args = (self.spec, path, os.getcwd(), theirs, slots)
+        process = _CTX.Process(target=_worker_main, args=args, name="gradoracle-worker")
+        process.start()
+        theirs.close()
+        self._box.append(worker := _Worker(process, ours, slots))
+        self.worker_graphs = 0
+        limit = time.monotonic() + self.load_timeout
+        if deadline is not None:
+            limit = min(limit, deadline + DEADLINE_GRACE)
+        while not ours.poll(POLL):
+            if not process.is_alive() and not ours.poll():
+                self._kill()
+                raise IsolationError("crash", f"{_death(process)} while loading {self.spec}")
+            if time.monotonic() > limit:
+                self._kill()
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                raise IsolationError("hang", f"loading {self.spec} took over {self.load_timeout} s")
+        message = ours.recv()
+        if message[0] == "usage":
+            self._kill()
+            raise UsageError(message[1])
+        self._cpu(worker, message[1])
+        return worker
+
+    def _ensure_worker(self, deadline: float | None) -> _Worker | None:
+        if self._box and self._box[0].process.is_alive():
+            return self._box[0]
+        self._kill()
+        self.restarts += 1
+        return self._start(deadline)
+
+    def _kill(self) -> None:
+        """Kill and reap the worker; keep the CPU time it used."""
+        while self._box:
+            worker = self._box.pop()
+            self._dead_cpu += max(worker.cpu, _reap(worker))
+            self.worker_cpu_seconds = self._dead_cpu
+
+    def _cpu(self, worker: _Worker, cpu: float) -> None:
+        worker.cpu = cpu
+        self.worker_cpu_seconds = self._dead_cpu + cpu
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    def _send_rest(self, job: _Job) -> None:
+        """Send the graphs without a result to the (maybe new) worker; skip them at the deadline."""
+        todo = [i for i, r in enumerate(job.results) if r is None]
+        worker = None
+        if todo and (job.deadline is None or time.monotonic() < job.deadline):
+            worker = self._ensure_worker(job.deadline)
+        if worker is None:
+            job.done = True
+            return
+        worker.conn.send(("run", todo, job.deadline, _encode([job.graphs[i] for i in todo])))
+        job.sent = todo
+
+    def _watch(self, job: _Job) -> None:
+        """Take results until the worker finishes `job.sent`, hangs, dies or overruns the
+        deadline; in the last three cases it is killed and the graph it was in is marked."""
+        worker = self._box[0]
+        conn, slots = worker.conn, worker.slots
+        heard = time.monotonic()  # the last message, or the start
+        while True:
+            if conn.poll(POLL):
+                try:
+                    _, results, finished, cpu = conn.recv()
+                except (EOFError, OSError):
+                    return self._crashed(job, worker)
+                heard = time.monotonic()
+                self._cpu(worker, cpu)
+                self.worker_graphs += len(results)
+                store, new = job.results, _new_with
+                for index, kind, value, grads, error, seconds, phase in results:
+                    # ImplResult(kind, Outcome(value, grads) if ok, error, seconds, phase), equal
+                    # to what the frozen dataclasses' __init__ would make, at a third of the cost.
+                    outcome = None
+                    if kind == "ok":
+                        outcome = new(Outcome, {"value": value, "grads": grads})
+                    store[index] = new(
+                        ImplResult,
+                        {"kind": kind, "outcome": outcome, "error": error, "seconds": seconds,
+                         "phase": phase},
+                    )  # fmt: skip
+                if finished:
+                    job.done = True
+                    return None
+            elif not worker.process.is_alive() and not conn.poll():  # (else read it first)
+                return self._crashed(job, worker)
+            index, start = int(slots[0]), slots[1]
+            now = time.monotonic()
+            if index >= 0 and index == slots[0] and now - start > self.timeout:
+                self._kill()
+                error = f"no answer within {self.timeout:g} s"
+                job.results[index] = ImplResult("hang", None, error, now - start)
+                return None
+            if index < 0 and now - heard > self.timeout + SILENCE_GRACE:
+                # Alive, in no graph, and silent: an engine that corrupted its interpreter can
+                # leave the worker's own loop stuck. The next graph waiting is marked; check
+                # confirms it alone in a new worker before blaming it.
+                self._kill()
+                waiting = [i for i in job.sent if job.results[i] is None]
+                if waiting:
+                    error = f"the worker stopped answering between graphs ({now - heard:.3g} s)"
+                    job.results[waiting[0]] = ImplResult("hang", None, error, now - heard)
+                return None
+            if job.deadline is not None and now > job.deadline + DEADLINE_GRACE:
+                self._kill()
+                if index >= 0 and job.results[index] is None:
+                    late = f"stopped at the deadline after {now - start:.3g} s"
+                    job.results[index] = ImplResult("skipped", None, late, now - start)
+                job.done = True
+                return None
+
+    def _crashed(self, job: _Job, worker: _Worker) -> None:
+        index, start = int(worker.slots[0]), worker.slots[1]
+        worker.process.join(1.0)  # let it finish dying, for its exit code
+        self._kill()
+        if index < 0 or job.results[index] is not None:  # between graphs: blame the next one
+            waiting = [i for i in job.sent if job.results[i] is None]
+            if not waiting:
+                return
+            index, start = waiting[0], time.monotonic()
+        error = _death(worker.process)
+        job.results[index] = ImplResult("crash", None, error, time.monotonic() - start)
+
+
+def _death(process: Any) -> str:
+    """'worker died (exit code N)' or 'worker died (signal NAME)'."""
+    process.join(5.0)
+    code = process.exitcode
+    if code is None or code >= 0:
+        return f"worker died (exit code {code})"
+    try:
+        return f"worker died (signal {signal.Signals(-code).name})"
+    except ValueError:
+        return f"worker died (signal {-code})"
+
+
+def _reap(worker: _Worker) -> float:
+    """Kill and join a worker; the CPU time it used, if the OS can tell (0 if already reaped)."""
+    before = _children_cpu()
+    if worker.process.is_alive():
+        worker.process.kill()
+    worker.process.join(5.0)
+    worker.conn.close()
+    return _children_cpu() - before
+
+
+def _children_cpu() -> float:
+    try:
+        import resource
+    except ImportError:  # not Unix
+        return 0.0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _kill_all(box: list[_Worker]) -> None:
+    """The finalizer (also run at interpreter exit): no worker outlives its IsolatedImpl."""
+    while box:
+        _reap(box.pop())

@@ -1,0 +1,740 @@
+"""The sampler's inner loop, compiled with numba: graphs drawn as flat tape lists, many per call.
+
+A campaign must spend most of its CPU inside the implementation under test, and interpreted Python
+cost about as much per sampled op as our engine spends per op; compiled, sampling costs ~0.1 us per
+op. What is drawn is defined in Python, in fuzz.sampler: `op_result` says which operands fit an op,
+and the registry's samplers (reference.ops) say how constants and fresh inputs are drawn. This
+module writes the same rules out once more for numba (tests/fuzz/test_sampler.py checks the checks
+against `op_result` and the draws against the registry's domains). numba keeps the compiled loop on
+disk and recompiles when this file changes, not when reference.ops does: after changing a constant
+imported below, touch this file.
+
+Sampling regions (reference.ops.Region: where bugs live) come as tables that fuzz.sampler packs
+from the registry (one row per span, one per region): this module interprets them and draws no
+region of its own. A region's op passes `check_region` (op_result with moderate=False: in the
+domain, value and local derivatives finite) instead of `check`. Each region drawn is counted.
+
+Leaves are written as float64 values plus an int8 flag per leaf: 1 where the leaf is a Python int
+(`x ** 2`, `Value(2)`; reference.ops.as_drawn says which whole numbers are), which fuzz.sampler
+turns into ints.
+
+Random numbers come from xoshiro256** (state: four uint64 words, seeded by fuzz.sampler), so that a
+stream is reproducible and independent of numpy's and numba's global generators.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from gradoracle.reference.ops import (
+    _BASES,
+    _EXPONENTS,
+    _SPECIAL,
+    EXP_ARG_LIMIT,
+    INT_LIMIT,
+    POW_LOG_LIMIT,
+)
+
+# Intermediate values and local derivatives are kept below this magnitude: beyond it, float64
+# round-off of a 30-op graph swamps the comparator's tight tolerance and the graph would be "not
+# comparable".
+MAGNITUDE_LIMIT = 1e6
+# Non-zero results smaller than this are avoided too: exp and pow underflow to 0.0 in float64 long
+# before the exact result stops mattering (172700 ** -172700), which makes float and exact disagree.
+UNDERFLOW_LIMIT = 1e-100
+# Operands closer than this to a kink (relu at 0) are avoided; the comparator uses a smaller margin,
+# so a sampled graph is never excluded for being near a kink.
+KINK_MARGIN = 1e-3
+# How many operand choices to try for one op before giving up on it.
+ATTEMPTS = 8
+
+# Op kinds the kernel knows (fuzz.sampler maps registry names to these) and operand forms.
+ADD, SUB, MUL, DIV, POW, NEG, TANH, EXP, LOG, RELU, SIGMOID = range(11)
+KINDS = {
+    "add": ADD, "sub": SUB, "mul": MUL, "div": DIV, "pow": POW, "neg": NEG, "tanh": TANH,
+    "exp": EXP, "log": LOG, "relu": RELU, "sigmoid": SIGMOID,
+}  # fmt: skip
+V, VV, VC, CV = range(4)
+FORMS = {"v": V, "vv": VV, "vc": VC, "cv": CV}
+# Span kinds (reference.ops.Span.kind) and the columns of a span row: kind, lo, hi, sign, ints,
+# first value, number of values (of the flat values array), and the range the span's values lie in
+# (for 'log': the magnitudes max(SMALLEST_SUBNORMAL, 10**lo) and 10**hi).
+SPAN_KINDS = {"values": 0, "uniform": 1, "log": 2, "integers": 3}
+SPAN_COLUMNS = 9
+# Columns of a region row: op row in the plan, form, same, either side, finite partials, span of
+# operand a, span of operand b (-1: any variable, or no operand).
+REGION_COLUMNS = 7
+SMALLEST_SUBNORMAL = 5e-324
+
+_L, _U, _K = MAGNITUDE_LIMIT, UNDERFLOW_LIMIT, KINK_MARGIN
+_SPECIALS = np.array(_SPECIAL)
+_EXPONENT_CHOICES = np.array(_EXPONENTS)
+_BASE_CHOICES = np.array(_BASES)
+_NAN = math.nan
+
+
+# ---- random numbers ------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _next(s: np.ndarray) -> np.uint64:
+    """xoshiro256** (Blackman and Vigna): the next 64 random bits; `s` is updated in place."""
+    s1 = s[1]
+    x = s1 * np.uint64(5)
+    result = ((x << np.uint64(7)) | (x >> np.uint64(57))) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = (s[3] << np.uint64(45)) | (s[3] >> np.uint64(19))
+    return result
+
+
+@njit(cache=True)
+def rnd(s: np.ndarray) -> float:
+    """Uniform in [0, 1), 53 random bits."""
+    return float(_next(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def _below(s: np.ndarray, n: int) -> int:
+    """Uniform in 0..n-1."""
+    return min(int(rnd(s) * n), n - 1)
+
+
+# ---- draws: reference.ops's samplers, NaN for None -----------------------------------------------
+
+
+@njit(cache=True)
+def draw_real(s: np.ndarray) -> float:
+    """reference.ops.draw_real: mostly O(1), some integers and specials, some 1e-3..1e3."""
+    r = rnd(s)
+    if r < 0.6:
+        return -3.0 + 6.0 * rnd(s)
+    if r < 0.75:
+        return float(_below(s, 7) - 3)
+    if r < 0.95:
+        sign = -1.0 if rnd(s) < 0.5 else 1.0
+        return sign * 10.0 ** (-3.0 + 6.0 * rnd(s))
+    return _SPECIALS[_below(s, len(_SPECIALS))]
+
+
+@njit(cache=True)
+def _draw_nonzero(s: np.ndarray) -> float:
+    x = draw_real(s)
+    if abs(x) >= 1e-3:
+        return x
+    sign = -1.0 if rnd(s) < 0.5 else 1.0
+    return sign * (0.1 + 2.9 * rnd(s))
+
+
+@njit(cache=True)
+def _fits(base: float, exponent: float) -> bool:
+    return base == 0.0 or abs(exponent * math.log(abs(base))) <= POW_LOG_LIMIT
+
+
+@njit(cache=True)
+def _is_integer(x: float) -> bool:
+    return math.isfinite(x) and x == math.floor(x)
+
+
+@njit(cache=True)
+def as_int(s: np.ndarray, x: float, rate: float) -> bool:
+    """reference.ops.as_drawn: whether x is written as an int (a random draw only for whole
+    numbers)."""
+    if rate > 0.0 and _is_integer(x) and abs(x) <= INT_LIMIT:
+        return rnd(s) < rate
+    return False
+
+
+@njit(cache=True)
+def _draw_pow(s: np.ndarray, form: int, slot: int, other: float, known: bool) -> float:
+    if form == VC and slot == 1:  # the constant exponent k, given the base a
+        if not known or other > 0:
+            if rnd(s) < 0.7:
+                k = _EXPONENT_CHOICES[_below(s, len(_EXPONENT_CHOICES))]
+            else:
+                k = -3.0 + 6.0 * rnd(s)
+        elif other < 0:
+            k = float(_below(s, 7) - 3)
+        else:
+            k = float(_below(s, 3) + 1)
+        return k if not known or _fits(other, k) else 1.0
+    if form == VC:  # the base a, given the exponent k
+        if not known:
+            return draw_real(s)
+        if _is_integer(other):
+            a = draw_real(s) if other >= 1 else _draw_nonzero(s)
+        else:
+            a = abs(_draw_nonzero(s))
+        if _fits(a, other):
+            return a
+        if _is_integer(other):
+            return -1.0 if rnd(s) < 0.5 else 1.0
+        return 1.0
+    if slot == 0:  # the base (constant k of k**a, or a of a**b) must be positive
+        if form == CV and rnd(s) < 0.5:
+            base = _BASE_CHOICES[_below(s, len(_BASE_CHOICES))]
+        else:
+            base = abs(_draw_nonzero(s))
+        return base if not known or _fits(base, other) else 1.0
+    if known and not other > 0:
+        return _NAN  # no exponent makes base**exponent differentiable wrt the exponent
+    exponent = draw_real(s)
+    return exponent if not known or _fits(other, exponent) else -1.0 + 2.0 * rnd(s)
+
+
+@njit(cache=True)
+def draw(s: np.ndarray, kind: int, form: int, slot: int, other: float, known: bool) -> float:
+    """The registry's sampler of op `kind`: a value for operand `slot` of `form`, given the other
+    operand's value if `known`; NaN where the registry's sampler returns None."""
+    if kind == DIV:
+        return _draw_nonzero(s) if slot == 1 else draw_real(s)
+    if kind == LOG:
+        return abs(_draw_nonzero(s))
+    if kind == EXP:
+        return max(-EXP_ARG_LIMIT, min(EXP_ARG_LIMIT, draw_real(s)))
+    if kind == POW:
+        return _draw_pow(s, form, slot, other, known)
+    return draw_real(s)
+
+
+# ---- region spans: reference.ops.Span.draw and .contains ----------------------------------------
+
+
+@njit(cache=True)
+def span_draw(s: np.ndarray, spans: np.ndarray, span_values: np.ndarray, i: int) -> float:
+    """A value from span i (Span.draw without the int choice: see span_ints)."""
+    kind, lo, hi, sign = spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3]
+    if kind == 0.0:
+        first, n = int(spans[i, 5]), int(spans[i, 6])
+        return span_values[first + _below(s, n)]
+    if kind == 1.0:
+        x = lo + (hi - lo) * rnd(s)
+    elif kind == 2.0:
+        x = max(SMALLEST_SUBNORMAL, 10.0 ** (lo + (hi - lo) * rnd(s)))
+    else:
+        x = float(int(lo) + _below(s, int(hi) - int(lo) + 1))
+    if sign < 0.0 or (sign == 0.0 and rnd(s) < 0.5):
+        x = -x
+    return x
+
+
+@njit(cache=True)
+def span_contains(spans: np.ndarray, span_values: np.ndarray, i: int, x: float) -> bool:
+    """Span.contains: x is a value span i draws."""
+    if not math.isfinite(x):
+        return False
+    kind, lo, hi, sign = spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3]
+    if kind == 0.0:
+        first, n = int(spans[i, 5]), int(spans[i, 6])
+        for k in range(first, first + n):  # noqa: SIM110 (a loop numba compiles)
+            if x == span_values[k]:
+                return True
+        return False
+    if sign < 0.0:
+        x = -x
+    elif sign == 0.0:
+        x = abs(x)
+    if kind == 3.0:
+        return _is_integer(x) and lo <= x <= hi
+    return spans[i, 7] <= x <= spans[i, 8]
+
+
+# ---- checks: fuzz.sampler.op_result at the default limit, NaN for None ---------------------------
+
+
+@njit(cache=True)
+def _moderate(out: float) -> float:
+    """`out` if it is within the limit and does not underflow, else NaN."""
+    if -_L <= out <= _L and (out == 0.0 or not -_U < out < _U):
+        return out
+    return _NAN
+
+
+@njit(cache=True)
+def check(kind: int, form: int, a: float, b: float) -> float:
+    """The op's value if (a, b) fit it, as op_result decides; NaN if not."""
+    need_a = form in (VV, VC)
+    need_b = form in (VV, CV)
+    if kind == ADD:
+        return _moderate(a + b)
+    if kind == SUB:
+        return _moderate(a - b)
+    if kind == MUL:  # d/da = b, d/db = a
+        if (need_a and not -_L <= b <= _L) or (need_b and not -_L <= a <= _L):
+            return _NAN
+        return _moderate(a * b)
+    if kind == DIV:  # d/da = 1/b, d/db = -(a/b)/b
+        if b == 0.0 or not math.isfinite(b):
+            return _NAN
+        out = a / b
+        if (need_a and not -_L <= 1.0 / b <= _L) or (need_b and not -_L <= out / b <= _L):
+            return _NAN
+        return _moderate(out)
+    if kind == POW:  # d/da = b*a**(b-1), d/db = log(a)*a**b
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return _NAN
+        if form == VC:  # a**k: a > 0, a < 0 with an integer k, a == 0 with k >= 1
+            if not (a > 0.0 or (b >= 1.0 if a == 0.0 else _is_integer(b))):
+                return _NAN
+        elif not a > 0.0:
+            return _NAN
+        out = a**b
+        if need_a and not -_L <= b * a ** (b - 1.0) <= _L:
+            return _NAN
+        if need_b and not -_L <= math.log(a) * out <= _L:
+            return _NAN
+        return out if -_L <= out <= _L and not -_U < out < _U else _NAN  # 0.0 underflowed too
+    if kind == NEG:
+        return _moderate(-a)
+    if kind == TANH:  # tanh' = sech(a)**2 is in [0, 1]
+        if not math.isfinite(a):
+            return _NAN
+        out = math.tanh(a)
+        return out if out == 0.0 or not -_U < out < _U else _NAN
+    if kind == EXP:  # exp' = exp; 0.0 is an underflow
+        out = math.exp(a)
+        return out if _U <= out <= _L else _NAN
+    if kind == LOG:  # log' = 1/a
+        if not (0.0 < a < math.inf and -_L <= 1.0 / a <= _L):
+            return _NAN
+        return _moderate(math.log(a))
+    if kind == RELU:  # relu' is 0 or 1; operands keep KINK_MARGIN from 0
+        if a >= _K:
+            return a if a <= _L else _NAN
+        return 0.0 if -math.inf < a <= -_K else _NAN
+    if kind == SIGMOID:  # sigmoid' = s*(1-s) is in [0, 1/4]
+        if not math.isfinite(a):
+            return _NAN
+        if a >= 0:
+            out = 1.0 / (1.0 + math.exp(-a))
+        else:
+            e = math.exp(a)
+            out = e / (1.0 + e)
+        return out if out == 0.0 or not -_U < out < _U else _NAN
+    return _NAN
+
+
+@njit(cache=True)
+def check_region(kind: int, form: int, a: float, b: float, need_partials: bool) -> float:
+    """op_result(moderate=False, finite_partials=need_partials): the op's value if (a, b) are in
+    its domain and the value (and, if `need_partials`, the needed local derivatives) are finite;
+    no magnitude limit, underflow or kink margin. NaN if not."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return _NAN
+    need_a = need_partials and form in (VV, VC)
+    need_b = need_partials and form in (VV, CV)
+    if kind == ADD:
+        out = a + b
+    elif kind == SUB:
+        out = a - b
+    elif kind == MUL:  # the partials b and a are finite operands
+        out = a * b
+    elif kind == DIV:
+        if b == 0.0:
+            return _NAN
+        out = a / b
+        if need_a and not math.isfinite(1.0 / b):
+            return _NAN
+        if need_b and not math.isfinite(out / b):
+            return _NAN
+    elif kind == POW:
+        if form == VC:
+            if not (a > 0.0 or (b >= 1.0 if a == 0.0 else _is_integer(b))):
+                return _NAN
+        elif not a > 0.0:
+            return _NAN
+        out = a**b
+        if need_a and not math.isfinite(b * a ** (b - 1.0)):
+            return _NAN
+        if need_b and not math.isfinite(math.log(a) * out):
+            return _NAN
+    elif kind == NEG:
+        out = -a
+    elif kind == TANH:  # tanh' = sech(a)**2 is in [0, 1]
+        out = math.tanh(a)
+    elif kind == EXP:  # exp' = exp
+        out = math.exp(a)
+    elif kind == LOG:  # log' = 1/a
+        if not a > 0.0:
+            return _NAN
+        if need_partials and not math.isfinite(1.0 / a):
+            return _NAN
+        out = math.log(a)
+    elif kind == RELU:  # relu' is 0 or 1
+        out = a if a > 0.0 else 0.0
+    elif kind == SIGMOID:  # sigmoid' = s*(1-s) is in [0, 1/4]
+        if a >= 0:
+            out = 1.0 / (1.0 + math.exp(-a))
+        else:
+            e = math.exp(a)
+            out = e / (1.0 + e)
+    else:
+        return _NAN
+    return out if math.isfinite(out) else _NAN
+
+
+# ---- graphs --------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _pick(s: np.ndarray, r: float, reuse: float, unused_below: float, variables: np.ndarray,
+          n_vars: int, unused: np.ndarray, n_unused: int) -> int:  # fmt: skip
+    """A variable: any one (reuse), else one that nothing consumes yet, else the newest."""
+    if r < reuse:
+        return variables[_below(s, n_vars)]
+    if r < unused_below and n_unused > 0:
+        return unused[_below(s, n_unused)]
+    return variables[n_vars - 1]
+
+
+@njit(cache=True)
+def _consume(unused: np.ndarray, n_unused: int, x: int) -> int:
+    """Remove x from the increasing list unused[:n_unused] if it is there; the new length."""
+    for i in range(n_unused):
+        if unused[i] == x:
+            unused[i : n_unused - 1] = unused[i + 1 : n_unused]
+            return n_unused - 1
+    return n_unused
+
+
+@njit(cache=True)
+def _new_leaf(
+    x: float, is_input: bool, is_int: bool, n: int, values: np.ndarray, leaf_slots: np.ndarray,
+    leaf_values: np.ndarray, leaf_ints: np.ndarray, at_leaf: int, inputs: np.ndarray,
+    at_input: int,
+) -> None:  # fmt: skip
+    """Write leaf node n (an input or a constant) with value x, an int if `is_int`."""
+    values[n] = x
+    leaf_slots[at_leaf] = n
+    leaf_values[at_leaf] = x
+    leaf_ints[at_leaf] = is_int
+    if is_input:
+        inputs[at_input] = n
+
+
+@njit(cache=True)
+def _new_input(
+    s: np.ndarray, x: float, int_rate: float, n: int, n_vars: int, n_unused: int, at_leaf: int,
+    at_input: int, values: np.ndarray, variables: np.ndarray, unused: np.ndarray,
+    leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray, inputs: np.ndarray,
+) -> tuple[int, int, int, int, int]:  # fmt: skip
+    """Node n is a new input x (a leaf, a variable, consumed by nothing yet; an int with chance
+    `int_rate` if x is a whole number): the counters n, n_vars, n_unused, at_leaf and at_input
+    after it."""
+    is_int = as_int(s, x, int_rate)
+    _new_leaf(
+        x, True, is_int, n, values, leaf_slots, leaf_values, leaf_ints, at_leaf, inputs, at_input
+    )
+    variables[n_vars] = n
+    unused[n_unused] = n
+    return n + 1, n_vars + 1, n_unused + 1, at_leaf + 1, at_input + 1
+
+
+@njit(cache=True)
+def _link(
+    code: int, a: int, b: int, out: float, n: int, n_vars: int, n_unused: int, at_step: int,
+    values: np.ndarray, variables: np.ndarray, unused: np.ndarray, steps: np.ndarray,
+) -> tuple[int, int, int, int]:  # fmt: skip
+    """Node n is op `code` with args (a,) (b < 0) or (a, b) and value `out`: the counters n,
+    n_vars, n_unused and at_step after it."""
+    n_unused = _consume(unused, n_unused, a)
+    if b >= 0:
+        n_unused = _consume(unused, n_unused, b)
+    values[n] = out
+    variables[n_vars] = unused[n_unused] = n
+    steps[at_step] = code
+    steps[at_step + 1] = a
+    steps[at_step + 2] = a if b < 0 else b  # unary ops read their operand twice
+    steps[at_step + 3] = n
+    return n + 1, n_vars + 1, n_unused + 1, at_step + 4
+
+
+@njit(cache=True)
+def _region_operand(
+    s: np.ndarray, spans: np.ndarray, span_values: np.ndarray, i: int, values: np.ndarray,
+    variables: np.ndarray, n_vars: int,
+) -> tuple[int, float]:  # fmt: skip
+    """A variable operand from span i: half the time an existing variable whose value lies in
+    the span (uniformly among them, if any), else a new input's value: (node, value), node -1
+    for a new input."""
+    if rnd(s) < 0.5:
+        matches = 0
+        for v in range(n_vars):
+            if span_contains(spans, span_values, i, values[variables[v]]):
+                matches += 1
+        if matches > 0:
+            k = _below(s, matches)
+            for v in range(n_vars):
+                x = values[variables[v]]
+                if span_contains(spans, span_values, i, x):
+                    if k == 0:
+                        return variables[v], x
+                    k -= 1
+    return -1, span_draw(s, spans, span_values, i)
+
+
+@njit(cache=True)
+def _place_region(
+    s: np.ndarray, r: int, kind: int, code: int, regions: np.ndarray, spans: np.ndarray,
+    span_values: np.ndarray, int_constants: float, int_leaves: float, reuse: float,
+    unused_below: float, values: np.ndarray, variables: np.ndarray, unused: np.ndarray,
+    n: int, n_vars: int, n_unused: int, at_leaf: int, at_input: int, at_step: int,
+    region_left: int, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
+    inputs: np.ndarray, steps: np.ndarray,
+) -> tuple[int, int, int, int, int, int, int, bool]:  # fmt: skip
+    """Try (ATTEMPTS times) to append op `kind` drawn in region r: its operands from the region's
+    spans (existing variables in them, new inputs drawn from them, constants) or ordinary picks,
+    checked by check_region. The counters n, n_vars, n_unused, at_leaf, at_input, at_step,
+    region_left after it, and whether it was placed (nothing is written if not)."""
+    form, same, either = regions[r, 1], regions[r, 2] != 0, regions[r, 3] != 0
+    partials = regions[r, 4] != 0
+    span_a, span_b = regions[r, 5], regions[r, 6]
+    for _ in range(ATTEMPTS):
+        # Operand nodes: >= 0 an existing variable, -1 a new input, -2 a constant, -3 none.
+        na, va, nb, vb = -3, 0.0, -3, 0.0
+        if form == CV:
+            na, va = -2, span_draw(s, spans, span_values, span_a)
+        elif span_a >= 0:
+            na, va = _region_operand(s, spans, span_values, span_a, values, variables, n_vars)
+        else:
+            na = _pick(s, rnd(s), reuse, unused_below, variables, n_vars, unused, n_unused)
+            va = values[na]
+        if form == VC:
+            nb, vb = -2, span_draw(s, spans, span_values, span_b)
+        elif form == CV or (form == VV and not same):
+            if span_b >= 0:
+                nb, vb = _region_operand(s, spans, span_values, span_b, values, variables, n_vars)
+            else:
+                nb = _pick(s, rnd(s), reuse, unused_below, variables, n_vars, unused, n_unused)
+                vb = values[nb]
+        elif form == VV:  # same: one node as both operands
+            nb, vb = na, va
+        sa, sb = span_a, span_b  # the spans the operands' values come from
+        if form == VV and either and not same and rnd(s) < 0.5:
+            na, va, nb, vb, sa, sb = nb, vb, na, va, sb, sa
+        fresh = (na == -1) + (nb == -1 and not same)
+        if fresh > region_left:
+            continue
+        out = check_region(kind, form, va, vb, partials)
+        if out != out:
+            continue
+        # The new leaves, in operand order, then the op.
+        if na < 0:
+            rate = int_constants if na == -2 else int_leaves
+            is_int = rate > 0.0 and as_int(s, va, spans[sa, 4])
+            _new_leaf(
+                va, na == -1, is_int, n, values, leaf_slots, leaf_values, leaf_ints, at_leaf,
+                inputs, at_input,
+            )  # fmt: skip
+            if na == -1:
+                variables[n_vars] = unused[n_unused] = n
+                n_vars, n_unused, at_input, region_left = (
+                    n_vars + 1, n_unused + 1, at_input + 1, region_left - 1,
+                )  # fmt: skip
+            na, n, at_leaf = n, n + 1, at_leaf + 1
+        if same:
+            nb = na
+        elif nb < 0 and nb != -3:
+            rate = int_constants if nb == -2 else int_leaves
+            is_int = rate > 0.0 and as_int(s, vb, spans[sb, 4])
+            _new_leaf(
+                vb, nb == -1, is_int, n, values, leaf_slots, leaf_values, leaf_ints, at_leaf,
+                inputs, at_input,
+            )  # fmt: skip
+            if nb == -1:
+                variables[n_vars] = unused[n_unused] = n
+                n_vars, n_unused, at_input, region_left = (
+                    n_vars + 1, n_unused + 1, at_input + 1, region_left - 1,
+                )  # fmt: skip
+            nb, n, at_leaf = n, n + 1, at_leaf + 1
+        n, n_vars, n_unused, at_step = _link(
+            code, na, nb if form != V else -1, out, n, n_vars, n_unused, at_step, values,
+            variables, unused, steps,
+        )  # fmt: skip
+        return n, n_vars, n_unused, at_leaf, at_input, at_step, region_left, True
+    return n, n_vars, n_unused, at_leaf, at_input, at_step, region_left, False
+
+
+@njit(cache=True)
+def _draw_op(s: np.ndarray, cumulative: np.ndarray, total: float) -> int:
+    """An op row, by weight."""
+    u = rnd(s) * total
+    j = 0
+    while cumulative[j] <= u:  # bisect_right
+        j += 1
+    return j
+
+
+@njit(cache=True)
+def sample_batch(
+    s: np.ndarray, count: int, sizes: np.ndarray, rates: np.ndarray,
+    unary: np.ndarray, kinds: np.ndarray, codes: np.ndarray, vv_ok: np.ndarray, p_vv: np.ndarray,
+    const_forms: np.ndarray, n_const_forms: np.ndarray, cumulative: np.ndarray, total: float,
+    fold_kind: int, fold_code: int,
+    spans: np.ndarray, span_values: np.ndarray, regions: np.ndarray,
+    region_cumulative: np.ndarray, region_first: np.ndarray,
+    steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
+    inputs: np.ndarray, counts: np.ndarray, region_counts: np.ndarray,
+) -> None:  # fmt: skip
+    """Draw `count` graphs into the flat output arrays; counts[g] = (step ints, leaves, inputs,
+    nodes) of graph g; leaf_ints flags the leaves written as ints. sizes = (min_inputs,
+    max_inputs, min_ops, max_ops, deep_min_ops, deep_max_ops, region_inputs); rates = (reuse,
+    same_operand, fresh_input, int_constants, int_leaves, deep share, deep newest); the op plan
+    has one row per allowed op, the region tables one row per span and per region, op row j's
+    regions being rows region_first[j]..region_first[j + 1] - 1 (see fuzz.sampler).
+    region_counts[r] counts the ops drawn in region r, its last entry the deep graphs.
+
+    The rules: a graph is deep (a long chain, whose ops are drawn ordinarily and take the newest
+    node most often, another op being drawn when one does not fit) with the deep share. Each of
+    n_ops steps may first
+    add a fresh input, then draws an op (by weight); with its regions' total weight the op is
+    drawn in one of them (_place_region), else (or if that fails) ordinarily: up to ATTEMPTS
+    operand choices; when none fits, a fresh input from the op's own domain sampler (while
+    inputs remain) and again. The variables nothing consumes are summed into the output at the
+    end (with the fold op, when the config allows one)."""
+    min_inputs, max_inputs, min_ops, max_ops = sizes[0], sizes[1], sizes[2], sizes[3]
+    deep_min, deep_max, region_inputs = sizes[4], sizes[5], sizes[6]
+    reuse, same, fresh = rates[0], rates[1], rates[2]
+    int_constants, int_leaves, deep_share, deep_newest = rates[3], rates[4], rates[5], rates[6]
+    unused_below = reuse + (1.0 - reuse) / 2
+    deep_reuse = (1.0 - deep_newest) / 2
+    ops_most = max(max_ops, deep_max) if deep_share > 0.0 else max_ops
+    n_max = 2 * max_inputs + 3 * ops_most + 2 * region_inputs + 2
+    values = np.empty(n_max)
+    variables = np.empty(n_max, np.int64)  # input and op nodes, increasing
+    unused = np.empty(n_max, np.int64)  # variables no op consumes yet, increasing
+    n_regions = len(regions)
+    at_step = at_leaf = at_input = 0
+    for g in range(count):
+        first_step, first_leaf, first_input = at_step, at_leaf, at_input
+        inputs_left = min_inputs + _below(s, max_inputs - min_inputs + 1)
+        region_left = region_inputs
+        regions_drawn = 0
+        deep = deep_share > 0.0 and rnd(s) < deep_share
+        if deep:
+            n_ops = deep_min + _below(s, deep_max - deep_min + 1)
+            pick_reuse, pick_unused = deep_reuse, 2 * deep_reuse  # the newest node most often
+            region_counts[n_regions] += 1
+        else:
+            n_ops = min_ops + _below(s, max_ops - min_ops + 1)
+            pick_reuse, pick_unused = reuse, unused_below
+        n, n_vars, n_unused, at_leaf, at_input = _new_input(
+            s, draw_real(s), int_leaves, 0, 0, 0, at_leaf, at_input, values, variables, unused,
+            leaf_slots, leaf_values, leaf_ints, inputs,
+        )  # fmt: skip
+        inputs_left -= 1
+        for _ in range(n_ops if len(kinds) else 0):  # an op that does not fit still counts
+            if inputs_left > 0 and rnd(s) < fresh:
+                n, n_vars, n_unused, at_leaf, at_input = _new_input(
+                    s, draw_real(s), int_leaves, n, n_vars, n_unused, at_leaf, at_input, values,
+                    variables, unused, leaf_slots, leaf_values, leaf_ints, inputs,
+                )  # fmt: skip
+                inputs_left -= 1
+            j = _draw_op(s, cumulative, total)
+            kind, code = kinds[j], codes[j]
+            first, last = region_first[j], region_first[j + 1]
+            if last > first and not deep:  # (a deep graph is about depth: its values moderate)
+                u = rnd(s)
+                if u < region_cumulative[last - 1]:  # drawn in a region
+                    r = first
+                    while region_cumulative[r] <= u:
+                        r += 1
+                    n, n_vars, n_unused, at_leaf, at_input, at_step, region_left, placed = (
+                        _place_region(
+                            s, r, kind, code, regions, spans, span_values, int_constants,
+                            int_leaves, pick_reuse, pick_unused, values, variables, unused, n,
+                            n_vars, n_unused, at_leaf, at_input, at_step, region_left,
+                            leaf_slots, leaf_values, leaf_ints, inputs, steps,
+                        )
+                    )  # fmt: skip
+                    if placed:
+                        region_counts[r] += 1
+                        regions_drawn += 1
+                        continue
+            attempts = ATTEMPTS
+            while True:  # operand choices until one fits
+                a = _pick(s, rnd(s), pick_reuse, pick_unused, variables, n_vars, unused, n_unused)
+                b = -1
+                if unary[j]:
+                    form = V
+                    out = check(kind, V, values[a], 0.0)
+                elif vv_ok[j] and (p_vv[j] >= 1.0 or rnd(s) < p_vv[j]):
+                    form = VV
+                    if rnd(s) < same:
+                        b = a
+                    else:
+                        r = rnd(s)
+                        b = _pick(s, r, reuse, unused_below, variables, n_vars, unused, n_unused)
+                    if rnd(s) < 0.5:
+                        a, b = b, a
+                    out = check(kind, VV, values[a], values[b])
+                else:
+                    form = const_forms[j, _below(s, n_const_forms[j])]
+                    slot = 0 if form == CV else 1
+                    k = draw(s, kind, form, slot, values[a], True)
+                    out = _NAN
+                    if k == k:  # (NaN: no constant fits)
+                        out = (
+                            check(kind, form, values[a], k)
+                            if slot
+                            else check(kind, form, k, values[a])
+                        )
+                    if out == out:
+                        is_int = as_int(s, k, int_constants)
+                        _new_leaf(
+                            k, False, is_int, n, values, leaf_slots, leaf_values, leaf_ints,
+                            at_leaf, inputs, at_input,
+                        )  # fmt: skip
+                        b = n  # the constant
+                        n, at_leaf = n + 1, at_leaf + 1
+                        if not slot:
+                            a, b = b, a
+                if out == out:  # link: op `code` with args (a,) (b < 0) or (a, b)
+                    n, n_vars, n_unused, at_step = _link(
+                        code, a, b, out, n, n_vars, n_unused, at_step, values, variables, unused,
+                        steps,
+                    )  # fmt: skip
+                    break
+                attempts -= 1
+                if deep:  # another op, rather than another operand: the chain goes on
+                    j = _draw_op(s, cumulative, total)
+                    kind, code = kinds[j], codes[j]
+                if attempts == 0:  # nothing fits: a fresh input from the op's own domain, and again
+                    if inputs_left <= 0:
+                        break  # the op is left out
+                    y = draw(s, kind, form, 1 if form == CV else 0, 0.0, False)
+                    if not math.isfinite(y):
+                        break
+                    n, n_vars, n_unused, at_leaf, at_input = _new_input(
+                        s, y, int_leaves, n, n_vars, n_unused, at_leaf, at_input, values,
+                        variables, unused, leaf_slots, leaf_values, leaf_ints, inputs,
+                    )  # fmt: skip
+                    inputs_left -= 1
+                    attempts = ATTEMPTS
+        if fold_kind >= 0 and n_unused > 1:
+            # Sum every variable nothing consumes into the output, so that no part is dead (in a
+            # graph with regions, with the looser check too: a huge value must reach the output).
+            acc = unused[n_unused - 1]
+            for i in range(n_unused - 2, -1, -1):
+                other = unused[i]
+                out = check(fold_kind, VV, values[acc], values[other])
+                if out != out and regions_drawn > 0:
+                    out = check_region(fold_kind, VV, values[acc], values[other], True)
+                if out == out:
+                    values[n] = out
+                    steps[at_step] = fold_code
+                    steps[at_step + 1] = acc
+                    steps[at_step + 2] = other
+                    steps[at_step + 3] = n
+                    acc, n, at_step = n, n + 1, at_step + 4
+        counts[g, 0] = at_step - first_step
+        counts[g, 1] = at_leaf - first_leaf
+        counts[g, 2] = at_input - first_input
+        counts[g, 3] = n

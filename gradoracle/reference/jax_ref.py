@@ -1,0 +1,502 @@
+"""The JAX float64 reference: value, reverse-mode gradients and a forward-mode (JVP) cross-check.
+
+Tracing and compiling JAX per graph costs milliseconds (jit: ~50 ms), far more than an engine spends
+on a small graph. So graphs are compiled to data instead (`reference.tape`): one jitted interpreter
+per size bucket runs any graph of that size, vmapped over a batch of graphs. The interpreter is a
+`lax.scan` over the op steps; each step computes every op of the registry (`op.forward(JAX, a, b)`)
+and selects the one its opcode names. Under vmap a `lax.switch` on a batched opcode is lowered to
+exactly that select anyway (measured: no faster), so the select is written out, which lets each
+untaken op see the safe operands (1.0, 1.0) instead of the real ones: an untaken branch then never
+produces inf or NaN partials, and 0 * inf = NaN cannot leak into the gradients (the double-where
+trick, at the level of the interpreter; `reference.libs.JAX` does the same inside each op).
+A batch of one graph is not vmapped: there `lax.switch` really branches and runs only the op taken
+(~30 us per call for 30 ops instead of ~110 us).
+
+Two passes per graph. Forward: `jax.jvp` of the interpreter along `reference.tape.tangent` over the
+inputs gives every node's value and the JVP. Reverse: a reverse scan over the steps applies JAX's
+VJP of each op (`jax.vjp` of the same branch) to the adjoint of the node it wrote and scatters the
+results to its operands; the adjoints of the input slots are the gradients. The JVP is JAX's own
+forward mode through the whole interpreter, independent of that reverse sweep, so
+`jvp == dot(grads, tangent)` checks it, relative to the same sum without cancellation.
+Non-finite values and gradients are returned as computed (the comparator sets them aside); as
+with jax.grad, a zero adjoint times an infinite partial gives NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
+from gradoracle.reference.graph import Graph
+from gradoracle.reference.libs import JAX
+from gradoracle.reference.ops import OPS
+from gradoracle.reference.tape import (
+    NOP,
+    OP_NAMES,
+    Bucket,
+    CompiledGraph,
+    Tape,
+    compile_graph,
+    pack,
+)
+
+# Batch sizes a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5 s), and
+# a vmapped call costs a fixed ~0.1 ms plus ~3 us per graph of 30 ops (measured: batches of 8 and
+# 64 cost the same), so few sizes: a group of 2-64 graphs pads to 64, larger ones run in 256s.
+# One graph alone runs unvmapped (see the module doc).
+BATCH_SIZES: tuple[int, ...] = (1, 64, 256)
+# Largest batch buffer (graphs x slots) run at once. Per graph, big graphs run fastest in batches
+# of about this many slots (measured: 512 slots in batches of 32-64, 2048 in batches of 16); beyond
+# it the vmapped buffer updates stop being cheap.
+MAX_BATCH_SLOTS = 1 << 15
+# In buckets of BIG_STEPS steps and more (the sampler's deep chains: 1% of graphs, 100-300 ops),
+# up to ALONE_MOST graphs left over run one at a time rather than padded to a batch of 64: one
+# graph costs 0.2 / 0.3 / 0.7 ms in buckets of 128 / 256 / 512 steps, a batch of 64 1.6 / 4.9 /
+# 20 ms (measured), so a few graphs of a deep batch cost 20x less, and no batch-64 shape of a big
+# bucket needs compiling.
+BIG_STEPS = 128
+ALONE_MOST = 16
+# Forward and reverse mode sum the same chain-rule products in different orders, so they differ by
+# rounding: a few ulps per op of JaxResult.jvp_scale (measured on 2,000 random 30-op graphs: at most
+# 1e-15 of it). 1e-10 is ~10^5 ulps: only a real disagreement trips it.
+JVP_RTOL = 1e-10
+# Operands fed to the ops a step does not select: 1.0 is inside every op's domain (log, div, pow).
+SAFE_OPERAND = 1.0
+
+_traces = 0  # how many times the batched interpreter was traced (i.e. compiled); see trace_count
+
+
+def trace_count() -> int:
+    """Number of (bucket, batch size) shapes traced so far in this process."""
+    return _traces
+
+
+@dataclass(frozen=True)
+class JaxResult:
+    """The reference's answer for one graph. Non-finite numbers are kept as computed."""
+
+    value: float
+    grads: tuple[float, ...]  # d value / d input, in Graph.inputs order
+    jvp: float  # forward mode: directional derivative along reference.tape.tangent(len(grads))
+    jvp_dot: float  # reverse mode: dot(grads, tangent)
+    # The same dot product without cancellation: sum over all paths from an input to the output of
+    # |tangent| * |product of local partials|. Both modes' rounding errors are relative to this,
+    # not to the result: y / y has a zero gradient that forward mode may compute as 1e-20.
+    jvp_scale: float
+    jvp_consistent: bool  # they agree within JVP_RTOL (False if they or the value are not finite)
+    # Smallest |operand - kink| over the ops with kinks (inf if none), and the largest |value| of
+    # any node (at least 1).
+    kink_distance: float = math.inf
+    magnitude: float = 0.0
+    # Per gradient, the sum over all paths from its input to the output of |product of local
+    # partials|: what its rounding errors are relative to (reference.compare's quick path).
+    sweeps: tuple[float, ...] = ()
+    # Every op's operands inside its domain (Op.in_domain: finite, and log's > 0, a divisor != 0,
+    # pow's per form) at JAX's float64 node values: where not, the comparator calls the graph not
+    # comparable whatever the numbers are (JAX's (-1.0) ** (-1.0) is finite, and means nothing).
+    # JAX on CPU flushes subnormals to 0, so a subnormal divisor or log operand is outside here:
+    # the comparator then asks Python's floats.
+    in_domain: bool = True
+
+
+RefResult = JaxResult  # the name SPEC.md uses
+
+
+def _branch(name: str) -> Callable[[Any, Any], Any]:
+    op = OPS[name]
+    if op.arity == 2:
+        return lambda a, b: op.forward(JAX, a, b)
+    return lambda a, b: op.forward(JAX, a)
+
+
+def _domains() -> dict[str, Callable[..., Any]]:
+    """Op.in_domain's conditions beyond finite operands, written for jax.numpy: per op whose domain
+    is not every real, (a, b, a is a constant, b is a constant) -> inside. (tests/reference/
+    test_jax_ref.py checks them against the registry's domains.)"""
+    import jax.numpy as jnp
+
+    def pow_domain(a: Any, b: Any, a_const: Any, b_const: Any) -> Any:
+        integer = jnp.floor(b) == b  # a ** k: a > 0, a == 0 with k >= 1, a < 0 with an integer k
+        power = (a > 0) | ((a == 0) & (b >= 1)) | ((a < 0) & integer)
+        return jnp.where(b_const, power, a > 0)  # k ** a and a ** b: a positive base
+
+    return {
+        "div": lambda a, b, a_const, b_const: b != 0,
+        "log": lambda a, b, a_const, b_const: a > 0,
+        "pow": pow_domain,
+    }
+
+
+def _branches() -> list[Callable[[Any, Any], Any]]:
+    """One function (a, b) -> result per opcode: the registry's ops in order, then NOP."""
+    fns = [_branch(name) for name in OP_NAMES]
+    fns.append(lambda a, b: a)
+    assert len(fns) == NOP + 1
+    return fns
+
+
+@cache
+def _interpreter() -> Callable[..., Any]:
+    """The jitted interpreter: (values, tangents, program, output) of a Tape, each with a leading
+    batch axis -> per graph: value, (2, slots) adjoints and magnitudes of every slot, jvp.
+    jax.jit compiles it once per input shape, i.e. per (bucket, batch size)."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    branches = _branches()
+    # Per opcode: which operand has a kink (-1: none) and where; only relu has one (at 0).
+    # (Their distance is reported, not used by the comparator: its margin is per operand.)
+    kinks = [OPS[name].kinks[0] if OPS[name].kinks else None for name in OP_NAMES]
+    kink_side = jnp.array([k.operand if k else -1 for k in kinks] + [-1], dtype=jnp.int32)
+    kink_at = jnp.array([k.at if k else 0.0 for k in kinks] + [0.0], dtype=jnp.float64)
+
+    domains = _domains()
+
+    def in_domain(code: Any, a: Any, b: Any, a_const: Any, b_const: Any) -> Any:
+        """Op.in_domain per step (padding steps read 1.0: inside)."""
+        ok = jnp.isfinite(a) & jnp.isfinite(b)
+        for name, domain in domains.items():
+            ok = ok & jnp.where(code == OP_NAMES.index(name), domain(a, b, a_const, b_const), True)
+        return ok
+
+    def select_op(code: Any, a: Any, b: Any) -> Any:
+        results = []
+        for k, fn in enumerate(branches):
+            taken = code == k
+            results.append(fn(jnp.where(taken, a, SAFE_OPERAND), jnp.where(taken, b, SAFE_OPERAND)))
+        return lax.select_n(code, *results)
+
+    def switch_op(code: Any, a: Any, b: Any) -> Any:
+        return lax.switch(code, branches, a, b)
+
+    def one(
+        apply_op: Callable[..., Any], values: Any, tangents: Any, program: Any, output: Any
+    ) -> tuple[Any, ...]:
+        codes, left, right, dest = program.T
+
+        def forward(buf: Any) -> Any:
+            def step(buf: Any, op: tuple[Any, ...]) -> tuple[Any, None]:
+                code, a, b, d = op
+                return buf.at[d].set(apply_op(code, buf[a], buf[b])), None
+
+            final, _ = lax.scan(step, buf, (codes, left, right, dest))
+            return final  # every slot is written once, so this holds every node's value
+
+        # Forward mode gives the value of every node and the JVP in one pass.
+        final, final_tangents = jax.jvp(forward, (values,), (tangents,))
+
+        # Reverse mode: a reverse sweep over the steps, each applying JAX's VJP of its op to the
+        # adjoint of its destination. (jax.grad of the scan would do the same, but its transpose
+        # adds a whole zero buffer per operand read: O(steps * slots), quadratic in graph size.)
+        # Row 1 sweeps magnitudes alongside: |partial| * magnitude, so it ends as the sum over all
+        # paths of |product of partials|, the gradient without cancellation (see JaxResult).
+        def backward(carry: Any, op: tuple[Any, ...]) -> tuple[Any, None]:
+            code, a, b, d, value_a, value_b = op
+            _, vjp = jax.vjp(lambda x, y: apply_op(code, x, y), value_a, value_b)
+            grad_a, grad_b = jax.vmap(vjp)(carry[:, d])
+            update = jnp.stack([grad_a, grad_b], axis=1)
+            update = update.at[1].set(jnp.abs(update[1]))
+            # One scatter-add for both operands (they may be one slot: x * x); two updates in a
+            # row make XLA copy the whole buffer at every step.
+            return carry.at[:, jnp.stack([a, b])].add(update), None
+
+        at_kink = jnp.abs(
+            jnp.where(kink_side[codes] == 0, final[left], final[right]) - kink_at[codes]
+        )
+        kink = jnp.min(jnp.where(kink_side[codes] >= 0, at_kink, jnp.inf))
+        magnitude = jnp.max(jnp.abs(final))
+        # A constant is a slot no step writes that is not an input (inputs have nonzero tangents).
+        written = jnp.zeros(values.shape[0], dtype=bool).at[dest].set(True)
+        constant = ~written & (tangents == 0.0)
+        inside = jnp.all(
+            in_domain(codes, final[left], final[right], constant[left], constant[right])
+        )
+
+        seed = jnp.zeros((2, values.shape[0]), values.dtype).at[:, output].set(1.0)
+        steps = (codes, left, right, dest, final[left], final[right])
+        swept, _ = lax.scan(backward, seed, steps, reverse=True)
+        return final[output], swept, final_tangents[output], kink, magnitude, inside
+
+    def interpret(*arrays: Any) -> tuple[Any, ...]:
+        global _traces
+        _traces += 1  # runs only while tracing: counts compilations
+        if arrays[0].shape[0] == 1:  # one graph: a real switch runs only the op taken
+            return tuple(x[None] for x in one(switch_op, *(a[0] for a in arrays)))
+        return jax.vmap(lambda *row: one(select_op, *row))(*arrays)
+
+    return jax.jit(interpret)
+
+
+def configure_jax() -> None:
+    import jax
+
+    # JAX computes in float32 unless told otherwise; the whole project compares in float64.
+    jax.config.update("jax_enable_x64", True)
+    # Every evaluation waits for its result at once, so asynchronous dispatch to XLA's CPU
+    # threads only adds hand-offs between threads: 15 instead of 12 us of CPU per sampled graph,
+    # on a machine that the implementation's worker shares.
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+
+
+def use_compilation_cache(directory: str | os.PathLike[str]) -> None:
+    """Keep compiled interpreters on disk (JAX's persistent cache, process-wide): a new process then
+    loads a (bucket, batch size) shape in ~0.4 s instead of compiling it in ~1 s. Call it before the
+    first evaluation; JAX also honours the JAX_COMPILATION_CACHE_DIR environment variable."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", os.fspath(directory))
+    # JAX skips caching compilations under 1 s by default; ours take about that long.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def default_cache_dir() -> Path:
+    """Where compiled interpreters are kept: $GRADORACLE_CACHE, else the user's cache directory."""
+    if os.environ.get("GRADORACLE_CACHE"):
+        return Path(os.environ["GRADORACLE_CACHE"]) / "jax"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gradoracle" / "jax"
+
+
+def batch_size_for(n: int, sizes: Sequence[int] = BATCH_SIZES) -> int:
+    """The smallest allowed batch size that holds n graphs (n <= max(sizes))."""
+    return next(size for size in sorted(sizes) if size >= n)
+
+
+class JaxReference:
+    """Evaluates batches of Graphs on a jitted float64 tape interpreter (compiled per bucket)."""
+
+    def __init__(self, batch_sizes: Sequence[int] = BATCH_SIZES) -> None:
+        if not batch_sizes or min(batch_sizes) < 1:
+            raise ValueError(f"batch_sizes must be positive, got {tuple(batch_sizes)}")
+        self.batch_sizes = tuple(sorted(batch_sizes))
+        configure_jax()
+        self._run = _interpreter()
+
+    def evaluate(self, graphs: Sequence[Graph]) -> list[JaxResult]:
+        """One result per graph, in order; graphs are grouped by bucket, run in padded batches."""
+        return list(self.evaluate_batch(graphs))
+
+    def evaluate_one(self, graph: Graph) -> JaxResult:
+        return self.evaluate([graph])[0]
+
+    def evaluate_batch(self, graphs: Sequence[Graph]) -> JaxBatch:
+        """evaluate() as columns (numpy arrays in graph order): a sequence of the same JaxResults,
+        made only when asked for, and a vectorised quick-pass test for a whole batch."""
+        groups: dict[Bucket, list[tuple[int, CompiledGraph]]] = defaultdict(list)
+        counts, op_counts = [], []
+        for index, graph in enumerate(graphs):
+            compiled = compile_graph(graph)
+            groups[compiled.bucket].append((index, compiled))
+            counts.append(len(compiled.inputs))
+            op_counts.append(compiled.n_ops)
+        batch = JaxBatch(np.array(counts, dtype=np.int64), np.array(op_counts, dtype=np.int64))
+        for bucket, members in groups.items():
+            start = 0
+            for size in self._chunks(len(members), bucket):
+                part = members[start : start + size]
+                start += size
+                tape = pack([compiled for _, compiled in part], bucket, size)
+                indices = np.fromiter((index for index, _ in part), dtype=np.int64, count=len(part))
+                batch.put(indices, *self._run_arrays(tape))
+        batch.finish()
+        return batch
+
+    def _chunks(self, n: int, bucket: Bucket) -> list[int]:
+        """Batch sizes that hold n graphs of a bucket with little padding: the largest size while
+        it fills up, then the smallest sizes above 1 that cover the rest (108 graphs run as two 64s,
+        not as one 256: padding rows cost as much as graphs, an extra call only ~0.1 ms); a few
+        graphs left of a big bucket run one at a time (BIG_STEPS, ALONE_MOST)."""
+        largest = max(1, min(self.batch_sizes[-1], MAX_BATCH_SLOTS // bucket.slots))
+        sizes = sorted({s for s in self.batch_sizes if s < largest} | {largest})
+        chunks = [largest] * (n // largest)
+        rest = n % largest
+        if rest:
+            one = batch_size_for(rest, sizes)
+            small = min((s for s in sizes if s > 1), default=one)
+            count = -(-rest // small)
+            if bucket.steps >= BIG_STEPS and rest <= ALONE_MOST and 1 in sizes:
+                chunks += [1] * rest
+            else:
+                chunks += [one] if rest == 1 or one <= small * count else [small] * count
+        return chunks
+
+    def _run_arrays(self, tape: Tape) -> tuple[np.ndarray, ...]:
+        """Per real graph of the tape: value, jvp, jvp_dot, jvp_scale, consistent, kink distance,
+        magnitude, in domain; and the gradients and their sweeps, flat in graph then input order."""
+        outputs = (np.asarray(x) for x in self._run(*tape.arrays()))
+        value, swept, jvp, kinks, magnitudes, inside = outputs
+        rows, slots = tape.input_rows, tape.input_slots
+        flat_grads = swept[rows, 0, slots]
+        tangents = tape.tangents[rows, slots]
+        n = len(tape.input_counts)
+        jvps = jvp[:n]
+        with np.errstate(invalid="ignore", over="ignore"):  # (gradients of 1e308 overflow here)
+            dots = np.bincount(rows, weights=flat_grads * tangents, minlength=n)
+            weights = swept[rows, 1, slots] * np.abs(tangents)
+            scales = np.bincount(rows, weights=weights, minlength=n)
+            consistent = (
+                np.isfinite(value[:n])
+                & np.isfinite(jvps)
+                & np.isfinite(dots)
+                & (np.abs(jvps - dots) <= JVP_RTOL * scales)
+            )
+        flat_sweeps = swept[rows, 1, slots]
+        return (
+            value[:n], jvps, dots, scales, consistent, kinks[:n], magnitudes[:n], inside[:n],
+            flat_grads, flat_sweeps,
+        )  # fmt: skip
+
+
+class JaxBatch(Sequence[JaxResult]):
+    """A batch's JaxResults as columns in graph order (see JaxReference.evaluate_batch). Indexing
+    makes the JaxResult that evaluate() gives; `quick_pass` judges a batch of implementation results
+    at once, as reference.compare.compare's quick tests do one by one."""
+
+    def __init__(self, counts: np.ndarray, n_ops: np.ndarray) -> None:
+        n = len(counts)
+        self.counts = counts  # gradients per graph
+        self.n_ops = n_ops  # op nodes per graph (the sweeps' rounding budget)
+        self.value = np.empty(n)
+        self.jvp = np.empty(n)
+        self.jvp_dot = np.empty(n)
+        self.jvp_scale = np.empty(n)
+        self.consistent = np.empty(n, dtype=bool)
+        self.kink_distance = np.empty(n)
+        self.magnitude = np.empty(n)
+        self.in_domain = np.empty(n, dtype=bool)
+        # Graph k's quantities (its value, then its gradients): quantities[offsets[k]:offsets[k+1]].
+        self.offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts + 1, out=self.offsets[1:])
+        self.quantities = np.empty(int(self.offsets[-1]))
+        self.sweeps = np.zeros(len(self.quantities))  # at the gradients' places; 0 at the values
+        self._grads: list[float] = []
+        self._sweeps: list[float] = []
+        self._starts: list[int] = []
+        self._rows: list[tuple[Any, ...]] = []
+        self._counts: list[int] = counts.tolist()
+
+    def put(self, indices: np.ndarray, *columns: np.ndarray) -> None:
+        """Results of graphs `indices` (columns as JaxReference._run_arrays gives them)."""
+        value, jvp, dots, scales, consistent, kinks, magnitudes, inside = columns[:8]
+        flat_grads, flat_sweeps = columns[8:]
+        self.value[indices] = value
+        self.jvp[indices] = jvp
+        self.jvp_dot[indices] = dots
+        self.jvp_scale[indices] = scales
+        self.consistent[indices] = consistent
+        self.kink_distance[indices] = kinks
+        self.magnitude[indices] = magnitudes
+        self.in_domain[indices] = inside
+        starts = self.offsets[indices]
+        self.quantities[starts] = value
+        counts = self.counts[indices]
+        # Gradient j of the i-th graph here goes to starts[i] + 1 + j.
+        ends = np.cumsum(counts)
+        within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)
+        places = np.repeat(starts + 1, counts) + within
+        self.quantities[places] = flat_grads
+        self.sweeps[places] = flat_sweeps
+
+    def finish(self) -> None:
+        """Once every graph was put. (The Python-side columns that indexing reads are made on the
+        first index: a campaign's quick passes never need them.)"""
+        self._rows = []
+
+    def _python_columns(self) -> None:
+        first = np.ones(len(self.quantities), dtype=bool)
+        first[self.offsets[:-1]] = False
+        self._grads = self.quantities[first].tolist()
+        self._sweeps = self.sweeps[first].tolist()
+        self._starts = np.cumsum([0, *self._counts]).tolist()
+        self._rows = list(
+            zip(
+                self.value.tolist(),
+                self.jvp.tolist(),
+                self.jvp_dot.tolist(),
+                self.jvp_scale.tolist(),
+                self.consistent.tolist(),
+                self.kink_distance.tolist(),
+                self.magnitude.tolist(),
+                self.in_domain.tolist(),
+                strict=True,
+            )
+        )
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    @overload
+    def __getitem__(self, k: int) -> JaxResult: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[JaxResult]: ...
+
+    def __getitem__(self, k: int | slice) -> JaxResult | list[JaxResult]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if not self._rows and self._counts:
+            self._python_columns()
+        v, j, d, scale, ok, kink, magnitude, inside = self._rows[k]
+        start = self._starts[k if k >= 0 else k + len(self)]
+        grads = tuple(self._grads[start : start + self._counts[k]])
+        sweeps = tuple(self._sweeps[start : start + self._counts[k]])
+        return JaxResult(v, grads, j, d, scale, ok, kink, magnitude, sweeps, inside)
+
+    def __iter__(self) -> Iterator[JaxResult]:
+        return (self[k] for k in range(len(self)))
+
+    def quick_pass(self, results: Sequence[Any]) -> list[bool]:
+        """Per implementation result (an ImplResult, none skipped): True where compare() passes it
+        at once (every operand inside its op's domain, every reference finite, the result 'ok' and
+        every quantity within QUICK_RTOL of JAX, or a gradient within the rounding budget of its
+        sweep: see reference.compare.within_sweeps), False where compare() has to look closer.
+        Kinks need no test here: a kink's side changes only gradients, which are then not
+        comparable, while the value (finite here) passes, and so does the graph. A None number
+        (a gradient a PyTorch-style engine left unset) becomes NaN here: never quick."""
+        nan = math.nan
+        impl: list[float] = []
+        push, extend = impl.append, impl.extend
+        shaped = [True] * len(self._counts)
+        for k, (result, count) in enumerate(zip(results, self._counts, strict=True)):
+            outcome = result.outcome
+            if result.kind == "ok" and not result.error and outcome is not None:
+                grads = outcome.grads
+                if grads is not None and len(grads) == count:
+                    push(outcome.value)
+                    extend(grads)
+                    continue
+            shaped[k] = False
+            extend([nan] * (count + 1))
+        try:
+            got = np.array(impl, dtype=np.float64)
+        except (TypeError, ValueError):  # not plain numbers: compare() says what is wrong
+            return [False] * len(shaped)
+        if got.shape != self.quantities.shape:
+            return [False] * len(shaped)
+        jax = self.quantities
+        with np.errstate(invalid="ignore", over="ignore"):
+            error = np.abs(got - jax)
+            budget = np.repeat(sweep_budget(self.n_ops), self.counts + 1)
+            within_sweep = np.isfinite(self.sweeps) & (error <= budget * self.sweeps)
+            close = (error <= QUICK_RTOL * np.abs(jax)) | within_sweep
+            starts = self.offsets[:-1]
+            finite = np.isfinite(jax)
+            if not len(starts):
+                return []
+            ok = (
+                np.logical_and.reduceat(close, starts)
+                & np.logical_and.reduceat(finite, starts)
+                & self.in_domain
+                & np.array(shaped)
+            )
+        return ok.tolist()

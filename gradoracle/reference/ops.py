@@ -1,0 +1,703 @@
+"""The op registry: one entry per op drives everything (like PyTorch's OpInfo).
+
+An `Op` knows how it is spelled on a Value (and with a plain number on either side), its forward
+formula written once against a math namespace `lib` (`reference.libs`: FLOAT, MP, JAX), its local
+derivatives, its domain (a predicate plus a sampler that draws valid operands by construction), its
+kinks with the derivative convention there, its sampling regions (where bugs live: `Region`), and
+the text of the README op table.
+
+Sampling regions. Ordinary draws stay moderate and away from kinks, so that graphs a few dozen ops
+deep stay comparable; bugs live exactly where they do not go: `x ** 2` at 0 (a power rule written
+as `k*out/a` gives NaN there), relu at and next to 0, exp near overflow, tanh and sigmoid where
+naive formulas overflow, log of tiny operands (an engine clamping at 1e-10), huge and tiny
+magnitudes, `a - a` and `a / a`, deep graphs. Each op lists its regions: a name, a weight (the
+chance that one draw of the op is drawn in the region) and how to draw the operands (a `Span` per
+operand, or any variable). Both samplers read these tables: the compiled one (fuzz.sampler packs
+them into arrays for fuzz.sampler_kernel) and the hypothesis strategies (fuzz.strategies); a graph
+made in a region passes a looser check than ordinary ops (`gradoracle.fuzz.sampler.op_result` with
+`moderate=False`: in the domain, value and local derivatives finite). `DEEP_GRAPHS` says how
+often a graph is a long chain.
+
+Forms say which operands are graph variables ('v') and which are plain-number constants ('c'):
+unary ops have the single form 'v'; binary ops 'vv', 'vc' (constant on the right, `a + 2`) and 'cv'
+(constant on the left, `2 + a`). For pow: 'vc' is a**k, 'cv' is k**a, 'vv' is a**b.
+Operands are always passed positionally as spelled: in `forward(lib, a, b)` `a` is the left operand.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gradoracle.reference.libs import Lib
+
+UNARY_FORMS: tuple[str, ...] = ("v",)
+BINARY_FORMS: tuple[str, ...] = ("vv", "vc", "cv")
+
+# Sampled operands stay moderate: |x| <= 1e3, exp arguments |x| <= 30, and pow results roughly
+# within e**POW_LOG_LIMIT, so that graphs a few dozen ops deep rarely overflow.
+EXP_ARG_LIMIT = 30.0
+POW_LOG_LIMIT = 50.0
+_SPECIAL = (0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0)
+# Ints: people write `x ** 2`, `2 * x`, `x / 2`, `Value(2)`, and engines may treat an int unlike the
+# equal float. Of the whole-number constants a sampler draws, this share is written as an int; of
+# the whole-number leaves, INT_LEAVES (about one leaf in seven: draw_real is a whole number ~19%
+# of the time). Only whole numbers up to INT_LIMIT in magnitude become ints (exact as floats).
+INT_CONSTANTS = 0.5
+INT_LEAVES = 0.75
+INT_LIMIT = 2.0**53
+_EXPONENTS = (-2.0, -1.0, -0.5, 0.5, 1.0, 1.5, 2.0, 3.0)
+_BASES = (0.5, 2.0, 3.0, math.e, 10.0)
+
+Draw = Callable[[str, random.Random, int, "float | None"], "float | None"]
+
+SMALLEST_SUBNORMAL = 5e-324
+SMALLEST_NORMAL = 2.2250738585072014e-308
+# The smallest x whose 1/x is finite (log's derivative): smaller subnormals have an infinite slope.
+SMALLEST_INVERTIBLE = 1.0 / 1.7976931348623157e308
+
+
+@dataclass(frozen=True)
+class Span:
+    """A set of operand values and how to draw one. Kinds:
+    - 'values': one of `values`, uniformly;
+    - 'uniform': uniform in [lo, hi];
+    - 'log': magnitude 10**u with u uniform in [lo, hi] (never below the smallest subnormal);
+    - 'integers': a whole number in [lo, hi], uniformly.
+    For the last three, `sign` +1 keeps the drawn number, -1 negates it, 0 negates half of them.
+    A whole-number draw is written as an int with chance `ints` (see `as_drawn`)."""
+
+    kind: str
+    lo: float = 0.0
+    hi: float = 0.0
+    values: tuple[float, ...] = ()
+    sign: int = 1
+    ints: float = 0.0
+
+    def draw(self, rng: random.Random) -> float | int:
+        if self.kind == "values":
+            x = rng.choice(self.values)
+        else:
+            if self.kind == "uniform":
+                x = rng.uniform(self.lo, self.hi)
+            elif self.kind == "log":
+                x = max(SMALLEST_SUBNORMAL, 10.0 ** rng.uniform(self.lo, self.hi))
+            else:
+                x = float(rng.randint(int(self.lo), int(self.hi)))
+            if self.sign < 0 or (self.sign == 0 and rng.random() < 0.5):
+                x = -x
+        return as_drawn(x, rng, self.ints)
+
+    def contains(self, x: float) -> bool:
+        """x is a value this span draws (an existing node may serve as the operand)."""
+        if not math.isfinite(x):
+            return False
+        if self.kind == "values":
+            return any(x == v for v in self.values)
+        if self.sign < 0:
+            x = -x
+        elif self.sign == 0:
+            x = abs(x)
+        if self.kind == "uniform":
+            return self.lo <= x <= self.hi
+        if self.kind == "log":
+            return max(SMALLEST_SUBNORMAL, 10.0**self.lo) <= x <= 10.0**self.hi
+        return float(x).is_integer() and self.lo <= x <= self.hi
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where one op's bugs live, and how a sampler draws an op there.
+
+    `operands` has one entry per operand as spelled (a, then b): a Span to draw it from, or None
+    for any variable (an ordinary pick). A variable operand with a span is an existing node whose
+    value lies in it, or a new input drawn from it; a constant ('c' in the form) is drawn from its
+    span. `same`: both operands are one node (`a - a`). `either_side`: a 'vv' region's span
+    operand may be spelled on the left or the right. `finite_partials`: the op's local derivatives
+    must be finite too (False only where the value is the point: log of the smallest subnormals,
+    whose slope 1/x overflows)."""
+
+    name: str
+    form: str
+    weight: float  # the chance that one draw of the op is drawn in this region
+    operands: tuple[Span | None, ...]
+    same: bool = False
+    either_side: bool = False
+    finite_partials: bool = True
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DeepGraphs:
+    """A share of graphs that are long chains: min_ops..max_ops ops, each op's operand most often
+    the newest node (micrograd's recursive topological sort dies at depth ~1,000; ordinary graphs
+    of <= 30 ops are at most 28 deep). Their ops are drawn ordinarily, in no region: a deep
+    graph is about depth, and its values stay moderate."""
+
+    share: float
+    min_ops: int
+    max_ops: int
+    newest: float  # chance that an operand is the newest node
+
+
+# 240 ops at most: with the adds that fold loose ends in, a deep graph fits a tape of 256 steps (one
+# compiled JAX interpreter for them all; reference.jax_ref runs them one at a time).
+DEEP_GRAPHS = DeepGraphs(share=0.005, min_ops=100, max_ops=240, newest=0.95)
+# New inputs that region draws may add to a graph, beyond the config's max_inputs.
+REGION_INPUTS = 3
+REGION_WEIGHT = 0.015  # the usual weight: each region gets ~1.5% of its op's draws
+
+HUGE = Span("log", 290.0, 300.0, sign=0)  # |x| in 1e290..1e300
+# |x| in 1e-307..1e-290: normal floats (JAX on CPU flushes subnormals to 0; log has its own).
+TINY = Span("log", -307.0, -290.0, sign=0)
+
+
+@dataclass(frozen=True)
+class Kink:
+    """A point where the op is continuous but not differentiable, and the convention used there."""
+
+    operand: int  # which operand (0 = a, 1 = b)
+    at: float  # the operand value of the kink
+    derivative: float  # the conventional derivative wrt that operand exactly at the kink
+    note: str
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One op. Callables take operands positionally as spelled (a = left operand)."""
+
+    name: str
+    arity: int
+    forms: tuple[str, ...]
+    spellings: Mapping[str, str]  # form -> template with {a} and {b}, e.g. '{a} + {b}'
+    call: Callable[..., Any]  # the Python spelling on objects: operator.add, methodcaller('tanh')
+    forward: Callable[..., Any]  # forward(lib, a, b=None) -> value
+    grads: tuple[Callable[..., Any], ...]  # per operand: grad(lib, a, b, out) -> d out / d operand
+    domain: Callable[[str, float, float | None], bool]  # math domain; see in_domain
+    sampler: Draw  # see draw
+    doc: str
+    domain_doc: str
+    derivative_doc: str
+    kinks: tuple[Kink, ...] = ()
+    # Operand values where the domain ends or the op has a pole: (operand, value). Finite-difference
+    # stencils must not cross these (nor kinks).
+    edges: tuple[tuple[int, float], ...] = ()
+    regions: tuple[Region, ...] = ()  # where bugs live; see the module docstring
+
+    def spell(self, form: str, a: str, b: str = "") -> str:
+        return self.spellings[form].format(a=a, b=b)
+
+    def in_domain(self, form: str, a: float, b: float | None = None) -> bool:
+        """True if the value and every needed derivative (per the conventions) are finite reals.
+
+        Operands must be finite. Float overflow is ignored here (FLOAT raises OverflowError for it;
+        see `float_ok`). For 'vc'/'cv' the derivative wrt the constant is not needed: (-2)**3 is in
+        the domain of a**k but not of a**b.
+        """
+        if not math.isfinite(a) or (b is not None and not math.isfinite(b)):
+            return False
+        return self.domain(form, a, b)
+
+    def float_ok(self, form: str, a: float, b: float | None = None) -> bool:
+        """in_domain, and the FLOAT value and needed partials are finite (no overflow)."""
+        from gradoracle.reference.libs import FLOAT
+
+        if not self.in_domain(form, a, b):
+            return False
+        try:
+            out = self.forward(FLOAT, a, b)
+            parts = self.partials(FLOAT, form, a, b, out)
+        except ArithmeticError:
+            return False
+        return math.isfinite(out) and all(p is None or math.isfinite(p) for p in parts)
+
+    def draw(
+        self, form: str, rng: random.Random, slot: int = 0, other: float | None = None
+    ) -> float | None:
+        """A valid value for operand `slot` of this form, given the other operand's value if known.
+
+        in_domain holds for the pair by construction. None when no value works for `other`
+        (only a**b with a <= 0 given).
+        """
+        return self.sampler(form, rng, slot, other)
+
+    def partials(
+        self, lib: Lib, form: str, a: Any, b: Any = None, out: Any = None
+    ) -> tuple[Any, ...]:
+        """Local derivatives per operand (None for constant operands), following the conventions."""
+        if out is None:
+            out = self.forward(lib, a, b)
+        return tuple(
+            None if f == "c" else grad(lib, a, b, out) for f, grad in zip(form, self.grads)
+        )
+
+    @property
+    def breakpoints(self) -> tuple[tuple[int, float], ...]:
+        """Kinks and domain edges, as (operand, value) pairs."""
+        return tuple((k.operand, k.at) for k in self.kinks) + self.edges
+
+
+# ---- sampling helpers -------------------------------------------------------------------------
+
+
+def draw_real(rng: random.Random) -> float:
+    """A moderate real: mostly O(1), some integers and specials, some magnitudes 1e-3..1e3."""
+    r = rng.random()
+    if r < 0.6:
+        return rng.uniform(-3.0, 3.0)
+    if r < 0.75:
+        return float(rng.randint(-3, 3))
+    if r < 0.95:
+        return rng.choice((-1.0, 1.0)) * 10.0 ** rng.uniform(-3.0, 3.0)
+    return rng.choice(_SPECIAL)
+
+
+def draw_nonzero(rng: random.Random) -> float:
+    x = draw_real(rng)
+    return x if abs(x) >= 1e-3 else rng.choice((-1.0, 1.0)) * rng.uniform(0.1, 3.0)
+
+
+def draw_positive(rng: random.Random) -> float:
+    return abs(draw_nonzero(rng))
+
+
+def _real_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
+    return draw_real(rng)
+
+
+def _integral(x: float) -> bool:
+    """x is a finite whole number (a float or an int)."""
+    return math.isfinite(x) and float(x).is_integer()
+
+
+def as_drawn(x: float, rng: random.Random, rate: float) -> float | int:
+    """x as a sampler writes it: a whole number of moderate size is an `int` with chance `rate`
+    (`x ** 2`, `Value(2)`), anything else the float. Draws stay floats: int-ness is a second
+    choice, made where a number becomes a leaf or a constant."""
+    if rate > 0 and _integral(x) and abs(x) <= INT_LIMIT and rng.random() < rate:
+        return int(x)
+    return x
+
+
+def _fits(base: float, exponent: float) -> bool:
+    """|exponent * log|base|| is small enough that base**exponent stays moderate."""
+    return base == 0 or abs(exponent * math.log(abs(base))) <= POW_LOG_LIMIT
+
+
+# ---- per-op domains and samplers ----------------------------------------------------------------
+
+
+def _always(form: str, a: float, b: float | None) -> bool:
+    return True
+
+
+def _div_domain(form: str, a: float, b: float | None) -> bool:
+    return b != 0
+
+
+def _div_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
+    return draw_nonzero(rng) if slot == 1 else draw_real(rng)
+
+
+def _log_domain(form: str, a: float, b: float | None) -> bool:
+    return a > 0
+
+
+def _positive_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
+    return draw_positive(rng)
+
+
+def _exp_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
+    return max(-EXP_ARG_LIMIT, min(EXP_ARG_LIMIT, draw_real(rng)))
+
+
+def _pow_domain(form: str, a: float, b: float | None) -> bool:
+    assert b is not None
+    if form == "vc":  # a**k: d/da = k*a**(k-1) must be a finite real
+        if a > 0:
+            return True
+        if a == 0:
+            return b >= 1
+        return float(b).is_integer()  # (int.is_integer is Python 3.12's)
+    return a > 0  # k**a and a**b: d/d(exponent) = log(base)*base**exponent needs base > 0
+
+
+def _pow_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float | None:
+    if form == "vc" and slot == 1:  # the constant exponent k, given the base a
+        if other is None or other > 0:
+            k = rng.choice(_EXPONENTS) if rng.random() < 0.7 else rng.uniform(-3.0, 3.0)
+        elif other < 0:
+            k = float(rng.randint(-3, 3))
+        else:
+            k = float(rng.randint(1, 3))
+        return k if other is None or _fits(other, k) else 1.0  # a**1 is valid for every a
+    if form == "vc":  # the base a, given the exponent k
+        if other is None:
+            return draw_real(rng)
+        if _integral(other):
+            a = draw_real(rng) if other >= 1 else draw_nonzero(rng)
+        else:
+            a = draw_positive(rng)
+        return a if _fits(a, other) else rng.choice((-1.0, 1.0)) if _integral(other) else 1.0
+    if slot == 0:  # the base (constant k of k**a, or a of a**b) must be positive
+        base = rng.choice(_BASES) if form == "cv" and rng.random() < 0.5 else draw_positive(rng)
+        return base if other is None or _fits(base, other) else 1.0
+    if other is not None and not other > 0:
+        return None  # no exponent makes base**exponent differentiable wrt the exponent
+    exponent = draw_real(rng)
+    return exponent if other is None or _fits(other, exponent) else rng.uniform(-1.0, 1.0)
+
+
+# ---- sampling regions ----------------------------------------------------------------------------
+
+W = REGION_WEIGHT
+
+
+def _magnitudes(*, divisor: bool = False) -> tuple[Region, ...]:
+    """Huge and tiny operands of a binary op, on either side (1e300 and 1e-300 leaves)."""
+    return (
+        Region("huge operand", "vv", W, (HUGE, None), either_side=True,
+               note="float32 storage overflows, products of huge numbers"),
+        Region("tiny operand", "vv", W, (TINY, None), either_side=True,
+               note="float32 storage and flush-to-zero lose them"),
+    )  # fmt: skip
+
+
+_SAME = Region("same operand", "vv", W, (None, None), same=True,
+               note="a - a and a / a: contributions that cancel exactly")  # fmt: skip
+_SATURATED = (
+    Region("saturated", "v", W, (Span("log", math.log10(20.0), 3.0, sign=0),),
+           note="exp(2x) or exp(-x) of naive formulas overflows from x ~ 355"),
+    Region("far beyond", "v", W, (Span("log", 3.0, 300.0, sign=0),),
+           note="the answer is finite, naive formulas overflow"),
+)  # fmt: skip
+ADD_REGIONS = _magnitudes()
+SUB_REGIONS = (_SAME, _magnitudes()[0])
+MUL_REGIONS = _magnitudes()
+DIV_REGIONS = (
+    _SAME,
+    Region("huge numerator", "vv", W, (HUGE, None)),
+    Region("huge divisor", "vv", W, (None, HUGE), note="the quotient and d/db underflow"),
+    Region("tiny numerator", "vv", W, (TINY, None)),
+)
+POW_REGIONS = (
+    Region("base 0", "vc", W,
+           (Span("values", values=(0.0,), ints=0.5),
+            Span("values", values=(1.0, 2.0, 3.0, 1.5, 2.5), ints=0.5)),
+           note="0 ** k: a power rule written as k*out/a gives 0/0 = NaN"),
+    Region("negative base", "vc", W,
+           (Span("uniform", 0.1, 3.0, sign=-1), Span("integers", -3.0, 3.0, ints=0.5)),
+           note="(-2) ** 3: exp(k*log(a)) fails; int and float exponents"),
+)  # fmt: skip
+RELU_REGIONS = (
+    Region("at 0", "v", W, (Span("values", values=(0.0, -0.0), ints=0.5),),
+           note="the kink itself: relu'(0) = 0"),
+    Region("just above 0", "v", W, (Span("log", -300.0, -3.0, sign=1),)),
+    Region("just below 0", "v", W, (Span("log", -300.0, -3.0, sign=-1),)),
+)  # fmt: skip
+EXP_REGIONS = (
+    Region("large", "v", W, (Span("uniform", 14.0, 700.0),)),
+    Region("overflow edge", "v", W, (Span("uniform", 700.0, 709.78),),
+           note="exp(709.78) is 1.8e308, the largest finite exp"),
+    Region("underflow", "v", W, (Span("uniform", -760.0, -700.0),),
+           note="exp(-745) is the smallest subnormal; below, 0.0"),
+)  # fmt: skip
+LOG_REGIONS = (
+    Region("near 1e-10", "v", W, (Span("log", -11.0, -9.0),),
+           note="a published engine clamps log's argument at 1e-10"),
+    Region("tiny", "v", W, (Span("log", -307.5, -100.0),)),
+    Region("subnormal", "v", W,
+           (Span("log", math.log10(SMALLEST_INVERTIBLE), math.log10(SMALLEST_NORMAL)),),
+           note="flush-to-zero makes them 0; the slope 1/x is still finite"),
+    Region("smallest subnormals", "v", W / 2,
+           (Span("log", math.log10(SMALLEST_SUBNORMAL), math.log10(SMALLEST_INVERTIBLE)),),
+           finite_partials=False, note="the value is finite, the slope 1/x overflows"),
+)  # fmt: skip
+
+
+# ---- the registry --------------------------------------------------------------------------------
+
+
+def _const(value: float) -> Callable[..., float]:
+    return lambda lib, a, b, out: value
+
+
+def _sech2(lib: Lib, a: Any, b: Any, out: Any) -> Any:
+    return lib.sech2(a)  # = 1 - tanh(a)**2, computed without cancellation
+
+
+def _binary(
+    name: str,
+    symbol: str,
+    fn: Callable[..., Any],
+    forward: Callable[..., Any],
+    grads: tuple[Callable[..., Any], ...],
+    doc: str,
+    domain_doc: str,
+    derivative_doc: str,
+    **kw: Any,
+) -> Op:
+    template = "{a} " + symbol + " {b}"
+    return Op(
+        name=name,
+        arity=2,
+        forms=BINARY_FORMS,
+        spellings=dict.fromkeys(BINARY_FORMS, template),
+        call=fn,
+        forward=forward,
+        grads=grads,
+        doc=doc,
+        domain_doc=domain_doc,
+        derivative_doc=derivative_doc,
+        domain=kw.pop("domain", _always),
+        sampler=kw.pop("sampler", _real_sampler),
+        **kw,
+    )
+
+
+def _unary(
+    name: str,
+    forward: Callable[..., Any],
+    grad: Callable[..., Any],
+    doc: str,
+    derivative_doc: str,
+    **kw: Any,
+) -> Op:
+    spelling = "-{a}" if name == "neg" else "{a}." + name + "()"
+    fn = operator.neg if name == "neg" else operator.methodcaller(name)
+    return Op(
+        name=name,
+        arity=1,
+        forms=UNARY_FORMS,
+        spellings={"v": spelling},
+        call=fn,
+        forward=forward,
+        grads=(grad,),
+        doc=doc,
+        derivative_doc=derivative_doc,
+        domain_doc=kw.pop("domain_doc", "all reals"),
+        domain=kw.pop("domain", _always),
+        sampler=kw.pop("sampler", _real_sampler),
+        **kw,
+    )
+
+
+_REGISTRY: tuple[Op, ...] = (
+    _binary(
+        "add",
+        "+",
+        operator.add,
+        lambda lib, a, b=None: lib.add(a, b),
+        (_const(1.0), _const(1.0)),
+        "sum",
+        "all reals",
+        "d/da = 1, d/db = 1",
+        regions=ADD_REGIONS,
+    ),
+    _binary(
+        "sub",
+        "-",
+        operator.sub,
+        lambda lib, a, b=None: lib.sub(a, b),
+        (_const(1.0), _const(-1.0)),
+        "difference",
+        "all reals",
+        "d/da = 1, d/db = -1",
+        regions=SUB_REGIONS,
+    ),
+    _binary(
+        "mul",
+        "*",
+        operator.mul,
+        lambda lib, a, b=None: lib.mul(a, b),
+        (lambda lib, a, b, out: b, lambda lib, a, b, out: a),
+        "product",
+        "all reals",
+        "d/da = b, d/db = a",
+        regions=MUL_REGIONS,
+    ),
+    _binary(
+        "div",
+        "/",
+        operator.truediv,
+        lambda lib, a, b=None: lib.div(a, b),
+        (lambda lib, a, b, out: lib.div(1.0, b), lambda lib, a, b, out: lib.neg(lib.div(out, b))),
+        "quotient",
+        "b != 0 (ZeroDivisionError)",
+        "d/da = 1/b, d/db = -a/b**2",
+        domain=_div_domain,
+        sampler=_div_sampler,
+        edges=((1, 0.0),),
+        regions=DIV_REGIONS,
+    ),
+    _unary("neg", lambda lib, a, b=None: lib.neg(a), _const(-1.0), "negation", "-1"),
+    Op(
+        name="pow",
+        arity=2,
+        forms=("vc", "cv", "vv"),
+        spellings=dict.fromkeys(("vc", "cv", "vv"), "{a} ** {b}"),
+        call=operator.pow,
+        forward=lambda lib, a, b=None: lib.pow(a, b),
+        grads=(
+            lambda lib, a, b, out: lib.mul(b, lib.pow(a, lib.sub(b, 1.0))),
+            lambda lib, a, b, out: lib.mul(lib.log(a), out),
+        ),
+        domain=_pow_domain,
+        sampler=_pow_sampler,
+        edges=((0, 0.0),),
+        regions=POW_REGIONS,
+        doc="power: a**k (constant exponent), k**a (constant base), a**b",
+        domain_doc="a**k: a > 0, or a < 0 with integer k, or a == 0 with k >= 1; "
+        "k**a: k > 0; a**b: a > 0 (else ValueError/ZeroDivisionError; overflow OverflowError)",
+        derivative_doc="d(a**k)/da = k*a**(k-1); d(k**a)/da = log(k)*k**a; "
+        "d(a**b)/da = b*a**(b-1), d(a**b)/db = log(a)*a**b",
+    ),
+    _unary(
+        "tanh",
+        lambda lib, a, b=None: lib.tanh(a),
+        _sech2,
+        "hyperbolic tangent, stable for every finite input",
+        "1 - tanh(a)**2",
+        regions=_SATURATED,
+    ),
+    _unary(
+        "exp",
+        lambda lib, a, b=None: lib.exp(a),
+        lambda lib, a, b, out: out,
+        "exponential",
+        "exp(a)",
+        domain_doc="all reals (OverflowError above ~709.78)",
+        sampler=_exp_sampler,
+        regions=EXP_REGIONS,
+    ),
+    _unary(
+        "log",
+        lambda lib, a, b=None: lib.log(a),
+        lambda lib, a, b, out: lib.div(1.0, a),
+        "natural logarithm",
+        "1/a",
+        domain_doc="a > 0 (ValueError)",
+        domain=_log_domain,
+        sampler=_positive_sampler,
+        edges=((0, 0.0),),
+        regions=LOG_REGIONS,
+    ),
+    _unary(
+        "relu",
+        lambda lib, a, b=None: lib.relu(a),
+        lambda lib, a, b, out: lib.step(a),
+        "max(a, 0)",
+        "1 if a > 0 else 0",
+        kinks=(
+            Kink(
+                0,
+                0.0,
+                0.0,
+                "relu'(0) = 0, like micrograd, PyTorch and jax.nn.relu "
+                "(jnp.maximum(x, 0) gives 0.5)",
+            ),
+        ),
+        regions=RELU_REGIONS,
+    ),
+    _unary(
+        "sigmoid",
+        lambda lib, a, b=None: lib.sigmoid(a),
+        lambda lib, a, b, out: lib.mul(out, lib.sigmoid(lib.neg(a))),  # s*(1-s), no cancellation
+        "logistic 1/(1 + exp(-a)), stable for every finite input",
+        "s*(1 - s), s = sigmoid(a)",
+        regions=_SATURATED,
+    ),
+)
+
+OPS: dict[str, Op] = {op.name: op for op in _REGISTRY}
+
+
+def get_op(op: Op | str) -> Op:
+    """The registry entry for a name (KeyError naming the op and the known ops otherwise)."""
+    if isinstance(op, Op):
+        return op
+    try:
+        return OPS[op]
+    except KeyError:
+        raise KeyError(f"unknown op {op!r}; known: {', '.join(OPS)}") from None
+
+
+def apply(op: Op | str, form: str, a: Any, b: Any = None) -> Any:
+    """Apply an op to arbitrary objects through its Python spelling (`a + b`, `a.tanh()`, ...).
+
+    This is how a Graph is built on any implementation's Value class; constants are passed as plain
+    numbers in the position the form says.
+    """
+    entry = get_op(op)
+    if form not in entry.forms:
+        raise ValueError(f"{entry.name}: form {form!r} not in {entry.forms}")
+    return entry.call(a, b) if entry.arity == 2 else entry.call(a)
+
+
+def _example(op: Op, form: str) -> str:
+    names = iter(("a", "b"))
+    args = ["k" if f == "c" else next(names) for f in form]
+    return op.spell(form, *args)
+
+
+def readme_op_table() -> str:
+    """The README op table (markdown), generated from the registry."""
+    rows = [
+        "| op | spellings | meaning | domain | derivative | kink convention |",
+        "|---|---|---|---|---|---|",
+    ]
+    for op in OPS.values():
+        spellings = ", ".join(f"`{_example(op, f)}`" for f in op.forms)
+        kinks = "; ".join(k.note for k in op.kinks) or "-"
+        rows.append(
+            f"| {op.name} | {spellings} | {op.doc} | {op.domain_doc} | "
+            f"{op.derivative_doc} | {kinks} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def _span_doc(span: Span | None) -> str:
+    if span is None:
+        return "any node"
+    if span.kind == "values":
+        shown = ", ".join(repr(v) for v in span.values)
+    elif span.kind == "log":
+        lo, hi = max(SMALLEST_SUBNORMAL, 10.0**span.lo), 10.0**span.hi
+        shown = f"{lo:.3g}..{hi:.3g} (log-uniform)"
+    else:
+        shown = f"{span.lo:g}..{span.hi:g}"
+    sign = {1: "", -1: "-(", 0: "+-("}[span.sign] if span.kind != "values" else ""
+    shown = f"{sign}{shown})" if sign else shown
+    return shown + (" (int or float)" if span.ints else "")
+
+
+def readme_region_table() -> str:
+    """The README table of sampling regions (markdown), generated from the registry."""
+    rows = ["| op | region | spelling | operands | weight | why |", "|---|---|---|---|---|---|"]
+    for op in OPS.values():
+        for r in op.regions:
+            spelling = op.spell(r.form, "a", "a") if r.same else _example(op, r.form)
+            if r.same:
+                operands = "one node as both operands"
+            else:
+                names = iter(("a", "b"))
+                parts = [
+                    f"{'k' if f == 'c' else next(names)}: {_span_doc(s)}"
+                    for f, s in zip(r.form, r.operands, strict=False)
+                ]
+                operands = "; ".join(parts) + (", either side" if r.either_side else "")
+            rows.append(
+                f"| {op.name} | {r.name} | `{spelling}` | {operands} | {r.weight:g} | "
+                f"{r.note or '-'} |"
+            )
+    deep = DEEP_GRAPHS
+    rows.append(
+        f"| (graph) | deep | a chain | {deep.min_ops}-{deep.max_ops} ops, the newest node as "
+        f"operand {deep.newest:.0%} of the time | {deep.share:g} of graphs | recursion limits "
+        "and stale state in deep graphs |"
+    )
+    return "\n".join(rows) + "\n"
