@@ -164,6 +164,22 @@ class Kink:
     at: float  # the operand value of the kink
     derivative: float  # the conventional derivative wrt that operand exactly at the kink
     note: str
+    # Other derivatives engines choose there, each a convention rather than a bug (relu'(0) = 1,
+    # the mean 0.5); anything else at the kink is a bug.
+    alternatives: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outside:
+    """A point outside the op's domain or past float64's range. The reference follows Python's
+    floats and raises there; IEEE 754 arithmetic (numpy, C) gives `ieee` instead. What an engine
+    does here is a convention (fuzz.conventions), judged by explicit cases, never by random graphs.
+    """
+
+    convention: str  # the convention's name, shared by the points of several ops
+    form: str
+    operands: tuple[float | int, ...]  # as spelled: (a,) or (a, b); 'c' operands are constants
+    ieee: float  # nan, inf or -inf
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,6 +203,7 @@ class Op:
     # stencils must not cross these (nor kinks).
     edges: tuple[tuple[int, float], ...] = ()
     regions: tuple[Region, ...] = ()  # where bugs live; see the module docstring
+    outside: tuple[Outside, ...] = ()  # where raising, nan and inf are conventions
 
     def spell(self, form: str, a: str, b: str = "") -> str:
         return self.spellings[form].format(a=a, b=b)
@@ -532,6 +549,11 @@ _REGISTRY: tuple[Op, ...] = (
         domain=_div_domain,
         sampler=_div_sampler,
         edges=((1, 0.0),),
+        outside=(
+            Outside("division-by-zero", "vc", (1.0, 0.0), math.inf),
+            Outside("division-by-zero", "vv", (-1.0, 0.0), -math.inf),
+            Outside("division-by-zero", "vc", (0.0, 0.0), math.nan),
+        ),
         regions=DIV_REGIONS,
     ),
     _unary("neg", lambda lib, a, b=None: lib.neg(a), _const(-1.0), "negation", "-1"),
@@ -549,6 +571,13 @@ _REGISTRY: tuple[Op, ...] = (
         domain=_pow_domain,
         sampler=_pow_sampler,
         edges=((0, 0.0),),
+        outside=(
+            Outside("pow-domain", "vc", (0.0, -1), math.inf),
+            Outside("pow-domain", "vc", (0.0, -1.0), math.inf),
+            Outside("pow-domain", "vc", (-8.0, 0.5), math.nan),
+            Outside("overflow", "vc", (10.0, 400), math.inf),
+            Outside("overflow", "cv", (10.0, 400.0), math.inf),
+        ),
         regions=POW_REGIONS,
         doc="power: a**k (constant exponent), k**a (constant base), a**b",
         domain_doc="a**k: a > 0, or a < 0 with integer k, or a == 0 with k >= 1; "
@@ -572,6 +601,7 @@ _REGISTRY: tuple[Op, ...] = (
         "exp(a)",
         domain_doc="all reals (OverflowError above ~709.78)",
         sampler=_exp_sampler,
+        outside=(Outside("overflow", "v", (1000.0,), math.inf),),
         regions=EXP_REGIONS,
     ),
     _unary(
@@ -583,6 +613,10 @@ _REGISTRY: tuple[Op, ...] = (
         domain_doc="a > 0 (ValueError)",
         domain=_log_domain,
         sampler=_positive_sampler,
+        outside=(
+            Outside("log-domain", "v", (0.0,), -math.inf),
+            Outside("log-domain", "v", (-1.0,), math.nan),
+        ),
         edges=((0, 0.0),),
         regions=LOG_REGIONS,
     ),
@@ -599,6 +633,7 @@ _REGISTRY: tuple[Op, ...] = (
                 0.0,
                 "relu'(0) = 0, like micrograd, PyTorch and jax.nn.relu "
                 "(jnp.maximum(x, 0) gives 0.5)",
+                alternatives=(1.0, 0.5),
             ),
         ),
         regions=RELU_REGIONS,
