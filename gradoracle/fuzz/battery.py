@@ -4,7 +4,7 @@ random graphs, each built from the spellings the engine offers (fuzz.battery_gra
 - reuse: a node used twice, by two consumers or as both operands of one op, must receive the sum
   of all contributions;
 - edges of the domain where the answer is finite (tanh(1000), log(5e-324), `x ** 2` at 0, ...);
-- kinks: relu'(0) = 0;
+- conventions (fuzz.conventions): relu'(0), and what ops do outside their domain;
 - repeated backward(): the second and third calls give two and three times the leaf gradients;
 - two roots sharing nodes: backward() from an inner node, then from the output;
 - inputs' .data unchanged by backward();
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gradoracle.fuzz import battery_graphs as graphs
 from gradoracle.fuzz import battery_worker as worker
+from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted, run_conventions
 from gradoracle.fuzz.findings import Finding
 from gradoracle.fuzz.probe import Spelling, probe_graphs, spellings_of
 from gradoracle.fuzz.snippets import graph_snippet
@@ -120,13 +121,20 @@ def _number_text(x: float | None) -> str:
 
 
 def run_battery(
-    oracle: Oracle, offered: Sequence[Spelling], timeout: float, deadline: float
+    oracle: Oracle,
+    offered: Sequence[Spelling],
+    timeout: float,
+    deadline: float,
+    accepted: Accepted = NONE_ACCEPTED,
 ) -> list[Finding]:
     """The semantics battery (see the module docstring): each deviation is a finding with its
     category. A behaviour case may take `timeout` seconds (more where it is big), and none
-    starts after `deadline`."""
+    starts after `deadline`. `accepted`: the conventions the engine chose (--accept)."""
     battery = _Battery(oracle, offered, timeout, deadline)
     findings = _graph_cases(battery)
+    found, observed = run_conventions(oracle, offered, accepted, deadline)
+    oracle.stats.conventions = {name: seen.as_json() for name, seen in observed.items()}
+    findings += found
     for case in (_repeated_backward, _two_roots, _inputs_unchanged, _memory, _deep, _wide):
         findings += case(battery)
     return findings
@@ -143,16 +151,6 @@ def _graph_cases(b: _Battery) -> list[Finding]:
                 f"{len(runnable) - len(judged)} {kind} cases not run (time)"
             )
         findings += [Finding(kind, g, v, g) for g, v in judged if v.status == FAIL]
-    relu_at_kink = Graph((Node.input(0.0), Node.apply("relu", 0)))
-    if _runnable(relu_at_kink, b.offered):
-        result = b.oracle.run_impl([relu_at_kink], b.deadline)[0]
-        got = result.outcome.grads if result.outcome else None
-        if result.kind != "skipped" and got != (0.0,):
-            shown = got[0] if got else None
-            quantity = Quantity("x0", shown, 0.0, 1.0, FAIL)
-            reason = f"relu'(0) = 0 expected, got {got!r} {result.error}".strip()
-            verdict = Verdict(FAIL, (quantity,), reason, result.error)
-            findings.append(Finding("kink", relu_at_kink, verdict, relu_at_kink))
     return findings
 
 

@@ -134,7 +134,9 @@ def merge(results: list[CheckResult], budget: float, seed: int) -> CheckResult:
     for r in results:
         for f in fields(Stats):
             value = getattr(r.stats, f.name)
-            if isinstance(value, dict):
+            if f.name == "conventions":  # what the engine does, the same in every shard
+                stats.conventions.update(value)
+            elif isinstance(value, dict):
                 merged = getattr(stats, f.name)
                 for k, v in value.items():
                     merged[k] = merged.get(k, 0) + v

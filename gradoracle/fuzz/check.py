@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 from gradoracle.fuzz.adapters import Adapter, ImplResult
 from gradoracle.fuzz.battery import run_battery
-from gradoracle.fuzz.findings import DAMAGED, UNSHRUNK, Finding, Stats, category
+from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted
+from gradoracle.fuzz.findings import CONVENTION, DAMAGED, UNSHRUNK, Finding, Stats, category
 from gradoracle.fuzz.probe import (
     FLOAT,
     INT,
@@ -42,6 +43,10 @@ MAX_SHRUNK = 5  # failures shrunk per category; the rest are counted
 # the per-graph timeout to show again; most graphs take milliseconds).
 CONFIRM_GRACE = 6.0
 FILTER_TRIES = 8  # batches drawn in a row when every graph of them used a refused spelling
+# Random graphs are the main attack: when the probe and the battery spent the budget (a small
+# budget on a loaded machine), the first batch still runs, for up to this many seconds past it.
+# A run that checked no random graph at all is not a pass (the command line says so).
+FIRST_BATCH_GRACE = 10.0
 FIRST_SHARE = 4.0  # shrinking time of a category's smallest failure, against 1 for the others
 # Allocations between two young-generation collections while sampling (Python's default: 700).
 GC_THRESHOLD = 20_000
@@ -257,6 +262,15 @@ class CheckResult:
         return [str(s) for s in self.refused]
 
     @property
+    def bugs(self) -> list[Finding]:
+        return [f for f in self.findings if f.category != CONVENTION]
+
+    @property
+    def conventions(self) -> list[Finding]:
+        """Findings where the engine chose another convention than the reference (not accepted)."""
+        return [f for f in self.findings if f.category == CONVENTION]
+
+    @property
     def checked_nothing(self) -> bool:
         """No spelling offered and nothing found: the class is not a Value class we can drive."""
         return not any(s.op != LEAF for s in self.offered) and not self.findings
@@ -322,6 +336,7 @@ def run_check(
     timeout: float = 5.0,
     battery: bool = True,
     replay: Sequence[Graph] = (),
+    accepted: Accepted = NONE_ACCEPTED,
 ) -> CheckResult:
     """Probe, battery, replay known failures, then sample, judge and shrink until the budget (wall
     seconds) is spent. `replay` graphs (earlier findings) are judged before any random graph."""
@@ -341,7 +356,7 @@ def run_check(
     t = time.perf_counter()
     battery_end = time.monotonic() + budget / 3  # the battery may not eat the random graphs' time
     if battery:
-        findings += run_battery(oracle, probed.offered, timeout, battery_end)
+        findings += run_battery(oracle, probed.offered, timeout, battery_end, accepted)
         if findings:
             found_something()
     stats.battery_seconds = time.perf_counter() - t
@@ -394,6 +409,8 @@ def run_check(
         graphs = next_batch() if config.ops else []
         while graphs:
             stop = deadline - (budget * SHRINK_SHARE if failures else 0.0)
+            if not stats.graphs_checked and not failures and not findings:
+                stop = max(stop, time.monotonic() + FIRST_BATCH_GRACE)
             if time.monotonic() >= stop:
                 break
             judged, graphs = oracle._judge(graphs, stop, next_batch)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from gradoracle.fuzz import corpus_cli
 from gradoracle.fuzz.adapters import Adapter, UsageError, load_adapter
+from gradoracle.fuzz.conventions import CONVENTIONS, parse_accept
 
 if TYPE_CHECKING:
     from gradoracle.fuzz.check import CheckResult
@@ -69,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check, budget=10.0)
     check.add_argument(
         "--graphs", type=_count, metavar="N", help="stop after N random graphs (default: budget)"
+    )
+    check.add_argument(
+        "--accept",
+        action="append",
+        default=[],
+        metavar="NAME=ALTERNATIVE",
+        help="a convention the class chose, e.g. relu-kink=1 or log-domain=ieee (repeatable); "
+        f"names: {', '.join(CONVENTIONS)}",
     )
     campaign = commands.add_parser("fuzz", help="a campaign on all cores, sharing findings")
     campaign.add_argument("--impl", metavar="MODULE:CLASS", default="engine:Value")
@@ -133,6 +142,7 @@ class _Progress:
 
 
 def _check(args: argparse.Namespace, out: list[str]) -> int:
+    accepted = parse_accept(args.accept)
     adapter = load_adapter(args.impl)
     from gradoracle.fuzz.check import InProcess, Oracle, run_check
     from gradoracle.fuzz.isolation import IsolatedImpl
@@ -151,6 +161,7 @@ def _check(args: argparse.Namespace, out: list[str]) -> int:
             progress=progress,
             max_graphs=args.graphs,
             timeout=args.timeout,
+            accepted=accepted,
         )
     finally:
         progress.close()
@@ -175,6 +186,13 @@ def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out
         print(
             f"gradoracle: error: {result.impl} offers none of the ops: every spelling raised "
             "while building it, or none could be probed in time",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not result.findings and not result.stats.graphs_checked:  # the probe and battery alone
+        print(
+            f"gradoracle: error: no random graph was checked within the budget of "
+            f"{result.budget:g} s (the probe and the battery took it): give a larger --budget",
             file=sys.stderr,
         )
         return EXIT_USAGE

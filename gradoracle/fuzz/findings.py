@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gradoracle.reference.compare import Verdict
 from gradoracle.reference.graph import Graph
@@ -11,6 +12,9 @@ from gradoracle.reference.graph import Graph
 UNSHRUNK = ("hang", "crash")
 # A graph that failed in a worker earlier graphs had used, and passes alone in a new one.
 DAMAGED = "damaged worker"
+# Where the engine chose another convention than the reference's (fuzz.conventions): reported
+# apart from the bugs, still a failed check unless accepted.
+CONVENTION = "convention"
 
 
 @dataclass
@@ -38,6 +42,8 @@ class Stats:
     replayed: int = 0  # earlier findings judged again (from the example database)
     replayed_failing: int = 0  # ... and still failing
     first_finding_seconds: float | None = None  # wall seconds from the start to the first failure
+    # What the engine does at each convention (fuzz.conventions.Observed.as_json), by name.
+    conventions: dict[str, Any] = field(default_factory=dict)
 
 
 def category(verdict: Verdict) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from gradoracle.fuzz.adapters import Adapter
 from gradoracle.fuzz.check import CheckResult
-from gradoracle.fuzz.findings import Finding
+from gradoracle.fuzz.findings import CONVENTION, Finding
 from gradoracle.fuzz.snippets import graph_snippet
 from gradoracle.reference.compare import Quantity, Verdict
 from gradoracle.reference.finite_diff import finite_diff
@@ -51,7 +51,9 @@ def quantity_table(
 def finding_text(n: int, finding: Finding, adapter: Adapter) -> str:
     verdict = finding.verdict
     head = f"Finding {n}: {finding.category}: {verdict.reason}"
-    if finding.count > 1:
+    if finding.count > 1 and finding.category in (CONVENTION, "domain"):
+        head += f" ({finding.count} cases)"
+    elif finding.count > 1:
         head += f" ({finding.count} sampled graphs failed in this category)"
     lines = [head, "", _indent(snippet_of(finding, adapter)), ""]
     if verdict.quantities:
@@ -80,11 +82,22 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line if line else "" for line in text.splitlines())
 
 
-def _by_category(result: CheckResult) -> str:
+def _by_category(findings: list[Finding]) -> str:
     counts: dict[str, int] = {}
-    for f in result.findings:
+    for f in findings:
         counts[f.category] = counts.get(f.category, 0) + 1
     return f" ({', '.join(f'{k}: {v}' for k, v in counts.items())})" if counts else ""
+
+
+def _conventions_line(conventions: dict[str, Any]) -> str:
+    """'relu-kink as expected, log-domain differs (ieee), ...' from Stats.conventions."""
+    if not conventions:
+        return "none checked"
+    parts = []
+    for name, seen in conventions.items():
+        accepted = f" ({', '.join(seen['accepted'])})" if seen["accepted"] else ""
+        parts.append(f"{name} {seen['verdict']}{accepted}")
+    return ", ".join(parts)
 
 
 def _refusals(result: CheckResult) -> str:
@@ -106,7 +119,9 @@ def summary_text(result: CheckResult, adapter: Adapter) -> str:
         f"ops covered: {', '.join(result.supported) or 'none'}",
         f"spellings not offered (refused on every probe input): {_refusals(result)}",
         f"graphs checked: {s.graphs_checked}, not comparable: {s.not_comparable} ({share:.2%}), "
-        f"findings: {len(result.findings)}{_by_category(result)}",
+        f"bugs: {len(result.bugs)}{_by_category(result.bugs)}, "
+        f"conventions differing: {len(result.conventions)}",
+        f"conventions: {_conventions_line(s.conventions)}",
         f"time: {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s cpu; implementation "
         f"{s.impl_seconds:.2f} s, references {s.reference_seconds:.2f} s, sampling "
         f"{s.sample_seconds:.2f} s, comparing {s.compare_seconds:.2f} s, battery "
@@ -167,6 +182,8 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "replayed": s.replayed,
         "replayed_failing": s.replayed_failing,
         "findings": [finding_json(f, adapter) for f in result.findings],
+        "bugs": len(result.bugs),
+        "conventions": s.conventions,
         "ops_covered": {name: list(forms) for name, forms in result.supported.items()},
         "ops_skipped": result.skipped,
         "seconds": result.seconds,

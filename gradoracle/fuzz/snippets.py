@@ -56,6 +56,24 @@ def graph_snippet(
 ) -> str:
     """The graph built with the adapter's spellings, backward() `backward_calls` times, and the
     quantities printed (see the module docstring)."""
+    head = _built(graph, adapter)
+    backward = adapter.snippet_backward.format(out="out")
+    calls = [backward] + [
+        f"{backward}  # call {k}: the leaf gradients must be {k} times the first"
+        for k in range(2, backward_calls + 1)
+    ]
+    return head + "\n".join([*calls, *prints(graph, adapter, quantities)]) + "\n"
+
+
+def value_snippet(graph: Graph, adapter: Adapter, expected: str) -> str:
+    """The graph built and its output printed beside what was expected (no backward pass: for
+    cases about the value itself, such as log(-1) outside its domain)."""
+    read = adapter.snippet_data.format(x="out")
+    return _built(graph, adapter) + f"print('out.data =', {read}, {'  expected ' + expected!r})\n"
+
+
+def _built(graph: Graph, adapter: Adapter) -> str:
+    """The import, the leaves and the ops, up to `out = ...`."""
     text = graph.to_snippet(adapter.import_line, adapter.class_name)
     head = text[: text.index("out.backward()\n")]
     if adapter.snippet_leaf != "{cls}({value})":
@@ -64,9 +82,4 @@ def graph_snippet(
             old = f"x{i} = {adapter.class_name}({value!r})"
             new = adapter.snippet_leaf.format(cls=adapter.class_name, value=repr(value))
             head = head.replace(old, f"x{i} = {new}")
-    backward = adapter.snippet_backward.format(out="out")
-    calls = [backward] + [
-        f"{backward}  # call {k}: the leaf gradients must be {k} times the first"
-        for k in range(2, backward_calls + 1)
-    ]
-    return head + "\n".join([*calls, *prints(graph, adapter, quantities)]) + "\n"
+    return head
