@@ -1,7 +1,8 @@
 """Closure micrograd (subclass of `_base.MicroValue`); planted bug: relu'(0) = 1.
 
 The slope test is `x >= 0`: right everywhere except at the kink, where the convention (micrograd,
-PyTorch, jax.nn.relu) is relu'(0) = 0.
+PyTorch, jax.nn.relu) is relu'(0) = 0. `check` reports it in the category "convention" (a failed
+check unless `--accept relu-kink=1`).
 """
 
 from __future__ import annotations

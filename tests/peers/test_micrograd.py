@@ -24,7 +24,8 @@ SPEC = "micrograd.engine:Value"
 # Categories that random graphs and single-op probes produce: none may appear for micrograd but the
 # wrong gradients of its division at huge operands.
 ARITHMETIC = {"wrong value", "exception", "hang", "crash"}
-KNOWN = {"deep graph", "double backward", "two roots", "wrong gradient"}
+# "convention": its `**` is Python's, a complex number for (-8) ** 0.5 where the reference raises.
+KNOWN = {"deep graph", "double backward", "two roots", "wrong gradient", "convention"}
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +52,7 @@ def test_gradoracle_check_finds_exactly_the_known_defects() -> None:
     # defect turns up when the stream reaches such a graph within the budget.
     assert {"deep graph", "double backward", "two roots"} <= set(found) <= {*KNOWN}, found
     its_ops_pass_on_shallow_graphs(report)
+    its_pow_is_pythons_outside_the_domain(report)
     its_division_overflows_at_huge_operands(report)
     missing_ops_are_skipped(report)
     recursion_error_on_a_chain_of_1000(report)
@@ -65,6 +67,14 @@ def its_ops_pass_on_shallow_graphs(report: dict[str, Any]) -> None:
     # (Sampling regions: relu at 0, huge magnitudes beside a relu and subnormals are not comparable
     # under the comparator's fixed kink margin and JAX's flushing of subnormals; measured ~21%.)
     assert report["not_comparable"] < report["graphs_checked"] / 4
+
+
+def its_pow_is_pythons_outside_the_domain(report: dict[str, Any]) -> None:
+    (finding,) = by_category(report)["convention"]
+    assert finding["reason"].startswith("pow-domain: `x0 ** 0.5` at x0 = -8.0 gives complex")
+    assert "--accept pow-domain=complex" in finding["reason"]
+    assert report["conventions"]["pow-domain"]["verdict"] == "differs"
+    assert {c["verdict"] for c in report["conventions"].values()} == {"as expected", "differs"}
 
 
 def its_division_overflows_at_huge_operands(report: dict[str, Any]) -> None:
