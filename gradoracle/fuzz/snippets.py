@@ -3,7 +3,8 @@ directory `check` ran in, and its output shows the failure.
 
 - The import line comes from the user's MODULE:CLASS, never from the class (a compiled class
   reports its module as `builtins`), and an adapter spells leaves, backward() and the reads its own
-  way (Adapter.snippet_* templates).
+  way (Adapter.snippet_* templates), and method ops with the engine's names (Adapter.spellings:
+  `a.ln()` where the engine calls log `ln`).
 - Numbers print at full precision, through float(): `str()` of a numpy float32 prints `1e-10` for
   1.0000000133e-10 and hides the error. Each printed quantity is followed by the expected answer
   (the exact one where it was computed, else JAX's), and the wrong ones are marked.
@@ -43,11 +44,12 @@ def prints(graph: Graph, adapter: Adapter, quantities: Sequence[Quantity] = ()) 
     lines = []
     value = by_name.get("value")
     read = _read(adapter.snippet_data, "out", value)
-    lines.append(f"print('out.data =', {read}{_expected(value)})")
+    data, grad = adapter.spellings.data, adapter.spellings.grad
+    lines.append(f"print('out.{data} =', {read}{_expected(value)})")
     for i in graph.inputs:
         q = by_name.get(f"x{i}")
         read = _read(adapter.snippet_grad, f"x{i}", q)
-        lines.append(f"print('x{i}.grad =', {read}{_expected(q)})")
+        lines.append(f"print('x{i}.{grad} =', {read}{_expected(q)})")
     return lines
 
 
@@ -56,7 +58,7 @@ def graph_snippet(
 ) -> str:
     """The graph built with the adapter's spellings, backward() `backward_calls` times, and the
     quantities printed (see the module docstring)."""
-    text = graph.to_snippet(adapter.import_line, adapter.class_name)
+    text = graph.to_snippet(adapter.import_line, adapter.class_name, adapter.spellings.methods)
     head = text[: text.index("out.backward()\n")]
     if adapter.snippet_leaf != "{cls}({value})":
         for i in graph.inputs:
