@@ -146,6 +146,13 @@ def test_the_candidate_names_are_the_registrys() -> None:
         OPS["add"].call_as("plus")
 
 
+def test_the_readme_lists_the_registrys_names() -> None:
+    readme = (TESTS.parent / "README.md").read_text()
+    for name in METHOD_OPS:
+        shown = ", ".join(f"`{n}()`" for n in OPS[name].method_names)
+        assert f"\n| {name} | {shown} |\n" in readme, name
+
+
 # ---- building with the names: probe, worker ------------------------------------------------------
 
 
