@@ -35,3 +35,12 @@ def gradoracle_json(*argv: str, cwd: Path, timeout: float = 180) -> tuple[int, d
     )  # fmt: skip
     assert proc.stdout, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
+
+
+def run_snippet(source: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A counterexample snippet run exactly as printed, in a fresh interpreter in `cwd`, the
+    directory `check` ran in (`-c` puts it on sys.path), with nothing of the oracle around."""
+    return subprocess.run(
+        [sys.executable, "-c", source],
+        cwd=cwd, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip

@@ -3,7 +3,8 @@
 An adapter turns a `Graph` into the implementation's own objects, runs its forward and backward
 pass, and hands back plain floats. The default adapter takes any micrograd-shaped class:
 ``Value(x)`` with ``.data``, ``.grad`` and ``.backward()``, spelled with Python operators and
-methods.
+methods, or with the names the class uses instead (``.value``, ``backwards()``, ``a.ln()``:
+fuzz.spellings detects them, `load_adapter` passes them on).
 
 Writing your own takes a few lines: subclass `ValueClassAdapter` (or `Adapter`) and override what
 differs, e.g. for a class whose gradient lives in ``.g`` and whose backward pass is ``.grad_fn()``::
@@ -22,11 +23,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import operator
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gradoracle.fuzz.spellings import MICROGRAD, SpellingError, Spellings, detect
 from gradoracle.reference.graph import COMPILED, Graph, build, build_from_steps
 
 
@@ -73,6 +77,9 @@ class Adapter:
     class_name: str = "Value"
     # The phase of the run in progress (BUILD, BACKWARD, READ): where an exception came from.
     phase: str = ""
+    # The engine's names for method ops (`a.ln()`): graphs are built and snippets written with
+    # them. A ValueClassAdapter has its class's; another adapter builds its own way.
+    spellings: Spellings = MICROGRAD
     # How counterexample snippets spell a leaf, the backward pass and the reads (fuzz.snippets).
     snippet_leaf: str = "{cls}({value})"
     snippet_backward: str = "{out}.backward()"
@@ -121,33 +128,47 @@ def _as_float(x: Any, what: str, none: bool = False) -> Any:
 
 
 class ValueClassAdapter(Adapter):
-    """A micrograd-shaped class: ``cls(float)``, ``.data``, ``.grad``, ``.backward()``."""
+    """A micrograd-shaped class: ``cls(float)``, ``.data``, ``.grad``, ``.backward()``, or the
+    names `spellings` gives for them and for method ops (see fuzz.spellings)."""
 
-    def __init__(self, cls: type, spec: str | None = None) -> None:
+    def __init__(
+        self, cls: type, spec: str | None = None, spellings: Spellings = MICROGRAD
+    ) -> None:
         self.cls = cls
         self.name = spec or f"{cls.__module__}:{cls.__qualname__}"
         # Snippets import what the user named: a compiled class says its module is `builtins`.
         module, _, attr = self.name.partition(":")
         self.import_line = f"from {module} import {attr.split('.')[0]}"
         self.class_name = attr
+        self.spellings = spellings
+        self.snippet_backward = "{out}." + spellings.backward + "()"
+        self.snippet_data = "{x}." + spellings.data
+        self.snippet_grad = "{x}." + spellings.grad
+        self._backward = operator.methodcaller(spellings.backward)
+        self._data = operator.attrgetter(spellings.data)
+        self._grad = operator.attrgetter(spellings.grad)
 
     def build(self, graph: Graph) -> tuple[list[Any], Any]:
+        methods = self.spellings.methods
         compiled = graph.__dict__.get(COMPILED)  # a sampled graph: its tape, no nodes needed
         if compiled is not None:
             steps, leaf_slots, leaf_values, inputs, output, n_nodes = compiled[:6]
             return build_from_steps(
-                steps, leaf_slots, leaf_values, inputs, output, n_nodes, self.cls
+                steps, leaf_slots, leaf_values, inputs, output, n_nodes, self.cls, methods
             )
-        return build(graph, self.cls)
+        return build(graph, self.cls, methods)
 
     def backward(self, out: Any) -> None:
-        out.backward()
+        self._backward(out)
 
     def data(self, x: Any) -> Any:
-        return x.data
+        return self._data(x)
 
     def grad(self, x: Any) -> Any:
-        return x.grad
+        return self._grad(x)
+
+    def zero_grad(self, x: Any) -> None:
+        setattr(x, self.spellings.grad, 0.0)
 
 
 def _cwd_on_path() -> None:
@@ -157,7 +178,8 @@ def _cwd_on_path() -> None:
 
 
 def load_class(spec: str) -> type:
-    """Import ``MODULE:CLASS`` (the current directory on sys.path) and check it looks like a Value.
+    """Import ``MODULE:CLASS`` (the current directory on sys.path) and check that it is a class
+    that takes a number (what it calls its value and gradient is fuzz.spellings' business).
 
     Raises UsageError with one line naming the problem.
     """
@@ -181,18 +203,19 @@ def load_class(spec: str) -> type:
         raise UsageError(f"{spec} is a {type(obj).__name__}, not a class")
     cls: type = obj
     try:
-        probe = cls(1.5)
+        cls(1.5)
     except Exception as e:
         raise UsageError(f"{spec}(1.5) failed: {type(e).__name__}: {e}") from None
-    for needed in ("data", "grad", "backward"):
-        if not hasattr(probe, needed):
-            raise UsageError(f"{spec} instances have no {needed!r} attribute")
     return cls
 
 
-def load_adapter(spec: str) -> Adapter:
+def load_adapter(
+    spec: str, spelling: Mapping[str, str] | None = None, resolved: Spellings | None = None
+) -> Adapter:
     """The adapter for ``MODULE:CLASS``: the class itself when it is an Adapter (constructed with no
-    arguments), else a ValueClassAdapter around a micrograd-shaped class."""
+    arguments), else a ValueClassAdapter around a micrograd-shaped class, with the names it uses
+    (`spelling`: those the user gave with --spelling; the rest detected). A worker passes the
+    parent's `resolved` spellings instead: it never detects again."""
     module_name, _, attr = spec.partition(":")
     _cwd_on_path()
     try:
@@ -200,10 +223,18 @@ def load_adapter(spec: str) -> Adapter:
     except Exception:
         obj = None  # load_class below says what is wrong, in one line
     if inspect.isclass(obj) and issubclass(obj, Adapter):
+        if spelling:
+            raise UsageError(f"--spelling names a Value class's methods; {spec} is an Adapter")
         try:
             adapter = obj()
         except Exception as e:
             raise UsageError(f"{spec}() failed: {type(e).__name__}: {e}") from None
         adapter.name = spec
         return adapter
-    return ValueClassAdapter(load_class(spec), spec)
+    cls = load_class(spec)
+    if resolved is None:
+        try:
+            resolved = detect(cls, spec, spelling)
+        except SpellingError as e:
+            raise UsageError(str(e)) from None
+    return ValueClassAdapter(cls, spec, resolved)

@@ -222,7 +222,8 @@ def _two_roots(b: _Battery) -> list[Finding]:
     ]
     snippet = graph_snippet(graph, adapter, total)
     first_root = adapter.snippet_backward.format(out=f"v{first}")
-    snippet = snippet.replace("out.backward", f"{first_root}  # first root\nout.backward", 1)
+    last = adapter.snippet_backward.format(out="out")
+    snippet = snippet.replace(last, f"{first_root}  # first root\n{last}", 1)
     return [Finding("two roots", graph, _failed(reason, quantities), graph, 1, snippet)]
 
 
@@ -271,8 +272,8 @@ def _chain_finding(b: _Battery, spelling: Spelling, depth: int, got: Any) -> Fin
     """The verdict on one chain's result: a (value, grads, seconds) triple, what it raised (a
     string), or the Finding that calling it made."""
     adapter = b.oracle.adapter
-    snippet = graphs.chain_snippet(spelling, depth, adapter.import_line, adapter.class_name)
-    what = f"a chain of {depth} `{spelling}`"
+    snippet = graphs.chain_snippet(spelling, depth, adapter)
+    what = f"a chain of {depth} `{spelling.text(adapter.spellings.methods)}`"
     if isinstance(got, str | Finding):
         problem = got if isinstance(got, str) else got.verdict.reason
         verdict = Verdict(FAIL, reason=f"{what} fails: {problem}", error=problem)
@@ -331,7 +332,7 @@ def _wide(b: _Battery) -> list[Finding]:
              graphs.diamonds_snippet),
         ):  # fmt: skip
             graph = make(name, size)
-            snippet = spell(name, size, adapter.import_line, adapter.class_name)
+            snippet = spell(name, size, adapter)
             got = b.call(category, function, name, size, expect=per_node * len(graph.nodes))
             what = f"{category} of `{name}` ({len(graph.nodes)} nodes)"
             if isinstance(got, Finding):
@@ -362,6 +363,6 @@ def _memory(b: _Battery) -> list[Finding]:
     )
     adapter = b.oracle.adapter
     depth = worker.MEMORY_DEPTH
-    snippet = graphs.chain_snippet(steps[0], depth, adapter.import_line, adapter.class_name)
+    snippet = graphs.chain_snippet(steps[0], depth, adapter)
     snippet += "# run this in a loop, with gc.collect() after each round: the process grows\n"
     return [Finding("memory", _one_leaf(), _failed(reason), _one_leaf(), 1, snippet)]

@@ -10,10 +10,14 @@ from a plain float sweep (reference.float_sweep) and any correct engine agrees w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gradoracle.fuzz.probe import FLOAT, INT, LEAF, Spelling
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS
+
+if TYPE_CHECKING:
+    from gradoracle.fuzz.adapters import Adapter
 
 # Binary ops in the order the battery prefers them for reuse, fan-out and diamonds: their results
 # at the chosen points are exact.
@@ -110,62 +114,70 @@ def chain(spelling: Spelling, depth: int) -> Graph:
     return Graph.trusted(tuple(nodes), y, tuple(forms))
 
 
-def _tail(result: str, leaves: list[str], graph: Graph) -> list[str]:
-    """backward() on `result`, then its value and the leaves' gradients beside the float sweep's."""
+def _tail(result: str, leaves: list[str], graph: Graph, adapter: Adapter) -> list[str]:
+    """backward() on `result`, then its value and the leaves' gradients beside the float sweep's,
+    in the adapter's spellings."""
     from gradoracle.reference.float_sweep import (
         float_gradients,
     )  # (the reference, only for snippets)
 
     value, grads = float_gradients(graph)
+    data, grad = adapter.spellings.data, adapter.spellings.grad
+    read = adapter.snippet_data.format(x=result)
     lines = [
-        f"{result}.backward()",
-        f"print('{result}.data =', {result}.data, '  expected {value!r}')",
+        adapter.snippet_backward.format(out=result),
+        f"print('{result}.{data} =', {read}, '  expected {value!r}')",
     ]
     lines += [
-        f"print('{x}.grad =', {x}.grad, '  expected {g!r}')"
+        f"print('{x}.{grad} =', {adapter.snippet_grad.format(x=x)}, '  expected {g!r}')"
         for x, g in zip(leaves, grads, strict=True)
     ]
     return lines
 
 
-def chain_snippet(spelling: Spelling, depth: int, import_line: str, cls: str) -> str:
+def _leaf(adapter: Adapter, value: object) -> str:
+    return adapter.snippet_leaf.format(cls=adapter.class_name, value=repr(value))
+
+
+def chain_snippet(spelling: Spelling, depth: int, adapter: Adapter) -> str:
     """The chain as a loop a user can run, printing what it should give."""
-    text = chain(spelling, 1).to_snippet("", cls)
+    text = chain(spelling, 1).to_snippet("", adapter.class_name, adapter.spellings.methods)
     step = [line.replace("x0", "y").replace("x1", "x") for line in text.splitlines()]
     step = [line for line in step if line.startswith("v")]
-    head = [f"x0 = {cls}({START!r})", "y = x0"]
+    head = [f"x0 = {_leaf(adapter, START)}", "y = x0"]
     leaves = ["x0"]
     if spelling.form == "vv":
-        head.append(f"x = {cls}(1.0)")
+        head.append(f"x = {_leaf(adapter, 1.0)}")
         leaves.append("x")
     result = step[-1].split(" = ")[0]
     loop = [f"for _ in range({depth}):", *(f"    {line}" for line in step), f"    y = {result}"]
-    tail = _tail("y", leaves, chain(spelling, depth))
-    return "\n".join([import_line, "", *head, *loop, *tail]) + "\n"
+    tail = _tail("y", leaves, chain(spelling, depth), adapter)
+    return "\n".join([adapter.import_line, "", *head, *loop, *tail]) + "\n"
 
 
-def fan_out_snippet(name: str, width: int, import_line: str, cls: str) -> str:
+def fan_out_snippet(name: str, width: int, adapter: Adapter) -> str:
     """fan_out as a loop: `width` consumers of x, summed back pairwise."""
     graph = fan_out(name, width)
     x = graph.nodes[0].value
     both = OPS[name].spell("vv", "x", "x")
     reduce = OPS[name if name in ("add", "mul") else "add"].spell("vv", "t[k]", "t[k + 1]")
     lines = [
-        import_line, "", f"x = {cls}({x!r})", f"t = [{both} for _ in range({width})]",
+        adapter.import_line, "", f"x = {_leaf(adapter, x)}",
+        f"t = [{both} for _ in range({width})]",
         "while len(t) > 1:",
         f"    t = [{reduce} for k in range(0, len(t) - 1, 2)] + ([t[-1]] if len(t) % 2 else [])",
-        "out = t[0]", *_tail("out", ["x"], graph),
+        "out = t[0]", *_tail("out", ["x"], graph, adapter),
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
-def diamonds_snippet(name: str, levels: int, import_line: str, cls: str) -> str:
+def diamonds_snippet(name: str, levels: int, adapter: Adapter) -> str:
     """stacked_diamonds as a loop."""
     graph = stacked_diamonds(name, levels)
     x = graph.nodes[0].value
     lines = [
-        import_line, "", f"x = {cls}({x!r})", "y = x", f"for _ in range({levels}):",
-        f"    y = {OPS[name].spell('vv', 'y', 'y')}", *_tail("y", ["x"], graph),
+        adapter.import_line, "", f"x = {_leaf(adapter, x)}", "y = x", f"for _ in range({levels}):",
+        f"    y = {OPS[name].spell('vv', 'y', 'y')}", *_tail("y", ["x"], graph, adapter),
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
 

@@ -42,8 +42,10 @@ def repeated_backward(adapter: Any, graph_json: str, times: int) -> list[list[Nu
 
 def build_all(adapter: Any, graph: Graph) -> list[Any]:
     """Every node's object (constants as plain numbers), built with the adapter's leaf factory:
-    a Value class's constructor, or an adapter's `leaf`. Raises AttributeError if it has none."""
-    return build_nodes(graph, getattr(adapter, "cls", None) or adapter.leaf)
+    a Value class's constructor, or an adapter's `leaf`, and its method ops' names. Raises
+    AttributeError if it has no leaf factory."""
+    leaf = getattr(adapter, "cls", None) or adapter.leaf
+    return build_nodes(graph, leaf, adapter.spellings.methods)
 
 
 def two_roots(adapter: Any, graph_json: str, first: int) -> tuple[list[Number], list[Number]]:

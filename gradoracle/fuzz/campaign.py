@@ -25,6 +25,7 @@ from gradoracle.fuzz.adapters import UsageError, load_adapter
 from gradoracle.fuzz.check import CheckResult, minimal
 from gradoracle.fuzz.findings import Finding, Stats
 from gradoracle.fuzz.sampler import sample_graphs
+from gradoracle.fuzz.spellings import Spellings
 from gradoracle.reference.graph import Graph, GraphError
 
 # Seconds a shard keeps back from the budget to send its result; and how long the parent waits past
@@ -73,6 +74,7 @@ class ShardConfig:
     database: str | None
     timeout: float
     in_process: bool
+    spellings: Spellings | None = None  # the parent's (fuzz.spellings): shards never detect
 
 
 def shard_seed(seed: int, shard: int) -> int:
@@ -95,11 +97,15 @@ def _shard(config: ShardConfig, messages: Any) -> CheckResult:
     from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
 
     use_compilation_cache(default_cache_dir())
-    adapter = load_adapter(config.spec)
+    adapter = load_adapter(config.spec, resolved=config.spellings)
     database = open_database(config.database) if config.database else None
     key = database_key(config.spec)
     replay = saved_graphs(database, key) if database is not None else []
-    runner = InProcess(adapter) if config.in_process else IsolatedImpl(config.spec, config.timeout)
+    runner = (
+        InProcess(adapter)
+        if config.in_process
+        else IsolatedImpl(config.spec, config.timeout, spellings=adapter.spellings)
+    )
     last = [0.0]
 
     def progress(stats: Stats, failures: int, elapsed: float) -> None:
@@ -183,9 +189,12 @@ def run_campaign(
     timeout: float = 5.0,
     in_process: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
+    spellings: Spellings | None = None,
 ) -> tuple[CheckResult, list[str]]:
-    """Run `workers` shards for `budget` seconds; return the merged result and any shard errors."""
-    load_adapter(spec)  # a usage error is reported here, once, not by every shard
+    """Run `workers` shards for `budget` seconds; return the merged result and any shard errors.
+    `spellings`: the class's names as the caller detected them (else detected here, once)."""
+    # A usage error is reported here, once, not by every shard.
+    spellings = load_adapter(spec, resolved=spellings).spellings
     workers = workers or os.cpu_count() or 1
     # The sampler's compiled loop: compiled here on a machine's first campaign (~5 s, kept on disk
     # by numba), so that the shards load it rather than each compile it on their budget.
@@ -200,7 +209,9 @@ def run_campaign(
         context.Process(
             target=_run_shard,
             args=(
-                ShardConfig(spec, shard_deadline, seed, k, database, timeout, in_process),
+                ShardConfig(
+                    spec, shard_deadline, seed, k, database, timeout, in_process, spellings
+                ),
                 messages,
             ),
         )

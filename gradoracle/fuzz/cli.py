@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 from gradoracle.fuzz import corpus_cli
 from gradoracle.fuzz.adapters import Adapter, UsageError, load_adapter
 from gradoracle.fuzz.conventions import CONVENTIONS, parse_accept
+from gradoracle.fuzz.spellings import KEYS, SpellingError, parse_pairs
 
 if TYPE_CHECKING:
     from gradoracle.fuzz.check import CheckResult
@@ -55,6 +56,24 @@ def _count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
     return value
+
+
+def _spelling(text: str) -> dict[str, str]:
+    try:
+        return parse_pairs(text)
+    except SpellingError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _spellings(args: argparse.Namespace) -> dict[str, str]:
+    """The --spelling flags as one mapping; a key named twice with two names is a usage error."""
+    merged: dict[str, str] = {}
+    for pairs in args.spelling:
+        for key, name in pairs.items():
+            if merged.get(key, name) != name:
+                raise UsageError(f"--spelling: {key} named twice: {merged[key]!r} and {name!r}")
+            merged[key] = name
+    return merged
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +131,14 @@ def _common(parser: argparse.ArgumentParser, budget: float) -> None:
         action="store_true",
         help="run the implementation in this process (faster; a hang or crash ends the run)",
     )
+    parser.add_argument(
+        "--spelling",
+        type=_spelling,
+        action="append",
+        default=[],
+        metavar="KEY=NAME[,...]",
+        help=f"the class's names where detection cannot tell (keys: {', '.join(KEYS)})",
+    )
 
 
 class _Progress:
@@ -143,14 +170,18 @@ class _Progress:
 
 def _check(args: argparse.Namespace, out: list[str]) -> int:
     accepted = parse_accept(args.accept)
-    adapter = load_adapter(args.impl)
+    adapter = load_adapter(args.impl, _spellings(args))
     from gradoracle.fuzz.check import InProcess, Oracle, run_check
     from gradoracle.fuzz.isolation import IsolatedImpl
     from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
 
     use_compilation_cache(default_cache_dir())  # a later run loads what this one compiles
 
-    runner = InProcess(adapter) if args.in_process else IsolatedImpl(args.impl, args.timeout)
+    runner = (
+        InProcess(adapter)
+        if args.in_process
+        else IsolatedImpl(args.impl, args.timeout, spellings=adapter.spellings)
+    )
     progress = _Progress(args.budget)
     try:
         oracle = Oracle(adapter, JaxReference(), runner)
@@ -202,7 +233,7 @@ def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out
 def _fuzz(args: argparse.Namespace, out: list[str]) -> int:
     from gradoracle.fuzz.campaign import run_campaign
 
-    adapter = load_adapter(args.impl)
+    adapter = load_adapter(args.impl, _spellings(args))
     progress = _Progress(args.budget)
     try:
         result, problems = run_campaign(
@@ -214,6 +245,7 @@ def _fuzz(args: argparse.Namespace, out: list[str]) -> int:
             args.timeout,
             args.in_process,
             progress=lambda checked, failing, elapsed: progress(checked, failing, elapsed),
+            spellings=adapter.spellings,
         )
     finally:
         progress.close()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from gradoracle.fuzz.adapters import READ, Adapter, ImplResult, UsageError
 from gradoracle.fuzz.findings import CONVENTION, Finding
 from gradoracle.fuzz.probe import Spelling, spellings_of
-from gradoracle.fuzz.snippets import graph_snippet, value_snippet
+from gradoracle.fuzz.snippets import DIFFERS, graph_snippet, value_snippet
 from gradoracle.reference.compare import FAIL, Quantity, Verdict
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS, Kink, Op, Outside
@@ -279,7 +279,7 @@ def _convention_finding(seen: Observed, oracle: Oracle) -> Finding:
     graph = seen.differs[0][0]
     adapter = oracle.adapter
     if convention.expected == RAISE:
-        snippet = value_snippet(graph, adapter, "an exception, as Python's floats give")
+        snippet = value_snippet(graph, adapter, "an exception, as Python's floats give", DIFFERS)
     else:
         got = float(seen.differs[0][1].rpartition("= ")[2])
         quantity = Quantity("x0", got, float(convention.expected), 1.0, FAIL)

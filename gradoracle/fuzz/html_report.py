@@ -11,7 +11,13 @@ from gradoracle.fuzz.adapters import Adapter
 from gradoracle.fuzz.check import CheckResult
 from gradoracle.fuzz.findings import Finding
 from gradoracle.fuzz.picture import render_svg
-from gradoracle.fuzz.report import finite_differences, missing_impl, result_json, snippet_of
+from gradoracle.fuzz.report import (
+    finite_differences,
+    missing_impl,
+    result_json,
+    snippet_of,
+    spellings_used,
+)
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -81,6 +87,10 @@ def write_report(result: CheckResult, adapter: Adapter, directory: Path) -> Path
         f"{html.escape(', '.join(result.supported) or 'none')}; skipped: "
         f"{html.escape(', '.join(result.skipped) or 'none')}.</p>"
     )
+    used = spellings_used(adapter)
+    if used is not None:  # the names the snippets below call, beside micrograd's
+        shown = ", ".join(f"{key}: {name}" for key, name in used.items())
+        summary += f"<p>Spellings used: <code>{html.escape(shown)}</code>.</p>"
     body = "\n".join(
         _finding_html(n, f, adapter, directory) for n, f in enumerate(result.findings, 1)
     )

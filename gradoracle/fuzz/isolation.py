@@ -2,7 +2,9 @@
 
 The worker is started with the ``spawn`` method (nothing of the parent's state, JAX included, is
 inherited) and loads the adapter itself from its ``MODULE:CLASS`` spec, with the parent's
-``sys.path`` and working directory. Its stdout goes to stderr: engines may print, and the parent's
+``sys.path`` and working directory, and with the parent's spellings (fuzz.spellings: the names the
+class uses for backward(), .grad, .data and method ops) when given, so that it never detects them
+differently. Its stdout goes to stderr: engines may print, and the parent's
 stdout carries ``--json`` output.
 
 A batch of graphs travels in one message (marshalled step lists, not pickled dataclasses). While
@@ -37,6 +39,7 @@ from typing import Any
 
 from gradoracle.fuzz import adapters
 from gradoracle.fuzz.adapters import ImplResult, Outcome, UsageError
+from gradoracle.fuzz.spellings import Spellings
 from gradoracle.reference.graph import Graph, build_from_steps, nodes_from_steps
 
 __all__ = ["KINDS", "ImplResult", "IsolatedImpl", "IsolationError", "describe"]
@@ -119,13 +122,18 @@ class _StepsAdapter(adapters.ValueClassAdapter):
 
     def build(self, graph: Any) -> tuple[list[Any], Any]:
         steps, leaf_slots, leaf_values, inputs, output, n_nodes = graph
-        return build_from_steps(steps, leaf_slots, leaf_values, inputs, output, n_nodes, self.cls)
+        return build_from_steps(
+            steps, leaf_slots, leaf_values, inputs, output, n_nodes, self.cls,
+            self.spellings.methods,
+        )  # fmt: skip
 
 
 # ---- the worker ---------------------------------------------------------------------------------
 
 
-def _worker_main(spec: str, path: list[str], cwd: str, conn: Connection, slots: Any) -> None:
+def _worker_main(
+    spec: str, path: list[str], cwd: str, conn: Connection, slots: Any, spellings: Spellings | None
+) -> None:
     """The worker process. slots: [index of the graph it is in (or _IDLE, _CALL), its start]."""
     os.chdir(cwd)
     sys.path[:] = path
@@ -135,14 +143,14 @@ def _worker_main(spec: str, path: list[str], cwd: str, conn: Connection, slots: 
     sys.stdout = sys.stderr
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     try:
-        adapter = adapters.load_adapter(spec)
+        adapter = adapters.load_adapter(spec, resolved=spellings)
     except UsageError as e:
         return conn.send(("usage", str(e)))
     except Exception as e:
         return conn.send(("usage", f"loading {spec} failed: {describe(e)}"))
     fast = None
     if type(adapter) is adapters.ValueClassAdapter:
-        fast = _StepsAdapter(adapter.cls, adapter.name)
+        fast = _StepsAdapter(adapter.cls, adapter.name, adapter.spellings)
     conn.send(("ready", time.process_time()))
     while True:
         try:
@@ -245,8 +253,16 @@ class IsolatedImpl:
     work (the reference, say) while the worker runs the batch. Use as a context manager, or close().
     """
 
-    def __init__(self, spec: str, timeout: float = 5.0, load_timeout: float = LOAD_TIMEOUT) -> None:
+    def __init__(
+        self,
+        spec: str,
+        timeout: float = 5.0,
+        load_timeout: float = LOAD_TIMEOUT,
+        spellings: Spellings | None = None,
+    ) -> None:
         self.spec = spec
+        # The parent's detected spellings, sent to every worker; None: the worker detects them.
+        self.spellings = spellings
         self.timeout = timeout  # seconds per graph
         self.load_timeout = load_timeout
         self.restarts = 0  # workers replaced
@@ -355,7 +371,7 @@ class IsolatedImpl:
         ours, theirs = _CTX.Pipe()
         slots = _CTX.RawArray("d", [_IDLE, 0.0])
         path = [p or os.getcwd() for p in sys.path]
-        args = (self.spec, path, os.getcwd(), theirs, slots)
+        args = (self.spec, path, os.getcwd(), theirs, slots, self.spellings)
         process = _CTX.Process(target=_worker_main, args=args, name="gradoracle-worker")
         process.start()
         theirs.close()

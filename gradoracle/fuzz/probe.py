@@ -51,12 +51,17 @@ class Spelling:
     const: str = ""  # INT or FLOAT where the form has a constant operand, else ''
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, methods: Mapping[str, str] | None = None) -> str:
+        """`a + 2.5`, `a.tanh()`; with an engine's method names (op -> name), `a.Tanh()`."""
         if self.op == LEAF:
             return "Value(2)"
         op = OPS[self.op]
         constant = "2" if self.const == INT else "2.5"
         names = iter(("a", "b"))
-        return op.spell(self.form, *(constant if f == "c" else next(names) for f in self.form))
+        operands = (constant if f == "c" else next(names) for f in self.form)
+        return op.spell(self.form, *operands, method=(methods or {}).get(self.op))
 
 
 INT_LEAF = Spelling(LEAF, "", INT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gradoracle.fuzz.adapters import Adapter
+from gradoracle.fuzz.adapters import Adapter, ValueClassAdapter
 from gradoracle.fuzz.check import CheckResult
 from gradoracle.fuzz.findings import CONVENTION, Finding
 from gradoracle.fuzz.snippets import graph_snippet
@@ -100,14 +100,14 @@ def _conventions_line(conventions: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _refusals(result: CheckResult) -> str:
+def _refusals(result: CheckResult, adapter: Adapter) -> str:
     """'a ** 2.5 (ValueError: ...), ...': each refused spelling with what it raised, errors that
-    repeat said once."""
+    repeat said once; method ops under the engine's names."""
     if not result.refused:
         return "none"
     by_error: dict[str, list[str]] = {}
     for spelling, error in result.refused.items():
-        by_error.setdefault(error, []).append(str(spelling))
+        by_error.setdefault(error, []).append(spelling.text(adapter.spellings.methods))
     return "; ".join(f"{', '.join(names)} ({error})" for error, names in by_error.items())
 
 
@@ -117,7 +117,8 @@ def summary_text(result: CheckResult, adapter: Adapter) -> str:
     lines = [
         f"gradoracle check {result.impl} (seed {result.seed}, budget {result.budget:g} s)",
         f"ops covered: {', '.join(result.supported) or 'none'}",
-        f"spellings not offered (refused on every probe input): {_refusals(result)}",
+        *_spelled(adapter),
+        f"spellings not offered (refused on every probe input): {_refusals(result, adapter)}",
         f"graphs checked: {s.graphs_checked}, not comparable: {s.not_comparable} ({share:.2%}), "
         f"bugs: {len(result.bugs)}{_by_category(result.bugs)}, "
         f"conventions differing: {len(result.conventions)}",
@@ -137,6 +138,18 @@ def summary_text(result: CheckResult, adapter: Adapter) -> str:
     for n, finding in enumerate(result.findings, 1):
         text += "\n" + finding_text(n, finding, adapter)
     return text
+
+
+def spellings_used(adapter: Adapter) -> dict[str, str] | None:
+    """The names a Value class was driven with (fuzz.spellings), every role and method op; None
+    for an adapter, which drives its engine its own way."""
+    return adapter.spellings.as_dict() if isinstance(adapter, ValueClassAdapter) else None
+
+
+def _spelled(adapter: Adapter) -> list[str]:
+    """The summary's line on names that differ from micrograd's, if any."""
+    differ = adapter.spellings.differences() if isinstance(adapter, ValueClassAdapter) else []
+    return [f"spellings: {', '.join(differ)}"] if differ else []
 
 
 def _json_number(x: float | None) -> float | str | None:
@@ -196,5 +209,6 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "battery_seconds": s.battery_seconds,
         "first_finding_seconds": s.first_finding_seconds,
         "spellings_refused": {str(k): v for k, v in result.refused.items()},
+        "spellings_used": spellings_used(adapter),
         "coverage": result.coverage,
     }

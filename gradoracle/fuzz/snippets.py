@@ -3,7 +3,8 @@ directory `check` ran in, and its output shows the failure.
 
 - The import line comes from the user's MODULE:CLASS, never from the class (a compiled class
   reports its module as `builtins`), and an adapter spells leaves, backward() and the reads its own
-  way (Adapter.snippet_* templates).
+  way (Adapter.snippet_* templates), and method ops with the engine's names (Adapter.spellings:
+  `a.ln()` where the engine calls log `ln`).
 - Numbers print at full precision, through float(): `str()` of a numpy float32 prints `1e-10` for
   1.0000000133e-10 and hides the error. Each printed quantity is followed by the expected answer
   (the exact one where it was computed, else JAX's), and the wrong ones are marked.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from gradoracle.fuzz.adapters import Adapter
 
 WRONG = "<-- wrong"
+DIFFERS = "<-- differs"  # another convention than the reference's: not wrong, but not ours
 
 
 def _read(template: str, name: str, quantity: Quantity | None) -> str:
@@ -43,11 +45,12 @@ def prints(graph: Graph, adapter: Adapter, quantities: Sequence[Quantity] = ()) 
     lines = []
     value = by_name.get("value")
     read = _read(adapter.snippet_data, "out", value)
-    lines.append(f"print('out.data =', {read}{_expected(value)})")
+    data, grad = adapter.spellings.data, adapter.spellings.grad
+    lines.append(f"print('out.{data} =', {read}{_expected(value)})")
     for i in graph.inputs:
         q = by_name.get(f"x{i}")
         read = _read(adapter.snippet_grad, f"x{i}", q)
-        lines.append(f"print('x{i}.grad =', {read}{_expected(q)})")
+        lines.append(f"print('x{i}.{grad} =', {read}{_expected(q)})")
     return lines
 
 
@@ -65,16 +68,17 @@ def graph_snippet(
     return head + "\n".join([*calls, *prints(graph, adapter, quantities)]) + "\n"
 
 
-def value_snippet(graph: Graph, adapter: Adapter, expected: str) -> str:
-    """The graph built and its output printed beside what was expected (no backward pass: for
-    cases about the value itself, such as log(-1) outside its domain)."""
+def value_snippet(graph: Graph, adapter: Adapter, expected: str, mark: str = WRONG) -> str:
+    """The graph built and its output printed beside what was expected and `mark` (no backward
+    pass: for cases about the value itself, such as log(-1) outside its domain)."""
     read = adapter.snippet_data.format(x="out")
-    return _built(graph, adapter) + f"print('out.data =', {read}, {'  expected ' + expected!r})\n"
+    shown = f"  expected {expected}  {mark}"
+    return _built(graph, adapter) + f"print('out.data =', {read}, {shown!r})\n"
 
 
 def _built(graph: Graph, adapter: Adapter) -> str:
     """The import, the leaves and the ops, up to `out = ...`."""
-    text = graph.to_snippet(adapter.import_line, adapter.class_name)
+    text = graph.to_snippet(adapter.import_line, adapter.class_name, adapter.spellings.methods)
     head = text[: text.index("out.backward()\n")]
     if adapter.snippet_leaf != "{cls}({value})":
         for i in graph.inputs:

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from gradoracle.reference.libs import Lib
-from gradoracle.reference.ops import OPS, apply
+from gradoracle.reference.ops import OPS, apply, calls_by_code
 
 FORMAT = "gradoracle-graph"
 VERSION = 2  # the newest JSON version; see the module docstring
@@ -339,9 +339,16 @@ class Graph:
 
     # ---- source --------------------------------------------------------------------------------
 
-    def to_snippet(self, import_line: str = "from engine import Value", cls: str = "Value") -> str:
+    def to_snippet(
+        self,
+        import_line: str = "from engine import Value",
+        cls: str = "Value",
+        methods: Mapping[str, str] | None = None,
+    ) -> str:
         """Runnable Python that rebuilds the graph with `cls`, calls backward and prints the
-        output's data and every input's grad (named x<i> / v<i> after the node index)."""
+        output's data and every input's grad (named x<i> / v<i> after the node index).
+        `methods`: an engine's names for method ops (op -> name, `{'log': 'ln'}`)."""
+        methods = methods or {}
         names: list[str] = []
         lines = [import_line, ""] if import_line else []
         for i, n in enumerate(self.nodes):
@@ -355,7 +362,8 @@ class Graph:
                 assert n.op is not None
                 names.append(f"v{i}")
                 operands = [names[a] for a in n.args]
-                lines.append(f"v{i} = {OPS[n.op].spell(self.forms[i], *operands)}")
+                spelled = OPS[n.op].spell(self.forms[i], *operands, method=methods.get(n.op))
+                lines.append(f"v{i} = {spelled}")
         lines += [f"out = {names[self.output]}", "out.backward()", "print('out.data =', out.data)"]
         lines += [f"print('x{i}.grad =', x{i}.grad)" for i in self.inputs]
         return "\n".join(lines) + "\n"
@@ -476,18 +484,22 @@ def nodes_from_steps(
     return tuple(nodes), tuple(forms)
 
 
-def build(graph: Graph, cls: Any) -> tuple[list[Any], Any]:
+def build(
+    graph: Graph, cls: Any, methods: Mapping[str, str] | None = None
+) -> tuple[list[Any], Any]:
     """Build the graph on any Value-like class: returns (input objects in input order, output).
 
     Inputs are `cls(value)`, constants plain numbers, each a float or an int as the graph says
-    (`cls(2)`, `x ** 2`), ops applied through their Python spelling.
+    (`cls(2)`, `x ** 2`), ops applied through their Python spelling, method ops under the
+    engine's names where `methods` (op -> name) gives them.
     """
-    objs = build_nodes(graph, cls)
+    objs = build_nodes(graph, cls, methods)
     return [objs[i] for i in graph.inputs], objs[graph.output]
 
 
-def build_nodes(graph: Graph, cls: Any) -> list[Any]:
+def build_nodes(graph: Graph, cls: Any, methods: Mapping[str, str] | None = None) -> list[Any]:
     """`build`, returning every node's object (constants as the plain numbers they are)."""
+    methods = methods or {}
     objs: list[Any] = []
     for i, n in enumerate(graph.nodes):
         if n.kind == "input":
@@ -496,11 +508,12 @@ def build_nodes(graph: Graph, cls: Any) -> list[Any]:
             objs.append(n.value)
         else:
             assert n.op is not None
-            objs.append(apply(n.op, graph.forms[i], *(objs[a] for a in n.args)))
+            args = (objs[a] for a in n.args)
+            objs.append(apply(n.op, graph.forms[i], *args, method=methods.get(n.op)))
     return objs
 
 
-_CALLS_BY_CODE = tuple(op.call for op in OPS.values())
+_CALLS_BY_CODE = calls_by_code()
 
 
 def build_from_steps(
@@ -511,16 +524,18 @@ def build_from_steps(
     output: int,
     n_nodes: int,
     cls: Any,
+    methods: Mapping[str, str] | None = None,
 ) -> tuple[list[Any], Any]:
     """`build` from a graph's compiled lists (reference.tape.CompiledGraph's first six fields):
-    the inputs first, then the ops in node order, each op's spelling (`OPS[op].call`) called
-    directly, as `apply` does once the form is checked. No Node objects are made."""
+    the inputs first, then the ops in node order, each op's spelling (`OPS[op].call`, or the
+    engine's method named in `methods`) called directly, as `apply` does once the form is
+    checked. No Node objects are made."""
     objs: list[Any] = [None] * n_nodes
     for slot, value in zip(leaf_slots, leaf_values, strict=True):
         objs[slot] = value  # constants stay plain numbers, floats or ints as sampled
     for slot in inputs:
         objs[slot] = cls(objs[slot])
-    calls, unary = _CALLS_BY_CODE, _UNARY_CODES
+    calls, unary = (calls_by_code(methods) if methods else _CALLS_BY_CODE), _UNARY_CODES
     it = iter(steps)
     for code, a, b, dest in zip(it, it, it, it, strict=True):
         if code in unary:

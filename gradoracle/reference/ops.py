@@ -204,9 +204,26 @@ class Op:
     edges: tuple[tuple[int, float], ...] = ()
     regions: tuple[Region, ...] = ()  # where bugs live; see the module docstring
     outside: tuple[Outside, ...] = ()  # where raising, nan and inf are conventions
+    # A method op's names in engines people publish, its own (micrograd's) first: the candidates
+    # fuzz.spellings detects (`a.ln()` for log). Empty for an op spelled with an operator.
+    method_names: tuple[str, ...] = ()
 
-    def spell(self, form: str, a: str, b: str = "") -> str:
+    def spell(self, form: str, a: str, b: str = "", *, method: str | None = None) -> str:
+        """The op as source text; `method` is an engine's name for a method op (`a.ln()`)."""
+        if method is not None and method != self.name:
+            return f"{a}.{self._method(method)}()"
         return self.spellings[form].format(a=a, b=b)
+
+    def call_as(self, method: str | None) -> Callable[..., Any]:
+        """`call`, or the engine's method of that name for a method op (`methodcaller('ln')`)."""
+        if method is None or method == self.name:
+            return self.call
+        return operator.methodcaller(self._method(method))
+
+    def _method(self, method: str) -> str:
+        if not self.method_names:
+            raise ValueError(f"{self.name} is an operator: it has no method name to change")
+        return method
 
     def in_domain(self, form: str, a: float, b: float | None = None) -> bool:
         """True if the value and every needed derivative (per the conventions) are finite reals.
@@ -482,10 +499,15 @@ def _unary(
     grad: Callable[..., Any],
     doc: str,
     derivative_doc: str,
+    *,
+    other_names: tuple[str, ...] = (),
     **kw: Any,
 ) -> Op:
+    """A unary op: `-a` for neg, else the method `a.<name>()`. A method op's candidate names
+    (Op.method_names) are its own, its capitalised and upper-case forms, then `other_names`."""
     spelling = "-{a}" if name == "neg" else "{a}." + name + "()"
     fn = operator.neg if name == "neg" else operator.methodcaller(name)
+    names = () if name == "neg" else (name, name.capitalize(), name.upper(), *other_names)
     return Op(
         name=name,
         arity=1,
@@ -499,6 +521,7 @@ def _unary(
         domain_doc=kw.pop("domain_doc", "all reals"),
         domain=kw.pop("domain", _always),
         sampler=kw.pop("sampler", _real_sampler),
+        method_names=tuple(dict.fromkeys(names)),
         **kw,
     )
 
@@ -599,6 +622,7 @@ _REGISTRY: tuple[Op, ...] = (
         lambda lib, a, b, out: out,
         "exponential",
         "exp(a)",
+        other_names=("exponential",),
         domain_doc="all reals (OverflowError above ~709.78)",
         sampler=_exp_sampler,
         outside=(Outside("overflow", "v", (1000.0,), math.inf),),
@@ -610,6 +634,7 @@ _REGISTRY: tuple[Op, ...] = (
         lambda lib, a, b, out: lib.div(1.0, a),
         "natural logarithm",
         "1/a",
+        other_names=("ln", "Ln"),
         domain_doc="a > 0 (ValueError)",
         domain=_log_domain,
         sampler=_positive_sampler,
@@ -626,6 +651,7 @@ _REGISTRY: tuple[Op, ...] = (
         lambda lib, a, b, out: lib.step(a),
         "max(a, 0)",
         "1 if a > 0 else 0",
+        other_names=("reLU", "ReLU", "ReLu"),
         kinks=(
             Kink(
                 0,
@@ -645,6 +671,7 @@ _REGISTRY: tuple[Op, ...] = (
         "logistic 1/(1 + exp(-a)), stable for every finite input",
         "s*(1 - s), s = sigmoid(a)",
         regions=_SATURATED,
+        other_names=("sigmod",),
     ),
 )
 
@@ -661,8 +688,9 @@ def get_op(op: Op | str) -> Op:
         raise KeyError(f"unknown op {op!r}; known: {', '.join(OPS)}") from None
 
 
-def apply(op: Op | str, form: str, a: Any, b: Any = None) -> Any:
-    """Apply an op to arbitrary objects through its Python spelling (`a + b`, `a.tanh()`, ...).
+def apply(op: Op | str, form: str, a: Any, b: Any = None, *, method: str | None = None) -> Any:
+    """Apply an op to arbitrary objects through its Python spelling (`a + b`, `a.tanh()`, ...);
+    `method` is the engine's name for a method op (`a.ln()`), None for the op's own.
 
     This is how a Graph is built on any implementation's Value class; constants are passed as plain
     numbers in the position the form says.
@@ -670,7 +698,15 @@ def apply(op: Op | str, form: str, a: Any, b: Any = None) -> Any:
     entry = get_op(op)
     if form not in entry.forms:
         raise ValueError(f"{entry.name}: form {form!r} not in {entry.forms}")
-    return entry.call(a, b) if entry.arity == 2 else entry.call(a)
+    call = entry.call_as(method)
+    return call(a, b) if entry.arity == 2 else call(a)
+
+
+def calls_by_code(methods: Mapping[str, str] | None = None) -> tuple[Callable[..., Any], ...]:
+    """Every op's call in registry order (an opcode indexes it), with an engine's method names
+    (`methods`: op -> name) where given."""
+    methods = methods or {}
+    return tuple(op.call_as(methods.get(op.name)) for op in OPS.values())
 
 
 def _example(op: Op, form: str) -> str:

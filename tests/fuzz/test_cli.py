@@ -90,7 +90,7 @@ def test_same_seed_same_counterexample(capsys: pytest.CaptureFixture[str]) -> No
         (["check", "engine:Nope"], "has no attribute 'Nope'"),
         (["check", "engine:draw_dot"], "not a class"),
         (["check", "planted_engines:math"], "not a class"),
-        (["check", "fractions:Fraction"], "no 'data' attribute"),
+        (["check", "fractions:Fraction"], "no data attribute holding a number"),
         (["check", "builtins:dict"], "dict(1.5) failed"),
         (["check", "engine:Value", "--budget", "0"], "positive number of seconds"),
         (["check", "engine:Value", "--budget", "soon"], "not a number of seconds"),
