@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from gradoracle.fuzz import corpus_cli
-from gradoracle.fuzz.adapters import Adapter, UsageError, load_adapter
+from gradoracle.fuzz.adapters import LOAD_TIMEOUT, Adapter, UsageError, load_adapter_within
 
 if TYPE_CHECKING:
     from gradoracle.fuzz.check import CheckResult
@@ -133,7 +133,7 @@ class _Progress:
 
 
 def _check(args: argparse.Namespace, out: list[str]) -> int:
-    adapter = load_adapter(args.impl)
+    adapter = load_adapter_within(args.impl, LOAD_TIMEOUT)
     from gradoracle.fuzz.check import InProcess, Oracle, run_check
     from gradoracle.fuzz.isolation import IsolatedImpl
     from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
@@ -160,31 +160,44 @@ def _check(args: argparse.Namespace, out: list[str]) -> int:
 
 
 def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
+    """The results first, then the report files: a report that cannot be written (a read-only
+    DIR, graphviz failing) costs one line on stderr and exit 1, never the results."""
     from gradoracle.fuzz.report import result_json, summary_text
 
-    if args.report:
-        from gradoracle.fuzz.html_report import write_report
-
-        page = write_report(result, adapter, args.report)
-        print(f"report: {page}", file=sys.stderr)
     if args.json:
         out.append(json.dumps(result_json(result, adapter)))  # printed once stdout is back
     else:
         print(summary_text(result, adapter))
+    code = EXIT_FINDINGS if result.findings else EXIT_CLEAN
     if result.checked_nothing:  # nothing checked is never a pass
         print(
             f"gradoracle: error: {result.impl} offers none of the ops: every spelling raised "
             "while building it, or none could be probed in time",
             file=sys.stderr,
         )
-        return EXIT_USAGE
-    return EXIT_FINDINGS if result.findings else EXIT_CLEAN
+        code = EXIT_USAGE
+    if args.report:
+        try:
+            from gradoracle.fuzz.html_report import write_report
+
+            page = write_report(result, adapter, args.report)
+        except Exception as e:  # the report is extra; the verdict above stands
+            print(f"gradoracle: error: {report_error(args.report, e)}", file=sys.stderr)
+            return max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
+        print(f"report: {page}", file=sys.stderr)
+    return code
+
+
+def report_error(directory: Path, e: Exception) -> str:
+    """One line: why DIR's report could not be written."""
+    lines = str(e).strip().splitlines() or [""]
+    return f"cannot write the report in {directory}: {type(e).__name__}: {lines[0]}".rstrip(": ")
 
 
 def _fuzz(args: argparse.Namespace, out: list[str]) -> int:
     from gradoracle.fuzz.campaign import run_campaign
 
-    adapter = load_adapter(args.impl)
+    adapter = load_adapter_within(args.impl, LOAD_TIMEOUT)
     progress = _Progress(args.budget)
     try:
         result, problems = run_campaign(
