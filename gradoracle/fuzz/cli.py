@@ -1,4 +1,8 @@
-"""The `gradoracle` command line. Exit codes: 0 no findings, 1 findings, 2 usage error."""
+"""The `gradoracle` command line. Exit codes: 0 no findings, 1 findings, 2 usage error.
+
+`gradoracle check` with several targets, or `--each DIR`, checks each target in a child process of
+its own (gradoracle.fuzz.many); with one target it runs here, as it always did.
+"""
 
 from __future__ import annotations
 
@@ -64,12 +68,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     corpus_cli.register(commands)
-    check = commands.add_parser("check", help="check an implementation: probe, fuzz, shrink")
-    check.add_argument("impl", metavar="MODULE:CLASS", help="a micrograd-shaped Value class")
+    check = commands.add_parser(
+        "check", help="check implementations: probe, fuzz, shrink (several: a summary table)"
+    )
+    check.add_argument(
+        "targets",
+        nargs="*",
+        metavar="MODULE:CLASS",
+        help="a micrograd-shaped Value class (or an Adapter); several are checked one per process",
+    )
     _common(check, budget=10.0)
     check.add_argument(
         "--graphs", type=_count, metavar="N", help="stop after N random graphs (default: budget)"
     )
+    check.add_argument(
+        "--each",
+        type=Path,
+        action="append",  # given twice: a usage error (gradoracle.fuzz.many), not the last wins
+        metavar="DIR",
+        help="also check every micrograd-shaped class in DIR's modules and in each subfolder "
+        "(one per student)",
+    )
+    check.add_argument(
+        "--jobs",
+        type=_count,
+        metavar="N",
+        help="targets checked at once, when several (default: the number of cores)",
+    )
+    # Set by a many-target check for a child that runs in another folder: the first comment line
+    # of every snippet says where to run it (gradoracle.fuzz.snippets.located).
+    check.add_argument("--snippets-run-in", metavar="TEXT", default="", help=argparse.SUPPRESS)
     campaign = commands.add_parser("fuzz", help="a campaign on all cores, sharing findings")
     campaign.add_argument("--impl", metavar="MODULE:CLASS", default="engine:Value")
     _common(campaign, budget=60.0)
@@ -83,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="hypothesis example database shared by workers and campaigns (.gradoracle/examples)",
     )
     return parser
+
+
+def subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of one command (`check`): its options, for passing them on to child processes."""
+    for action in parser._actions:  # argparse keeps subparsers in a private list only
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)
 
 
 def _common(parser: argparse.ArgumentParser, budget: float) -> None:
@@ -134,6 +171,7 @@ class _Progress:
 
 def _check(args: argparse.Namespace, out: list[str]) -> int:
     adapter = load_adapter_within(args.impl, LOAD_TIMEOUT)
+    adapter.snippet_run_in = args.snippets_run_in
     from gradoracle.fuzz.check import InProcess, Oracle, run_check
     from gradoracle.fuzz.isolation import IsolatedImpl
     from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
@@ -240,7 +278,19 @@ def _stdout_kept_for_json(keep: bool) -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        if len(args.targets) > 1 or args.each is not None:
+            from gradoracle.fuzz.many import check_many
+
+            return check_many(args, argv, parser)
+        if not args.targets:
+            subparser(parser, "check").error(
+                "the following arguments are required: MODULE:CLASS (or --each DIR)"
+            )
+        args.impl = args.targets[0]
     quiet: list[str] = []  # what to print on stdout once the run is over
     try:
         with _stdout_kept_for_json(args.command != "corpus" and args.json):
