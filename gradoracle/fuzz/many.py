@@ -93,17 +93,23 @@ def child_env() -> dict[str, str]:
 
 
 def _others_in_group(leader: int) -> bool:
-    """Whether a process other than `leader` is in the process group `leader` (Linux's /proc;
-    elsewhere False, and the group is killed at once)."""
+    """Whether a live process other than `leader` is in the process group `leader` (Linux's
+    /proc; elsewhere False, and the group is killed without waiting)."""
     with contextlib.suppress(OSError):
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit() or int(entry.name) == leader:
                 continue
             with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = Path(entry.path, "stat").read_text()
-                if int(stat.rsplit(")", 1)[1].split()[2]) == leader:  # state, ppid, pgrp
+                state, _, pgrp = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[:3]
+                if int(pgrp) == leader and state not in "ZX":  # a zombie is dead already
                     return True
     return False
+
+
+def _wait_group(leader: int, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while _others_in_group(leader) and time.monotonic() < end:
+        time.sleep(POLL)
 
 
 def _exited(pid: int, deadline: float, stop: threading.Event | None) -> bool:
@@ -136,12 +142,12 @@ def run_child(
         finished = False
         try:
             finished = _exited(proc.pid, start + seconds, stop)
-            end = time.monotonic() + (GROUP_GRACE if finished else 0.0)
-            while finished and _others_in_group(proc.pid) and time.monotonic() < end:
-                time.sleep(POLL)
+            if finished:  # a resource tracker cleaning up: let it finish
+                _wait_group(proc.pid, GROUP_GRACE)
         finally:  # whatever is left of the group, the child itself if it hung
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            _wait_group(proc.pid, GROUP_GRACE)  # a signal lands a moment after it is sent
             proc.wait()
         out.seek(0)
         err.seek(0)
