@@ -292,9 +292,10 @@ def check_many(
     seconds = allowance(args.budget)
     start = time.monotonic()
     runnable = [t for t in targets if not t.problem]
+    unrunnable = len(targets) - len(runnable)
     print(
-        f"gradoracle: checking {len(targets)} targets, {min(jobs, len(runnable))} at a time, "
-        f"budget {args.budget:g} s each",
+        f"gradoracle: checking {len(runnable)} targets, {min(jobs, len(runnable))} at a time, "
+        f"budget {args.budget:g} s each" + (f"; {unrunnable} cannot be run" if unrunnable else ""),
         file=sys.stderr,
         flush=True,
     )

@@ -68,7 +68,8 @@ class Row:
             bugs, conventions = sum(self.bugs.values()), self.conventions
             parts = [_plural(bugs, "bug")] if bugs else []
             parts += [_plural(conventions, "convention")] if conventions else []
-            detail = ", ".join(f"{kind} {n}" for kind, n in self.bugs.items())
+            by_count = sorted(self.bugs.items(), key=lambda kn: -kn[1])  # stable: report order
+            detail = ", ".join(f"{kind} {n}" for kind, n in by_count)
             return ", ".join(parts) + (f" ({detail})" if detail else "") if parts else "clean"
         if self.status == NOTHING:
             return NOTHING

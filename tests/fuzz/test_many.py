@@ -250,7 +250,7 @@ def _report(*categories: str) -> dict[str, Any]:
     ("run", "status", "verdict"),
     [
         (_run(0, _report()), "checked", "clean"),
-        (_run(1, _report("reuse", "reuse", "hang")), "checked", "3 bugs (reuse 2, hang 1)"),
+        (_run(1, _report("hang", "reuse", "reuse")), "checked", "3 bugs (reuse 2, hang 1)"),
         (_run(1, _report("convention")), "checked", "1 convention"),
         (_run(1, _report("reuse", "convention")), "checked", "1 bug, 1 convention (reuse 1)"),
         (_run(2, _report(), "x offers none of the ops"), "nothing checkable", "nothing checkable"),
