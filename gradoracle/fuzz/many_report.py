@@ -164,7 +164,8 @@ def table(rows: Sequence[Row]) -> str:
         padded = [v.rjust(w) if k in NUMERIC else v.ljust(w) for k, (v, w) in cells]
         return "  ".join(padded).rstrip()
 
-    return "\n".join([line(HEADERS), line(["-" * w for w in widths]), *map(line, cells)])
+    rule = ["-" * w for w in widths[:-1]] + ["-" * len(HEADERS[-1])]  # verdicts may be long
+    return "\n".join([line(HEADERS), line(rule), *map(line, cells)])
 
 
 def summary(rows: Sequence[Row]) -> dict[str, int]:
