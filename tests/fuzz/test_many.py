@@ -404,3 +404,36 @@ def test_the_html_reports_render_in_a_browser(tmp_path: Path) -> None:
     page = reports / "bob-engine.py-Value" / "report.html"
     _browse(tmp_path / "profile", page.as_uri(), f"--screenshot={tmp_path / 'bob.png'}")
     assert (tmp_path / "bob.png").stat().st_size > 10_000
+
+
+def test_reports_that_cannot_be_written_lose_no_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Children that report clean (stood in for here), and --report naming a file: the table is
+    printed, one line says the reports could not be written, and the exit status is 1."""
+    commands: list[list[str]] = []
+
+    def clean_child(argv: list[str], *rest: Any) -> ChildRun:
+        commands.append(argv)
+        return _run(0, _report())
+
+    monkeypatch.setattr(many, "run_child", clean_child)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("")
+    assert cli.main(["check", "a:Value", "b:Value", "--budget", "1"]) == 0
+    assert [argv[5] for argv in commands] == ["a:Value", "b:Value"]
+    assert all(argv[6:] == ["--budget", "1", "--json"] for argv in commands)
+    capsys.readouterr()
+    commands.clear()
+    code = cli.main(["check", "a:Value", "b:Value", "--json", "--report", "file/reports"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [row["verdict"] for row in json.loads(out)["targets"]] == ["clean", "clean"]
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"gradoracle: error: cannot write the report in {tmp_path / 'file' / 'reports'}: "
+        )
+    )
+    assert all("--report" not in argv for argv in commands)  # the children were spared it
