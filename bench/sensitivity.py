@@ -6,8 +6,10 @@
 Each module of bench/sensitivity_engines/ (names starting with `_` are helpers) defines a
 micrograd-shaped `Value` and says what it is: `EXPECT` ("bug" or "correct"), `STYLE`,
 `MECHANISM` and `BUG` (one line). For every engine and seed the script runs
-`python -P -m fuzz.cli check MODULE:Value --budget B --seed S --json` in a fresh process, from
-that folder, with the repository on PYTHONPATH, and a hard timeout of 3 * budget + 60 s.
+`python -P -m gradoracle check MODULE:Value --budget B --seed S --json` in a fresh process, from
+that folder, with the repository on PYTHONPATH, and a hard timeout of 3 * budget + 60 s, after
+which its whole process group (its worker too) is killed: gradoracle.fuzz.many runs them, as it
+runs the targets of a many-target `gradoracle check`.
 
 A bug engine is "caught" at a seed iff the check exits 1; a correct engine is "clean" iff it exits 0
 (exit 1 is a FALSE ALARM); exit 2, no JSON or the timeout is an "error". The table shows each
@@ -21,18 +23,17 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import _harness as h
+
+from gradoracle.fuzz.many import Children, ChildRun, child_env
 
 ENGINES_DIR = h.ROOT / "bench" / "sensitivity_engines"
 FIELDS = ("EXPECT", "STYLE", "MECHANISM", "BUG")
@@ -100,45 +101,28 @@ def verdict(engine: Engine, exit_code: int | None) -> str:
     return FALSE_ALARM if exit_code == 1 else CLEAN
 
 
-def parse_json(stdout: str) -> dict[str, Any] | None:
-    """The check's one JSON object (the whole stdout, or failing that its last line)."""
-    for text in (stdout.strip(), stdout.strip().rsplit("\n", 1)[-1]):
-        try:
-            result = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(result, dict):
-            return result
-    return None
-
-
-def run_check(engine: Engine, seed: int, budget: float) -> Run:
-    command = [
-        sys.executable, "-P", "-m", "gradoracle.fuzz.cli", "check", f"{engine.name}:Value",
+def check_command(engine: Engine, seed: int, budget: float) -> list[str]:
+    return [
+        sys.executable, "-P", "-m", "gradoracle", "check", f"{engine.name}:Value",
         "--budget", f"{budget:g}", "--seed", str(seed), "--json",
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(h.ROOT)}
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(
-            command,
-            cwd=ENGINES_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=budget * 3 + 60,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        seconds = time.monotonic() - start
-        return Run(engine.name, seed, None, ERROR, seconds=seconds, problem="timeout")
-    seconds = time.monotonic() - start
-    run = Run(engine.name, seed, proc.returncode, verdict(engine, proc.returncode), seconds=seconds)
-    result = parse_json(proc.stdout)
+
+
+def allowance(budget: float) -> float:
+    """The hard timeout of one check."""
+    return budget * 3 + 60
+
+
+def to_run(engine: Engine, seed: int, child: ChildRun) -> Run:
+    """A check's verdict on the engine, from how its process went."""
+    run = Run(engine.name, seed, child.code, verdict(engine, child.code), seconds=child.seconds)
+    if child.code is None:
+        run.verdict, run.problem = ERROR, "timeout"
+        return run
+    result = child.report
     if result is None:
         run.verdict = ERROR
-        lines = proc.stderr.strip().splitlines()
-        run.problem = f"exit {proc.returncode}, no JSON: " + (lines[-1] if lines else "no stderr")
+        run.problem = f"exit {child.code}, no JSON: " + (child.error or "no stderr")
         return run
     run.categories = [str(f.get("category", "?")) for f in result.get("findings", [])]
     run.graphs_checked = result.get("graphs_checked")
@@ -245,10 +229,14 @@ def main() -> int:
     )
     runs: dict[tuple[str, int], Run] = {}
     start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(run_check, e, s, budget): (e, s) for e, s in jobs}
+    env = child_env()
+    with Children(args.jobs) as children:
+        futures = {}
+        for e, s in jobs:
+            command = check_command(e, s, budget)
+            futures[children.submit(command, ENGINES_DIR, allowance(budget), env)] = (e, s)
         for n, future in enumerate(as_completed(futures), 1):
-            run = future.result()
+            run = to_run(*futures[future], future.result())
             runs[run.engine, run.seed] = run
             print(
                 f"[{n}/{len(jobs)} {time.monotonic() - start:6.0f} s] {run.engine} seed "

@@ -21,17 +21,24 @@ differs, e.g. for a class whose gradient lives in ``.g`` and whose backward pass
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import operator
 import os
+import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gradoracle.fuzz.spellings import MICROGRAD, SpellingError, Spellings, detect
 from gradoracle.reference.graph import COMPILED, Graph, build, build_from_steps
+
+# Seconds importing the implementation may take, in the command and in each new worker: generous,
+# importing torch takes several.
+LOAD_TIMEOUT = 60.0
 
 
 class UsageError(Exception):
@@ -85,6 +92,9 @@ class Adapter:
     snippet_backward: str = "{out}.backward()"
     snippet_data: str = "{x}.data"
     snippet_grad: str = "{x}.grad"
+    # Where snippets must be run when that is not where `check` ran (a child of a many-target
+    # check runs in the target's folder): "students/alice (where engine.py is)". Empty: here.
+    snippet_run_in: str = ""
 
     def build(self, graph: Graph) -> tuple[list[Any], Any]:
         """The implementation's objects for the graph: (inputs in input order, output)."""
@@ -238,3 +248,46 @@ def load_adapter(
         except SpellingError as e:
             raise UsageError(str(e)) from None
     return ValueClassAdapter(cls, spec, resolved)
+
+
+class LoadDeadline(BaseException):
+    """Loading the implementation took too long. A BaseException, so that neither the loaders'
+    `except Exception` nor a user module's own can swallow it and go on hanging."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float, spec: str) -> Iterator[None]:
+    """SIGALRM after `seconds` (in the main thread of a Unix process; elsewhere no deadline)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise LoadDeadline(spec)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def load_adapter_within(
+    spec: str, seconds: float, spelling: Mapping[str, str] | None = None
+) -> Adapter:
+    """load_adapter(spec), given `seconds` to import the module and build a first value: a module
+    that loops at import time (`while True: pass`) must not hang the command. UsageError when
+    the time is up, like any other problem loading the target."""
+    try:
+        with _deadline(seconds, spec):
+            return load_adapter(spec, spelling)
+    except LoadDeadline:
+        module = spec.partition(":")[0]
+        raise UsageError(
+            f"importing {module!r} and building {spec}(1.5) took longer than {seconds:g} s "
+            "(a loop at import time?)"
+        ) from None

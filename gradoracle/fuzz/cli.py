@@ -1,4 +1,8 @@
-"""The `gradoracle` command line. Exit codes: 0 no findings, 1 findings, 2 usage error."""
+"""The `gradoracle` command line. Exit codes: 0 no findings, 1 findings, 2 usage error.
+
+`gradoracle check` with several targets, or `--each DIR`, checks each target in a child process of
+its own (gradoracle.fuzz.many); with one target it runs here, as it always did.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from gradoracle.fuzz import corpus_cli
-from gradoracle.fuzz.adapters import Adapter, UsageError, load_adapter
+from gradoracle.fuzz.adapters import LOAD_TIMEOUT, Adapter, UsageError, load_adapter_within
 from gradoracle.fuzz.conventions import CONVENTIONS, parse_accept
 from gradoracle.fuzz.spellings import KEYS, SpellingError, parse_pairs
 
@@ -84,8 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     corpus_cli.register(commands)
-    check = commands.add_parser("check", help="check an implementation: probe, fuzz, shrink")
-    check.add_argument("impl", metavar="MODULE:CLASS", help="a micrograd-shaped Value class")
+    check = commands.add_parser(
+        "check", help="check implementations: probe, fuzz, shrink (several: a summary table)"
+    )
+    check.add_argument(
+        "targets",
+        nargs="*",
+        metavar="MODULE:CLASS",
+        help="a micrograd-shaped Value class (or an Adapter); several are checked one per process",
+    )
     _common(check, budget=10.0)
     check.add_argument(
         "--graphs", type=_count, metavar="N", help="stop after N random graphs (default: budget)"
@@ -98,6 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="a convention the class chose, e.g. relu-kink=1 or log-domain=ieee (repeatable); "
         f"names: {', '.join(CONVENTIONS)}",
     )
+    check.add_argument(
+        "--each",
+        type=Path,
+        action="append",  # given twice: a usage error (gradoracle.fuzz.many), not the last wins
+        metavar="DIR",
+        help="also check every micrograd-shaped class in DIR's modules and in each subfolder "
+        "(one per student)",
+    )
+    check.add_argument(
+        "--jobs",
+        type=_count,
+        metavar="N",
+        help="targets checked at once, when several (default: the number of cores)",
+    )
+    # Set by a many-target check for a child that runs in another folder: the first comment line
+    # of every snippet says where to run it (gradoracle.fuzz.snippets.located).
+    check.add_argument("--snippets-run-in", metavar="TEXT", default="", help=argparse.SUPPRESS)
     campaign = commands.add_parser("fuzz", help="a campaign on all cores, sharing findings")
     campaign.add_argument("--impl", metavar="MODULE:CLASS", default="engine:Value")
     _common(campaign, budget=60.0)
@@ -111,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="hypothesis example database shared by workers and campaigns (.gradoracle/examples)",
     )
     return parser
+
+
+def subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of one command (`check`): its options, for passing them on to child processes."""
+    for action in parser._actions:  # argparse keeps subparsers in a private list only
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)
 
 
 def _common(parser: argparse.ArgumentParser, budget: float) -> None:
@@ -170,7 +207,8 @@ class _Progress:
 
 def _check(args: argparse.Namespace, out: list[str]) -> int:
     accepted = parse_accept(args.accept)
-    adapter = load_adapter(args.impl, _spellings(args))
+    adapter = load_adapter_within(args.impl, LOAD_TIMEOUT, _spellings(args))
+    adapter.snippet_run_in = args.snippets_run_in
     from gradoracle.fuzz.check import InProcess, Oracle, run_check
     from gradoracle.fuzz.isolation import IsolatedImpl
     from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
@@ -202,38 +240,51 @@ def _check(args: argparse.Namespace, out: list[str]) -> int:
 
 
 def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
+    """The results first, then the report files: a report that cannot be written (a read-only
+    DIR, graphviz failing) costs one line on stderr and exit 1, never the results."""
     from gradoracle.fuzz.report import result_json, summary_text
 
-    if args.report:
-        from gradoracle.fuzz.html_report import write_report
-
-        page = write_report(result, adapter, args.report)
-        print(f"report: {page}", file=sys.stderr)
     if args.json:
         out.append(json.dumps(result_json(result, adapter)))  # printed once stdout is back
     else:
         print(summary_text(result, adapter))
+    code = EXIT_FINDINGS if result.findings else EXIT_CLEAN
     if result.checked_nothing:  # nothing checked is never a pass
         print(
             f"gradoracle: error: {result.impl} offers none of the ops: every spelling raised "
             "while building it, or none could be probed in time",
             file=sys.stderr,
         )
-        return EXIT_USAGE
-    if not result.findings and not result.stats.graphs_checked:  # the probe and battery alone
+        code = EXIT_USAGE
+    elif not result.findings and not result.stats.graphs_checked:  # the probe and battery alone
         print(
             f"gradoracle: error: no random graph was checked within the budget of "
             f"{result.budget:g} s (the probe and the battery took it): give a larger --budget",
             file=sys.stderr,
         )
-        return EXIT_USAGE
-    return EXIT_FINDINGS if result.findings else EXIT_CLEAN
+        code = EXIT_USAGE
+    if args.report:
+        try:
+            from gradoracle.fuzz.html_report import write_report
+
+            page = write_report(result, adapter, args.report)
+        except Exception as e:  # the report is extra; the verdict above stands
+            print(f"gradoracle: error: {report_error(args.report, e)}", file=sys.stderr)
+            return max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
+        print(f"report: {page}", file=sys.stderr)
+    return code
+
+
+def report_error(directory: Path, e: Exception) -> str:
+    """One line: why DIR's report could not be written."""
+    lines = str(e).strip().splitlines() or [""]
+    return f"cannot write the report in {directory}: {type(e).__name__}: {lines[0]}".rstrip(": ")
 
 
 def _fuzz(args: argparse.Namespace, out: list[str]) -> int:
     from gradoracle.fuzz.campaign import run_campaign
 
-    adapter = load_adapter(args.impl, _spellings(args))
+    adapter = load_adapter_within(args.impl, LOAD_TIMEOUT, _spellings(args))
     progress = _Progress(args.budget)
     try:
         result, problems = run_campaign(
@@ -277,7 +328,19 @@ def _stdout_kept_for_json(keep: bool) -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        if len(args.targets) > 1 or args.each is not None:
+            from gradoracle.fuzz.many import check_many
+
+            return check_many(args, argv, parser)
+        if not args.targets:
+            subparser(parser, "check").error(
+                "the following arguments are required: MODULE:CLASS (or --each DIR)"
+            )
+        args.impl = args.targets[0]
     quiet: list[str] = []  # what to print on stdout once the run is over
     try:
         with _stdout_kept_for_json(args.command != "corpus" and args.json):

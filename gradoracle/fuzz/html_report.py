@@ -19,7 +19,7 @@ from gradoracle.fuzz.report import (
     spellings_used,
 )
 
-_STYLE = """
+STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0; }
@@ -96,7 +96,7 @@ def write_report(result: CheckResult, adapter: Adapter, directory: Path) -> Path
     )
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>gradoracle check {html.escape(result.impl)}</title><style>{_STYLE}</style>"
+        f"<title>gradoracle check {html.escape(result.impl)}</title><style>{STYLE}</style>"
         f"</head><body><h1>gradoracle check {html.escape(result.impl)}</h1>{summary}"
         f"{body or '<p>No findings.</p>'}<p><a href='report.json'>report.json</a></p>"
         "</body></html>\n"

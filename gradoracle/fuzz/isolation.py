@@ -38,7 +38,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from gradoracle.fuzz import adapters
-from gradoracle.fuzz.adapters import ImplResult, Outcome, UsageError
+from gradoracle.fuzz.adapters import LOAD_TIMEOUT, ImplResult, Outcome, UsageError
 from gradoracle.fuzz.spellings import Spellings
 from gradoracle.reference.graph import Graph, build_from_steps, nodes_from_steps
 
@@ -49,7 +49,6 @@ CHUNK_GRAPHS = 64  # the worker reports results at least every this many graphs.
 CHUNK_SECONDS = 0.05  # ...and this often, so that killing it loses little work
 POLL = 0.01  # seconds between two looks at the shared slots while waiting
 DEADLINE_GRACE = 0.05  # a graph still running this long after the deadline is stopped
-LOAD_TIMEOUT = 60.0  # seconds a new worker may take to import the implementation
 # A worker alive but in no graph and silent this long past the per-graph timeout is stuck.
 SILENCE_GRACE = 2.0
 ERROR_CHARS = 300

@@ -8,7 +8,7 @@ from typing import Any
 from gradoracle.fuzz.adapters import Adapter, ValueClassAdapter
 from gradoracle.fuzz.check import CheckResult
 from gradoracle.fuzz.findings import CONVENTION, Finding
-from gradoracle.fuzz.snippets import graph_snippet
+from gradoracle.fuzz.snippets import graph_snippet, located
 from gradoracle.reference.compare import Quantity, Verdict
 from gradoracle.reference.finite_diff import finite_diff
 from gradoracle.reference.graph import Graph
@@ -75,7 +75,9 @@ def missing_impl(verdict: Verdict) -> str:
 
 
 def snippet_of(finding: Finding, adapter: Adapter) -> str:
-    return finding.snippet or graph_snippet(finding.graph, adapter, finding.verdict.quantities)
+    """The finding's code as printed, in the console, the JSON and the HTML report alike."""
+    snippet = finding.snippet or graph_snippet(finding.graph, adapter, finding.verdict.quantities)
+    return located(snippet, adapter.snippet_run_in)
 
 
 def _indent(text: str) -> str:

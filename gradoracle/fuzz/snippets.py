@@ -5,6 +5,8 @@ directory `check` ran in, and its output shows the failure.
   reports its module as `builtins`), and an adapter spells leaves, backward() and the reads its own
   way (Adapter.snippet_* templates), and method ops with the engine's names (Adapter.spellings:
   `a.ln()` where the engine calls log `ln`).
+- Checked from another folder (a child of `gradoracle check --each DIR` runs in the target's own
+  folder), a snippet begins with a comment saying where to run it (`located`).
 - Numbers print at full precision, through float(): `str()` of a numpy float32 prints `1e-10` for
   1.0000000133e-10 and hides the error. Each printed quantity is followed by the expected answer
   (the exact one where it was computed, else JAX's), and the wrong ones are marked.
@@ -37,6 +39,12 @@ def _expected(quantity: Quantity | None) -> str:
     best = quantity.truth if quantity.truth is not None else quantity.jax
     mark = f"  {WRONG}" if quantity.status == FAIL else ""
     return f", '  expected {best!r}{mark}'"
+
+
+def located(snippet: str, run_in: str) -> str:
+    """The snippet with a first line saying where to run it, e.g. `# run in students/alice (where
+    engine.py is)`; unchanged when `run_in` is empty (it runs where `check` ran)."""
+    return f"# run in {run_in}\n{snippet}" if run_in else snippet
 
 
 def prints(graph: Graph, adapter: Adapter, quantities: Sequence[Quantity] = ()) -> list[str]:

@@ -1,0 +1,339 @@
+"""`gradoracle check TARGET [TARGET ...]` and `--each DIR`: many engines, one child process each.
+
+Each target is checked by `python -P -m gradoracle check TARGET --json [--report DIR/NAME]` in
+its own folder, `--jobs` at a time, so that one target's import-time hang, crash, or a module named
+like another target's cannot touch the others. Every other option on the command line passes
+through to each child as it was written (`passthrough`), so options added to `check` later need
+nothing here. A child that gives no report within its allowance is killed with its whole process
+group (it has a worker process, and multiprocessing's resource tracker, of its own). The rows,
+the table and the reports are gradoracle.fuzz.many_report's.
+
+`run_child` and `Children` also run bench/sensitivity.py's checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradoracle
+from gradoracle.fuzz.discover import Target, discover
+
+# A child gets 2 * budget + ALLOWANCE_MARGIN seconds of wall time. Past the budget come starting
+# JAX and the user's import (up to adapters.LOAD_TIMEOUT = 60 s), the probe and battery (which
+# may run past their share on a slow engine), confirming each finding in a new worker (a hang
+# needs its --timeout again), shrinking, and writing the report; and the children share the cores.
+ALLOWANCE_MARGIN = 120.0
+POLL = 0.05  # seconds between two looks at a running child
+# What is left of a finished child's process group (multiprocessing's resource tracker, cleaning
+# up) may take this long to exit by itself before it is killed.
+GROUP_GRACE = 2.0
+# The options the parent decides for each child: they never pass through as the user wrote them.
+OWN_OPTIONS = frozenset({"--each", "--jobs", "--json", "--report", "--snippets-run-in"})
+
+
+def allowance(budget: float) -> float:
+    """Wall seconds a child checking with `budget` may take before it counts as hung."""
+    return 2 * budget + ALLOWANCE_MARGIN
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """How a child `gradoracle check ... --json` went."""
+
+    code: int | None  # its exit status (negative: killed by that signal); None: killed as hung
+    report: dict[str, Any] | None  # the one JSON object it printed, if any
+    error: str  # one line: its last `gradoracle: error:` line, else its last line on stderr
+    seconds: float
+    allowance: float
+
+
+def parse_json(stdout: str) -> dict[str, Any] | None:
+    """The check's one JSON object (the whole stdout, or failing that its last line)."""
+    for text in (stdout.strip(), stdout.strip().rsplit("\n", 1)[-1]):
+        try:
+            result = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(result, dict):
+            return result
+    return None
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("gradoracle: error: ")]
+    if errors:
+        return errors[-1].removeprefix("gradoracle: error: ")
+    return lines[-1] if lines else ""
+
+
+def child_env() -> dict[str, str]:
+    """This environment, with the folder this gradoracle came from first on PYTHONPATH when it
+    is a checkout: a child runs in another folder and must run the same oracle."""
+    env = dict(os.environ)
+    root = Path(gradoracle.__file__).resolve().parent.parent
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if not root.name.endswith("-packages") and root not in {Path(p).resolve() for p in paths}:
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *paths])
+    return env
+
+
+def _others_in_group(leader: int) -> bool:
+    """Whether a live process other than `leader` is in the process group `leader` (Linux's
+    /proc; elsewhere False, and the group is killed without waiting)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) == leader:
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                state, _, pgrp = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[:3]
+                if int(pgrp) == leader and state not in "ZX":  # a zombie is dead already
+                    return True
+    return False
+
+
+def _wait_group(leader: int, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while _others_in_group(leader) and time.monotonic() < end:
+        time.sleep(POLL)
+
+
+def _exited(pid: int, deadline: float, stop: threading.Event | None) -> bool:
+    """Wait until the child exits (True) or the deadline or `stop` comes (False). The child is
+    not reaped (WNOWAIT): while it is a zombie its process group id stays its own, so killing
+    the group later cannot hit anybody else's."""
+    while True:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+            return True
+        if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+            return False
+        time.sleep(POLL)
+
+
+def run_child(
+    argv: Sequence[str],
+    cwd: Path,
+    seconds: float,
+    env: dict[str, str] | None = None,
+    stop: threading.Event | None = None,
+) -> ChildRun:
+    """Run `argv` (a `gradoracle ... --json` command) in `cwd`, in a process group of its own;
+    after `seconds`, or when `stop` is set, kill the group. Nothing it started outlives this."""
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # no pipe to fill
+        proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            process_group=0,
+        )  # fmt: skip
+        finished = False
+        try:
+            finished = _exited(proc.pid, start + seconds, stop)
+            if finished:  # a resource tracker cleaning up: let it finish
+                _wait_group(proc.pid, GROUP_GRACE)
+        finally:  # whatever is left of the group, the child itself if it hung
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            _wait_group(proc.pid, GROUP_GRACE)  # a signal lands a moment after it is sent
+            proc.wait()
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    code = proc.returncode if finished else None
+    report = parse_json(stdout)
+    return ChildRun(code, report, _one_line(stderr), time.monotonic() - start, seconds)
+
+
+class Children:
+    """Children run `jobs` at a time (`submit` returns a Future of a ChildRun). Leaving the `with`
+    early (Ctrl-C, SIGTERM) kills the running ones with their groups and starts no more."""
+
+    def __init__(self, jobs: int) -> None:
+        self.stop = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+
+    def submit(
+        self, argv: Sequence[str], cwd: Path, seconds: float, env: dict[str, str] | None = None
+    ) -> Future[ChildRun]:
+        return self.pool.submit(run_child, argv, cwd, seconds, env, self.stop)
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM ends this process through `finally` blocks (which kill the children), as Ctrl-C
+    does; by default it would end it at once and leave the children running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _action(parser: argparse.ArgumentParser, option: str) -> argparse.Action | None:
+    """The action of an option as written: exact, or a unique prefix as argparse allows."""
+    actions = parser._option_string_actions  # argparse's own table of option strings
+    if option in actions:
+        return actions[option]
+    matches = {a for name, a in actions.items() if name.startswith(option)}
+    return matches.pop() if len(matches) == 1 else None
+
+
+def passthrough(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """The options of `argv` (after `check`) that every child gets as the user wrote them: all but
+    the targets and OWN_OPTIONS. Values of path options (type=Path) become absolute: children run
+    in other folders."""
+    kept: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":  # the rest are targets
+            break
+        if not token.startswith("-") or token == "-":  # a target
+            i += 1
+            continue
+        name, eq, value = token.partition("=")
+        action = _action(parser, name)
+        group = [token]
+        if action is not None and not eq and action.nargs != 0:
+            count = action.nargs if isinstance(action.nargs, int) else 1
+            if action.nargs in ("?", "*", "+"):  # as many values as follow, up to an option
+                count = next(
+                    (k for k, t in enumerate(argv[i + 1 :]) if t.startswith("-")),
+                    len(argv) - i - 1,
+                )
+                count = min(count, 1) if action.nargs == "?" else count
+            group = list(argv[i : i + 1 + count])
+        i += len(group)
+        if action is not None and set(action.option_strings) & OWN_OPTIONS:
+            continue
+        if action is not None and action.type is Path:
+            if eq:
+                group = [f"{name}={Path(value).resolve()}"]
+            else:
+                group = [group[0], *(str(Path(v).resolve()) for v in group[1:])]
+        kept += group
+    return kept
+
+
+def _targets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Target]:
+    """The explicit targets (run from here), then what --each finds. Exits 2 on a usage error."""
+    here = Path.cwd().resolve()
+    targets: list[Target] = []
+    for spec in dict.fromkeys(args.targets):
+        module, sep, cls = spec.partition(":")
+        if not (sep and module and cls):
+            parser.error(f"expected MODULE:CLASS, got {spec!r}")
+        targets.append(Target(spec, spec, here))
+    if args.each is not None:
+        if len(args.each) > 1:
+            parser.error("--each may be given once")
+        root = args.each[0]
+        if not root.is_dir():
+            parser.error(f"--each: no directory {str(root)!r}")
+        found = discover(root)
+        if not found:
+            parser.error(
+                f"--each: no micrograd-shaped class in {str(root)!r} (one that defines __add__ "
+                "or __mul__ and backward, or subclasses an Adapter)"
+            )
+        targets += found
+    return targets
+
+
+def check_many(
+    args: argparse.Namespace, argv: Sequence[str], parser: argparse.ArgumentParser
+) -> int:
+    """The many-target command: the children, a progress line after each, the table (or the JSON),
+    the reports. Exit 0 every target clean, 1 any finding or target not checked, 2 usage."""
+    from gradoracle.fuzz import many_report
+    from gradoracle.fuzz.cli import report_error, subparser
+
+    check = subparser(parser, "check")
+    targets = _targets(args, check)
+    rest = passthrough(argv[argv.index("check") + 1 :], check)
+    jobs = args.jobs or os.cpu_count() or 1
+    reports = args.report.resolve() if args.report else None
+    problems: list[str] = []  # what went wrong writing reports: results are printed anyway
+    pages = many_report.report_dirs(targets, reports)
+    if reports is not None:
+        try:
+            reports.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # the children run without reports; their results still count
+            problems.append(report_error(reports, e))
+            pages = {}
+    seconds = allowance(args.budget)
+    start = time.monotonic()
+    runnable = [t for t in targets if not t.problem]
+    unrunnable = len(targets) - len(runnable)
+    print(
+        f"gradoracle: checking {len(runnable)} targets, {min(jobs, len(runnable))} at a time, "
+        f"budget {args.budget:g} s each" + (f"; {unrunnable} cannot be run" if unrunnable else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    runs: dict[Target, ChildRun] = {}
+    env = child_env()
+    with _terminate_as_exit(), Children(jobs) as children:
+        futures = {}
+        for target in runnable:
+            command = [sys.executable, "-P", "-m", "gradoracle", "check", target.spec, *rest]
+            command.append("--json")
+            if target in pages:
+                command += ["--report", str(pages[target])]
+            if where := target.run_in(Path.cwd()):
+                command += ["--snippets-run-in", where]
+            futures[children.submit(command, target.folder, seconds, env)] = target
+        for n, future in enumerate(as_completed(futures), 1):
+            target = futures[future]
+            runs[target] = run = future.result()
+            row = many_report.row_of(target, run)
+            print(
+                f"[{n}/{len(futures)} {time.monotonic() - start:4.0f} s] {target.name}: "
+                f"{row.verdict} ({run.seconds:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    rows = [many_report.row_of(t, runs.get(t), pages.get(t)) for t in targets]
+    data = many_report.many_json(rows, time.monotonic() - start)
+    if args.json:
+        print(json.dumps(data))
+    else:
+        print(many_report.table(rows))
+        print(many_report.footer(rows, reports))
+    if reports is not None and not problems:
+        try:
+            index = many_report.write_index(rows, data, reports)
+            print(f"report: {index}", file=sys.stderr)
+        except Exception as e:  # the results are printed above; the index is extra
+            problems.append(report_error(reports, e))
+    for problem in problems:
+        print(f"gradoracle: error: {problem}", file=sys.stderr)
+    return 1 if problems or not all(row.clean for row in rows) else 0
