@@ -61,7 +61,7 @@ def typecheck(session: nox.Session) -> None:
     install_group(session, "typecheck")
     session.run("mypy", "--strict", "-p", "engine")
     others = [name for name in PACKAGES if name != "engine"]
-    session.run("mypy", *others, "bench", "examples")
+    session.run("mypy", *others, "bench", "examples", "ecosystem")
 
 
 @nox.session(python=PYTHON)
@@ -70,6 +70,15 @@ def check(session: nox.Session) -> None:
     session.install("-e", ".[fuzz,viz]")
     args = session.posargs or ["engine:Value", "--budget", "20"]
     session.run("gradoracle", "check", *args)
+
+
+@nox.session(python=PYTHON)
+def ecosystem(session: nox.Session) -> None:
+    """Scalar autograd engines from PyPI (ecosystem/packages.toml), each installed alone under
+    .ecosystem/, checked by one `gradoracle check`, every finding's snippet run again; writes
+    ecosystem/results.md. ``nox -s ecosystem -- --only micrograd,torch --budget 20``."""
+    session.install("-e", ".[fuzz,viz]", "pip")
+    session.run("python", "ecosystem/run.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -31,7 +31,7 @@ from gradoracle.fuzz import battery_worker as worker
 from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted, run_conventions
 from gradoracle.fuzz.findings import Finding
 from gradoracle.fuzz.probe import Spelling, probe_graphs, spellings_of
-from gradoracle.fuzz.snippets import graph_snippet
+from gradoracle.fuzz.snippets import WRONG, graph_snippet
 from gradoracle.reference.compare import EPS, FAIL, PASS, Quantity, Verdict, error_scales
 from gradoracle.reference.float_sweep import agrees, float_gradients
 from gradoracle.reference.graph import Graph, Node, node_values
@@ -78,7 +78,8 @@ class _Battery:
 
     def call(self, category: str, function: Callable[..., Any], *args: Any, expect: float = 0.0):
         """function(adapter, *args) in the worker. Returns its result, or a Finding when it raised,
-        hung or killed the worker (a crash is retried once in a new worker first), or None when the
+        hung or killed the worker, and did so again alone in a new worker (a native engine damages
+        its own process: what fails only after other cases is not this case's), or None when the
         battery's time ran out first (noted, never a finding)."""
         allowed = self.timeout + SLOWDOWN * expect
         left = self.time_left()
@@ -95,13 +96,14 @@ class _Battery:
                 self.oracle.stats.notes.append(f"{category}: not finished within the time left")
                 return None
             problem = f"{type(e).__name__}: {e}" if not kind else str(e)
-            if kind == "crash" and runner.fresh():
+            if (kind != "hang" or self.time_left() >= allowed) and runner.fresh():
                 try:
                     result = runner.call(target, *args, timeout=min(allowed, self.time_left()))
-                except Exception:
-                    pass
+                except Exception as again:
+                    kind = getattr(again, "kind", "")
+                    problem = f"{type(again).__name__}: {again}" if not kind else str(again)
                 else:  # the engine had damaged its worker: the case alone passes
-                    reason = f"{category}: the worker died ({problem}); alone in a new one it ran"
+                    reason = f"{category}: in a used worker: {problem}; alone in a new one it ran"
                     self.oracle.stats.notes.append(reason)
                     return result
             verdict = Verdict(FAIL, reason=problem, error=problem)
@@ -299,6 +301,8 @@ def _deep(b: _Battery) -> list[Finding]:
     timed = [deep[2] / depth for deep, _ in got if isinstance(deep, tuple)]
     per_node = b.per_node = max(timed, default=b.per_node)  # CPU seconds per node
     for spelling, (deep, shallow) in zip(steps, got, strict=True):
+        if isinstance(deep, str) and b.oracle.runner.fresh():  # raised: does it alone?
+            deep = b.call("deep graph", worker.deep_chain, spelling, depth)
         if deep is None or (found := _chain_finding(b, spelling, depth, deep)) is None:
             continue
         if shallow is not None and _chain_finding(b, spelling, worker.SHALLOW, shallow):
@@ -361,8 +365,41 @@ def _memory(b: _Battery) -> list[Finding]:
         f"grew the process by {sum(growth) / len(growth):.0f} bytes per node in every round "
         f"(resident bytes after each round: {got})"
     )
-    adapter = b.oracle.adapter
-    depth = worker.MEMORY_DEPTH
-    snippet = graphs.chain_snippet(steps[0], depth, adapter)
-    snippet += "# run this in a loop, with gc.collect() after each round: the process grows\n"
+    snippet = _memory_snippet(b, steps[0], count, nodes)
     return [Finding("memory", _one_leaf(), _failed(reason), _one_leaf(), 1, snippet)]
+
+
+def _memory_snippet(b: _Battery, spelling: Spelling, count: int, nodes: int) -> str:
+    """The rounds as a program: the chain built, backward() and dropped `count` times per round,
+    resident memory printed after each, and the growth per node marked when it is a leak."""
+    chain = graphs.chain_snippet(spelling, worker.MEMORY_DEPTH, b.oracle.adapter)
+    head, _, body = chain.partition("\n\n")
+    steps = [line for line in body.splitlines() if line and not line.startswith("print(")]
+    lines = [
+        "import gc",
+        "import os",
+        head,
+        "",
+        "",
+        "def resident_bytes():",
+        "    with open('/proc/self/statm') as f:",
+        "        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')",
+        "",
+        "",
+        "def one_graph():",
+        *(f"    {line}" for line in steps),
+        "",
+        "",
+        "sizes = []",
+        f"for round in range({MEMORY_ROUNDS}):",
+        f"    for _ in range({count}):",
+        "        one_graph()",
+        "    gc.collect()",
+        "    sizes.append(resident_bytes())",
+        "    print('resident bytes after round', round, '=', sizes[-1])",
+        f"growth = [(after - before) / {nodes} for before, after in zip(sizes[1:], sizes[2:])]",
+        f"leak = min(growth) >= {LEAK_BYTES_PER_NODE:g}",
+        f"print('bytes per node kept by each later round:', growth, "
+        f"'  expected < {LEAK_BYTES_PER_NODE:g}' + ('  {WRONG}' if leak else ''))",
+    ]
+    return "\n".join(lines) + "\n"

@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         "targets",
         nargs="*",
         metavar="MODULE:CLASS",
-        help="a micrograd-shaped Value class (or an Adapter); several are checked one per process",
+        help="a micrograd-shaped Value class (or an Adapter), imported from the current directory "
+        "or, as FOLDER:MODULE:CLASS, from FOLDER; several are checked one per process",
     )
     _common(check, budget=10.0)
     check.add_argument(
@@ -332,7 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "check":
-        if len(args.targets) > 1 or args.each is not None:
+        in_folder = any(target.count(":") == 2 for target in args.targets)
+        if len(args.targets) > 1 or args.each is not None or in_folder:
             from gradoracle.fuzz.many import check_many
 
             return check_many(args, argv, parser)

@@ -198,6 +198,13 @@ def run_conventions(
         if result.kind == "skipped":
             oracle.stats.notes.append(f"convention {name}: not run (time)")
             continue
+        if result.kind in ("hang", "crash"):  # blamed on the case only if it does so alone
+            alone = oracle.run_alone(graph, deadline)
+            if alone is not None and alone.kind != "skipped":
+                if alone.kind not in ("hang", "crash"):
+                    note = f"convention {name}: {result.error} in a used worker; alone it ran"
+                    oracle.stats.notes.append(note)
+                result = alone
         seen = observed.setdefault(name, Observed(CONVENTIONS[name]))
         if isinstance(where, Kink):
             bug = _kink_case(seen, graph, where, result, accepted.of(name))

@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-BACKWARD_NAMES = frozenset({"backward", "backwards", "backprop"})
+from gradoracle.fuzz.spellings import BACKWARD_NAMES
+
 OP_NAMES = frozenset({"__add__", "__mul__"})
 # Folders that hold no student's code: virtual environments and installed packages. Hidden and
 # underscore folders (__pycache__ among them) are skipped too, and any folder with a pyvenv.cfg.
@@ -96,7 +97,7 @@ def shaped_classes(tree: ast.Module) -> list[str]:
         if not isinstance(node, ast.ClassDef):
             continue
         names = _defined(node.body)
-        is_value = bool(names & OP_NAMES) and bool(names & BACKWARD_NAMES)
+        is_value = bool(names & OP_NAMES) and not names.isdisjoint(BACKWARD_NAMES)
         if is_value or any(_base_name(b).endswith("Adapter") for b in node.bases):
             found.append(node.name)
     return found

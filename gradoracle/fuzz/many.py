@@ -247,11 +247,16 @@ def _targets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
     """The explicit targets (run from here), then what --each finds. Exits 2 on a usage error."""
     here = Path.cwd().resolve()
     targets: list[Target] = []
-    for spec in dict.fromkeys(args.targets):
+    for written in dict.fromkeys(args.targets):
+        # FOLDER:MODULE:CLASS is MODULE:CLASS imported from FOLDER (run there, like a student's).
+        folder, spec = written.split(":", 1) if written.count(":") == 2 else ("", written)
         module, sep, cls = spec.partition(":")
         if not (sep and module and cls):
-            parser.error(f"expected MODULE:CLASS, got {spec!r}")
-        targets.append(Target(spec, spec, here))
+            parser.error(f"expected MODULE:CLASS or FOLDER:MODULE:CLASS, got {written!r}")
+        if folder and not Path(folder).is_dir():
+            parser.error(f"{written}: no directory {folder!r}")
+        where = Path(folder).resolve() if folder else here
+        targets.append(Target(written, spec, where, module if folder else ""))
     if args.each is not None:
         if len(args.each) > 1:
             parser.error("--each may be given once")

@@ -4,6 +4,8 @@ workers) and nothing on correct engines."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -120,3 +122,18 @@ def test_a_worker_damaged_by_the_engine_is_not_blamed_on_a_graph() -> None:
             assert "alone in a new worker passes" in f["reason"]
         else:
             assert "crash" in f["reason"], f
+
+
+def test_a_leaks_snippet_shows_the_growth_in_a_fresh_process(jax_reference: Any) -> None:
+    (finding,) = [
+        f
+        for f in battery_of("behaviour_engines:KeepsEveryNode", jax_reference)
+        if f.category == "memory"
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", finding.snippet], cwd=TESTS, capture_output=True, text=True,
+        timeout=120, env={"PYTHONPATH": str(TESTS.parent), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("resident bytes after round") == 4
+    assert out.stdout.rstrip().endswith("<-- wrong"), out.stdout

@@ -171,7 +171,7 @@ def test_two_correct_engines_exit_0_with_a_table(tmp_path: Path) -> None:
         (["check", "--each", "nowhere"], "--each: no directory 'nowhere'"),
         (["check", "--each", "empty"], "--each: no micrograd-shaped class in 'empty'"),
         (["check", "--each", "empty", "--each", "empty"], "--each may be given once"),
-        (["check", "a:Value", "b"], "expected MODULE:CLASS, got 'b'"),
+        (["check", "a:Value", "b"], "expected MODULE:CLASS or FOLDER:MODULE:CLASS, got 'b'"),
         (["check", "a:Value", "b:Value", "--jobs", "0"], "must be >= 1"),
         (["check", "a:Value", "b:Value", "--colour"], "unrecognized arguments: --colour"),
     ],
@@ -190,16 +190,18 @@ def test_options_pass_through_as_written_but_the_parents_own() -> None:
     parser = cli.build_parser()
     check = cli.subparser(parser, "check")
     # An option somebody adds to `check` tomorrow passes through with no change here.
-    check.add_argument("--spelling", action="append")
-    check.add_argument("--accept", type=Path)
+    check.add_argument("--tomorrow", action="append")
+    check.add_argument("--tomorrow-file", type=Path)
     argv = [
         "a:Value", "--budget", "3", "b:Value", "--seed=4", "--report", "out", "--json",
-        "--jobs", "2", "--each", "students", "--in-process", "--bud", "5", "--spelling", "x",
-        "--accept", "conventions.txt", "--snippets-run-in", "x", "--", "c:Value",
+        "--jobs", "2", "--each", "students", "--in-process", "--bud", "5", "--spelling", "x=y",
+        "--accept", "relu-kink=1", "--tomorrow", "x", "--tomorrow-file", "conventions.txt",
+        "--snippets-run-in", "x", "--", "c:Value",
     ]  # fmt: skip
     assert passthrough(argv, check) == [
-        "--budget", "3", "--seed=4", "--in-process", "--bud", "5", "--spelling", "x",
-        "--accept", str(Path("conventions.txt").resolve()),
+        "--budget", "3", "--seed=4", "--in-process", "--bud", "5", "--spelling", "x=y",
+        "--accept", "relu-kink=1", "--tomorrow", "x",
+        "--tomorrow-file", str(Path("conventions.txt").resolve()),
     ]  # fmt: skip
 
 
