@@ -26,6 +26,12 @@ HERE = Path(__file__).resolve().parent
 SNIPPET_TIMEOUT = 60.0  # seconds; a snippet of a hang is expected to run into it
 # What a snippet's output shows when it reproduces its finding (fuzz.snippets marks them).
 MARKS = ("<-- wrong", "<-- differs")
+# A graph that failed only after others in the same worker: the engine damaged its own process,
+# which a run shows and a single snippet, by definition, does not.
+DAMAGED = "damaged worker"
+# A verdict that says why a finding's snippet cannot show it (a native engine's memory corruption
+# that a plain interpreter happens to survive): read, and counted as not shown in the table.
+NOT_SHOWN = "not shown by its snippet"
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,13 @@ def verdicts() -> dict[str, dict[str, str]]:
     return tomllib.loads((HERE / "verdicts.toml").read_text())
 
 
+def verdict_key(finding: dict[str, Any]) -> str:
+    """What verdicts.toml names a finding by: its category, and a convention's name."""
+    if finding["category"] == "convention":
+        return "convention " + finding["reason"].partition(":")[0]
+    return str(finding["category"])
+
+
 def kind_of(verdict: str) -> str:
     """'bug', 'convention' or 'false alarm': the verdict's first words."""
     for kind in ("false alarm", "convention", "bug"):
@@ -147,20 +160,37 @@ def table(rows: list[Row]) -> str:
     for row in rows:
         p = row.package
         if row.report is None:
-            lines.append(
-                f"| {p.name} | {p.version} | {p.kind} | - | - | {row.status}: {row.error} |"
-            )
+            problem = f"not checked: {row.status}: {row.error}"
+            lines.append(f"| {p.name} | {p.version} | {p.kind} | - | - | {problem} |")
             continue
         covered = ", ".join(row.report["ops_covered"]) or "none"
-        found = ", ".join(f"{f['category']}" for f in row.findings) or "nothing"
-        kinds: dict[str, int] = {}
-        for f in row.findings:
-            kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
-        summary = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in kinds.items())
-        reproduced = sum(f["replay"].shown for f in row.findings)
-        verified = f"{summary or 'clean'}; {reproduced}/{len(row.findings)} snippets show it"
-        lines.append(f"| {p.name} | {p.version} | {p.kind} | {covered} | {found} | {verified} |")
+        lines.append(f"| {p.name} | {p.version} | {p.kind} | {covered} | {found(row)} | "
+                     f"{verified(row)} |")  # fmt: skip
     return "\n".join(lines)
+
+
+def found(row: Row) -> str:
+    """'tanh ... : reuse x2, deep graph; conventions: pow-domain' from the findings."""
+    counts: dict[str, int] = {}
+    conventions = []
+    for f in row.findings:
+        if f["category"] == "convention":
+            conventions.append(verdict_key(f).removeprefix("convention "))
+        else:
+            counts[f["category"]] = counts.get(f["category"], 0) + 1
+    parts = [f"{c} x{n}" if n > 1 else c for c, n in counts.items()]
+    if conventions:
+        parts.append("conventions: " + ", ".join(conventions))
+    return "; ".join(parts) or "nothing"
+
+
+def verified(row: Row) -> str:
+    kinds: dict[str, int] = {}
+    for f in row.findings:
+        kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
+    summary = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in kinds.items()) or "clean"
+    shown = sum(f["replay"].shown for f in row.findings)
+    return f"{summary}; {shown}/{len(row.findings)} snippets show it"
 
 
 def details(rows: list[Row]) -> str:
@@ -186,19 +216,28 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--only", help="comma-separated package names")
     parser.add_argument("--dir", type=Path, default=Path(".ecosystem"))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="join the last run's DIR/report/report.json with verdicts.toml again (no install, "
+        "no check)",
+    )
     args = parser.parse_args()
     root = args.dir.resolve()
     chosen = packages(set(args.only.split(",")) if args.only else None)
     rows: dict[str, Row] = {}
     targets = []
-    for package in chosen:
+    for package in [] if args.reuse else chosen:
         problem = install(package, root)
         print(f"{package.name} {package.version}: {problem or 'installed'}", file=sys.stderr)
         if problem:
             rows[package.name] = Row(package, "does not install", problem, None)
         else:
             targets.append(f"{package.folder(root)}:{package.target}")
-    result = check(targets, args.budget, args.jobs, root / "report") if targets else {"targets": []}
+    if args.reuse:
+        result = json.loads((root / "report" / "report.json").read_text())
+    else:
+        result = check(targets, args.budget, args.jobs, root / "report")
     by_folder = {Path(t["folder"]).resolve(): t for t in result["targets"]}
     read = verdicts()
     for package in chosen:
@@ -207,9 +246,12 @@ def main() -> int:
         entry = by_folder[package.folder(root).resolve()]
         row = rows[package.name] = Row(package, entry["status"], entry["error"], entry["report"])
         for finding in (entry["report"] or {}).get("findings", []):
-            verdict = read.get(package.name, {}).get(finding["category"], "unread")
+            verdict = read.get(package.name, {}).get(verdict_key(finding), "unread")
             finding = {**finding, "verdict": verdict, "kind": kind_of(verdict)}
-            finding["replay"] = replay(finding["snippet"], package.folder(root))
+            if finding["category"] == DAMAGED:
+                finding["replay"] = Replay(True, "no snippet can: its graph passes alone")
+            else:
+                finding["replay"] = replay(finding["snippet"], package.folder(root))
             row.findings.append(finding)
     ordered = [rows[p.name] for p in chosen]
     text = (
@@ -223,7 +265,8 @@ def main() -> int:
         f"{'shown' if f['replay'].shown else 'not shown'})"
         for row in ordered
         for f in row.findings
-        if f["kind"] in ("unread", "false alarm") or not f["replay"].shown
+        if f["kind"] in ("unread", "false alarm")
+        or not (f["replay"].shown or NOT_SHOWN in f["verdict"])
     ]
     for line in bad:
         print(f"ecosystem: {line}", file=sys.stderr)
