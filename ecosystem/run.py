@@ -249,7 +249,7 @@ def main() -> int:
             verdict = read.get(package.name, {}).get(verdict_key(finding), "unread")
             finding = {**finding, "verdict": verdict, "kind": kind_of(verdict)}
             if finding["category"] == DAMAGED:
-                finding["replay"] = Replay(True, "no snippet can: its graph passes alone")
+                finding["replay"] = Replay(False, "no snippet can: its graph passes alone")
             else:
                 finding["replay"] = replay(finding["snippet"], package.folder(root))
             row.findings.append(finding)
@@ -266,7 +266,7 @@ def main() -> int:
         for row in ordered
         for f in row.findings
         if f["kind"] in ("unread", "false alarm")
-        or not (f["replay"].shown or NOT_SHOWN in f["verdict"])
+        or not (f["replay"].shown or NOT_SHOWN in f["verdict"] or f["category"] == DAMAGED)
     ]
     for line in bad:
         print(f"ecosystem: {line}", file=sys.stderr)
