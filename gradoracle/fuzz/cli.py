@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--accept",
         action="append",
         default=[],
-        metavar="NAME=ALTERNATIVE",
+        metavar="NAME=ALTERNATIVE[@TARGET]",
         help="a convention the class chose, e.g. relu-kink=1 or log-domain=ieee (repeatable); "
+        "with @TARGET (a glob), only for the targets it names; "
         f"names: {', '.join(CONVENTIONS)}",
     )
     check.add_argument(
@@ -127,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Set by a many-target check for a child that runs in another folder: the first comment line
     # of every snippet says where to run it (gradoracle.fuzz.snippets.located).
     check.add_argument("--snippets-run-in", metavar="TEXT", default="", help=argparse.SUPPRESS)
+    # ... and the target's name in the table, which `--accept NAME=ALTERNATIVE@TARGET` may name.
+    check.add_argument("--target-name", metavar="TEXT", default="", help=argparse.SUPPRESS)
     campaign = commands.add_parser("fuzz", help="a campaign on all cores, sharing findings")
     campaign.add_argument("--impl", metavar="MODULE:CLASS", default="engine:Value")
     _common(campaign, budget=60.0)
@@ -207,7 +210,7 @@ class _Progress:
 
 
 def _check(args: argparse.Namespace, out: list[str]) -> int:
-    accepted = parse_accept(args.accept)
+    accepted = parse_accept(args.accept, (args.impl, args.target_name))
     adapter = load_adapter_within(args.impl, LOAD_TIMEOUT, _spellings(args))
     adapter.snippet_run_in = args.snippets_run_in
     from gradoracle.fuzz.check import InProcess, Oracle, run_check

@@ -15,6 +15,7 @@ failed check unless `--accept NAME=ALTERNATIVE` says the engine chose that alter
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,10 +93,16 @@ class Accepted:
 NONE_ACCEPTED = Accepted()
 
 
-def parse_accept(texts: Sequence[str]) -> Accepted:
-    """`NAME=ALTERNATIVE` items (repeated or comma-separated); UsageError names what is wrong."""
+def parse_accept(texts: Sequence[str], target: Sequence[str] = ()) -> Accepted:
+    """`NAME=ALTERNATIVE[@TARGET]` items (repeated or comma-separated), those with @TARGET only
+    when the glob matches one of `target`'s names (its MODULE:CLASS, its name in a table);
+    UsageError names what is wrong, whatever the target."""
     chosen: dict[str, set[str]] = {}
     for item in (part.strip() for text in texts for part in text.split(",")):
+        item, at, pattern = item.partition("@")
+        if at and not pattern:
+            raise UsageError(f"--accept {item}@: no target after '@'")
+        applies = not at or any(fnmatch.fnmatchcase(name, pattern) for name in target if name)
         name, sep, alternative = item.partition("=")
         convention = CONVENTIONS.get(name.strip())
         if not sep or convention is None:
@@ -105,7 +112,8 @@ def parse_accept(texts: Sequence[str]) -> Accepted:
         if alternative not in convention.alternatives:
             allowed = ", ".join(convention.alternatives)
             raise UsageError(f"--accept {name}: {alternative!r} is not one of {allowed}")
-        chosen.setdefault(convention.name, set()).add(alternative)
+        if applies:
+            chosen.setdefault(convention.name, set()).add(alternative)
     return Accepted({k: frozenset(v) for k, v in chosen.items()})
 
 

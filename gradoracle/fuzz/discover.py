@@ -44,13 +44,13 @@ class Target:
     def run_in(self, here: Path) -> str:
         """Where its snippets run, for their first line; '' when that is `here` (the command's
         own working directory, where snippets of a single-target check run too)."""
-        if self.folder == here.resolve() or not self.module_file:
+        if self.folder == here.resolve():
             return ""
         try:
             shown = str(self.folder.relative_to(here.resolve()))
         except ValueError:  # not below the current directory: the absolute path
             shown = str(self.folder)
-        return f"{shown} (where {self.module_file} is)"
+        return f"{shown} (where {self.module_file} is)" if self.module_file else shown
 
 
 def _skipped(directory: Path) -> bool:

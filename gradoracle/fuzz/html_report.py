@@ -12,6 +12,7 @@ from gradoracle.fuzz.check import CheckResult
 from gradoracle.fuzz.findings import Finding
 from gradoracle.fuzz.picture import render_svg
 from gradoracle.fuzz.report import (
+    count_note,
     finite_differences,
     missing_impl,
     result_json,
@@ -57,13 +58,7 @@ def _finding_html(n: int, finding: Finding, adapter: Adapter, directory: Path) -
     snippet = snippet_of(finding, adapter)
     parts = [
         f"<h2 id='finding-{n}'>Finding {n}: {html.escape(finding.category)}</h2>",
-        f"<p>{html.escape(finding.verdict.reason)}"
-        + (
-            f" ({finding.count} sampled graphs failed in this category)"
-            if finding.count > 1
-            else ""
-        )
-        + "</p>",
+        f"<p>{html.escape(finding.verdict.reason + count_note(finding))}</p>",
         f"<pre>{html.escape(snippet)}</pre>",
     ]
     if finding.verdict.quantities:

@@ -42,7 +42,9 @@ POLL = 0.05  # seconds between two looks at a running child
 # up) may take this long to exit by itself before it is killed.
 GROUP_GRACE = 2.0
 # The options the parent decides for each child: they never pass through as the user wrote them.
-OWN_OPTIONS = frozenset({"--each", "--jobs", "--json", "--report", "--snippets-run-in"})
+OWN_OPTIONS = frozenset(
+    {"--each", "--jobs", "--json", "--report", "--snippets-run-in", "--target-name"}
+)
 
 
 def allowance(budget: float) -> float:
@@ -256,7 +258,7 @@ def _targets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
         if folder and not Path(folder).is_dir():
             parser.error(f"{written}: no directory {folder!r}")
         where = Path(folder).resolve() if folder else here
-        targets.append(Target(written, spec, where, module if folder else ""))
+        targets.append(Target(written, spec, where))
     if args.each is not None:
         if len(args.each) > 1:
             parser.error("--each may be given once")
@@ -310,7 +312,7 @@ def check_many(
         futures = {}
         for target in runnable:
             command = [sys.executable, "-P", "-m", "gradoracle", "check", target.spec, *rest]
-            command.append("--json")
+            command += ["--json", "--target-name", target.name]  # what `--accept ...@NAME` names
             if target in pages:
                 command += ["--report", str(pages[target])]
             if where := target.run_in(Path.cwd()):

@@ -48,13 +48,18 @@ def quantity_table(
     return "\n".join(rows)
 
 
+def count_note(finding: Finding) -> str:
+    """' (3 cases)' for a convention's cases, ' (N sampled graphs failed ...)' for random graphs."""
+    if finding.count <= 1:
+        return ""
+    if finding.category in (CONVENTION, "domain"):
+        return f" ({finding.count} cases)"
+    return f" ({finding.count} sampled graphs failed in this category)"
+
+
 def finding_text(n: int, finding: Finding, adapter: Adapter) -> str:
     verdict = finding.verdict
-    head = f"Finding {n}: {finding.category}: {verdict.reason}"
-    if finding.count > 1 and finding.category in (CONVENTION, "domain"):
-        head += f" ({finding.count} cases)"
-    elif finding.count > 1:
-        head += f" ({finding.count} sampled graphs failed in this category)"
+    head = f"Finding {n}: {finding.category}: {verdict.reason}{count_note(finding)}"
     lines = [head, "", _indent(snippet_of(finding, adapter)), ""]
     if verdict.quantities:
         lines += [

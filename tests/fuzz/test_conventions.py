@@ -68,6 +68,16 @@ def test_accept_takes_names_and_alternatives_from_the_registry() -> None:
     assert accepted.of("relu-kink") == {"1"}
     assert accepted.of("log-domain") == {"ieee", "nan"}
     assert accepted.of("overflow") == frozenset()
+    scoped = ["relu-kink=1@*/alice/*", "log-domain=nan@engine:Value"]
+    assert parse_accept(scoped, ("engine:Value", "students/alice/engine.py:Value")).chosen == {
+        "relu-kink": {"1"},
+        "log-domain": {"nan"},
+    }
+    assert parse_accept(scoped, ("engine:Value", "students/bob/engine.py:Value")).chosen == {
+        "log-domain": {"nan"}
+    }
+    with pytest.raises(UsageError, match="is not one of"):  # wrong for any target
+        parse_accept(["relu-kink=2@nobody"], ("engine:Value",))
     with pytest.raises(UsageError, match="NAME one of relu-kink, "):
         parse_accept(["relu=1"])
     with pytest.raises(UsageError, match=r"'2' is not one of 1, 0\.5"):

@@ -424,7 +424,8 @@ def test_reports_that_cannot_be_written_lose_no_result(
     (tmp_path / "file").write_text("")
     assert cli.main(["check", "a:Value", "b:Value", "--budget", "1"]) == 0
     assert [argv[5] for argv in commands] == ["a:Value", "b:Value"]
-    assert all(argv[6:] == ["--budget", "1", "--json"] for argv in commands)
+    assert all(argv[6:9] == ["--budget", "1", "--json"] for argv in commands)
+    assert [argv[9:] for argv in commands] == [["--target-name", t] for t in ("a:Value", "b:Value")]
     capsys.readouterr()
     commands.clear()
     code = cli.main(["check", "a:Value", "b:Value", "--json", "--report", "file/reports"])
