@@ -90,7 +90,12 @@ def check(targets: list[str], budget: float, jobs: int, report: Path) -> dict[st
         sys.executable, "-P", "-m", "gradoracle", "check", *targets, "--budget", str(budget),
         "--jobs", str(jobs), "--json", "--report", str(report),
     ]  # fmt: skip
-    proc = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    # Adapters for engines no Value class drives (ecosystem/adapters/) import from there.
+    paths = [str(HERE / "adapters"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    proc = subprocess.run(
+        command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env
+    )
     if proc.returncode == 2 or not proc.stdout.strip():
         raise SystemExit(f"gradoracle check failed: {proc.stderr.strip()[-2000:]}")
     return json.loads(proc.stdout)
