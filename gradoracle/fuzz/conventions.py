@@ -206,11 +206,11 @@ def run_conventions(
         if result.kind == "skipped":
             oracle.stats.notes.append(f"convention {name}: not run (time)")
             continue
-        if result.kind in ("hang", "crash"):  # blamed on the case only if it does so alone
+        if _a_bug(where, result):  # blamed on the case only if it does so alone
             alone = oracle.run_alone(graph, deadline)
             if alone is not None and alone.kind != "skipped":
-                if alone.kind not in ("hang", "crash"):
-                    note = f"convention {name}: {result.error} in a used worker; alone it ran"
+                if not _a_bug(where, alone):
+                    note = f"convention {name}: {result.error or 'a bug'} in a used worker only"
                     oracle.stats.notes.append(note)
                 result = alone
         seen = observed.setdefault(name, Observed(CONVENTIONS[name]))
@@ -226,6 +226,18 @@ def run_conventions(
         if seen.differs:
             findings.append(_convention_finding(seen, oracle))
     return findings, observed
+
+
+def _a_bug(where: Kink | Outside, result: ImplResult) -> bool:
+    """Whether this result would be reported as a bug rather than a convention: a hang, a crash,
+    a slope at the kink no convention names, a finite number outside the domain."""
+    if result.kind in ("hang", "crash"):
+        return True
+    if isinstance(where, Kink):
+        got = result.outcome.grads[0] if result.kind == "ok" and result.outcome else None
+        return got is None or got not in (where.derivative, *where.alternatives)
+    label = outside_label(result)
+    return label not in (RAISE, None) and not _matching(label or "", where.ieee)
 
 
 def _kink_case(

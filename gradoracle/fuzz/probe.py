@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gradoracle.fuzz.adapters import BUILD, ImplResult
+from gradoracle.fuzz.adapters import BACKWARD, BUILD, READ, ImplResult
 from gradoracle.fuzz.findings import UNSHRUNK
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS
@@ -134,10 +134,18 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
     offered: list[Spelling] = []
     refused: dict[Spelling, str] = {}
     judged: list[tuple[Graph, ImplResult]] = []
+    # A worker that crashed, or reported an exception from no phase, may have been damaged by
+    # the engine (minigrad's C code decrefs objects it does not own): then what failed there is
+    # run again, each spelling's probes together in a new worker, before a spelling is judged.
+    suspect = bool(damaged) or any(
+        r.kind in UNSHRUNK or (r.kind == "exception" and r.phase not in PHASES) for r in results
+    )
     for spelling, runs in by_spelling.items():
         ran = [(g, r) for g, r in runs if r.kind != "skipped"]
         if not ran:
             continue  # the deadline came first: neither offered nor refused
+        if suspect and any(r.kind != "ok" for _, r in ran):
+            ran = _afresh(oracle, ran, deadline)
         if all(r.kind == "exception" and r.phase == BUILD for _, r in ran):
             refused[spelling] = ran[0][1].error
             continue
@@ -145,6 +153,21 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
         if not any(r.kind in UNSHRUNK for _, r in ran):  # one that hangs or crashes alone is a
             offered.append(spelling)  # finding, and not fuzzed further
     return ProbeResult(offered, refused, judged, damaged)
+
+
+PHASES = (BUILD, BACKWARD, READ)
+
+
+def _afresh(
+    oracle: Oracle, ran: list[tuple[Graph, ImplResult]], deadline: float | None
+) -> list[tuple[Graph, ImplResult]]:
+    """The spelling's probe graphs run again together in a new worker (what ran before stays
+    where the runner cannot start one, or the deadline cut the new run short)."""
+    if not oracle.runner.fresh():
+        return ran
+    again = oracle.run_impl([g for g, _ in ran], deadline)
+    oracle.runner.fresh()  # what comes next does not inherit what these graphs did
+    return [(g, new if new.kind != "skipped" else old) for (g, old), new in zip(ran, again)]
 
 
 def spellings_of(graph: Graph) -> set[Spelling]:

@@ -154,3 +154,42 @@ def test_graphs_never_use_a_refused_kind_of_constant() -> None:
     assert code == EXIT_CLEAN, report["findings"]
     assert report["graphs_checked"] >= 64  # (a batch, on a loaded machine)
     assert "a ** 2.5" in report["ops_skipped"] and "a ** 2" not in report["ops_skipped"]
+
+
+class _DamagedThenFresh:
+    """A runner standing in for a worker a native engine damaged: in the first batch a probe
+    crashes and `a.tanh()` (missing) fails with no phase recorded; in a new worker, tanh is
+    refused while building, as it is."""
+
+    worker_graphs = 0
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def fresh(self) -> bool:
+        return True
+
+    def run(self, graphs: list[Graph], deadline: float | None = None) -> list[Any]:
+        from gradoracle.fuzz.adapters import ImplResult, Outcome
+
+        self.batches += 1
+        results = []
+        for graph in graphs:
+            op = graph.nodes[graph.output].op
+            if op == "tanh":
+                phase = "" if self.batches == 1 else BUILD
+                error = "AttributeError: 'Value' object has no attribute 'tanh'"
+                results.append(ImplResult("exception", None, error, 0.0, phase))
+            elif op == "add" and self.batches == 1:
+                results.append(ImplResult("crash", None, "worker died (signal SIGSEGV)", 0.0))
+            else:
+                results.append(ImplResult("ok", Outcome(1.0, (1.0,) * len(graph.inputs)), "", 0.0))
+        return results
+
+
+def test_a_damaged_worker_does_not_make_a_missing_op_offered() -> None:
+    adapter = load_adapter("engine:Value")
+    oracle = Oracle(adapter, None, _DamagedThenFresh())  # type: ignore[arg-type]
+    probed = run_probe(oracle)
+    assert Spelling("tanh", "v") in probed.refused
+    assert not any(s.op == "tanh" for s in probed.offered)
