@@ -19,8 +19,12 @@ class SimplegradAdapter(Adapter):
     snippet_data = "{x}.data()"
     snippet_grad = "{x}.grad()"
 
+    def leaf(self, x: float) -> Any:
+        """What leaves are built with (the battery's two-roots case builds node by node)."""
+        return simplegrad.Node(x)
+
     def build(self, graph: Graph) -> tuple[list[Any], Any]:
-        return build(graph, simplegrad.Node)
+        return build(graph, self.leaf)
 
     def backward(self, out: Any) -> None:
         out.backward()

@@ -193,6 +193,14 @@ def _two_roots(b: _Battery) -> list[Finding]:
     if made is None:
         return []
     graph, first = made
+    adapter = b.oracle.adapter
+    if getattr(adapter, "cls", None) is None and not hasattr(adapter, "leaf"):
+        # An interior node to call backward() on exists only if the graph is built node by node.
+        b.oracle.stats.notes.append(
+            f"two roots: not run ({type(adapter).__name__} has no `leaf(x)` method to build "
+            "interior nodes with)"
+        )
+        return []
     got = b.call("two roots", worker.two_roots, graph.to_json(), first)
     if got is None or isinstance(got, Finding):
         return [got] if got else []

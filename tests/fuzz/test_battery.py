@@ -137,3 +137,16 @@ def test_a_leaks_snippet_shows_the_growth_in_a_fresh_process(jax_reference: Any)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("resident bytes after round") == 4
     assert out.stdout.rstrip().endswith("<-- wrong"), out.stdout
+
+
+def test_an_adapter_without_a_leaf_factory_skips_two_roots_and_says_so(
+    jax_reference: Any,
+) -> None:
+    from gradoracle.fuzz.adapters import load_adapter
+
+    spec = "leafless_adapter:LeaflessAdapter"
+    with IsolatedImpl(spec, timeout=3.0) as runner:
+        oracle = Oracle(load_adapter(spec), jax_reference, runner)
+        findings = run_battery(oracle, run_probe(oracle).offered, 3.0, time.monotonic() + 30)
+    assert findings == [], [f.verdict.reason for f in findings]
+    assert any(n.startswith("two roots: not run (LeaflessAdapter") for n in oracle.stats.notes)
