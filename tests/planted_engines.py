@@ -241,3 +241,26 @@ class LogClamped(ClosureValue):
     def log(self) -> Any:
         x = max(self.data, 1e-10)
         return self._unary(math.log(x), 1 / x)
+
+
+class FloorsInts(ClosureValue):
+    """Keeps int data as int ("exact when it can be") and divides two ints with `//`: right on
+    every float, wrong on `Value(7) / 2`, which only ints as people write them reach."""
+
+    def __init__(self, data: Any, _children: tuple[Any, ...] = ()) -> None:
+        super().__init__(data, _children)
+        if type(data) is int:
+            self.data = data
+
+    def __truediv__(self, other: Any) -> Any:
+        other = self._wrap(other)
+        if type(self.data) is int and type(other.data) is int:
+            out = type(self)(self.data // other.data, (self, other))
+
+            def _backward() -> None:
+                self.grad += out.grad / other.data
+                other.grad -= out.grad * self.data / other.data**2
+
+            out._backward = _backward
+            return out
+        return super().__truediv__(other)

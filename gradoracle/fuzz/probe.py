@@ -40,6 +40,7 @@ VARIABLES = (1.5, -0.75, 2.0, 1e-3, 250.0, -3.0, 0.5, 7.0)
 FLOAT_CONSTANTS = (2.5, -1.5, 0.5, 3.0, -0.25, 1.5)
 INT_CONSTANTS = (2, -1, 3, 1, -2, 4)
 PROBES = 5  # graphs per spelling
+INT_OPERANDS = (7, 2)  # int leaves and constants: 7 / 2 is 3.5, and 3 where ints floor
 
 
 @dataclass(frozen=True, order=True)
@@ -88,6 +89,24 @@ def _combinations(spelling: Spelling) -> Iterator[tuple[float, ...]]:
     return iter(combos)
 
 
+def int_leaf_graphs(spelling: Spelling) -> list[Graph]:
+    """The spelling with its Value operands built from ints, as people write them (`Value(7) / 2`,
+    `7 / Value(2)`, `Value(7) / Value(2)`, `Value(7).tanh()`): an engine that takes `Value(2)`
+    may keep int data and take another path with it (`//` for two ints). None with a float
+    constant: that spelling's int-constant twin is the one to build so."""
+    if spelling == INT_LEAF or spelling.const == FLOAT:
+        return []
+    op = OPS[spelling.op]
+    operands = INT_OPERANDS[: len(spelling.form)]
+    if not op.float_ok(spelling.form, *map(float, operands)):
+        return []
+    nodes = [
+        Node.input(x) if f == "v" else Node.const(x)
+        for f, x in zip(spelling.form, operands, strict=True)
+    ]
+    return [Graph((*nodes, Node.apply(op.name, *range(len(nodes)))))]
+
+
 def probe_graphs(spelling: Spelling) -> list[Graph]:
     """PROBES single-op graphs of the spelling, every operand inside the op's domain and every
     value and partial a finite float."""
@@ -124,12 +143,7 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
     by_spelling: dict[Spelling, list[tuple[Graph, ImplResult]]] = {}
     damaged: list[tuple[Graph, ImplResult, int]] = []
     for (spelling, graph), result in zip(cases, results, strict=True):
-        if result.kind in UNSHRUNK:  # a hang or a crash: the same graph alone, in a new worker
-            before = getattr(oracle.runner, "worker_graphs", 0)
-            alone = oracle.run_alone(graph, deadline)
-            if alone is not None and alone.kind not in (*UNSHRUNK, "skipped"):
-                damaged.append((graph, result, before))
-                result = alone
+        result = _alone_if_fatal(oracle, graph, result, deadline, damaged)
         by_spelling.setdefault(spelling, []).append((graph, result))
     offered: list[Spelling] = []
     refused: dict[Spelling, str] = {}
@@ -152,7 +166,31 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
         judged += ran
         if not any(r.kind in UNSHRUNK for _, r in ran):  # one that hangs or crashes alone is a
             offered.append(spelling)  # finding, and not fuzzed further
+    if INT_LEAF in offered:  # then each offered spelling with its Value operands built from ints
+        extra = [g for s in offered for g in int_leaf_graphs(s)]
+        for graph, result in zip(extra, oracle.run_impl(extra, deadline), strict=True):
+            if result.kind != "skipped":
+                judged.append((graph, _alone_if_fatal(oracle, graph, result, deadline, damaged)))
     return ProbeResult(offered, refused, judged, damaged)
+
+
+def _alone_if_fatal(
+    oracle: Oracle,
+    graph: Graph,
+    result: ImplResult,
+    deadline: float | None,
+    damaged: list[tuple[Graph, ImplResult, int]],
+) -> ImplResult:
+    """A hang or a crash: the same graph alone, in a new worker; what it does there stands (and
+    the first result is recorded as damage when it ran)."""
+    if result.kind not in UNSHRUNK:
+        return result
+    before = getattr(oracle.runner, "worker_graphs", 0)
+    alone = oracle.run_alone(graph, deadline)
+    if alone is None or alone.kind in (*UNSHRUNK, "skipped"):
+        return result
+    damaged.append((graph, result, before))
+    return alone
 
 
 PHASES = (BUILD, BACKWARD, READ)

@@ -8,21 +8,25 @@ from typing import Any
 
 import pytest
 from cli_runner import gradoracle_json
+from planted_engines import FloorsInts
 
 from gradoracle.fuzz.adapters import BACKWARD, BUILD, ValueClassAdapter, load_adapter
 from gradoracle.fuzz.check import InProcess, Oracle
 from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from gradoracle.fuzz.probe import (
+    FLOAT,
     INT,
     INT_LEAF,
     PROBES,
     Spelling,
     all_spellings,
+    int_leaf_graphs,
     probe_graphs,
     run_probe,
     spellings_of,
 )
 from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.jax_ref import JaxReference
 from gradoracle.reference.ops import OPS
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -193,3 +197,22 @@ def test_a_damaged_worker_does_not_make_a_missing_op_offered() -> None:
     probed = run_probe(oracle)
     assert Spelling("tanh", "v") in probed.refused
     assert not any(s.op == "tanh" for s in probed.offered)
+
+
+def test_ints_as_people_write_them_are_probed_where_the_engine_takes_them() -> None:
+    (floor,) = int_leaf_graphs(Spelling("div", "vc", INT))
+    assert [n.value for n in floor.nodes[:2]] == [7, 2]
+    assert [type(n.value) for n in floor.nodes[:2]] == [int, int]
+    assert int_leaf_graphs(Spelling("div", "vc", FLOAT)) == []
+    (tanh,) = int_leaf_graphs(Spelling("tanh", "v"))
+    assert tanh.nodes[0].value == 7 and type(tanh.nodes[0].value) is int
+
+
+def test_an_engine_that_floors_int_division_is_caught_by_the_probe() -> None:
+    adapter = ValueClassAdapter(FloorsInts, "planted_engines:FloorsInts")
+    oracle = Oracle(adapter, JaxReference(), InProcess(adapter))
+    probed = run_probe(oracle)
+    graphs = [g for g, _ in probed.judged]
+    verdicts = oracle.verdicts(graphs, [r for _, r in probed.judged])
+    failing = [g for g, v in zip(graphs, verdicts, strict=True) if v.status == "fail"]
+    assert failing and all(any(n.op == "div" for n in g.nodes) for g in failing)
