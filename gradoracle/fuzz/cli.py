@@ -213,8 +213,10 @@ def _check(args: argparse.Namespace, out: list[str]) -> int:
     accepted = parse_accept(args.accept, (args.impl, args.target_name))
     adapter = load_adapter_within(args.impl, LOAD_TIMEOUT, _spellings(args))
     adapter.snippet_run_in = args.snippets_run_in
-    from gradoracle.fuzz.check import InProcess, Oracle, run_check
+    from gradoracle.fuzz.check import run_check
     from gradoracle.fuzz.isolation import IsolatedImpl
+    from gradoracle.fuzz.oracle import Oracle
+    from gradoracle.fuzz.runner import InProcess
     from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
 
     use_compilation_cache(default_cache_dir())  # a later run loads what this one compiles

@@ -30,7 +30,7 @@ from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS, Kink, Op, Outside
 
 if TYPE_CHECKING:
-    from gradoracle.fuzz.check import Oracle
+    from gradoracle.fuzz.oracle import Oracle
 
 RAISE = "raise"
 # The alternatives --accept can name outside a domain, and what each means.

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import marshal
 import multiprocessing
 import os
@@ -32,10 +31,10 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypeVar
 
 from gradoracle.fuzz import adapters
 from gradoracle.fuzz.adapters import LOAD_TIMEOUT, ImplResult, Outcome, UsageError
@@ -53,6 +52,7 @@ DEADLINE_GRACE = 0.05  # a graph still running this long after the deadline is s
 SILENCE_GRACE = 2.0
 ERROR_CHARS = 300
 _IDLE, _CALL = -1.0, -2.0  # the shared index outside any graph; while running `call`
+T = TypeVar("T")
 
 
 class IsolationError(RuntimeError):
@@ -201,13 +201,13 @@ def _run_batch(
     conn.send(("results", done, True, time.process_time()))
 
 
-def _call(adapter: adapters.Adapter, conn: Connection, slots: Any, target: str, args: Any) -> None:
+def _call(
+    adapter: adapters.Adapter, conn: Connection, slots: Any, function: Callable[..., Any], args: Any
+) -> None:
     slots[1] = time.monotonic()
     slots[0] = _CALL
     try:
-        module, _, name = target.partition(":")
-        reply: tuple[Any, ...] = ("returned", getattr(importlib.import_module(module), name))
-        reply = ("returned", reply[1](adapter, *args))
+        reply: tuple[Any, ...] = ("returned", function(adapter, *args))
     except Exception as e:
         try:
             reply = ("raised", pickle.dumps(e, pickle.HIGHEST_PROTOCOL), describe(e))
@@ -299,8 +299,9 @@ class IsolatedImpl:
                     self._send_rest(job)
         return [r or _SKIPPED for r in job.results]
 
-    def call(self, function: str, *args: Any, timeout: float) -> Any:
-        """`function(adapter, *args)` run in the worker ('module:name'); its result must pickle.
+    def call(self, function: Callable[..., T], *args: Any, timeout: float) -> T:
+        """`function(adapter, *args)` run in the worker (a module-level function: it travels by
+        reference); its result must pickle.
         Raises what the function raised, or IsolationError if the worker hangs or dies (a new
         worker is started on the next use)."""
         if self._job is not None:
@@ -325,7 +326,8 @@ class IsolatedImpl:
                 raise IsolationError("crash", _death(worker.process)) from None
         self._cpu(worker, message[-1])
         if message[0] == "returned":
-            return message[1]
+            returned: T = message[1]  # what `function` returned: a T
+            return returned
         raised = None
         with contextlib.suppress(Exception):  # an exception class that does not unpickle
             raised = pickle.loads(message[1]) if message[1] is not None else None

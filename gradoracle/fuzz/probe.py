@@ -29,7 +29,8 @@ from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS
 
 if TYPE_CHECKING:
-    from gradoracle.fuzz.check import Oracle, Runner
+    from gradoracle.fuzz.oracle import Oracle
+    from gradoracle.fuzz.runner import Runner
 
 LEAF = "leaf"  # the pseudo-op of INT_LEAF
 INT, FLOAT = "int", "float"
@@ -125,7 +126,7 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
     damaged: list[tuple[Graph, ImplResult, int]] = []
     for (spelling, graph), result in zip(cases, results, strict=True):
         if result.kind in UNSHRUNK:  # a hang or a crash: the same graph alone, in a new worker
-            before = getattr(oracle.runner, "worker_graphs", 0)
+            before = oracle.runner.worker_graphs
             alone = oracle.run_alone(graph, deadline)
             if alone is not None and alone.kind not in (*UNSHRUNK, "skipped"):
                 damaged.append((graph, result, before))

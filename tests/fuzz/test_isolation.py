@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+import hostile_engines
 import pytest
 
 from gradoracle.fuzz import isolation
@@ -186,21 +187,21 @@ def test_a_past_deadline_runs_nothing(engine: IsolatedImpl) -> None:
 
 def test_call(new_workers: Callable[[], set[int | None]]) -> None:
     with IsolatedImpl("hostile_engines:ClosureValue") as impl:
-        assert impl.call("hostile_engines:doubled", 1.25, timeout=5) == 2.5
+        assert impl.call(hostile_engines.doubled, 1.25, timeout=5) == 2.5
         with pytest.raises(ValueError, match="failing on purpose"):
-            impl.call("hostile_engines:fail", timeout=5)
+            impl.call(hostile_engines.fail, timeout=5)
         with pytest.raises(IsolationError, match="exception: Unpicklable: 1 2"):
-            impl.call("hostile_engines:fail_oddly", timeout=5)
+            impl.call(hostile_engines.fail_oddly, timeout=5)
         with pytest.raises(IsolationError, match="exception: cannot send the result back"):
-            impl.call("hostile_engines:returns_value", timeout=5)
+            impl.call(hostile_engines.returns_value, timeout=5)
         assert impl.restarts == 0
         start = time.monotonic()
         with pytest.raises(IsolationError, match=r"hang: no answer within 0\.3 s") as hang:
-            impl.call("hostile_engines:spin", timeout=0.3)
+            impl.call(hostile_engines.spin, timeout=0.3)
         assert hang.value.kind == "hang" and time.monotonic() - start < 2
         with pytest.raises(IsolationError, match=r"crash: worker died \(exit code 4\)"):
-            impl.call("hostile_engines:die", timeout=5)
-        assert impl.call("hostile_engines:doubled", 2.0, timeout=5) == 4.0  # a new worker
+            impl.call(hostile_engines.die, timeout=5)
+        assert impl.call(hostile_engines.doubled, 2.0, timeout=5) == 4.0  # a new worker
         assert impl.restarts == 2
         assert [r.kind for r in impl.run([FINE])] == ["ok"]
     assert new_workers() == set()

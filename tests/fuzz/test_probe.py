@@ -10,8 +10,8 @@ import pytest
 from cli_runner import gradoracle_json
 
 from gradoracle.fuzz.adapters import BACKWARD, BUILD, ValueClassAdapter, load_adapter
-from gradoracle.fuzz.check import InProcess, Oracle
 from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import (
     INT,
     INT_LEAF,
@@ -22,6 +22,7 @@ from gradoracle.fuzz.probe import (
     run_probe,
     spellings_of,
 )
+from gradoracle.fuzz.runner import InProcess
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS
 

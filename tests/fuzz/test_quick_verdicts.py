@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from gradoracle.fuzz.adapters import ImplResult, Outcome, load_adapter
-from gradoracle.fuzz.check import InProcess, Oracle
 from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.oracle import Oracle
+from gradoracle.fuzz.runner import InProcess
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.reference.compare import FAIL, PASS, QUICK_PASS, SWEEP_SHARE, compare, error_scales
 from gradoracle.reference.graph import Graph, Node, node_values
@@ -132,7 +133,7 @@ def test_overlapped_judging_equals_in_process(ref: JaxReference) -> None:
     adapter = load_adapter("engine:Value")
     with IsolatedImpl("engine:Value") as impl:
         isolated = Oracle(adapter, ref, impl)
-        judged, extra = isolated._judge(gs, None, lambda: "sampled meanwhile")
+        judged, extra = isolated.judge_while(gs, None, lambda: "sampled meanwhile")
     in_process = Oracle(adapter, ref, InProcess(adapter)).judge(gs)
     assert extra == "sampled meanwhile"
     assert [(g, v.status) for g, v in judged] == [(g, v.status) for g, v in in_process]

@@ -28,13 +28,15 @@ from spelled_engines import (
 from gradoracle.fuzz.adapters import UsageError, ValueClassAdapter, load_adapter
 from gradoracle.fuzz.battery import run_battery
 from gradoracle.fuzz.battery_graphs import chain_snippet
-from gradoracle.fuzz.check import CheckResult, InProcess, Oracle
+from gradoracle.fuzz.check import CheckResult
 from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from gradoracle.fuzz.findings import Stats
 from gradoracle.fuzz.html_report import write_report
 from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import Spelling, run_probe
 from gradoracle.fuzz.report import result_json, summary_text
+from gradoracle.fuzz.runner import InProcess
 from gradoracle.fuzz.snippets import graph_snippet
 from gradoracle.fuzz.spellings import (
     METHOD_OPS,

@@ -14,8 +14,8 @@ from planted_engines import ClosureValue, LogClamped, PowRuleOverBase, ReluSlope
 
 from engine import Value
 from gradoracle.fuzz.adapters import ImplResult, Outcome, ValueClassAdapter, _as_float
-from gradoracle.fuzz.check import Oracle
 from gradoracle.fuzz.findings import category
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.fuzz.shrink import shrink
 from gradoracle.reference.compare import (
