@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from cli_runner import gradoracle_json
 
+from gradoracle.cli.common import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from gradoracle.fuzz.adapters import BACKWARD, BUILD, ValueClassAdapter, load_adapter
-from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import (
     INT,

@@ -25,11 +25,11 @@ from spelled_engines import (
     WrongTanh,
 )
 
+from gradoracle.cli.common import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from gradoracle.fuzz.adapters import UsageError, ValueClassAdapter, load_adapter
 from gradoracle.fuzz.battery import run_battery
 from gradoracle.fuzz.battery_graphs import chain_snippet
 from gradoracle.fuzz.check import CheckResult
-from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from gradoracle.fuzz.findings import Stats
 from gradoracle.fuzz.html_report import write_report
 from gradoracle.fuzz.isolation import IsolatedImpl
