@@ -33,7 +33,8 @@ from pathlib import Path
 
 import _harness as h
 
-from gradoracle.cli.many import Children, ChildRun, child_env
+from gradoracle.cli.many import Children, child_env
+from gradoracle.cli.many_report import ChildRun
 
 ENGINES_DIR = h.ROOT / "bench" / "sensitivity_engines"
 FIELDS = ("EXPECT", "STYLE", "MECHANISM", "BUG")

@@ -22,8 +22,8 @@ from many_folder import CORRECT, EXPECTED, FOLDER, SHAPE, plant, processes_under
 from gradoracle.cli import check as cli_check
 from gradoracle.cli import common, many
 from gradoracle.cli import main as cli
-from gradoracle.cli.many import ChildRun, passthrough, run_child
-from gradoracle.cli.many_report import row_of, table
+from gradoracle.cli.many import passthrough, run_child
+from gradoracle.cli.many_report import ChildRun, row_of, table
 from gradoracle.fuzz.discover import Target, discover
 
 TESTS = Path(__file__).resolve().parents[1]
