@@ -25,7 +25,7 @@ import pytest
 from gradoracle.fuzz import sampler_kernel as kernel
 from gradoracle.fuzz.sampler import (
     CHUNK,
-    KINK_MARGIN,
+    KINK_DISTANCE,
     MAGNITUDE_LIMIT,
     UNDERFLOW_LIMIT,
     GraphStream,
@@ -167,7 +167,7 @@ def test_every_operand_inside_its_domain(name: str) -> None:
             assert all(p is None or abs(p) <= MAGNITUDE_LIMIT for p in partials), (i, g.to_json())
             assert values[i] == 0.0 or abs(values[i]) >= UNDERFLOW_LIMIT, (i, g.to_json())
             if n.op == "relu":
-                assert abs(a) >= KINK_MARGIN, (i, g.to_json())
+                assert abs(a) >= KINK_DISTANCE, (i, g.to_json())
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -339,7 +339,7 @@ def test_forms_restricted_to_constants_still_folds_with_another_op() -> None:
 
 # ---- fast checkers vs op_result ------------------------------------------------------------------
 
-_NEAR = (KINK_MARGIN, 1e-100, 1e6, 1e-6, math.log(1e6), math.log(1e-100), 1.0, 709.78, 0.25)
+_NEAR = (KINK_DISTANCE, 1e-100, 1e6, 1e-6, math.log(1e6), math.log(1e-100), 1.0, 709.78, 0.25)
 EDGE_VALUES: tuple[float, ...] = (
     *(0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 1.5, -2.5, 0.1, -0.1, math.e, 10.0),
     *(20.0, -20.0, 30.0, -30.0, 100.0, -100.0, 1e3, -1e3, 710.0, -745.0, -746.0, 1e12, -1e12),
