@@ -108,9 +108,6 @@ class JaxResult:
     in_domain: bool = True
 
 
-RefResult = JaxResult  # the name SPEC.md uses
-
-
 def _branch(name: str) -> Callable[[Any, Any], Any]:
     op = OPS[name]
     if op.arity == 2:
