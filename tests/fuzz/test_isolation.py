@@ -16,8 +16,9 @@ import pytest
 
 from gradoracle.fuzz import isolation
 from gradoracle.fuzz.adapters import UsageError, load_adapter
-from gradoracle.fuzz.isolation import IsolatedImpl, IsolationError, describe
+from gradoracle.fuzz.isolation import IsolatedImpl, IsolationError
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.fuzz.worker import decode, describe, encode
 from gradoracle.reference.graph import Graph, Node
 
 x, op = Node.input, Node.apply
@@ -74,7 +75,7 @@ def test_the_wire_format_round_trips_graphs() -> None:
     """Custom adapters get real Graph objects, equal to the ones sent."""
     graphs = sample_graphs(5, 50, SamplerConfig(max_ops=20))
     graphs.append(Graph((x(1.0), Node.const(-0.0), op("mul", 1, 0))))
-    steps, decoded = isolation._decode(isolation._encode(graphs), steps=False)
+    steps, decoded = decode(encode(graphs), flat=False)
     assert not steps
     assert decoded == graphs
     assert [g.forms for g in decoded] == [g.forms for g in graphs]
@@ -89,10 +90,10 @@ class Real(float):
 def test_graphs_marshal_cannot_carry_travel_pickled(engine: IsolatedImpl) -> None:
     nodes = (
         *FINE.nodes[:1],
-        isolation._new_with(Node, {**vars(FINE.nodes[1]), "value": Real(-0.5)}),
+        isolation.new_unchecked(Node, {**vars(FINE.nodes[1]), "value": Real(-0.5)}),
     )
-    odd = isolation._new_with(Graph, {**vars(FINE), "nodes": nodes + FINE.nodes[2:]})
-    assert isolation._encode([odd])[:1] == b"p"
+    odd = isolation.new_unchecked(Graph, {**vars(FINE), "nodes": nodes + FINE.nodes[2:]})
+    assert encode([odd])[:1] == b"p"
     result = engine.run([odd, FINE])
     assert [(r.outcome.value, r.outcome.grads) for r in result if r.outcome] == [FINE_EXPECTED] * 2
 
