@@ -60,12 +60,15 @@ class Outcome:
 BUILD, BACKWARD, READ = "build", "backward", "read"
 
 
+STATUSES = ("ok", "exception", "hang", "crash", "skipped")  # the values of ImplResult.status
+
+
 @dataclass(frozen=True)
 class ImplResult:
     """How running one graph went: 'ok' (with the outcome), 'exception', 'hang', 'crash', or
     'skipped' (the deadline came first). `seconds` is the time spent inside the implementation."""
 
-    kind: str
+    status: str  # one of STATUSES
     outcome: Outcome | None
     error: str  # '' when ok; 'TypeName: message' for an exception; what happened otherwise
     seconds: float  # CPU seconds inside the implementation

@@ -31,6 +31,7 @@ from gradoracle.fuzz import battery_worker as worker
 from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted, run_conventions
 from gradoracle.fuzz.findings import Finding
 from gradoracle.fuzz.probe import Spelling, probe_graphs, spellings_of
+from gradoracle.fuzz.runner import IsolationError
 from gradoracle.fuzz.snippets import WRONG, graph_snippet
 from gradoracle.reference.compare import EPS, FAIL, PASS, Quantity, Verdict, error_scales
 from gradoracle.reference.float_sweep import agrees, float_gradients
@@ -92,17 +93,17 @@ class _Battery:
         try:
             return runner.call(function, *args, timeout=min(allowed, left))
         except Exception as e:
-            kind = getattr(e, "kind", "")
-            if kind == "hang" and left < allowed:
+            status = e.status if isinstance(e, IsolationError) else ""
+            if status == "hang" and left < allowed:
                 self.oracle.stats.notes.append(f"{category}: not finished within the time left")
                 return None
-            problem = f"{type(e).__name__}: {e}" if not kind else str(e)
-            if (kind != "hang" or self.time_left() >= allowed) and runner.fresh():
+            problem = f"{type(e).__name__}: {e}" if not status else str(e)
+            if (status != "hang" or self.time_left() >= allowed) and runner.fresh():
                 try:
                     result = runner.call(function, *args, timeout=min(allowed, self.time_left()))
                 except Exception as again:
-                    kind = getattr(again, "kind", "")
-                    problem = f"{type(again).__name__}: {again}" if not kind else str(again)
+                    status = again.status if isinstance(again, IsolationError) else ""
+                    problem = f"{type(again).__name__}: {again}" if not status else str(again)
                 else:  # the engine had damaged its worker: the case alone passes
                     reason = f"{category}: in a used worker: {problem}; alone in a new one it ran"
                     self.oracle.stats.notes.append(reason)

@@ -122,7 +122,7 @@ def _judge_probe(oracle: Oracle, probe: ProbeResult) -> tuple[Failures, list[Fin
             else:
                 failures.setdefault(kind, []).append((graph, verdict))
     findings += [
-        damaged_worker(graph, f"{result.kind}: {result.error}", before)
+        damaged_worker(graph, f"{result.status}: {result.error}", before)
         for graph, result, before in probe.damaged
     ]
     return failures, findings

@@ -354,7 +354,7 @@ def replay(corpus: Corpus, adapter: Adapter) -> ReplayResult:
         result.impl_seconds += run.seconds
         outcome = run.outcome
         got = (outcome.value, *outcome.grads) if outcome is not None else None
-        missing = lacking(vector.graph) if run.kind == "exception" and run.phase == BUILD else ""
+        missing = lacking(vector.graph) if run.status == "exception" and run.phase == BUILD else ""
         if missing:
             result.checked.append(Checked(vector, False, run.error, unsupported=missing))
             continue

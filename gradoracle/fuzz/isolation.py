@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from gradoracle.fuzz.adapters import LOAD_TIMEOUT, ImplResult, Outcome, UsageError
+from gradoracle.fuzz.runner import IsolationError
 from gradoracle.fuzz.spellings import Spellings
 from gradoracle.fuzz.worker import (
     CALLING,
@@ -54,23 +55,13 @@ from gradoracle.fuzz.worker import (
 )
 from gradoracle.reference.graph import Graph
 
-__all__ = ["STATUSES", "ImplResult", "IsolatedImpl", "IsolationError"]
+__all__ = ["ImplResult", "IsolatedImpl", "IsolationError"]
 
-STATUSES = ("ok", "exception", "hang", "crash", "skipped")  # the values of ImplResult.kind
 POLL = 0.01  # seconds between two looks at the shared slots while waiting
 DEADLINE_GRACE = 0.05  # a graph still running this long after the deadline is stopped
 # A worker alive but in no graph and silent this long past the per-graph timeout is stuck.
 SILENCE_GRACE = 2.0
 T = TypeVar("T")
-
-
-class IsolationError(RuntimeError):
-    """No answer from the worker: `kind` is 'hang', 'crash' or 'exception' (that won't pickle)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
 
 
 def new_unchecked(cls: type, fields: dict[str, Any]) -> Any:
@@ -312,7 +303,7 @@ class IsolatedImpl:
                         outcome = new(Outcome, {"value": value, "grads": grads})
                     store[index] = new(
                         ImplResult,
-                        {"kind": kind, "outcome": outcome, "error": error, "seconds": seconds,
+                        {"status": kind, "outcome": outcome, "error": error, "seconds": seconds,
                          "phase": phase},
                     )  # fmt: skip
                 if message.finished:

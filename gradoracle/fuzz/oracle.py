@@ -58,14 +58,14 @@ class Oracle:
         # pass at once, told apart in a few numpy calls (reference.jax_ref.JaxBatch.quick_pass);
         # compare() would give them exactly this verdict (tests/fuzz/test_quick_verdicts.py).
         quick_pass = getattr(refs, "quick_pass", None)
-        quick = quick_pass(results) if quick_pass is not None else None
+        quick = quick_pass(quick_outcomes(results)) if quick_pass is not None else None
         verdicts: list[Verdict] = []
         for k, (graph, result) in enumerate(zip(graphs, results, strict=True)):
             if quick is not None and quick[k]:
                 verdicts.append(QUICK_PASS)
                 continue
-            if result.kind in UNSHRUNK:  # always a finding, comparable or not
-                error = f"{result.kind}: {result.error}"
+            if result.status in UNSHRUNK:  # always a finding, comparable or not
+                error = f"{result.status}: {result.error}"
                 verdicts.append(Verdict(FAIL, reason=result.error, error=error))
                 continue
             ref = refs[k]
@@ -109,7 +109,7 @@ class Oracle:
         finally:  # the runner never keeps a batch nobody collects
             results = self.runner.collect()
         self.stats.impl_seconds += sum(r.seconds for r in results)
-        done = [k for k, r in enumerate(results) if r.kind != "skipped"]
+        done = [k for k, r in enumerate(results) if r.status != "skipped"]
         if not done:
             return [], extra
         if len(done) == len(graphs):
@@ -133,7 +133,7 @@ class Oracle:
         """The verdict on the graph run alone in a new worker; None if the runner cannot start
         one, or the graph did not run before `deadline`."""
         result = self.run_alone(graph, deadline)
-        if result is None or result.kind == "skipped":
+        if result is None or result.status == "skipped":
             return None
         return self.verdicts([graph], [result])[0]
 
@@ -149,3 +149,14 @@ class Oracle:
 
 def _nothing() -> None:
     return None
+
+
+def quick_outcomes(results: Sequence[ImplResult]) -> list[tuple[Any, Any] | None]:
+    """What the reference's `quick_pass` reads of each result: (value, gradients) of a graph that
+    ran without error, else None."""
+    return [
+        (r.outcome.value, r.outcome.grads)
+        if r.status == "ok" and not r.error and r.outcome is not None
+        else None
+        for r in results
+    ]

@@ -125,10 +125,10 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
     by_spelling: dict[Spelling, list[tuple[Graph, ImplResult]]] = {}
     damaged: list[tuple[Graph, ImplResult, int]] = []
     for (spelling, graph), result in zip(cases, results, strict=True):
-        if result.kind in UNSHRUNK:  # a hang or a crash: the same graph alone, in a new worker
+        if result.status in UNSHRUNK:  # a hang or a crash: the same graph alone, in a new worker
             before = oracle.runner.worker_graphs
             alone = oracle.run_alone(graph, deadline)
-            if alone is not None and alone.kind not in (*UNSHRUNK, "skipped"):
+            if alone is not None and alone.status not in (*UNSHRUNK, "skipped"):
                 damaged.append((graph, result, before))
                 result = alone
         by_spelling.setdefault(spelling, []).append((graph, result))
@@ -136,14 +136,14 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
     refused: dict[Spelling, str] = {}
     judged: list[tuple[Graph, ImplResult]] = []
     for spelling, runs in by_spelling.items():
-        ran = [(g, r) for g, r in runs if r.kind != "skipped"]
+        ran = [(g, r) for g, r in runs if r.status != "skipped"]
         if not ran:
             continue  # the deadline came first: neither offered nor refused
-        if all(r.kind == "exception" and r.phase == BUILD for _, r in ran):
+        if all(r.status == "exception" and r.phase == BUILD for _, r in ran):
             refused[spelling] = ran[0][1].error
             continue
         judged += ran
-        if not any(r.kind in UNSHRUNK for _, r in ran):  # one that hangs or crashes alone is a
+        if not any(r.status in UNSHRUNK for _, r in ran):  # one that hangs or crashes alone is a
             offered.append(spelling)  # finding, and not fuzzed further
     return ProbeResult(offered, refused, judged, damaged)
 
@@ -169,7 +169,7 @@ def refusal(runner: Runner, spelling: Spelling) -> str:
     """What building the spelling raised on every probe input ('' if it was built at least once,
     or raised later than building)."""
     results = runner.run(probe_graphs(spelling))
-    if results and all(r.kind == "exception" and r.phase == BUILD for r in results):
+    if results and all(r.status == "exception" and r.phase == BUILD for r in results):
         return results[0].error
     return ""
 

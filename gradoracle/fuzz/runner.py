@@ -17,6 +17,16 @@ from gradoracle.reference.graph import Graph
 T = TypeVar("T")
 
 
+class IsolationError(RuntimeError):
+    """No answer from a runner's worker: `status` is 'hang', 'crash' or 'exception' (one that
+    won't pickle), as an ImplResult's would be."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
 class Runner(Protocol):
     """Runs graphs, and functions of the adapter, on the implementation under test."""
 
@@ -42,7 +52,7 @@ class Runner(Protocol):
     def call(self, function: Callable[..., T], *args: Any, timeout: float) -> T:
         """`function(adapter, *args)` where the graphs run (a module-level function: a worker
         process gets it by reference). Raises what it raised; a runner with a worker raises
-        `fuzz.isolation.IsolationError` when the worker hangs or dies."""
+        IsolationError when the worker hangs or dies."""
         ...
 
     def fresh(self) -> bool:

@@ -14,7 +14,7 @@ import pytest
 
 from gradoracle.fuzz.adapters import ImplResult, Outcome, load_adapter
 from gradoracle.fuzz.isolation import IsolatedImpl
-from gradoracle.fuzz.oracle import Oracle
+from gradoracle.fuzz.oracle import Oracle, quick_outcomes
 from gradoracle.fuzz.runner import InProcess
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.reference.compare import FAIL, PASS, QUICK_PASS, SWEEP_SHARE, compare, error_scales
@@ -102,7 +102,7 @@ def test_quick_pass_is_the_quick_path_of_compare(ref: JaxReference) -> None:
     assert same(batch[3:5]) == same(refs[3:5])
     rng = random.Random(0)
     results = [spoiled(r, rng) for r in refs]
-    quick = batch.quick_pass(results)
+    quick = batch.quick_pass(quick_outcomes(results))
     verdicts = [one_by_one(g, res, r) for g, res, r in zip(gs, results, refs, strict=True)]
     assert [v is QUICK_PASS for v in verdicts] == quick
     assert 0.3 < sum(quick) / len(quick) < 0.8  # both kinds, plenty of each
@@ -171,4 +171,4 @@ def test_a_cancelled_gradient_passes_at_once_and_a_wrong_one_does_not(ref: JaxRe
     assert wrong.status == FAIL
     batch = ref.evaluate_batch([graph, graph])
     results = [ImplResult("ok", Outcome(1.0, g), "", 0.0) for g in ((0.0,), (1e-9,))]
-    assert batch.quick_pass(results) == [True, False]
+    assert batch.quick_pass(quick_outcomes(results)) == [True, False]

@@ -173,7 +173,7 @@ def test_the_worker_builds_with_the_parents_spellings() -> None:
     sent = Spellings("backprop", "gradient", "value", {"log": "ln", "tanh": "Tanh"})
     with IsolatedImpl("spelled_engines:Ambiguous", spellings=sent) as impl:
         (result,) = impl.run([GRAPH])
-    assert result.kind == "ok", result.error
+    assert result.status == "ok", result.error
     assert result.outcome is not None
     assert math.isclose(result.outcome.value, math.tanh(2.0 * math.log(2.0)), rel_tol=1e-12)
     # Left to itself the worker would detect, and find the class ambiguous.
