@@ -79,12 +79,12 @@ def run(args: argparse.Namespace, out: list[str]) -> int:
     from gradoracle.fuzz.check import run_check
     from gradoracle.fuzz.isolation import IsolatedImpl
     from gradoracle.fuzz.oracle import Oracle
-    from gradoracle.fuzz.runner import InProcess
+    from gradoracle.fuzz.runner import InProcess, Runner
     from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
 
     use_compilation_cache(default_cache_dir())  # a later run loads what this one compiles
 
-    runner = (
+    runner: Runner = (
         InProcess(adapter)
         if args.in_process
         else IsolatedImpl(args.impl, args.timeout, spellings=adapter.spellings)
@@ -103,8 +103,7 @@ def run(args: argparse.Namespace, out: list[str]) -> int:
         )
     finally:
         progress.close()
-        if isinstance(runner, IsolatedImpl):
-            runner.close()
+        runner.close()
     return report(args, result, adapter, out)
 
 
