@@ -1,6 +1,6 @@
 """Where a `gradoracle fuzz` campaign's CPU time goes, on the project engine and on micrograd.
 
-Each campaign runs in a fresh process (`python -m fuzz.cli fuzz --json`, its own example database)
+Each campaign runs in a fresh process (`python -m gradoracle fuzz --json`, its own example database)
 for BUDGET seconds with 1 and 2 shards. The goal (issue 7): at least a third of the CPU time inside
 the implementation under test, `impl_seconds / cpu_seconds` in the report. Per checked graph, in
 CPU microseconds: the implementation (measured in the worker around adapter.run), sampling, the JAX

@@ -52,7 +52,7 @@ def main() -> None:
             times["iso parent"].append(time.process_time() - cpu)
             times["iso worker"].append(impl.worker_cpu_seconds - worker)
             times["iso cpu"].append(times["iso parent"][-1] + times["iso worker"][-1])
-            assert all(r.kind == "ok" for r in results), [r for r in results if r.kind != "ok"]
+            assert all(r.status == "ok" for r in results), [r for r in results if r.status != "ok"]
     per_graph = 1e6 / args.batch
     rows = []
     for what in ("wall", "cpu"):

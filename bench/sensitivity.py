@@ -8,7 +8,7 @@ micrograd-shaped `Value` and says what it is: `EXPECT` ("bug" or "correct"), `ST
 `MECHANISM` and `BUG` (one line). For every engine and seed the script runs
 `python -P -m gradoracle check MODULE:Value --budget B --seed S --json` in a fresh process, from
 that folder, with the repository on PYTHONPATH, and a hard timeout of 3 * budget + 60 s, after
-which its whole process group (its worker too) is killed: gradoracle.fuzz.many runs them, as it
+which its whole process group (its worker too) is killed: gradoracle.cli.many runs them, as it
 runs the targets of a many-target `gradoracle check`.
 
 A bug engine is "caught" at a seed iff the check exits 1; a correct engine is "clean" iff it exits 0
@@ -33,7 +33,8 @@ from pathlib import Path
 
 import _harness as h
 
-from gradoracle.fuzz.many import Children, ChildRun, child_env
+from gradoracle.cli.many import Children, child_env
+from gradoracle.cli.many_report import ChildRun
 
 ENGINES_DIR = h.ROOT / "bench" / "sensitivity_engines"
 FIELDS = ("EXPECT", "STYLE", "MECHANISM", "BUG")

@@ -19,8 +19,9 @@ import _harness as h
 
 from engine import Value
 from gradoracle.fuzz.adapters import ValueClassAdapter
-from gradoracle.fuzz.check import BATCH, Oracle
+from gradoracle.fuzz.check import BATCH
 from gradoracle.fuzz.findings import Stats
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.sampler import GraphStream, SamplerConfig
 from gradoracle.reference.compare import FAIL, NOT_COMPARABLE
 from gradoracle.reference.jax_ref import JaxReference

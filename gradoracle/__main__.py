@@ -1,6 +1,6 @@
 """`python -m gradoracle ...` is the `gradoracle` command."""
 
-from gradoracle.fuzz.cli import main
+from gradoracle.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

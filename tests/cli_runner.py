@@ -22,7 +22,7 @@ def run_usage(module: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess
 
 
 def gradoracle_json(*argv: str, cwd: Path, timeout: float = 180) -> tuple[int, dict[str, Any]]:
-    """`python -P -m fuzz.cli ARGV` (with --json among ARGV) in `cwd`: the exit code and the report.
+    """`python -P -m gradoracle ARGV` (--json among ARGV) in `cwd`: the exit code and the report.
 
     `-P` keeps the current directory off sys.path, as for the installed `gradoracle` script: the CLI
     itself must put it there to find the user's module.
@@ -30,7 +30,7 @@ def gradoracle_json(*argv: str, cwd: Path, timeout: float = 180) -> tuple[int, d
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
-        [sys.executable, "-P", "-m", "gradoracle.fuzz.cli", *argv],
+        [sys.executable, "-P", "-m", "gradoracle", *argv],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert proc.stdout, proc.stderr

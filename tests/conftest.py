@@ -67,7 +67,7 @@ def jax_reference() -> Any:
 
 @pytest.fixture(scope="session")
 def oracle(adapter: Any, jax_reference: Any) -> Any:
-    from gradoracle.fuzz.check import Oracle
+    from gradoracle.fuzz.oracle import Oracle
 
     return Oracle(adapter, jax_reference)
 

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradoracle.fuzz.adapters import ValueClassAdapter
-from gradoracle.fuzz.check import Oracle
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.reference.compare import FAIL
 from gradoracle.reference.ops import OPS

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gradoracle.fuzz.spellings import MICROGRAD, SpellingError, Spellings, detect
-from gradoracle.reference.graph import COMPILED, Graph, build, build_from_steps
+from gradoracle.reference.graph import Graph, build, build_from_steps
 
 # Seconds importing the implementation may take, in the command and in each new worker: generous,
 # importing torch takes several.
@@ -60,12 +60,15 @@ class Outcome:
 BUILD, BACKWARD, READ = "build", "backward", "read"
 
 
+STATUSES = ("ok", "exception", "hang", "crash", "skipped")  # the values of ImplResult.status
+
+
 @dataclass(frozen=True)
 class ImplResult:
     """How running one graph went: 'ok' (with the outcome), 'exception', 'hang', 'crash', or
     'skipped' (the deadline came first). `seconds` is the time spent inside the implementation."""
 
-    kind: str
+    status: str  # one of STATUSES
     outcome: Outcome | None
     error: str  # '' when ok; 'TypeName: message' for an exception; what happened otherwise
     seconds: float  # CPU seconds inside the implementation
@@ -160,12 +163,9 @@ class ValueClassAdapter(Adapter):
 
     def build(self, graph: Graph) -> tuple[list[Any], Any]:
         methods = self.spellings.methods
-        compiled = graph.__dict__.get(COMPILED)  # a sampled graph: its tape, no nodes needed
-        if compiled is not None:
-            steps, leaf_slots, leaf_values, inputs, output, n_nodes = compiled[:6]
-            return build_from_steps(
-                steps, leaf_slots, leaf_values, inputs, output, n_nodes, self.cls, methods
-            )
+        flat = graph.flat()  # a sampled graph: its flat lists, no nodes needed
+        if flat is not None:
+            return build_from_steps(flat, self.cls, methods)
         return build(graph, self.cls, methods)
 
     def backward(self, out: Any) -> None:

@@ -31,6 +31,7 @@ from gradoracle.fuzz import battery_worker as worker
 from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted, run_conventions
 from gradoracle.fuzz.findings import Finding
 from gradoracle.fuzz.probe import Spelling, probe_graphs, spellings_of
+from gradoracle.fuzz.runner import IsolationError
 from gradoracle.fuzz.snippets import WRONG, graph_snippet
 from gradoracle.reference.compare import EPS, FAIL, PASS, Quantity, Verdict, error_scales
 from gradoracle.reference.float_sweep import agrees, float_gradients
@@ -38,7 +39,7 @@ from gradoracle.reference.graph import Graph, Node, node_values
 from gradoracle.reference.libs import FLOAT
 
 if TYPE_CHECKING:
-    from gradoracle.fuzz.check import Oracle
+    from gradoracle.fuzz.oracle import Oracle
 
 # Repeated backward passes add the same contributions again; (s + c1) + c2 may differ from 2s by a
 # few ulps of the sum of |contributions|.
@@ -76,7 +77,9 @@ class _Battery:
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
 
-    def call(self, category: str, function: Callable[..., Any], *args: Any, expect: float = 0.0):
+    def call(
+        self, category: str, function: Callable[..., Any], *args: Any, expect: float = 0.0
+    ) -> Any:
         """function(adapter, *args) in the worker. Returns its result, or a Finding when it raised,
         hung or killed the worker, and did so again alone in a new worker (a native engine damages
         its own process: what fails only after other cases is not this case's), or None when the
@@ -86,22 +89,21 @@ class _Battery:
         if left <= 0:
             self.oracle.stats.notes.append(f"{category}: not run (time)")
             return None
-        target = f"{function.__module__}:{function.__name__}"
         runner = self.oracle.runner
         try:
-            return runner.call(target, *args, timeout=min(allowed, left))
+            return runner.call(function, *args, timeout=min(allowed, left))
         except Exception as e:
-            kind = getattr(e, "kind", "")
-            if kind == "hang" and left < allowed:
+            status = e.status if isinstance(e, IsolationError) else ""
+            if status == "hang" and left < allowed:
                 self.oracle.stats.notes.append(f"{category}: not finished within the time left")
                 return None
-            problem = f"{type(e).__name__}: {e}" if not kind else str(e)
-            if (kind != "hang" or self.time_left() >= allowed) and runner.fresh():
+            problem = f"{type(e).__name__}: {e}" if not status else str(e)
+            if (status != "hang" or self.time_left() >= allowed) and runner.fresh():
                 try:
-                    result = runner.call(target, *args, timeout=min(allowed, self.time_left()))
+                    result = runner.call(function, *args, timeout=min(allowed, self.time_left()))
                 except Exception as again:
-                    kind = getattr(again, "kind", "")
-                    problem = f"{type(again).__name__}: {again}" if not kind else str(again)
+                    status = again.status if isinstance(again, IsolationError) else ""
+                    problem = f"{type(again).__name__}: {again}" if not status else str(again)
                 else:  # the engine had damaged its worker: the case alone passes
                     reason = f"{category}: in a used worker: {problem}; alone in a new one it ran"
                     self.oracle.stats.notes.append(reason)

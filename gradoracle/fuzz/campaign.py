@@ -92,8 +92,10 @@ def _run_shard(config: ShardConfig, messages: Any) -> None:
 
 
 def _shard(config: ShardConfig, messages: Any) -> CheckResult:
-    from gradoracle.fuzz.check import InProcess, Oracle, run_check
+    from gradoracle.fuzz.check import run_check
     from gradoracle.fuzz.isolation import IsolatedImpl
+    from gradoracle.fuzz.oracle import Oracle
+    from gradoracle.fuzz.runner import InProcess, Runner
     from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
 
     use_compilation_cache(default_cache_dir())
@@ -101,7 +103,7 @@ def _shard(config: ShardConfig, messages: Any) -> CheckResult:
     database = open_database(config.database) if config.database else None
     key = database_key(config.spec)
     replay = saved_graphs(database, key) if database is not None else []
-    runner = (
+    runner: Runner = (
         InProcess(adapter)
         if config.in_process
         else IsolatedImpl(config.spec, config.timeout, spellings=adapter.spellings)
@@ -125,8 +127,7 @@ def _shard(config: ShardConfig, messages: Any) -> CheckResult:
             replay=replay,
         )
     finally:
-        if not config.in_process:
-            runner.close()  # type: ignore[union-attr]
+        runner.close()
     if database is not None:
         for finding in result.findings:
             if not finding.snippet:  # battery findings are rebuilt by every run anyway

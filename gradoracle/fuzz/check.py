@@ -3,23 +3,22 @@ judged and shrunk.
 
 The run is time-budgeted and deterministic for a seed: the same seed samples the same graphs in the
 same order, whatever the machine's speed (a faster machine just gets further down the sequence).
-The implementation runs through a runner: `fuzz.isolation.IsolatedImpl` (a worker process, the
-default: hangs and crashes become findings) or `InProcess` (trusted engines, tests, benchmarks).
+The implementation runs through a runner (`fuzz.runner`): `fuzz.isolation.IsolatedImpl` (a worker
+process, the default: hangs and crashes become findings) or `InProcess` (trusted engines, tests,
+benchmarks).
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
 
-from gradoracle.fuzz.adapters import Adapter, ImplResult
 from gradoracle.fuzz.battery import run_battery
 from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted
 from gradoracle.fuzz.findings import CONVENTION, DAMAGED, UNSHRUNK, Finding, Stats, category
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import (
     FLOAT,
     INT,
@@ -33,7 +32,7 @@ from gradoracle.fuzz.probe import (
 )
 from gradoracle.fuzz.sampler import GraphStream, SamplerConfig
 from gradoracle.fuzz.shrink import shrink
-from gradoracle.reference.compare import FAIL, NOT_COMPARABLE, QUICK_PASS, Verdict, compare
+from gradoracle.reference.compare import FAIL, NOT_COMPARABLE, Verdict
 from gradoracle.reference.graph import Graph
 
 BATCH = 256  # graphs per reference call: the JAX reference pads batches to 1, 64 or 256
@@ -50,192 +49,6 @@ FIRST_BATCH_GRACE = 10.0
 FIRST_SHARE = 4.0  # shrinking time of a category's smallest failure, against 1 for the others
 # Allocations between two young-generation collections while sampling (Python's default: 700).
 GC_THRESHOLD = 20_000
-
-
-class Reference(Protocol):
-    def evaluate(self, graphs: Sequence[Graph]) -> Sequence[Any]:
-        """One result per graph with `.value` and `.grads` (floats, in input order)."""
-        ...
-
-
-class Runner(Protocol):
-    worker_cpu_seconds: float
-
-    def run(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]: ...
-
-    def call(self, function: str, *args: Any, timeout: float) -> Any: ...
-
-    def fresh(self) -> bool:
-        """Run what comes next in a new process if the runner can (True), else False."""
-        ...
-
-
-class InProcess:
-    """Runs the implementation in this process: fast, but a hang or crash takes the run with it."""
-
-    worker_cpu_seconds = 0.0
-
-    def __init__(self, adapter: Adapter) -> None:
-        self.adapter = adapter
-
-    def run(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]:
-        results = []
-        for graph in graphs:
-            if deadline is not None and time.monotonic() >= deadline:
-                results.append(ImplResult("skipped", None, "", 0.0))
-                continue
-            start = time.thread_time()  # CPU time: waiting for a core is not the engine's cost
-            try:
-                outcome = self.adapter.run(graph)
-                results.append(ImplResult("ok", outcome, "", time.thread_time() - start))
-            except Exception as e:  # the implementation's failure is data, not ours
-                error = f"{type(e).__name__}: {e}"
-                seconds = time.thread_time() - start
-                results.append(ImplResult("exception", None, error, seconds, self.adapter.phase))
-        return results
-
-    def fresh(self) -> bool:
-        """A new process for what runs next: impossible in this process (False)."""
-        return False
-
-    def call(self, function: str, *args: Any, timeout: float) -> Any:
-        module, _, name = function.partition(":")
-        return getattr(importlib.import_module(module), name)(self.adapter, *args)
-
-
-class Oracle:
-    """Runs graphs on an implementation and the reference, and judges them."""
-
-    def __init__(
-        self, adapter: Adapter, reference: Reference, runner: Runner | None = None
-    ) -> None:
-        self.adapter = adapter  # names the implementation in snippets and reports
-        self.runner: Runner = runner or InProcess(adapter)
-        self.reference = reference
-        self.stats = Stats()
-
-    def run_impl(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]:
-        results = self.runner.run(graphs, deadline)
-        self.stats.impl_seconds += sum(r.seconds for r in results)
-        return results
-
-    def verdicts(self, graphs: Sequence[Graph], results: Sequence[ImplResult]) -> list[Verdict]:
-        """Judge implementation results (none skipped) against the reference."""
-        return self._verdicts(graphs, results, self._reference(graphs))
-
-    def _reference(self, graphs: Sequence[Graph]) -> Sequence[Any]:
-        """The reference's results, columns and all when it has them (`evaluate_batch`)."""
-        start = time.process_time()  # CPU time, JAX's threads included, like impl_seconds
-        batch = getattr(self.reference, "evaluate_batch", None)
-        refs = batch(graphs) if batch is not None else self.reference.evaluate(graphs)
-        self.stats.reference_seconds += time.process_time() - start
-        return refs
-
-    def _verdicts(
-        self, graphs: Sequence[Graph], results: Sequence[ImplResult], refs: Sequence[Any]
-    ) -> list[Verdict]:
-        start = time.process_time()
-        # The hot path of a campaign: graphs whose every quantity is within QUICK_RTOL of JAX
-        # pass at once, told apart in a few numpy calls (reference.jax_ref.JaxBatch.quick_pass);
-        # compare() would give them exactly this verdict (tests/fuzz/test_quick_verdicts.py).
-        quick_pass = getattr(refs, "quick_pass", None)
-        quick = quick_pass(results) if quick_pass is not None else None
-        verdicts: list[Verdict] = []
-        for k, (graph, result) in enumerate(zip(graphs, results, strict=True)):
-            if quick is not None and quick[k]:
-                verdicts.append(QUICK_PASS)
-                continue
-            if result.kind in UNSHRUNK:  # always a finding, comparable or not
-                error = f"{result.kind}: {result.error}"
-                verdicts.append(Verdict(FAIL, reason=result.error, error=error))
-                continue
-            ref = refs[k]
-            outcome = result.outcome
-            value = outcome.value if outcome else None
-            grads = outcome.grads if outcome else None
-            verdicts.append(
-                compare(
-                    graph,
-                    value,
-                    grads,
-                    ref.value,
-                    ref.grads,
-                    result.error,
-                    getattr(ref, "kink_distance", None),
-                    getattr(ref, "magnitude", None),
-                    getattr(ref, "sweeps", None),
-                    getattr(ref, "in_domain", None),
-                )
-            )
-        self.stats.compare_seconds += time.process_time() - start
-        return verdicts
-
-    def judge(
-        self, graphs: Sequence[Graph], deadline: float | None = None
-    ) -> list[tuple[Graph, Verdict]]:
-        """Run and judge; graphs the deadline cut off are left out."""
-        return self._judge(graphs, deadline)[0]
-
-    def _judge(
-        self,
-        graphs: Sequence[Graph],
-        deadline: float | None = None,
-        meanwhile: Callable[[], Any] | None = None,
-    ) -> tuple[list[tuple[Graph, Verdict]], Any]:
-        """judge(), and what `meanwhile()` returns. A runner that can (`submit` and `collect`: a
-        worker process) computes while this process runs the reference and then `meanwhile`."""
-        submit = getattr(self.runner, "submit", None)
-        refs: Sequence[Any] | None = None
-        extra = None
-        if submit is not None and graphs:
-            submit(graphs, deadline)
-            try:
-                refs = self._reference(graphs)
-                if meanwhile is not None:
-                    extra = meanwhile()
-            finally:  # the runner never keeps a batch nobody collects
-                results = self.runner.collect()  # type: ignore[attr-defined]
-            self.stats.impl_seconds += sum(r.seconds for r in results)
-        else:
-            results = self.run_impl(graphs, deadline)
-            if meanwhile is not None:
-                extra = meanwhile()
-        done = [k for k, r in enumerate(results) if r.kind != "skipped"]
-        if not done:
-            return [], extra
-        if len(done) == len(graphs):
-            kept, kept_results = graphs, results
-        else:
-            kept, kept_results = [graphs[k] for k in done], [results[k] for k in done]
-            refs = None  # (only at a deadline) judged again for the graphs that ran
-        if refs is None:
-            refs = self._reference(kept)
-        return list(zip(kept, self._verdicts(kept, kept_results, refs), strict=True)), extra
-
-    def run_alone(self, graph: Graph, deadline: float | None = None) -> ImplResult | None:
-        """The graph run alone in a new worker; None if the runner cannot start one."""
-        if not self.runner.fresh():
-            return None
-        result = self.run_impl([graph], deadline)[0]
-        self.runner.fresh()  # what comes next does not inherit what this graph did
-        return result
-
-    def judge_alone(self, graph: Graph, deadline: float | None = None) -> Verdict | None:
-        """The verdict on the graph run alone in a new worker; None if the runner cannot start
-        one, or the graph did not run before `deadline`."""
-        result = self.run_alone(graph, deadline)
-        if result is None or result.kind == "skipped":
-            return None
-        return self.verdicts([graph], [result])[0]
-
-    def fails_like(self, kind: str, deadline: float) -> Callable[[Graph], bool]:
-        """A shrinking predicate: the graph still fails in the same category."""
-
-        def still_fails(graph: Graph) -> bool:
-            judged = self.judge([graph], deadline)
-            return bool(judged) and judged[0][1].status == FAIL and category(judged[0][1]) == kind
-
-        return still_fails
 
 
 Failures = dict[str, list[tuple[Graph, Verdict]]]  # category -> failing graphs
@@ -309,7 +122,7 @@ def _judge_probe(oracle: Oracle, probe: ProbeResult) -> tuple[Failures, list[Fin
             else:
                 failures.setdefault(kind, []).append((graph, verdict))
     findings += [
-        damaged_worker(graph, f"{result.kind}: {result.error}", before)
+        damaged_worker(graph, f"{result.status}: {result.error}", before)
         for graph, result, before in probe.damaged
     ]
     return failures, findings
@@ -413,7 +226,7 @@ def run_check(
                 stop = max(stop, time.monotonic() + FIRST_BATCH_GRACE)
             if time.monotonic() >= stop:
                 break
-            judged, graphs = oracle._judge(graphs, stop, next_batch)
+            judged, graphs = oracle.judge_while(graphs, stop, next_batch)
             for graph, verdict in judged:
                 stats.graphs_checked += 1
                 if verdict.status == NOT_COMPARABLE:

@@ -30,7 +30,7 @@ from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS, Kink, Op, Outside
 
 if TYPE_CHECKING:
-    from gradoracle.fuzz.check import Oracle
+    from gradoracle.fuzz.oracle import Oracle
 
 RAISE = "raise"
 # The alternatives --accept can name outside a domain, and what each means.
@@ -137,9 +137,9 @@ def _what(graph: Graph) -> str:
 
 def outside_label(result: ImplResult) -> str | None:
     """What the engine did at a point outside the domain; None when it hung or crashed."""
-    if result.kind == "exception":
+    if result.status == "exception":
         return "complex" if result.phase == READ and "complex" in result.error else RAISE
-    if result.kind != "ok" or result.outcome is None:
+    if result.status != "ok" or result.outcome is None:
         return None
     value = result.outcome.value
     if math.isnan(value):
@@ -203,12 +203,12 @@ def run_conventions(
     observed: dict[str, Observed] = {}
     findings: list[Finding] = []
     for (name, graph, where), result in zip(cases, results, strict=True):
-        if result.kind == "skipped":
+        if result.status == "skipped":
             oracle.stats.notes.append(f"convention {name}: not run (time)")
             continue
         if _a_bug(where, result):  # blamed on the case only if it does so alone
             alone = oracle.run_alone(graph, deadline)
-            if alone is not None and alone.kind != "skipped":
+            if alone is not None and alone.status != "skipped":
                 if not _a_bug(where, alone):
                     note = f"convention {name}: {result.error or 'a bug'} in a used worker only"
                     oracle.stats.notes.append(note)
@@ -231,10 +231,10 @@ def run_conventions(
 def _a_bug(where: Kink | Outside, result: ImplResult) -> bool:
     """Whether this result would be reported as a bug rather than a convention: a hang, a crash,
     a slope at the kink no convention names, a finite number outside the domain."""
-    if result.kind in ("hang", "crash"):
+    if result.status in ("hang", "crash"):
         return True
     if isinstance(where, Kink):
-        got = result.outcome.grads[0] if result.kind == "ok" and result.outcome else None
+        got = result.outcome.grads[0] if result.status == "ok" and result.outcome else None
         return got is None or got not in (where.derivative, *where.alternatives)
     label = outside_label(result)
     return label not in (RAISE, None) and not _matching(label or "", where.ieee)
@@ -243,7 +243,7 @@ def _a_bug(where: Kink | Outside, result: ImplResult) -> bool:
 def _kink_case(
     seen: Observed, graph: Graph, kink: Kink, result: ImplResult, accepted: frozenset[str]
 ) -> Finding | None:
-    got = result.outcome.grads[0] if result.kind == "ok" and result.outcome else None
+    got = result.outcome.grads[0] if result.status == "ok" and result.outcome else None
     what = f"{graph.nodes[-1].op}'({_number(kink.at)})"
     seen.behaviour[what] = "error" if got is None else repr(got)
     if got == kink.derivative:
@@ -254,7 +254,7 @@ def _kink_case(
         else:
             seen.differs.append((graph, f"{what} = {got!r}", {_number(got)}))
         return None
-    shown = f"{got!r}" if got is not None else f"{result.kind}: {result.error}"
+    shown = f"{got!r}" if got is not None else f"{result.status}: {result.error}"
     quantity = Quantity("x0", got, kink.derivative, 1.0, FAIL)
     reason = f"{what} = {kink.derivative!r} expected, got {shown}"
     verdict = Verdict(FAIL, (quantity,), reason, result.error)
@@ -268,7 +268,7 @@ def _outside_case(
     label = outside_label(result)
     if label is None:  # a hang or a crash is a bug wherever it happens
         verdict = Verdict(FAIL, reason=f"{what}: {result.error}", error=result.error)
-        return Finding(result.kind, graph, verdict, graph)
+        return Finding(result.status, graph, verdict, graph)
     value = result.outcome.value if result.outcome else None
     seen.behaviour[what] = repr(value) if label == "finite" else label
     if label == RAISE:

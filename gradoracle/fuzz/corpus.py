@@ -333,8 +333,8 @@ def replay(corpus: Corpus, adapter: Adapter) -> ReplayResult:
     A vector whose graph could not be built, and that uses a spelling the implementation refuses
     on every probe input (fuzz.probe: micrograd has no tanh), is skipped, not failed, as `check`
     skips such spellings. An error in the backward pass, or on some inputs only, stays a finding."""
-    from gradoracle.fuzz.check import InProcess
     from gradoracle.fuzz.probe import refusal, spellings_of
+    from gradoracle.fuzz.runner import InProcess
 
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     runner = InProcess(adapter)
@@ -354,7 +354,7 @@ def replay(corpus: Corpus, adapter: Adapter) -> ReplayResult:
         result.impl_seconds += run.seconds
         outcome = run.outcome
         got = (outcome.value, *outcome.grads) if outcome is not None else None
-        missing = lacking(vector.graph) if run.kind == "exception" and run.phase == BUILD else ""
+        missing = lacking(vector.graph) if run.status == "exception" and run.phase == BUILD else ""
         if missing:
             result.checked.append(Checked(vector, False, run.error, unsupported=missing))
             continue

@@ -7,9 +7,10 @@ class uses for backward(), .grad, .data and method ops) when given, so that it n
 differently. Its stdout goes to stderr: engines may print, and the parent's
 stdout carries ``--json`` output.
 
-A batch of graphs travels in one message (marshalled step lists, not pickled dataclasses). While
-it runs, the worker writes the index and start time of the graph it is in into shared memory and
-sends results back in chunks (every `CHUNK_GRAPHS` graphs or `CHUNK_SECONDS`). The parent waits on
+The worker's side, and the messages both sides exchange, are fuzz.worker's. A batch of graphs
+travels in one message (marshalled flat lists, not pickled dataclasses). While it runs, the worker
+writes the index and start time of the graph it is in into shared memory and sends results back
+in chunks (every `CHUNK_GRAPHS` graphs or `CHUNK_SECONDS`). The parent waits on
 the pipe and watches the shared slots: a graph running longer than the timeout is a 'hang' (the
 worker is killed), a worker that dies is a 'crash' of the graph it was in; either way a new worker
 resumes with the graphs whose results did not arrive. An exception raised by the implementation is
@@ -22,206 +23,52 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
-import marshal
 import multiprocessing
 import os
 import pickle
 import signal
 import sys
-import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, TypeVar
 
-from gradoracle.fuzz import adapters
 from gradoracle.fuzz.adapters import LOAD_TIMEOUT, ImplResult, Outcome, UsageError
+from gradoracle.fuzz.runner import IsolationError
 from gradoracle.fuzz.spellings import Spellings
-from gradoracle.reference.graph import Graph, build_from_steps, nodes_from_steps
+from gradoracle.fuzz.worker import (
+    CALLING,
+    IDLE,
+    Call,
+    Exit,
+    FromWorker,
+    LoadFailed,
+    Raised,
+    Ready,
+    Results,
+    Returned,
+    RunBatch,
+    encode,
+    worker_main,
+)
+from gradoracle.reference.graph import Graph
 
-__all__ = ["KINDS", "ImplResult", "IsolatedImpl", "IsolationError", "describe"]
+__all__ = ["ImplResult", "IsolatedImpl", "IsolationError"]
 
-KINDS = ("ok", "exception", "hang", "crash", "skipped")  # the values of ImplResult.kind
-CHUNK_GRAPHS = 64  # the worker reports results at least every this many graphs...
-CHUNK_SECONDS = 0.05  # ...and this often, so that killing it loses little work
 POLL = 0.01  # seconds between two looks at the shared slots while waiting
 DEADLINE_GRACE = 0.05  # a graph still running this long after the deadline is stopped
 # A worker alive but in no graph and silent this long past the per-graph timeout is stuck.
 SILENCE_GRACE = 2.0
-ERROR_CHARS = 300
-_IDLE, _CALL = -1.0, -2.0  # the shared index outside any graph; while running `call`
+T = TypeVar("T")
 
 
-class IsolationError(RuntimeError):
-    """No answer from the worker: `kind` is 'hang', 'crash' or 'exception' (that won't pickle)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
-
-
-def describe(e: BaseException) -> str:
-    """'TypeName: first line of the message', at most ERROR_CHARS long."""
-    try:
-        lines = str(e).strip().splitlines()
-    except Exception:  # a hostile __str__
-        lines = ["<unprintable message>"]
-    text = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
-    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 3] + "..."
-
-
-# ---- graphs on the wire ------------------------------------------------------------------------
-# A graph travels as the flat lists the JAX reference's tape is made of (`CompiledGraph`: op steps,
-# leaf slots and values, inputs, output, node count), which the sampler writes down while sampling:
-# marshal sends them several times faster than pickling frozen dataclasses would, and the worker
-# does not validate the graphs again. The default adapter builds straight from the steps
-# (`_StepsAdapter`); a custom adapter gets Graph objects rebuilt from them (`_graph_from_steps`).
-
-
-def _encode(graphs: Sequence[Graph]) -> bytes:
-    from gradoracle.reference.tape import compile_graph  # (numpy stays out of the worker)
-
-    try:
-        return b"m" + marshal.dumps([compile_graph(g)[:6] for g in graphs])
-    except Exception:  # an unvalidated graph (a float subclass, say): pickle it all
-        return b"p" + pickle.dumps(list(graphs), pickle.HIGHEST_PROTOCOL)
-
-
-def _decode(payload: bytes, steps: bool) -> tuple[bool, list[Any]]:
-    """(steps, batch): the wire's step lists if `steps` and the payload allows, else Graphs."""
-    if payload[:1] == b"p":
-        return False, pickle.loads(payload[1:])
-    items: list[Any] = marshal.loads(payload[1:])
-    return (True, items) if steps else (False, [_graph_from_steps(*item) for item in items])
-
-
-def _graph_from_steps(
-    steps: list[int], leaf_slots: list[int], leaf_values: list[float], inputs: tuple[int, ...],
-    output: int, n_nodes: int,
-) -> Graph:  # fmt: skip
-    """The Graph that reference.tape.compile_graph compiled into these lists."""
-    nodes, forms = nodes_from_steps(steps, leaf_slots, leaf_values, inputs, n_nodes)
-    return Graph.trusted(nodes, output, forms, tuple(inputs))
-
-
-def _new_with(cls: type, fields: dict[str, Any]) -> Any:
+def new_unchecked(cls: type, fields: dict[str, Any]) -> Any:
     """An instance of a frozen dataclass with these fields, not validated again."""
     obj: Any = object.__new__(cls)
     object.__setattr__(obj, "__dict__", fields)
     return obj
-
-
-class _StepsAdapter(adapters.ValueClassAdapter):
-    """The default adapter, building from the wire's step lists what `reference.graph.build`
-    builds from a Graph (reference.graph.build_from_steps): no Graph or Node objects to rebuild."""
-
-    def build(self, graph: Any) -> tuple[list[Any], Any]:
-        steps, leaf_slots, leaf_values, inputs, output, n_nodes = graph
-        return build_from_steps(
-            steps, leaf_slots, leaf_values, inputs, output, n_nodes, self.cls,
-            self.spellings.methods,
-        )  # fmt: skip
-
-
-# ---- the worker ---------------------------------------------------------------------------------
-
-
-def _worker_main(
-    spec: str, path: list[str], cwd: str, conn: Connection, slots: Any, spellings: Spellings | None
-) -> None:
-    """The worker process. slots: [index of the graph it is in (or _IDLE, _CALL), its start]."""
-    os.chdir(cwd)
-    sys.path[:] = path
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
-    with contextlib.suppress(OSError):
-        os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
-    try:
-        adapter = adapters.load_adapter(spec, resolved=spellings)
-    except UsageError as e:
-        return conn.send(("usage", str(e)))
-    except Exception as e:
-        return conn.send(("usage", f"loading {spec} failed: {describe(e)}"))
-    fast = None
-    if type(adapter) is adapters.ValueClassAdapter:
-        fast = _StepsAdapter(adapter.cls, adapter.name, adapter.spellings)
-    conn.send(("ready", time.process_time()))
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return None
-        if message[0] == "run":
-            steps, batch = _decode(message[3], steps=fast is not None)
-            runner = fast if steps and fast else adapter
-            _run_batch(runner, conn, slots, message[1], message[2], batch)
-        elif message[0] == "call":
-            _call(adapter, conn, slots, message[1], message[2])
-        else:
-            return None
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
-def _run_batch(
-    adapter: adapters.Adapter, conn: Connection, slots: Any, indices: list[int], deadline: Any,
-    batch: list[Any],
-) -> None:  # fmt: skip
-    run, now, cpu = adapter.run, time.monotonic, time.thread_time
-    done: list[tuple[Any, ...]] = []
-    last_send = now()
-    for index, graph in zip(indices, batch):
-        start = now()
-        if deadline is not None and start >= deadline:
-            break
-        slots[1] = start
-        slots[0] = index
-        cpu_start = cpu()  # the implementation's own CPU time: waiting for a core is not its cost
-        try:
-            out = run(graph)
-            result: tuple[Any, ...] = (index, "ok", out.value, out.grads, "")
-        except Exception as e:
-            result = (index, "exception", None, None, describe(e))
-        seconds = cpu() - cpu_start
-        end = now()
-        slots[0] = _IDLE
-        done.append((*result, seconds, adapter.phase if result[1] == "exception" else ""))
-        if len(done) >= CHUNK_GRAPHS or end - last_send >= CHUNK_SECONDS:
-            conn.send(("results", done, False, time.process_time()))
-            done, last_send = [], now()
-    conn.send(("results", done, True, time.process_time()))
-
-
-def _call(adapter: adapters.Adapter, conn: Connection, slots: Any, target: str, args: Any) -> None:
-    slots[1] = time.monotonic()
-    slots[0] = _CALL
-    try:
-        module, _, name = target.partition(":")
-        reply: tuple[Any, ...] = ("returned", getattr(importlib.import_module(module), name))
-        reply = ("returned", reply[1](adapter, *args))
-    except Exception as e:
-        try:
-            reply = ("raised", pickle.dumps(e, pickle.HIGHEST_PROTOCOL), describe(e))
-        except Exception:
-            reply = ("raised", None, describe(e))
-    slots[0] = _IDLE
-    try:
-        conn.send((*reply, time.process_time()))
-    except Exception as e:  # the result does not pickle
-        unsent = f"cannot send the result back: {describe(e)}"
-        conn.send(("raised", None, unsent, time.process_time()))
-
-
-# ---- the parent ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -299,8 +146,9 @@ class IsolatedImpl:
                     self._send_rest(job)
         return [r or _SKIPPED for r in job.results]
 
-    def call(self, function: str, *args: Any, timeout: float) -> Any:
-        """`function(adapter, *args)` run in the worker ('module:name'); its result must pickle.
+    def call(self, function: Callable[..., T], *args: Any, timeout: float) -> T:
+        """`function(adapter, *args)` run in the worker (a module-level function: it travels by
+        reference); its result must pickle.
         Raises what the function raised, or IsolationError if the worker hangs or dies (a new
         worker is started on the next use)."""
         if self._job is not None:
@@ -308,30 +156,32 @@ class IsolatedImpl:
         with self._killing_on_error():
             worker = self._ensure_worker(None)
             assert worker is not None
-            worker.conn.send(("call", function, args))
+            worker.conn.send(Call(function, args))
             sent = time.monotonic()
             while not worker.conn.poll(POLL):
                 index, start = worker.slots
                 if not worker.process.is_alive() and not worker.conn.poll():
                     raise IsolationError("crash", _death(worker.process))
                 now = time.monotonic()
-                if index == _CALL and now - start > timeout:
+                if index == CALLING and now - start > timeout:
                     raise IsolationError("hang", f"no answer within {timeout:g} s")
-                if index != _CALL and now - sent > timeout + SILENCE_GRACE:  # never started it
+                if index != CALLING and now - sent > timeout + SILENCE_GRACE:  # never started it
                     raise IsolationError("hang", f"the worker stopped answering ({timeout:g} s)")
             try:
-                message = worker.conn.recv()
+                message: FromWorker = worker.conn.recv()
             except (EOFError, OSError):
                 raise IsolationError("crash", _death(worker.process)) from None
-        self._cpu(worker, message[-1])
-        if message[0] == "returned":
-            return message[1]
+        assert isinstance(message, Returned | Raised), message
+        self._cpu(worker, message.cpu)
+        if isinstance(message, Returned):
+            returned: T = message.value  # what `function` returned: a T
+            return returned
         raised = None
         with contextlib.suppress(Exception):  # an exception class that does not unpickle
-            raised = pickle.loads(message[1]) if message[1] is not None else None
+            raised = pickle.loads(message.pickled) if message.pickled is not None else None
         if isinstance(raised, BaseException):
             raise raised
-        raise IsolationError("exception", message[2])
+        raise IsolationError("exception", message.description)
 
     def fresh(self) -> bool:
         """Make what runs next run in a new worker, one that no earlier graph has touched (a
@@ -345,7 +195,7 @@ class IsolatedImpl:
         """Stop the worker (politely, then by force) and reap it."""
         for worker in self._box:
             with contextlib.suppress(OSError):
-                worker.conn.send(("exit",))
+                worker.conn.send(Exit())
             worker.process.join(1.0)
         self._kill()
 
@@ -368,10 +218,10 @@ class IsolatedImpl:
     def _start(self, deadline: float | None) -> _Worker | None:
         """A new worker with the adapter loaded, or None if the deadline came first."""
         ours, theirs = _CTX.Pipe()
-        slots = _CTX.RawArray("d", [_IDLE, 0.0])
+        slots = _CTX.RawArray("d", [IDLE, 0.0])
         path = [p or os.getcwd() for p in sys.path]
         args = (self.spec, path, os.getcwd(), theirs, slots, self.spellings)
-        process = _CTX.Process(target=_worker_main, args=args, name="gradoracle-worker")
+        process = _CTX.Process(target=worker_main, args=args, name="gradoracle-worker")
         process.start()
         theirs.close()
         self._box.append(worker := _Worker(process, ours, slots))
@@ -388,11 +238,12 @@ class IsolatedImpl:
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
                 raise IsolationError("hang", f"loading {self.spec} took over {self.load_timeout} s")
-        message = ours.recv()
-        if message[0] == "usage":
+        message: FromWorker = ours.recv()
+        if isinstance(message, LoadFailed):
             self._kill()
-            raise UsageError(message[1])
-        self._cpu(worker, message[1])
+            raise UsageError(message.message)
+        assert isinstance(message, Ready), message
+        self._cpu(worker, message.cpu)
         return worker
 
     def _ensure_worker(self, deadline: float | None) -> _Worker | None:
@@ -424,7 +275,7 @@ class IsolatedImpl:
         if worker is None:
             job.done = True
             return
-        worker.conn.send(("run", todo, job.deadline, _encode([job.graphs[i] for i in todo])))
+        worker.conn.send(RunBatch(todo, job.deadline, encode([job.graphs[i] for i in todo])))
         job.sent = todo
 
     def _watch(self, job: _Job) -> None:
@@ -436,14 +287,15 @@ class IsolatedImpl:
         while True:
             if conn.poll(POLL):
                 try:
-                    _, results, finished, cpu = conn.recv()
+                    message: FromWorker = conn.recv()
                 except (EOFError, OSError):
                     return self._crashed(job, worker)
+                assert isinstance(message, Results), message
                 heard = time.monotonic()
-                self._cpu(worker, cpu)
-                self.worker_graphs += len(results)
-                store, new = job.results, _new_with
-                for index, kind, value, grads, error, seconds, phase in results:
+                self._cpu(worker, message.cpu)
+                self.worker_graphs += len(message.results)
+                store, new = job.results, new_unchecked
+                for index, kind, value, grads, error, seconds, phase in message.results:
                     # ImplResult(kind, Outcome(value, grads) if ok, error, seconds, phase), equal
                     # to what the frozen dataclasses' __init__ would make, at a third of the cost.
                     outcome = None
@@ -451,10 +303,10 @@ class IsolatedImpl:
                         outcome = new(Outcome, {"value": value, "grads": grads})
                     store[index] = new(
                         ImplResult,
-                        {"kind": kind, "outcome": outcome, "error": error, "seconds": seconds,
+                        {"status": kind, "outcome": outcome, "error": error, "seconds": seconds,
                          "phase": phase},
                     )  # fmt: skip
-                if finished:
+                if message.finished:
                     job.done = True
                     return None
             elif not worker.process.is_alive() and not conn.poll():  # (else read it first)

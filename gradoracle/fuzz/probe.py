@@ -29,7 +29,8 @@ from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS
 
 if TYPE_CHECKING:
-    from gradoracle.fuzz.check import Oracle, Runner
+    from gradoracle.fuzz.oracle import Oracle
+    from gradoracle.fuzz.runner import Runner
 
 LEAF = "leaf"  # the pseudo-op of INT_LEAF
 INT, FLOAT = "int", "float"
@@ -152,24 +153,24 @@ def run_probe(oracle: Oracle, deadline: float | None = None) -> ProbeResult:
     # the engine (minigrad's C code decrefs objects it does not own): then what failed there is
     # run again, each spelling's probes together in a new worker, before a spelling is judged.
     suspect = bool(damaged) or any(
-        r.kind in UNSHRUNK or (r.kind == "exception" and r.phase not in PHASES) for r in results
+        r.status in UNSHRUNK or (r.status == "exception" and r.phase not in PHASES) for r in results
     )
     for spelling, runs in by_spelling.items():
-        ran = [(g, r) for g, r in runs if r.kind != "skipped"]
+        ran = [(g, r) for g, r in runs if r.status != "skipped"]
         if not ran:
             continue  # the deadline came first: neither offered nor refused
-        if suspect and any(r.kind != "ok" for _, r in ran):
+        if suspect and any(r.status != "ok" for _, r in ran):
             ran = _afresh(oracle, ran, deadline)
-        if all(r.kind == "exception" and r.phase == BUILD for _, r in ran):
+        if all(r.status == "exception" and r.phase == BUILD for _, r in ran):
             refused[spelling] = ran[0][1].error
             continue
         judged += ran
-        if not any(r.kind in UNSHRUNK for _, r in ran):  # one that hangs or crashes alone is a
+        if not any(r.status in UNSHRUNK for _, r in ran):  # one that hangs or crashes alone is a
             offered.append(spelling)  # finding, and not fuzzed further
     if INT_LEAF in offered:  # then each offered spelling with its Value operands built from ints
         extra = [g for s in offered for g in int_leaf_graphs(s)]
         for graph, result in zip(extra, oracle.run_impl(extra, deadline), strict=True):
-            if result.kind != "skipped":
+            if result.status != "skipped":
                 judged.append((graph, _alone_if_fatal(oracle, graph, result, deadline, damaged)))
     return ProbeResult(offered, refused, judged, damaged)
 
@@ -183,11 +184,11 @@ def _alone_if_fatal(
 ) -> ImplResult:
     """A hang or a crash: the same graph alone, in a new worker; what it does there stands (and
     the first result is recorded as damage when it ran)."""
-    if result.kind not in UNSHRUNK:
+    if result.status not in UNSHRUNK:
         return result
-    before = getattr(oracle.runner, "worker_graphs", 0)
+    before = oracle.runner.worker_graphs
     alone = oracle.run_alone(graph, deadline)
-    if alone is None or alone.kind in (*UNSHRUNK, "skipped"):
+    if alone is None or alone.status in (*UNSHRUNK, "skipped"):
         return result
     damaged.append((graph, result, before))
     return alone
@@ -205,7 +206,7 @@ def _afresh(
         return ran
     again = oracle.run_impl([g for g, _ in ran], deadline)
     oracle.runner.fresh()  # what comes next does not inherit what these graphs did
-    return [(g, new if new.kind != "skipped" else old) for (g, old), new in zip(ran, again)]
+    return [(g, new if new.status != "skipped" else old) for (g, old), new in zip(ran, again)]
 
 
 def spellings_of(graph: Graph) -> set[Spelling]:
@@ -229,7 +230,7 @@ def refusal(runner: Runner, spelling: Spelling) -> str:
     """What building the spelling raised on every probe input ('' if it was built at least once,
     or raised later than building)."""
     results = runner.run(probe_graphs(spelling))
-    if results and all(r.kind == "exception" and r.phase == BUILD for r in results):
+    if results and all(r.status == "exception" and r.phase == BUILD for r in results):
         return results[0].error
     return ""
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from gradoracle.fuzz import sampler_kernel as kernel
-from gradoracle.fuzz.sampler_kernel import ATTEMPTS, KINK_MARGIN, MAGNITUDE_LIMIT, UNDERFLOW_LIMIT
+from gradoracle.fuzz.sampler_kernel import ATTEMPTS, KINK_DISTANCE, MAGNITUDE_LIMIT, UNDERFLOW_LIMIT
 from gradoracle.reference.graph import Graph
 from gradoracle.reference.libs import FLOAT
 from gradoracle.reference.ops import (
@@ -53,7 +53,7 @@ from gradoracle.reference.ops import (
 from gradoracle.reference.tape import OPCODES, Bucket, CompiledGraph, bucket_of
 
 __all__ = [
-    "ATTEMPTS", "FOLD_OPS", "KINK_MARGIN", "MAGNITUDE_LIMIT", "UNDERFLOW_LIMIT", "GraphStream",
+    "ATTEMPTS", "FOLD_OPS", "KINK_DISTANCE", "MAGNITUDE_LIMIT", "UNDERFLOW_LIMIT", "GraphStream",
     "SamplerConfig", "op_coverage", "op_result", "sample_graphs",
 ]  # fmt: skip
 
@@ -129,7 +129,7 @@ def op_result(
         return None
     if moderate:
         for kink in op.kinks:
-            if abs((a, b)[kink.operand] - kink.at) < KINK_MARGIN:  # type: ignore[operator]
+            if abs((a, b)[kink.operand] - kink.at) < KINK_DISTANCE:  # type: ignore[operator]
                 return None
     try:
         out = op.forward(FLOAT, a, b)

@@ -45,9 +45,10 @@ MAGNITUDE_LIMIT = 1e6
 # Non-zero results smaller than this are avoided too: exp and pow underflow to 0.0 in float64 long
 # before the exact result stops mattering (172700 ** -172700), which makes float and exact disagree.
 UNDERFLOW_LIMIT = 1e-100
-# Operands closer than this to a kink (relu at 0) are avoided; the comparator uses a smaller margin,
-# so a sampled graph is never excluded for being near a kink.
-KINK_MARGIN = 1e-3
+# The sampler's distance from a kink: operands closer than this to one (relu at 0) are not drawn
+# outside a kink's own region. (The comparator's kink margin is another quantity: each operand's
+# own forward error, far smaller, so a sampled graph is never set aside for being near a kink.)
+KINK_DISTANCE = 1e-3
 # How many operand choices to try for one op before giving up on it.
 ATTEMPTS = 8
 
@@ -69,7 +70,7 @@ SPAN_COLUMNS = 9
 REGION_COLUMNS = 7
 SMALLEST_SUBNORMAL = 5e-324
 
-_L, _U, _K = MAGNITUDE_LIMIT, UNDERFLOW_LIMIT, KINK_MARGIN
+_L, _U, _K = MAGNITUDE_LIMIT, UNDERFLOW_LIMIT, KINK_DISTANCE
 _SPECIALS = np.array(_SPECIAL)
 _EXPONENT_CHOICES = np.array(_EXPONENTS)
 _BASE_CHOICES = np.array(_BASES)
@@ -305,7 +306,7 @@ def check(kind: int, form: int, a: float, b: float) -> float:
         if not (0.0 < a < math.inf and -_L <= 1.0 / a <= _L):
             return _NAN
         return _moderate(math.log(a))
-    if kind == RELU:  # relu' is 0 or 1; operands keep KINK_MARGIN from 0
+    if kind == RELU:  # relu' is 0 or 1; operands keep KINK_DISTANCE from 0
         if a >= _K:
             return a if a <= _L else _NAN
         return 0.0 if -math.inf < a <= -_K else _NAN

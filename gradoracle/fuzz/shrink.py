@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterator
 from gradoracle.reference.graph import Graph, GraphError, Node, node_values
 from gradoracle.reference.libs import FLOAT
 
-SIMPLE_VALUES = (1.0, 2.0, 0.5, -1.0, 3.0, -2.0, 0.25, 1.5)
-SIMPLE_INTS = tuple(int(v) for v in SIMPLE_VALUES if v.is_integer())  # ranked as their floats
+# The shrinker's ranking of numbers, simplest first (what a constant or an input is simplified
+# toward). Not fuzz.strategies.SIMPLEST_FIRST: those are the inputs hypothesis draws and shrinks to.
+SIMPLEST_FIRST = (1.0, 2.0, 0.5, -1.0, 3.0, -2.0, 0.25, 1.5)
+SIMPLE_INTS = tuple(int(v) for v in SIMPLEST_FIRST if v.is_integer())  # ranked as their floats
 
 
 def prune(nodes: list[Node], output: int) -> Graph:
@@ -86,7 +88,7 @@ def candidates(graph: Graph) -> Iterator[Graph]:
                     if _rank(simple_int) < _rank(n.value):
                         yield _replace(graph, i, Node(n.kind, simple_int))
                 continue
-            for simple in SIMPLE_VALUES[: _rank(n.value)]:
+            for simple in SIMPLEST_FIRST[: _rank(n.value)]:
                 yield _replace(graph, i, Node(n.kind, simple))
             rounded = float(round(n.value, 1))
             if rounded != n.value:
@@ -97,16 +99,16 @@ def candidates(graph: Graph) -> Iterator[Graph]:
 
 
 def _rank(value: float) -> int:
-    """How simple a number is: its place in SIMPLE_VALUES (an int: its float's), after all of
+    """How simple a number is: its place in SIMPLEST_FIRST (an int: its float's), after all of
     them if not there."""
-    return SIMPLE_VALUES.index(value) if value in SIMPLE_VALUES else len(SIMPLE_VALUES)
+    return SIMPLEST_FIRST.index(value) if value in SIMPLEST_FIRST else len(SIMPLEST_FIRST)
 
 
 def _size(graph: Graph) -> tuple[int, int, int, int, int]:
     """What shrinking decreases, most important first: ops, nodes, numbers not simple, how far
-    down SIMPLE_VALUES the numbers are, and ints (an int is the equal float plus a type)."""
+    down SIMPLEST_FIRST the numbers are, and ints (an int is the equal float plus a type)."""
     values = [n.value for n in graph.nodes if n.value is not None]
-    complex_values = sum(v not in SIMPLE_VALUES for v in values)
+    complex_values = sum(v not in SIMPLEST_FIRST for v in values)
     ints = sum(type(v) is int for v in values)
     return (graph.n_ops, len(graph.nodes), complex_values, sum(map(_rank, values)), ints)
 

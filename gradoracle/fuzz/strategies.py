@@ -467,7 +467,7 @@ def graphs(
 
     Every operand is in its op's domain, and every value and local derivative is finite (float
     evaluation is safe; the slope of log at the smallest subnormals, a region of its own, is
-    not). Ops drawn outside regions keep a margin of `fuzz.sampler.KINK_MARGIN` from kinks and
+    not). Ops drawn outside regions keep a margin of `fuzz.sampler.KINK_DISTANCE` from kinks and
     their values and local derivatives stay below the magnitude limit.
     """
     names = tuple(OPS) if ops is None else _checked_ops(ops)

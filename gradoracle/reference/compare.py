@@ -49,7 +49,7 @@ from gradoracle.reference.highprec import highprec
 from gradoracle.reference.libs import FLOAT
 from gradoracle.reference.ops import OPS, Op
 
-EPS = 2.0**-52
+EPS = 2.0**-52  # float64 machine epsilon (sys.float_info.epsilon); the one definition
 # Quick accept. Two correct float64 engines differ by a few ulps per op; 1e-10 leaves room for ~10^5
 # ulps of drift while a derivative rounded through float32 (relative error ~1e-8) still fails.
 QUICK_RTOL = 1e-10

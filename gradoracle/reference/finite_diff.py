@@ -13,15 +13,14 @@ derivative there.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from typing import Any
 
+from gradoracle.reference.compare import EPS
 from gradoracle.reference.graph import Graph, node_values
 from gradoracle.reference.libs import FLOAT
 from gradoracle.reference.ops import OPS
 
-EPS = sys.float_info.epsilon
 STEP_FACTOR = EPS ** (1.0 / 3.0)  # ~6.1e-6
 # Rounding noise in one evaluation is taken as eps * (number of ops + 1) * the largest intermediate
 # magnitude: pessimistic (errors rarely add up linearly) but it must not under-report.

@@ -35,7 +35,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gradoracle.reference.libs import Lib
 from gradoracle.reference.ops import OPS, apply, calls_by_code
@@ -54,6 +54,18 @@ class GraphError(ValueError):
 
 
 Number = int | float  # a leaf's or constant's value: its type is part of the graph
+
+
+class FlatGraph(NamedTuple):
+    """A valid graph as the flat lists its tape is made of (reference.tape.CompiledGraph without
+    its bucket): what the sampler writes, the worker receives, and `build_from_steps` builds."""
+
+    steps: Sequence[int]  # 4 ints per op node, in node order: opcode, left, right, dest
+    leaf_slots: Sequence[int]  # the node index of each input and constant
+    leaf_values: Sequence[Number]  # their values, in the same order (an int leaf stays an int)
+    inputs: Sequence[int]  # the node indices of the inputs, in input order
+    output: int
+    n_nodes: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,11 +273,22 @@ class Graph:
             compiled = self.__dict__.get(COMPILED)
             if name not in ("nodes", "forms") or compiled is None:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            steps, leaf_slots, leaf_values, inputs, _, n_nodes = compiled[:6]
-            nodes, forms = nodes_from_steps(steps, leaf_slots, leaf_values, inputs, n_nodes)
+            nodes, forms = nodes_from_steps(compiled.flat)
             self.__dict__["nodes"] = nodes
             self.__dict__["forms"] = forms
             return self.__dict__[name]
+
+    def compiled(self) -> Any:
+        """What `from_compiled` made the graph from (a reference.tape.CompiledGraph), else None."""
+        return self.__dict__.get(COMPILED)
+
+    def flat(self) -> FlatGraph | None:
+        """The flat lists `from_compiled` made the graph from, else None (then use its nodes)."""
+        compiled = self.__dict__.get(COMPILED)
+        if compiled is None:
+            return None
+        flat: FlatGraph = compiled.flat
+        return flat
 
     @cached_property
     def inputs(self) -> tuple[int, ...]:
@@ -457,18 +480,18 @@ OP_NAMES: tuple[str, ...] = tuple(OPS)  # opcode -> op name (reference.tape's ta
 _UNARY_CODES = frozenset(code for code, op in enumerate(OPS.values()) if op.arity == 1)
 
 
-def nodes_from_steps(
-    steps: Sequence[int],
-    leaf_slots: Sequence[int],
-    leaf_values: Sequence[Number],
-    inputs: Sequence[int],
-    n_nodes: int,
-) -> tuple[tuple[Node, ...], tuple[str, ...]]:
+def nodes_from_steps(flat: FlatGraph) -> tuple[tuple[Node, ...], tuple[str, ...]]:
     """The nodes and forms of a valid graph from its compiled lists (reference.tape: 4 ints per
     op, opcode, left, right, destination; a unary op reads its operand twice). Leaf values keep
     their types (an int leaf stays an int)."""
-    nodes: list[Any] = [None] * n_nodes
-    forms = [""] * n_nodes
+    steps, leaf_slots, leaf_values, inputs = (
+        flat.steps,
+        flat.leaf_slots,
+        flat.leaf_values,
+        flat.inputs,
+    )
+    nodes: list[Any] = [None] * flat.n_nodes
+    forms = [""] * flat.n_nodes
     input_slots = set(inputs)
     for slot, value in zip(leaf_slots, leaf_values, strict=True):
         nodes[slot] = Node.trusted("input" if slot in input_slots else "const", value)
@@ -517,32 +540,26 @@ _CALLS_BY_CODE = calls_by_code()
 
 
 def build_from_steps(
-    steps: Sequence[int],
-    leaf_slots: Sequence[int],
-    leaf_values: Sequence[Number],
-    inputs: Sequence[int],
-    output: int,
-    n_nodes: int,
-    cls: Any,
-    methods: Mapping[str, str] | None = None,
+    flat: FlatGraph, cls: Any, methods: Mapping[str, str] | None = None
 ) -> tuple[list[Any], Any]:
-    """`build` from a graph's compiled lists (reference.tape.CompiledGraph's first six fields):
+    """`build` from a graph's flat lists (a FlatGraph):
     the inputs first, then the ops in node order, each op's spelling (`OPS[op].call`, or the
     engine's method named in `methods`) called directly, as `apply` does once the form is
     checked. No Node objects are made."""
-    objs: list[Any] = [None] * n_nodes
-    for slot, value in zip(leaf_slots, leaf_values, strict=True):
+    objs: list[Any] = [None] * flat.n_nodes
+    inputs = flat.inputs
+    for slot, value in zip(flat.leaf_slots, flat.leaf_values, strict=True):
         objs[slot] = value  # constants stay plain numbers, floats or ints as sampled
     for slot in inputs:
         objs[slot] = cls(objs[slot])
     calls, unary = (calls_by_code(methods) if methods else _CALLS_BY_CODE), _UNARY_CODES
-    it = iter(steps)
+    it = iter(flat.steps)
     for code, a, b, dest in zip(it, it, it, it, strict=True):
         if code in unary:
             objs[dest] = calls[code](objs[a])
         else:
             objs[dest] = calls[code](objs[a], objs[b])
-    return [objs[i] for i in inputs], objs[output]
+    return [objs[i] for i in inputs], objs[flat.output]
 
 
 def kink_distance(graph: Graph, values: Sequence[Any]) -> float:

@@ -108,9 +108,6 @@ class JaxResult:
     in_domain: bool = True
 
 
-RefResult = JaxResult  # the name SPEC.md uses
-
-
 def _branch(name: str) -> Callable[[Any, Any], Any]:
     op = OPS[name]
     if op.arity == 2:
@@ -455,11 +452,12 @@ class JaxBatch(Sequence[JaxResult]):
     def __iter__(self) -> Iterator[JaxResult]:
         return (self[k] for k in range(len(self)))
 
-    def quick_pass(self, results: Sequence[Any]) -> list[bool]:
-        """Per implementation result (an ImplResult, none skipped): True where compare() passes it
-        at once (every operand inside its op's domain, every reference finite, the result 'ok' and
-        every quantity within QUICK_RTOL of JAX, or a gradient within the rounding budget of its
-        sweep: see reference.compare.within_sweeps), False where compare() has to look closer.
+    def quick_pass(self, outcomes: Sequence[tuple[Any, Any] | None]) -> list[bool]:
+        """Per implementation outcome ((value, gradients) of a graph that ran without error, else
+        None): True where compare() passes it at once (every operand inside its op's domain, every
+        reference finite, an outcome, and every quantity within QUICK_RTOL of JAX, or a gradient
+        within the rounding budget of its sweep: see reference.compare.within_sweeps), False where
+        compare() has to look closer.
         Kinks need no test here: a kink's side changes only gradients, which are then not
         comparable, while the value (finite here) passes, and so does the graph. A None number
         (a gradient a PyTorch-style engine left unset) becomes NaN here: never quick."""
@@ -467,12 +465,11 @@ class JaxBatch(Sequence[JaxResult]):
         impl: list[float] = []
         push, extend = impl.append, impl.extend
         shaped = [True] * len(self._counts)
-        for k, (result, count) in enumerate(zip(results, self._counts, strict=True)):
-            outcome = result.outcome
-            if result.kind == "ok" and not result.error and outcome is not None:
-                grads = outcome.grads
+        for k, (outcome, count) in enumerate(zip(outcomes, self._counts, strict=True)):
+            if outcome is not None:
+                value, grads = outcome
                 if grads is not None and len(grads) == count:
-                    push(outcome.value)
+                    push(value)
                     extend(grads)
                     continue
             shaped[k] = False

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gradoracle.reference.graph import COMPILED, OP_NAMES, Graph, Number
+from gradoracle.reference.graph import OP_NAMES, FlatGraph, Graph, Number
 
 OPCODES: dict[str, int] = {name: code for code, name in enumerate(OP_NAMES)}
 NOP = len(OP_NAMES)  # padding step: copies its left operand (ONE) to its destination (SCRATCH)
@@ -81,12 +81,19 @@ class CompiledGraph(NamedTuple):
     def n_ops(self) -> int:
         return len(self.steps) // 4
 
+    @property
+    def flat(self) -> FlatGraph:
+        """The graph's flat lists, without the bucket."""
+        return FlatGraph(
+            self.steps, self.leaf_slots, self.leaf_values, self.inputs, self.output, self.n_nodes
+        )
+
 
 def compile_graph(graph: Graph) -> CompiledGraph:
     """One Python pass over the nodes (this loop is most of the host-side cost per graph), unless
     the graph was made from its compiled form (`Graph.from_compiled`: the sampler's graphs are;
     tests/reference/test_tape_cache.py checks that it gives what this pass gives)."""
-    cached = graph.__dict__.get(COMPILED)
+    cached: CompiledGraph | None = graph.compiled()
     if cached is not None:
         return cached
     return compile_nodes(graph)

@@ -1,9 +1,8 @@
 """Bad operands, domain errors, overflow, and the stable ends of tanh and sigmoid.
 
-Domain errors follow Python floats and name the op (SPEC.md): log(x<=0) ValueError,
-x/0 ZeroDivisionError, exp/pow overflow OverflowError, (-8)**0.5 ValueError; tanh and sigmoid
-never raise for a finite input; relu'(0) == 0.
-"""
+Domain errors follow Python floats and name the op (gradoracle.reference.ops): log(x<=0)
+ValueError, x/0 ZeroDivisionError, exp/pow overflow OverflowError, (-8)**0.5 ValueError; tanh
+and sigmoid never raise for a finite input; relu'(0) == 0."""
 
 import math
 import operator

@@ -1,10 +1,10 @@
 """Every op in every form: forward value vs `math`, gradient vs the closed form and vs a central
 finite difference of the engine's own forward.
 
-Forms follow SPEC.md: a Value with a Value ('vv'), with a plain-number constant on the right
-('vc') or on the left ('cv'); unary ops on one Value. Inputs are listed per case, inside each
-op's domain and away from kinks (relu at 0 is checked in test_errors.py).
-"""
+Forms follow the op registry (gradoracle.reference.ops): a Value with a Value ('vv'), with a
+plain-number constant on the right ('vc') or on the left ('cv'); unary ops on one Value. Inputs
+are listed per case, inside each op's domain and away from kinks (relu at 0 is checked in
+test_errors.py)."""
 
 import math
 from collections.abc import Callable

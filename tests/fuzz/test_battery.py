@@ -15,8 +15,8 @@ from cli_runner import gradoracle_json
 
 from gradoracle.fuzz import battery_graphs as graphs
 from gradoracle.fuzz.battery import run_battery
-from gradoracle.fuzz.check import Oracle
 from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import INT, Spelling, all_spellings, run_probe, spellings_of
 from gradoracle.reference.float_sweep import agrees, float_gradients
 from gradoracle.reference.graph import Graph

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from cli_runner import gradoracle_json, run_usage
 
-from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, main
+from gradoracle.cli.common import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
+from gradoracle.cli.main import main
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
@@ -100,7 +101,7 @@ def test_same_seed_same_counterexample(capsys: pytest.CaptureFixture[str]) -> No
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(argv: list[str], message: str) -> None:
-    proc = run_usage("gradoracle.fuzz.cli", *argv, cwd=TESTS)
+    proc = run_usage("gradoracle", *argv, cwd=TESTS)
     assert proc.returncode == EXIT_USAGE, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

@@ -15,7 +15,6 @@ import pytest
 from cli_runner import ROOT, gradoracle_json, run_usage
 
 from gradoracle.fuzz.adapters import BUILD, READ, ImplResult, Outcome, UsageError, load_adapter
-from gradoracle.fuzz.check import Oracle
 from gradoracle.fuzz.conventions import (
     CONVENTIONS,
     NONE_ACCEPTED,
@@ -25,6 +24,7 @@ from gradoracle.fuzz.conventions import (
 )
 from gradoracle.fuzz.findings import CONVENTION
 from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import run_probe
 from gradoracle.reference.libs import FLOAT
 from gradoracle.reference.ops import OPS

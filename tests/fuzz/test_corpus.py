@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cli_runner import run_usage
 
-from gradoracle.fuzz import corpus_cli
+from gradoracle.cli import corpus as corpus_cli
 from gradoracle.fuzz.adapters import ValueClassAdapter, load_adapter
 from gradoracle.fuzz.corpus import (
     CorpusError,
@@ -44,8 +44,8 @@ pytestmark = pytest.mark.jax
 
 
 def gradoracle(*argv: str) -> int:
-    """The CLI: fuzz.cli.main once the lead has wired `corpus` in, corpus_cli.main until then."""
-    from gradoracle.fuzz import cli
+    """The CLI: gradoracle.cli.main.main (or gradoracle.cli.corpus.main had it no `corpus`)."""
+    from gradoracle.cli import main as cli
 
     commands = next(
         a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)
@@ -215,7 +215,7 @@ def test_vectors_with_ops_an_engine_lacks_are_skipped(
 
 def test_replay_needs_no_jax(exported: Path) -> None:
     code = (
-        "import sys; from gradoracle.fuzz.corpus_cli import main; "
+        "import sys; from gradoracle.cli.corpus import main; "
         "rc = main(['corpus', 'replay', sys.argv[1]]); "
         "assert 'jax' not in sys.modules, 'replay imported jax'; sys.exit(rc)"
     )
@@ -356,7 +356,7 @@ def test_malformed_files_exit_2_with_one_line(
     ],
 )
 def test_usage_errors_are_one_line(argv: list[str], message: str) -> None:
-    proc = run_usage("gradoracle.fuzz.corpus_cli", *argv, cwd=TESTS)
+    proc = run_usage("gradoracle.cli.corpus", *argv, cwd=TESTS)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr

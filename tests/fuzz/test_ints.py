@@ -10,7 +10,8 @@ import planted_engines
 import pytest
 
 from gradoracle.fuzz.adapters import ValueClassAdapter
-from gradoracle.fuzz.check import Oracle, run_check
+from gradoracle.fuzz.check import run_check
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.sampler import GraphStream, SamplerConfig
 
 GRAPHS = 3000  # a few seconds in process; the first int of each spelling comes within ~100 graphs

@@ -11,12 +11,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+import hostile_engines
 import pytest
 
 from gradoracle.fuzz import isolation
 from gradoracle.fuzz.adapters import UsageError, load_adapter
-from gradoracle.fuzz.isolation import IsolatedImpl, IsolationError, describe
+from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.runner import IsolationError
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.fuzz.worker import decode, describe, encode
 from gradoracle.reference.graph import Graph, Node
 
 x, op = Node.input, Node.apply
@@ -62,9 +65,9 @@ def test_same_results_as_in_process(engine: IsolatedImpl) -> None:
         except Exception as e:
             expected = ("exception", None, describe(e))
         # (repr: a NaN gradient, log's slope at a subnormal times 0, equals itself there)
-        assert repr((result.kind, result.outcome, result.error)) == repr(expected)
+        assert repr((result.status, result.outcome, result.error)) == repr(expected)
         assert 0 < result.seconds < 1
-    assert {r.kind for r in results} == {"ok", "exception"}
+    assert {r.status for r in results} == {"ok", "exception"}
     assert engine.restarts == 0
     assert engine.worker_cpu_seconds > 0
 
@@ -73,7 +76,7 @@ def test_the_wire_format_round_trips_graphs() -> None:
     """Custom adapters get real Graph objects, equal to the ones sent."""
     graphs = sample_graphs(5, 50, SamplerConfig(max_ops=20))
     graphs.append(Graph((x(1.0), Node.const(-0.0), op("mul", 1, 0))))
-    steps, decoded = isolation._decode(isolation._encode(graphs), steps=False)
+    steps, decoded = decode(encode(graphs), flat=False)
     assert not steps
     assert decoded == graphs
     assert [g.forms for g in decoded] == [g.forms for g in graphs]
@@ -88,10 +91,10 @@ class Real(float):
 def test_graphs_marshal_cannot_carry_travel_pickled(engine: IsolatedImpl) -> None:
     nodes = (
         *FINE.nodes[:1],
-        isolation._new_with(Node, {**vars(FINE.nodes[1]), "value": Real(-0.5)}),
+        isolation.new_unchecked(Node, {**vars(FINE.nodes[1]), "value": Real(-0.5)}),
     )
-    odd = isolation._new_with(Graph, {**vars(FINE), "nodes": nodes + FINE.nodes[2:]})
-    assert isolation._encode([odd])[:1] == b"p"
+    odd = isolation.new_unchecked(Graph, {**vars(FINE), "nodes": nodes + FINE.nodes[2:]})
+    assert encode([odd])[:1] == b"p"
     result = engine.run([odd, FINE])
     assert [(r.outcome.value, r.outcome.grads) for r in result if r.outcome] == [FINE_EXPECTED] * 2
 
@@ -115,7 +118,7 @@ def test_a_hang_or_crash_is_reported_and_the_batch_goes_on(
     graphs = [FINE] * 100 + [poisoned(poison)] + [FINE] * 3  # the first 64 results arrive early
     with IsolatedImpl(f"hostile_engines:{spec}", timeout=0.5) as impl:
         results = impl.run(graphs)
-        assert [r.kind for r in results] == ["ok"] * 100 + [kind] + ["ok"] * 3
+        assert [r.status for r in results] == ["ok"] * 100 + [kind] + ["ok"] * 3
         assert results[100].error == error
         assert results[100].outcome is None
         after = [(r.outcome.value, r.outcome.grads) for r in results[101:] if r.outcome]
@@ -124,7 +127,7 @@ def test_a_hang_or_crash_is_reported_and_the_batch_goes_on(
         assert len(new_workers()) == 1  # the dead one was reaped
         if kind == "hang":  # its 0.5 s of spinning is counted (the OS tells, at the kill)
             assert impl.worker_cpu_seconds > 0.2
-        assert impl.run([poisoned(poison), FINE])[0].kind == kind  # the first graph, too
+        assert impl.run([poisoned(poison), FINE])[0].status == kind  # the first graph, too
         assert impl.restarts == 2
     assert new_workers() == set()
 
@@ -139,13 +142,13 @@ def test_a_hang_or_crash_is_reported_and_the_batch_goes_on(
 def test_an_exception_is_a_result_not_a_restart(spec: str, error: str) -> None:
     with IsolatedImpl(f"hostile_engines:{spec}") as impl:
         results = impl.run([FINE, FINE])
-        assert [(r.kind, r.error, r.outcome) for r in results] == [("exception", error, None)] * 2
+        assert [(r.status, r.error, r.outcome) for r in results] == [("exception", error, None)] * 2
         assert impl.restarts == 0
 
 
 def test_engine_prints_go_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
     with IsolatedImpl("hostile_engines:Printing") as impl:
-        assert [r.kind for r in impl.run([FINE, FINE])] == ["ok", "ok"]
+        assert [r.status for r in impl.run([FINE, FINE])] == ["ok", "ok"]
     out, err = capfd.readouterr()
     assert "engine says hello" not in out
     assert err.count("engine says hello") == 2
@@ -156,7 +159,7 @@ def test_a_deadline_skips_what_did_not_start() -> None:
         start = time.monotonic()
         results = impl.run([FINE] * 100, deadline=start + 0.5)  # 50 ms per graph
         elapsed = time.monotonic() - start
-        kinds = [r.kind for r in results]
+        kinds = [r.status for r in results]
         assert 0.5 <= elapsed < 0.5 + 0.3, elapsed
         assert 3 <= kinds.count("ok") <= 11 and kinds.count("skipped") == 100 - kinds.count("ok")
         assert kinds == sorted(kinds)  # 'ok' first, then 'skipped'
@@ -171,38 +174,38 @@ def test_a_deadline_stops_a_graph_that_runs_past_it(
         results = impl.run([FINE, poisoned("tanh"), FINE], deadline=start + 0.5)
         assert time.monotonic() - start < 0.5 + 0.3
         # The first result may be lost with the worker (results travel in chunks): then skipped.
-        assert [r.kind for r in results][1:] == ["skipped", "skipped"]
-        assert results[0].kind in ("ok", "skipped")
+        assert [r.status for r in results][1:] == ["skipped", "skipped"]
+        assert results[0].status in ("ok", "skipped")
         assert results[1].error.startswith("stopped at the deadline after")
         assert results[2].error == "not started before the deadline"
         assert new_workers() == set()  # killed; the next use starts a new one
-        assert impl.run([FINE])[0].kind == "ok"
+        assert impl.run([FINE])[0].status == "ok"
         assert impl.restarts == 1
 
 
 def test_a_past_deadline_runs_nothing(engine: IsolatedImpl) -> None:
-    assert [r.kind for r in engine.run([FINE] * 3, deadline=time.monotonic())] == ["skipped"] * 3
+    assert [r.status for r in engine.run([FINE] * 3, deadline=time.monotonic())] == ["skipped"] * 3
 
 
 def test_call(new_workers: Callable[[], set[int | None]]) -> None:
     with IsolatedImpl("hostile_engines:ClosureValue") as impl:
-        assert impl.call("hostile_engines:doubled", 1.25, timeout=5) == 2.5
+        assert impl.call(hostile_engines.doubled, 1.25, timeout=5) == 2.5
         with pytest.raises(ValueError, match="failing on purpose"):
-            impl.call("hostile_engines:fail", timeout=5)
+            impl.call(hostile_engines.fail, timeout=5)
         with pytest.raises(IsolationError, match="exception: Unpicklable: 1 2"):
-            impl.call("hostile_engines:fail_oddly", timeout=5)
+            impl.call(hostile_engines.fail_oddly, timeout=5)
         with pytest.raises(IsolationError, match="exception: cannot send the result back"):
-            impl.call("hostile_engines:returns_value", timeout=5)
+            impl.call(hostile_engines.returns_value, timeout=5)
         assert impl.restarts == 0
         start = time.monotonic()
         with pytest.raises(IsolationError, match=r"hang: no answer within 0\.3 s") as hang:
-            impl.call("hostile_engines:spin", timeout=0.3)
-        assert hang.value.kind == "hang" and time.monotonic() - start < 2
+            impl.call(hostile_engines.spin, timeout=0.3)
+        assert hang.value.status == "hang" and time.monotonic() - start < 2
         with pytest.raises(IsolationError, match=r"crash: worker died \(exit code 4\)"):
-            impl.call("hostile_engines:die", timeout=5)
-        assert impl.call("hostile_engines:doubled", 2.0, timeout=5) == 4.0  # a new worker
+            impl.call(hostile_engines.die, timeout=5)
+        assert impl.call(hostile_engines.doubled, 2.0, timeout=5) == 4.0  # a new worker
         assert impl.restarts == 2
-        assert [r.kind for r in impl.run([FINE])] == ["ok"]
+        assert [r.status for r in impl.run([FINE])] == ["ok"]
     assert new_workers() == set()
 
 

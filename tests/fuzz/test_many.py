@@ -19,10 +19,12 @@ import pytest
 from cli_runner import run_usage
 from many_folder import CORRECT, EXPECTED, FOLDER, SHAPE, plant, processes_under
 
-from gradoracle.fuzz import cli, many
+from gradoracle.cli import check as cli_check
+from gradoracle.cli import common, many
+from gradoracle.cli import main as cli
+from gradoracle.cli.many import passthrough, run_child
+from gradoracle.cli.many_report import ChildRun, row_of, table
 from gradoracle.fuzz.discover import Target, discover
-from gradoracle.fuzz.many import ChildRun, passthrough, run_child
-from gradoracle.fuzz.many_report import row_of, table
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
@@ -188,7 +190,7 @@ def test_usage_errors_of_many_targets_are_one_line_and_exit_2(
 
 def test_options_pass_through_as_written_but_the_parents_own() -> None:
     parser = cli.build_parser()
-    check = cli.subparser(parser, "check")
+    check = common.subparser(parser, "check")
     # An option somebody adds to `check` tomorrow passes through with no change here.
     check.add_argument("--tomorrow", action="append")
     check.add_argument("--tomorrow-file", type=Path)
@@ -309,9 +311,9 @@ def test_import_deadline_of_a_single_target(
     plant(tmp_path, {"loops_at_import.py": "while True:\n    pass\n"})
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.setattr(cli, "LOAD_TIMEOUT", 1.0)
+    monkeypatch.setattr(cli_check, "LOAD_TIMEOUT", 1.0)
     start = time.monotonic()
-    assert cli.main(["check", "loops_at_import:Value"]) == cli.EXIT_USAGE
+    assert cli.main(["check", "loops_at_import:Value"]) == common.EXIT_USAGE
     assert time.monotonic() - start < 20
     err = capsys.readouterr().err.strip()
     assert err == (
@@ -328,7 +330,7 @@ def test_a_report_that_cannot_be_written_keeps_the_results(
     argv = ["check", "planted_engines:OverwriteMul", "--budget", "2", "--json", "--in-process"]
     code = cli.main([*argv, "--report", str(tmp_path / "file" / "report")])
     out, err = capsys.readouterr()
-    assert code == cli.EXIT_FINDINGS
+    assert code == common.EXIT_FINDINGS
     assert json.loads(out)["findings"]  # the results are all there
     assert (
         err.strip()

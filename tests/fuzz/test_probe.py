@@ -10,9 +10,9 @@ import pytest
 from cli_runner import gradoracle_json
 from planted_engines import FloorsInts
 
+from gradoracle.cli.common import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from gradoracle.fuzz.adapters import BACKWARD, BUILD, ValueClassAdapter, load_adapter
-from gradoracle.fuzz.check import InProcess, Oracle
-from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import (
     FLOAT,
     INT,
@@ -25,6 +25,7 @@ from gradoracle.fuzz.probe import (
     run_probe,
     spellings_of,
 )
+from gradoracle.fuzz.runner import InProcess
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.jax_ref import JaxReference
 from gradoracle.reference.ops import OPS
@@ -83,7 +84,7 @@ def test_an_error_on_some_inputs_only_is_judged_not_skipped() -> None:
     probed = probe_of(engine("TanhRefusesNegatives"))
     tanh = Spelling("tanh", "v")
     assert tanh in probed.offered and tanh not in probed.refused
-    failed = [r for g, r in probed.judged if g.nodes[-1].op == "tanh" and r.kind == "exception"]
+    failed = [r for g, r in probed.judged if g.nodes[-1].op == "tanh" and r.status == "exception"]
     assert failed and all(r.phase == BUILD for r in failed)
 
 
@@ -91,7 +92,7 @@ def test_an_error_inside_backward_is_never_a_missing_op() -> None:
     probed = probe_of(engine("SigmoidBackwardRaises"))
     assert Spelling("sigmoid", "v") in probed.offered
     raised = [r for g, r in probed.judged if g.nodes[-1].op == "sigmoid"]
-    assert raised and all(r.kind == "exception" and r.phase == BACKWARD for r in raised)
+    assert raised and all(r.status == "exception" and r.phase == BACKWARD for r in raised)
 
 
 def test_the_phase_of_an_exception_is_recorded_in_the_worker_too() -> None:
@@ -100,7 +101,7 @@ def test_the_phase_of_an_exception_is_recorded_in_the_worker_too() -> None:
     graph = Graph((Node.input(0.5), Node.apply("sigmoid", 0)))
     with IsolatedImpl("behaviour_engines:SigmoidBackwardRaises") as impl:
         (result,) = impl.run([graph])
-    assert (result.kind, result.phase) == ("exception", BACKWARD)
+    assert (result.status, result.phase) == ("exception", BACKWARD)
 
 
 def run(spec: str, budget: str = "6") -> tuple[int, dict[str, Any]]:

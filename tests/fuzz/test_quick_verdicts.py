@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from gradoracle.fuzz.adapters import ImplResult, Outcome, load_adapter
-from gradoracle.fuzz.check import InProcess, Oracle
 from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.oracle import Oracle, quick_outcomes
+from gradoracle.fuzz.runner import InProcess
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.reference.compare import FAIL, PASS, QUICK_PASS, SWEEP_SHARE, compare, error_scales
 from gradoracle.reference.graph import Graph, Node, node_values
@@ -101,7 +102,7 @@ def test_quick_pass_is_the_quick_path_of_compare(ref: JaxReference) -> None:
     assert same(batch[3:5]) == same(refs[3:5])
     rng = random.Random(0)
     results = [spoiled(r, rng) for r in refs]
-    quick = batch.quick_pass(results)
+    quick = batch.quick_pass(quick_outcomes(results))
     verdicts = [one_by_one(g, res, r) for g, res, r in zip(gs, results, refs, strict=True)]
     assert [v is QUICK_PASS for v in verdicts] == quick
     assert 0.3 < sum(quick) / len(quick) < 0.8  # both kinds, plenty of each
@@ -132,7 +133,7 @@ def test_overlapped_judging_equals_in_process(ref: JaxReference) -> None:
     adapter = load_adapter("engine:Value")
     with IsolatedImpl("engine:Value") as impl:
         isolated = Oracle(adapter, ref, impl)
-        judged, extra = isolated._judge(gs, None, lambda: "sampled meanwhile")
+        judged, extra = isolated.judge_while(gs, None, lambda: "sampled meanwhile")
     in_process = Oracle(adapter, ref, InProcess(adapter)).judge(gs)
     assert extra == "sampled meanwhile"
     assert [(g, v.status) for g, v in judged] == [(g, v.status) for g, v in in_process]
@@ -170,4 +171,4 @@ def test_a_cancelled_gradient_passes_at_once_and_a_wrong_one_does_not(ref: JaxRe
     assert wrong.status == FAIL
     batch = ref.evaluate_batch([graph, graph])
     results = [ImplResult("ok", Outcome(1.0, g), "", 0.0) for g in ((0.0,), (1e-9,))]
-    assert batch.quick_pass(results) == [True, False]
+    assert batch.quick_pass(quick_outcomes(results)) == [True, False]

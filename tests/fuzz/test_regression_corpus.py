@@ -21,8 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gradoracle.cli.corpus import replay_text
 from gradoracle.fuzz.corpus import Corpus, add_vectors, export, load, replay, save
-from gradoracle.fuzz.corpus_cli import replay_text
 from gradoracle.reference.graph import Graph, Node
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "regressions.json"

@@ -25,7 +25,7 @@ import pytest
 from gradoracle.fuzz import sampler_kernel as kernel
 from gradoracle.fuzz.sampler import (
     CHUNK,
-    KINK_MARGIN,
+    KINK_DISTANCE,
     MAGNITUDE_LIMIT,
     UNDERFLOW_LIMIT,
     GraphStream,
@@ -167,7 +167,7 @@ def test_every_operand_inside_its_domain(name: str) -> None:
             assert all(p is None or abs(p) <= MAGNITUDE_LIMIT for p in partials), (i, g.to_json())
             assert values[i] == 0.0 or abs(values[i]) >= UNDERFLOW_LIMIT, (i, g.to_json())
             if n.op == "relu":
-                assert abs(a) >= KINK_MARGIN, (i, g.to_json())
+                assert abs(a) >= KINK_DISTANCE, (i, g.to_json())
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -286,16 +286,16 @@ def test_no_ints_when_the_config_says_so() -> None:
 
 
 def test_ints_survive_the_wire_to_the_worker() -> None:
-    from gradoracle.fuzz.isolation import _decode, _encode
+    from gradoracle.fuzz.worker import decode, encode
     from gradoracle.reference.tape import compile_graph
 
     graphs = [g for g in graphs_of("default", 300) if any(type(n.value) is int for n in g.nodes)]
     assert graphs
     for steps in (True, False):
-        _, decoded = _decode(_encode(graphs), steps)
+        _, decoded = decode(encode(graphs), steps)
         if steps:
-            assert [tuple(d) for d in decoded] == [compile_graph(g)[:6] for g in graphs]
-            assert [list(map(type, d[2])) for d in decoded] == [
+            assert decoded == [compile_graph(g).flat for g in graphs]
+            assert [list(map(type, d.leaf_values)) for d in decoded] == [
                 list(map(type, compile_graph(g).leaf_values)) for g in graphs
             ]
         else:
@@ -339,7 +339,7 @@ def test_forms_restricted_to_constants_still_folds_with_another_op() -> None:
 
 # ---- fast checkers vs op_result ------------------------------------------------------------------
 
-_NEAR = (KINK_MARGIN, 1e-100, 1e6, 1e-6, math.log(1e6), math.log(1e-100), 1.0, 709.78, 0.25)
+_NEAR = (KINK_DISTANCE, 1e-100, 1e6, 1e-6, math.log(1e6), math.log(1e-100), 1.0, 709.78, 0.25)
 EDGE_VALUES: tuple[float, ...] = (
     *(0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 1.5, -2.5, 0.1, -0.1, math.e, 10.0),
     *(20.0, -20.0, 30.0, -30.0, 100.0, -100.0, 1e3, -1e3, 710.0, -745.0, -746.0, 1e12, -1e12),

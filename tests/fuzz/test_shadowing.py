@@ -14,14 +14,15 @@ from cli_runner import gradoracle_json
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # Every module of the oracle a run can import, whatever the command.
 ORACLE_MODULES = [
-    "gradoracle.fuzz.cli",
+    "gradoracle.cli.main",
     "gradoracle.fuzz.check",
     "gradoracle.fuzz.campaign",
     "gradoracle.fuzz.html_report",
     "gradoracle.fuzz.picture",
     "gradoracle.fuzz.isolation",
     "gradoracle.fuzz.battery",
-    "gradoracle.fuzz.corpus_cli",
+    "gradoracle.cli.corpus",
+    "gradoracle.cli.many",
     "gradoracle.reference.jax_ref",
     "gradoracle.reference.highprec",
 ]

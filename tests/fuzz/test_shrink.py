@@ -3,7 +3,7 @@ floats, and an int becomes the equal float only where the failure does not need 
 
 from __future__ import annotations
 
-from gradoracle.fuzz.shrink import SIMPLE_INTS, SIMPLE_VALUES, candidates, shrink
+from gradoracle.fuzz.shrink import SIMPLE_INTS, SIMPLEST_FIRST, candidates, shrink
 from gradoracle.reference.graph import Graph, Node
 
 x, k, op = Node.input, Node.const, Node.apply
@@ -39,5 +39,5 @@ def test_ints_are_simplified_to_ints_first() -> None:
                 c.nodes[1] != graph.nodes[1] and c.nodes[0] == graph.nodes[0]]  # fmt: skip
     assert replaced[: len(SIMPLE_INTS)] == list(SIMPLE_INTS)
     assert all(type(v) is int for v in replaced[: len(SIMPLE_INTS)])
-    assert tuple(int(v) for v in SIMPLE_VALUES if v.is_integer()) == SIMPLE_INTS
+    assert tuple(int(v) for v in SIMPLEST_FIRST if v.is_integer()) == SIMPLE_INTS
     assert replaced[len(SIMPLE_INTS)] == 7.0 and type(replaced[len(SIMPLE_INTS)]) is float

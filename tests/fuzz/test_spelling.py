@@ -25,16 +25,18 @@ from spelled_engines import (
     WrongTanh,
 )
 
+from gradoracle.cli.common import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from gradoracle.fuzz.adapters import UsageError, ValueClassAdapter, load_adapter
 from gradoracle.fuzz.battery import run_battery
 from gradoracle.fuzz.battery_graphs import chain_snippet
-from gradoracle.fuzz.check import CheckResult, InProcess, Oracle
-from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
+from gradoracle.fuzz.check import CheckResult
 from gradoracle.fuzz.findings import Stats
 from gradoracle.fuzz.html_report import write_report
 from gradoracle.fuzz.isolation import IsolatedImpl
+from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import Spelling, run_probe
 from gradoracle.fuzz.report import result_json, summary_text
+from gradoracle.fuzz.runner import InProcess
 from gradoracle.fuzz.snippets import graph_snippet
 from gradoracle.fuzz.spellings import (
     METHOD_OPS,
@@ -171,7 +173,7 @@ def test_the_worker_builds_with_the_parents_spellings() -> None:
     sent = Spellings("backprop", "gradient", "value", {"log": "ln", "tanh": "Tanh"})
     with IsolatedImpl("spelled_engines:Ambiguous", spellings=sent) as impl:
         (result,) = impl.run([GRAPH])
-    assert result.kind == "ok", result.error
+    assert result.status == "ok", result.error
     assert result.outcome is not None
     assert math.isclose(result.outcome.value, math.tanh(2.0 * math.log(2.0)), rel_tol=1e-12)
     # Left to itself the worker would detect, and find the class ambiguous.

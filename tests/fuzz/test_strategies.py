@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, seed, settings
 from hypothesis import strategies as st
 
-from gradoracle.fuzz.sampler import KINK_MARGIN
+from gradoracle.fuzz.sampler import KINK_DISTANCE
 from gradoracle.fuzz.strategies import (
     SIMPLE_VALUES,
     WIDE_MAGNITUDE_LIMIT,
@@ -216,7 +216,7 @@ def check_graph(graph: Graph, regions: bool = True) -> None:
         else:
             assert op.float_ok(graph.forms[i], *args), (i, n, args)
         if n.op == "relu" and not regions:
-            assert abs(args[0]) >= KINK_MARGIN
+            assert abs(args[0]) >= KINK_DISTANCE
     if not regions:
         grads, _ = reference_grads(graph)
         assert all(math.isfinite(g) for g in grads)

@@ -90,7 +90,7 @@ def test_its_division_gives_nan_gradients_at_huge_operands(jax_reference: Any) -
     from micrograd.engine import Value
 
     from gradoracle.fuzz.adapters import ValueClassAdapter
-    from gradoracle.fuzz.check import Oracle
+    from gradoracle.fuzz.oracle import Oracle
     from gradoracle.reference.compare import FAIL
     from gradoracle.reference.graph import Graph, Node
 

@@ -46,7 +46,10 @@ def python(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
 
 
 def test_importing_fuzz_does_not_import_torch() -> None:
-    code = "import sys, fuzz.torch_adapter, fuzz.cli; print('torch' in sys.modules)"
+    code = (
+        "import sys, gradoracle.fuzz.torch_adapter, gradoracle.cli.main; "
+        "print('torch' in sys.modules)"
+    )
     proc = python("-c", code)
     assert proc.stdout.strip() == "False", proc.stderr
 
@@ -69,7 +72,7 @@ def test_the_adapter_drives_tensors_like_micrograd_values() -> None:
 
 
 def test_check_finds_nothing() -> None:
-    proc = python("-m", "gradoracle.fuzz.cli", "check", SPEC, "--budget", str(BUDGET), "--json")
+    proc = python("-m", "gradoracle", "check", SPEC, "--budget", str(BUDGET), "--json")
     assert proc.stdout, proc.stderr
     report = json.loads(proc.stdout)
     assert proc.returncode == 0, [f["snippet"] for f in report["findings"]]

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from explain import explain
 
+from gradoracle.fuzz.sampler import KINK_DISTANCE  # as far from kinks as sampled graphs
 from gradoracle.reference.compare import FAIL
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS, Op
@@ -30,7 +31,6 @@ from gradoracle.reference.ops import OPS, Op
 # least KINK_DISTANCE from its kinks (the kink conventions are checked by test_semantics).
 CANDIDATES: tuple[float, ...] = (1.5, 0.75, -0.5, 2.5, -1.25, 3.0, 0.3)
 PAIRS_PER_FORM = 2
-KINK_DISTANCE = 1e-3
 
 
 def _fits(op: Op, form: str, a: float, b: float | None) -> bool:

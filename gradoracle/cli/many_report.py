@@ -1,4 +1,4 @@
-"""What a many-target check reports (gradoracle.fuzz.many runs the children): one row per target
+"""What a many-target check reports (gradoracle.cli.many runs the children): one row per target
 with its one-line verdict, the summary table, the JSON, and DIR/index.html linking each target's
 own report.
 
@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from gradoracle.fuzz.discover import Target
-from gradoracle.fuzz.many import ChildRun
 
 # A row's status: checked (clean or with findings), or why it could not be checked.
 CHECKED = "checked"
@@ -29,6 +28,17 @@ HUNG = "hung"  # no report within the allowance: killed
 CRASHED = "crashed"  # no report (a traceback, a signal), or not run at all
 ERROR = "error"  # a report without findings, and exit 1: e.g. its report could not be written
 CONVENTION = "convention"  # a finding category kept apart from bugs
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """How a child `gradoracle check ... --json` went."""
+
+    code: int | None  # its exit status (negative: killed by that signal); None: killed as hung
+    report: dict[str, Any] | None  # the one JSON object it printed, if any
+    error: str  # one line: its last `gradoracle: error:` line, else its last line on stderr
+    seconds: float
+    allowance: float
 
 
 @dataclass(frozen=True)

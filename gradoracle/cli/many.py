@@ -6,7 +6,7 @@ like another target's cannot touch the others. Every other option on the command
 through to each child as it was written (`passthrough`), so options added to `check` later need
 nothing here. A child that gives no report within its allowance is killed with its whole process
 group (it has a worker process, and multiprocessing's resource tracker, of its own). The rows,
-the table and the reports are gradoracle.fuzz.many_report's.
+the table and the reports are gradoracle.cli.many_report's.
 
 `run_child` and `Children` also run bench/sensitivity.py's checks.
 """
@@ -25,11 +25,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradoracle
+from gradoracle.cli import many_report
+from gradoracle.cli.common import report_error, subparser
+from gradoracle.cli.many_report import ChildRun
 from gradoracle.fuzz.discover import Target, discover
 
 # A child gets 2 * budget + ALLOWANCE_MARGIN seconds of wall time. Past the budget come starting
@@ -50,17 +52,6 @@ OWN_OPTIONS = frozenset(
 def allowance(budget: float) -> float:
     """Wall seconds a child checking with `budget` may take before it counts as hung."""
     return 2 * budget + ALLOWANCE_MARGIN
-
-
-@dataclass(frozen=True)
-class ChildRun:
-    """How a child `gradoracle check ... --json` went."""
-
-    code: int | None  # its exit status (negative: killed by that signal); None: killed as hung
-    report: dict[str, Any] | None  # the one JSON object it printed, if any
-    error: str  # one line: its last `gradoracle: error:` line, else its last line on stderr
-    seconds: float
-    allowance: float
 
 
 def parse_json(stdout: str) -> dict[str, Any] | None:
@@ -280,9 +271,6 @@ def check_many(
 ) -> int:
     """The many-target command: the children, a progress line after each, the table (or the JSON),
     the reports. Exit 0 every target clean, 1 any finding or target not checked, 2 usage."""
-    from gradoracle.fuzz import many_report
-    from gradoracle.fuzz.cli import report_error, subparser
-
     check = subparser(parser, "check")
     targets = _targets(args, check)
     rest = passthrough(argv[argv.index("check") + 1 :], check)

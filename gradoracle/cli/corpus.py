@@ -1,8 +1,8 @@
 """`gradoracle corpus export | replay | add`: the test-vector corpus on the command line.
 
-Wired into `fuzz.cli` by `register(commands)` (adds the `corpus` subparser) and `run(args)` (called
-inside the CLI's `except UsageError`): a malformed corpus file is a usage error, exit 2, one line.
-Until then, `python -m fuzz.corpus_cli corpus ...` runs the same commands.
+Wired into `gradoracle.cli.main` by `register(commands)` (adds the `corpus` subparser) and
+`run(args)` (called inside the CLI's `except UsageError`): a malformed corpus file is a usage error,
+exit 2, one line. `python -m gradoracle.cli.corpus corpus ...` runs the same commands alone.
 
     gradoracle corpus export --n 200 --seed 1 vectors.json
     gradoracle corpus replay vectors.json --impl mymodule:Value [--json]
@@ -19,26 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gradoracle.cli.common import EXIT_CLEAN, EXIT_FINDINGS, Parser, usage_error, whole
 from gradoracle.fuzz.adapters import UsageError
 
 if TYPE_CHECKING:  # fuzz.corpus is imported when a command runs: `gradoracle --help` stays quick
     from gradoracle.fuzz.corpus import ReplayResult
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2  # as fuzz.cli
 DEFAULT_IMPL = "engine:Value"
-
-
-def _whole(minimum: int, what: str) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text!r}")
-        return value
-
-    return parse
 
 
 def register(commands: Any) -> None:
@@ -48,8 +35,8 @@ def register(commands: Any) -> None:
     )
     sub = corpus.add_subparsers(dest="corpus_command", required=True, parser_class=type(corpus))
     export = sub.add_parser("export", help="write N vectors from the sampler (needs JAX)")
-    export.add_argument("--n", type=_whole(1, "a whole number"), default=100, help="vectors (100)")
-    export.add_argument("--seed", type=_whole(0, "an integer seed"), default=0, help="(0)")
+    export.add_argument("--n", type=whole(1, "a whole number"), default=100, help="vectors (100)")
+    export.add_argument("--seed", type=whole(0, "an integer seed"), default=0, help="(0)")
     export.add_argument("file", metavar="FILE", type=Path, help="the corpus file to write")
     replay = sub.add_parser("replay", help="check an implementation against a corpus file")
     replay.add_argument("file", metavar="FILE", type=Path, help="a corpus file")
@@ -228,18 +215,15 @@ def replay_json(result: ReplayResult, file: str) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m fuzz.corpus_cli corpus ...`: the commands without the rest of the CLI."""
-    from gradoracle.fuzz.cli import _Parser
-
-    parser = _Parser(prog="gradoracle")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    """`python -m gradoracle.cli.corpus corpus ...`: the commands without the rest of the CLI."""
+    parser = Parser(prog="gradoracle")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     register(commands)
     args = parser.parse_args(argv)
     try:
         return run(args)
     except UsageError as e:
-        print(f"gradoracle: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error(e)
 
 
 if __name__ == "__main__":

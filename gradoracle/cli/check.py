@@ -1,0 +1,179 @@
+"""`gradoracle check`: one target here; several (or `--each DIR`) one per child process
+(gradoracle.cli.many)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gradoracle.cli.common import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    Progress,
+    add_common,
+    count,
+    report_error,
+    spellings,
+)
+from gradoracle.fuzz.adapters import LOAD_TIMEOUT, Adapter, load_adapter_within
+from gradoracle.fuzz.conventions import CONVENTIONS, parse_accept
+
+if TYPE_CHECKING:
+    from gradoracle.fuzz.check import CheckResult
+
+
+def register(commands: Any) -> None:
+    """Add `check` to the CLI's subparsers object."""
+    check = commands.add_parser(
+        "check", help="check implementations: probe, fuzz, shrink (several: a summary table)"
+    )
+    check.add_argument(
+        "targets",
+        nargs="*",
+        metavar="MODULE:CLASS",
+        help="a micrograd-shaped Value class (or an Adapter), imported from the current directory "
+        "or, as FOLDER:MODULE:CLASS, from FOLDER; several are checked one per process",
+    )
+    add_common(check, budget=10.0)
+    check.add_argument(
+        "--graphs", type=count, metavar="N", help="stop after N random graphs (default: budget)"
+    )
+    check.add_argument(
+        "--accept",
+        action="append",
+        default=[],
+        metavar="NAME=ALTERNATIVE[@TARGET]",
+        help="a convention the class chose, e.g. relu-kink=1 or log-domain=ieee (repeatable); "
+        "with @TARGET (a glob), only for the targets it names; "
+        f"names: {', '.join(CONVENTIONS)}",
+    )
+    check.add_argument(
+        "--each",
+        type=Path,
+        action="append",  # given twice: a usage error (gradoracle.cli.many), not the last wins
+        metavar="DIR",
+        help="also check every micrograd-shaped class in DIR's modules and in each subfolder "
+        "(one per student)",
+    )
+    check.add_argument(
+        "--jobs",
+        type=count,
+        metavar="N",
+        help="targets checked at once, when several (default: the number of cores)",
+    )
+    # Set by a many-target check for a child that runs in another folder: the first comment line
+    # of every snippet says where to run it (gradoracle.fuzz.snippets.located).
+    check.add_argument("--snippets-run-in", metavar="TEXT", default="", help=argparse.SUPPRESS)
+    # ... and the target's name in the table, which `--accept NAME=ALTERNATIVE@TARGET` may name.
+    check.add_argument("--target-name", metavar="TEXT", default="", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace, out: list[str]) -> int:
+    accepted = parse_accept(args.accept, (args.impl, args.target_name))
+    adapter = load_adapter_within(args.impl, LOAD_TIMEOUT, spellings(args))
+    adapter.snippet_run_in = args.snippets_run_in
+    from gradoracle.fuzz.check import run_check
+    from gradoracle.fuzz.isolation import IsolatedImpl
+    from gradoracle.fuzz.oracle import Oracle
+    from gradoracle.fuzz.runner import InProcess, Runner
+    from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
+
+    use_compilation_cache(default_cache_dir())  # a later run loads what this one compiles
+
+    runner: Runner = (
+        InProcess(adapter)
+        if args.in_process
+        else IsolatedImpl(args.impl, args.timeout, spellings=adapter.spellings)
+    )
+    progress = Progress(args.budget)
+    try:
+        oracle = Oracle(adapter, JaxReference(), runner)
+        result = run_check(
+            oracle,
+            args.budget,
+            args.seed,
+            progress=progress,
+            max_graphs=args.graphs,
+            timeout=args.timeout,
+            accepted=accepted,
+        )
+    finally:
+        progress.close()
+        runner.close()
+    return report(args, result, adapter, out)
+
+
+def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
+    """The results first, then the report files: a report that cannot be written (a read-only
+    DIR, graphviz failing) costs one line on stderr and exit 1, never the results."""
+    from gradoracle.fuzz.report import result_json, summary_text
+
+    if args.json:
+        out.append(json.dumps(result_json(result, adapter)))  # printed once stdout is back
+    else:
+        print(summary_text(result, adapter))
+    code = EXIT_FINDINGS if result.findings else EXIT_CLEAN
+    if result.checked_nothing:  # nothing checked is never a pass
+        print(
+            f"gradoracle: error: {result.impl} offers none of the ops: every spelling raised "
+            "while building it, or none could be probed in time",
+            file=sys.stderr,
+        )
+        code = EXIT_USAGE
+    elif not result.findings and not result.stats.graphs_checked:  # the probe and battery alone
+        print(
+            f"gradoracle: error: no random graph was checked within the budget of "
+            f"{result.budget:g} s (the probe and the battery took it): give a larger --budget",
+            file=sys.stderr,
+        )
+        code = EXIT_USAGE
+    if args.report:
+        try:
+            from gradoracle.fuzz.html_report import write_report
+
+            page = write_report(result, adapter, args.report)
+        except Exception as e:  # the report is extra; the verdict above stands
+            print(f"gradoracle: error: {report_error(args.report, e)}", file=sys.stderr)
+            return max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
+        print(f"report: {page}", file=sys.stderr)
+    return code
+
+
+def report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
+    """The results first, then the report files: a report that cannot be written (a read-only
+    DIR, graphviz failing) costs one line on stderr and exit 1, never the results."""
+    from gradoracle.fuzz.report import result_json, summary_text
+
+    if args.json:
+        out.append(json.dumps(result_json(result, adapter)))  # printed once stdout is back
+    else:
+        print(summary_text(result, adapter))
+    code = EXIT_FINDINGS if result.findings else EXIT_CLEAN
+    if result.checked_nothing:  # nothing checked is never a pass
+        print(
+            f"gradoracle: error: {result.impl} offers none of the ops: every spelling raised "
+            "while building it, or none could be probed in time",
+            file=sys.stderr,
+        )
+        code = EXIT_USAGE
+    elif not result.findings and not result.stats.graphs_checked:  # the probe and battery alone
+        print(
+            f"gradoracle: error: no random graph was checked within the budget of "
+            f"{result.budget:g} s (the probe and the battery took it): give a larger --budget",
+            file=sys.stderr,
+        )
+        code = EXIT_USAGE
+    if args.report:
+        try:
+            from gradoracle.fuzz.html_report import write_report
+
+            page = write_report(result, adapter, args.report)
+        except Exception as e:  # the report is extra; the verdict above stands
+            print(f"gradoracle: error: {report_error(args.report, e)}", file=sys.stderr)
+            return max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
+        print(f"report: {page}", file=sys.stderr)
+    return code

@@ -1,0 +1,51 @@
+"""`gradoracle fuzz`: a campaign on all cores, sharing findings (gradoracle.fuzz.campaign)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from gradoracle.cli.check import report
+from gradoracle.cli.common import Progress, add_common, count, spellings
+from gradoracle.fuzz.adapters import LOAD_TIMEOUT, load_adapter_within
+
+
+def register(commands: Any) -> None:
+    """Add `fuzz` to the CLI's subparsers object."""
+    campaign = commands.add_parser("fuzz", help="a campaign on all cores, sharing findings")
+    campaign.add_argument("--impl", metavar="MODULE:CLASS", default="engine:Value")
+    add_common(campaign, budget=60.0)
+    campaign.add_argument(
+        "--workers", type=count, metavar="N", help="processes (default: all cores)"
+    )
+    campaign.add_argument(
+        "--database",
+        metavar="DIR|redis://HOST:PORT",
+        default=".gradoracle/examples",
+        help="hypothesis example database shared by workers and campaigns (.gradoracle/examples)",
+    )
+
+
+def run(args: argparse.Namespace, out: list[str]) -> int:
+    from gradoracle.fuzz.campaign import run_campaign
+
+    adapter = load_adapter_within(args.impl, LOAD_TIMEOUT, spellings(args))
+    progress = Progress(args.budget)
+    try:
+        result, problems = run_campaign(
+            args.impl,
+            args.budget,
+            args.workers,
+            args.seed,
+            args.database,
+            args.timeout,
+            args.in_process,
+            progress=lambda checked, failing, elapsed: progress(checked, failing, elapsed),
+            spellings=adapter.spellings,
+        )
+    finally:
+        progress.close()
+    for problem in problems:
+        print(f"gradoracle: warning: {problem}", file=sys.stderr)
+    return report(args, result, adapter, out)

@@ -1,0 +1,114 @@
+"""How the oracle runs the implementation under test: the `Runner` contract, and `InProcess`.
+
+Two runners keep it: `InProcess` here (trusted engines, tests, benchmarks: fast, but a hang or a
+crash takes the run with it) and `fuzz.isolation.IsolatedImpl` (a worker process, the default:
+hangs and crashes become findings).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from gradoracle.fuzz.adapters import Adapter, ImplResult
+from gradoracle.reference.graph import Graph
+
+T = TypeVar("T")
+
+
+class IsolationError(RuntimeError):
+    """No answer from a runner's worker: `status` is 'hang', 'crash' or 'exception' (one that
+    won't pickle), as an ImplResult's would be."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class Runner(Protocol):
+    """Runs graphs, and functions of the adapter, on the implementation under test."""
+
+    # CPU seconds spent outside this process (by workers); 0 for a runner that has none.
+    worker_cpu_seconds: float
+    # Graphs the current worker has run (or started) since it began.
+    worker_graphs: int
+
+    def run(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]:
+        """One result per graph; graphs not started before `deadline` (time.monotonic()) are
+        'skipped'."""
+        ...
+
+    def submit(self, graphs: Sequence[Graph], deadline: float | None = None) -> None:
+        """Start `run(graphs, deadline)`; `collect()` returns its results. The caller may work in
+        between (a runner with a worker process runs the batch meanwhile)."""
+        ...
+
+    def collect(self) -> list[ImplResult]:
+        """The results of the batch `submit` started."""
+        ...
+
+    def call(self, function: Callable[..., T], *args: Any, timeout: float) -> T:
+        """`function(adapter, *args)` where the graphs run (a module-level function: a worker
+        process gets it by reference). Raises what it raised; a runner with a worker raises
+        IsolationError when the worker hangs or dies."""
+        ...
+
+    def fresh(self) -> bool:
+        """Run what comes next in a new process if the runner can (True), else False."""
+        ...
+
+    def close(self) -> None:
+        """Release the runner's resources (its worker process)."""
+        ...
+
+
+class InProcess:
+    """Runs the implementation in this process: fast, but a hang or crash takes the run with it."""
+
+    worker_cpu_seconds = 0.0
+
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter = adapter
+        self.worker_graphs = 0  # this process is the worker
+        self._submitted: list[ImplResult] | None = None
+
+    def run(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]:
+        results = []
+        for graph in graphs:
+            if deadline is not None and time.monotonic() >= deadline:
+                results.append(ImplResult("skipped", None, "", 0.0))
+                continue
+            self.worker_graphs += 1
+            start = time.thread_time()  # CPU time: waiting for a core is not the engine's cost
+            try:
+                outcome = self.adapter.run(graph)
+                results.append(ImplResult("ok", outcome, "", time.thread_time() - start))
+            except Exception as e:  # the implementation's failure is data, not ours
+                error = f"{type(e).__name__}: {e}"
+                seconds = time.thread_time() - start
+                results.append(ImplResult("exception", None, error, seconds, self.adapter.phase))
+        return results
+
+    def submit(self, graphs: Sequence[Graph], deadline: float | None = None) -> None:
+        """Runs the batch at once: there is no other process to run it meanwhile."""
+        if self._submitted is not None:
+            raise RuntimeError("collect() the submitted batch first")
+        self._submitted = self.run(graphs, deadline)
+
+    def collect(self) -> list[ImplResult]:
+        results, self._submitted = self._submitted, None
+        if results is None:
+            raise RuntimeError("nothing was submitted")
+        return results
+
+    def call(self, function: Callable[..., T], *args: Any, timeout: float) -> T:
+        return function(self.adapter, *args)
+
+    def fresh(self) -> bool:
+        """A new process for what runs next: impossible in this process (False)."""
+        return False
+
+    def close(self) -> None:
+        """Nothing to release."""

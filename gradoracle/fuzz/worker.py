@@ -1,0 +1,250 @@
+"""The worker side of isolation (fuzz.isolation is the parent's): the process that loads the
+implementation under test and runs what the parent sends, and the messages both sides exchange.
+
+Every message is a named record (a frozen dataclass; a graph's result within one is a
+`GraphRow`, unpacked by name where it is read). The parent sends `RunBatch`, `Call` and `Exit`; the
+worker answers `Ready` or `LoadFailed` once, then `Results` (in chunks) for a batch and `Returned`
+or `Raised` for a call. While it works it writes into two shared slots the index of the graph it
+is in (or `IDLE`, or `CALLING`) and when that began: the parent watches them for hangs.
+
+A batch of graphs travels in one message as marshalled flat lists (`reference.graph.FlatGraph`,
+which the sampler writes while sampling): several times faster than pickling frozen dataclasses,
+and the worker does not validate the graphs again. The default adapter builds straight from them
+(`_FlatAdapter`); a custom adapter gets Graph objects rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from gradoracle.fuzz import adapters
+from gradoracle.fuzz.adapters import UsageError
+from gradoracle.fuzz.spellings import Spellings
+from gradoracle.reference.graph import FlatGraph, Graph, build_from_steps, nodes_from_steps
+
+CHUNK_GRAPHS = 64  # the worker reports results at least every this many graphs...
+CHUNK_SECONDS = 0.05  # ...and this often, so that killing it loses little work
+ERROR_CHARS = 300
+IDLE, CALLING = -1.0, -2.0  # the first shared slot outside any graph; while running a `Call`
+
+
+# ---- messages: parent to worker -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunBatch:
+    indices: list[int]  # the batch's graphs' places in the parent's job
+    deadline: float | None  # a time.monotonic() value: graphs not started by then are not run
+    payload: bytes  # the graphs, as `encode` writes them
+
+
+@dataclass(frozen=True)
+class Call:
+    function: Callable[..., Any]  # a module-level function: pickled by reference
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Exit:
+    pass
+
+
+# ---- messages: worker to parent -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ready:
+    cpu: float  # the worker's process time so far
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    message: str  # one line: a usage error
+
+
+# One graph's result in a `Results` message: (position in the parent's job, status 'ok' or
+# 'exception', value, gradients, error, the implementation's CPU seconds on it, phase: where an
+# exception was raised, adapters.BUILD ..., '' if none). A plain tuple, unpacked by name in one
+# place (IsolatedImpl._watch): thousands travel per second, and a NamedTuple or dataclass costs
+# ~1.3 us more per graph to pickle and unpickle (~3 % of a sampled graph's whole run).
+GraphRow = tuple[int, str, Any, Any, str, float, str]
+
+
+@dataclass(frozen=True)
+class Results:
+    results: list[GraphRow]
+    finished: bool  # the batch is done (the last chunk)
+    cpu: float
+
+
+@dataclass(frozen=True)
+class Returned:
+    value: Any
+    cpu: float
+
+
+@dataclass(frozen=True)
+class Raised:
+    pickled: bytes | None  # the exception, if it pickles
+    description: str  # `describe(exception)`
+    cpu: float
+
+
+ToWorker = RunBatch | Call | Exit
+FromWorker = Ready | LoadFailed | Results | Returned | Raised
+
+
+def describe(e: BaseException) -> str:
+    """'TypeName: first line of the message', at most ERROR_CHARS long."""
+    try:
+        lines = str(e).strip().splitlines()
+    except Exception:  # a hostile __str__
+        lines = ["<unprintable message>"]
+    text = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 3] + "..."
+
+
+# ---- graphs on the wire -------------------------------------------------------------------------
+
+
+def encode(graphs: Sequence[Graph]) -> bytes:
+    """The graphs as one payload: marshalled flat lists, or (a graph that does not marshal, say
+    with a float subclass in it) the Graphs pickled."""
+    from gradoracle.reference.tape import compile_graph  # (numpy stays out of the worker)
+
+    try:
+        return b"m" + marshal.dumps([tuple(compile_graph(g).flat) for g in graphs])
+    except Exception:  # an unvalidated graph (a float subclass, say): pickle it all
+        return b"p" + pickle.dumps(list(graphs), pickle.HIGHEST_PROTOCOL)
+
+
+def decode(payload: bytes, flat: bool) -> tuple[bool, list[Any]]:
+    """(flat, batch): FlatGraphs if `flat` and the payload allows, else Graphs."""
+    if payload[:1] == b"p":
+        return False, pickle.loads(payload[1:])
+    items = [FlatGraph._make(item) for item in marshal.loads(payload[1:])]
+    return (True, items) if flat else (False, [graph_from_flat(item) for item in items])
+
+
+def graph_from_flat(flat: FlatGraph) -> Graph:
+    """The Graph that reference.tape.compile_graph flattened into these lists."""
+    nodes, forms = nodes_from_steps(flat)
+    return Graph.trusted(nodes, flat.output, forms, tuple(flat.inputs))
+
+
+class _FlatAdapter(adapters.ValueClassAdapter):
+    """The default adapter, building from a FlatGraph what `reference.graph.build` builds from a
+    Graph (reference.graph.build_from_steps): no Graph or Node objects to rebuild."""
+
+    def build(self, graph: Any) -> tuple[list[Any], Any]:
+        return build_from_steps(graph, self.cls, self.spellings.methods)
+
+
+# ---- the worker ---------------------------------------------------------------------------------
+
+
+def worker_main(
+    spec: str, path: list[str], cwd: str, conn: Connection, slots: Any, spellings: Spellings | None
+) -> None:
+    """The worker process. slots: [index of the graph it is in (or IDLE, CALLING), its start]."""
+    os.chdir(cwd)
+    sys.path[:] = path
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    with contextlib.suppress(OSError):
+        os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    try:
+        adapter = adapters.load_adapter(spec, resolved=spellings)
+    except UsageError as e:
+        return conn.send(LoadFailed(str(e)))
+    except Exception as e:
+        return conn.send(LoadFailed(f"loading {spec} failed: {describe(e)}"))
+    fast = None
+    if type(adapter) is adapters.ValueClassAdapter:
+        fast = _FlatAdapter(adapter.cls, adapter.name, adapter.spellings)
+    conn.send(Ready(time.process_time()))
+    while True:
+        try:
+            message: ToWorker = conn.recv()
+        except (EOFError, OSError):
+            return None
+        if isinstance(message, RunBatch):
+            flat, batch = decode(message.payload, flat=fast is not None)
+            runner = fast if flat and fast else adapter
+            _run_batch(runner, conn, slots, message.indices, message.deadline, batch)
+        elif isinstance(message, Call):
+            _call(adapter, conn, slots, message.function, message.args)
+        else:
+            return None
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def _run_batch(
+    adapter: adapters.Adapter, conn: Connection, slots: Any, indices: list[int],
+    deadline: float | None, batch: list[Any],
+) -> None:  # fmt: skip
+    run, now, cpu = adapter.run, time.monotonic, time.thread_time
+    done: list[GraphRow] = []
+    last_send = now()
+    for index, graph in zip(indices, batch):
+        start = now()
+        if deadline is not None and start >= deadline:
+            break
+        slots[1] = start
+        slots[0] = index
+        cpu_start = cpu()  # the implementation's own CPU time: waiting for a core is not its cost
+        try:
+            out = run(graph)
+            value, grads, status, error, phase = out.value, out.grads, "ok", "", ""
+        except Exception as e:
+            value, grads, status, error, phase = None, None, "exception", describe(e), adapter.phase
+        seconds = cpu() - cpu_start
+        end = now()
+        slots[0] = IDLE
+        done.append((index, status, value, grads, error, seconds, phase))
+        if len(done) >= CHUNK_GRAPHS or end - last_send >= CHUNK_SECONDS:
+            conn.send(Results(done, False, time.process_time()))
+            done, last_send = [], now()
+    conn.send(Results(done, True, time.process_time()))
+
+
+def _call(
+    adapter: adapters.Adapter, conn: Connection, slots: Any, function: Callable[..., Any],
+    args: tuple[Any, ...],
+) -> None:  # fmt: skip
+    slots[1] = time.monotonic()
+    slots[0] = CALLING
+    reply: FromWorker
+    try:
+        returned = function(adapter, *args)
+    except Exception as e:
+        pickled = None
+        with contextlib.suppress(Exception):
+            pickled = pickle.dumps(e, pickle.HIGHEST_PROTOCOL)
+        slots[0] = IDLE
+        reply = Raised(pickled, describe(e), time.process_time())
+    else:
+        slots[0] = IDLE
+        reply = Returned(returned, time.process_time())
+    try:
+        conn.send(reply)
+    except Exception as e:  # the result does not pickle
+        unsent = f"cannot send the result back: {describe(e)}"
+        conn.send(Raised(None, unsent, time.process_time()))
