@@ -22,6 +22,20 @@ Forms say which operands are graph variables ('v') and which are plain-number co
 unary ops have the single form 'v'; binary ops 'vv', 'vc' (constant on the right, `a + 2`) and 'cv'
 (constant on the left, `2 + a`). For pow: 'vc' is a**k, 'cv' is k**a, 'vv' is a**b.
 Operands are always passed positionally as spelled: in `forward(lib, a, b)` `a` is the left operand.
+
+Adding an op (this registry is the single source; nothing else names ops by hand):
+1. An entry below (`_unary` or `_binary`): forward and local derivatives written against `lib`,
+   using the primitives of `reference.libs` (a total function is one row of `libs.PRIMITIVES`; a
+   guarded one, a method in each lib); `domain` as an expression per form (it runs on floats,
+   jax.numpy and numba alike), `draws` (a name in SAMPLERS), `edges` where the domain ends or
+   the slope is infinite, `kinks` with their convention and `alternatives` (fuzz.conventions turns
+   them into explicit cases), `outside` points with a convention name, `regions` where bugs live,
+   `method_names` for spellings, and the docs (they are the README op table).
+2. The engine: a method in engine/engine.py with its local derivative beside the forward.
+3. `python -m gradoracle.generate --write`: rewrites the compiled sampler's op table (in
+   fuzz/sampler_kernel.py), the corpus schema's op list and the README's op and region tables
+   (tests/test_generated.py fails while any is stale).
+4. Tests: the engine's (tests/engine) and a planted wrong derivative that the oracle catches.
 """
 
 from __future__ import annotations
@@ -30,7 +44,7 @@ import math
 import operator
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gradoracle.reference.libs import Lib
@@ -193,8 +207,6 @@ class Op:
     call: Callable[..., Any]  # the Python spelling on objects: operator.add, methodcaller('tanh')
     forward: Callable[..., Any]  # forward(lib, a, b=None) -> value
     grads: tuple[Callable[..., Any], ...]  # per operand: grad(lib, a, b, out) -> d out / d operand
-    domain: Callable[[str, float, float | None], bool]  # math domain; see in_domain
-    sampler: Draw  # see draw
     doc: str
     domain_doc: str
     derivative_doc: str
@@ -207,6 +219,37 @@ class Op:
     # A method op's names in engines people publish, its own (micrograd's) first: the candidates
     # fuzz.spellings detects (`a.ln()` for log). Empty for an op spelled with an operator.
     method_names: tuple[str, ...] = ()
+    # The math domain beyond finite operands (see in_domain), per form: a Python expression in
+    # `a`, `b`, comparisons, `&`, `|` and `is_integer(x)`, which evaluates alike on floats, on
+    # jax.numpy arrays (reference.jax_ref) and in the compiled sampler (fuzz.sampler_kernel's
+    # generated table). Key '*' is every form; no entry: every real.
+    domain: Mapping[str, str] = field(default_factory=dict)
+    draws: str = "real"  # how operands are drawn inside the domain: a name in SAMPLERS
+    # exp and pow: a 0.0 result is an underflow (the exact value is not 0), not an exact zero.
+    zero_underflows: bool = False
+    # Per operand: a floor under |partial| where the partial's own rounding error exceeds it
+    # (reference.compare): '1' (tanh's 1 - t*t is computed from terms of size 1), 'out' (|out|).
+    partial_floors: tuple[str, ...] = ()
+    # The exceptions the README op table promises where an operand sits at a domain edge.
+    edge_errors: tuple[str, ...] = ()
+    # A unary op whose deep chains need their inverse between steps to stay bounded (exp: log).
+    chain_partner: str = ""
+    # add and sub: the value itself may cancel (x - y ~ 0); pow: x ** x's two partials may.
+    value_cancels: bool = False
+    partials_cancel: bool = False
+
+    def __post_init__(self) -> None:
+        exprs = dict(self.domain)
+        fns = {
+            form: eval(f"lambda a, b: {exprs.get(form, exprs.get('*', 'True'))}", _DOMAIN_NAMES)
+            for form in self.forms
+        }
+        object.__setattr__(self, "_domain_fns", fns)
+        object.__setattr__(self, "sampler", SAMPLERS[self.draws])
+
+    def domain_expr(self, form: str) -> str:
+        """The domain's expression for a form ('True': every real)."""
+        return self.domain.get(form, self.domain.get("*", "True"))
 
     def spell(self, form: str, a: str, b: str = "", *, method: str | None = None) -> str:
         """The op as source text; `method` is an engine's name for a method op (`a.ln()`)."""
@@ -234,7 +277,7 @@ class Op:
         """
         if not math.isfinite(a) or (b is not None and not math.isfinite(b)):
             return False
-        return self.domain(form, a, b)
+        return bool(self._domain_fns[form](a, b))  # type: ignore[attr-defined]
 
     def float_ok(self, form: str, a: float, b: float | None = None) -> bool:
         """in_domain, and the FLOAT value and needed partials are finite (no overflow)."""
@@ -257,7 +300,7 @@ class Op:
         in_domain holds for the pair by construction. None when no value works for `other`
         (only a**b with a <= 0 given).
         """
-        return self.sampler(form, rng, slot, other)
+        return self.sampler(form, rng, slot, other)  # type: ignore[attr-defined]
 
     def partials(
         self, lib: Lib, form: str, a: Any, b: Any = None, out: Any = None
@@ -325,20 +368,8 @@ def _fits(base: float, exponent: float) -> bool:
 # ---- per-op domains and samplers ----------------------------------------------------------------
 
 
-def _always(form: str, a: float, b: float | None) -> bool:
-    return True
-
-
-def _div_domain(form: str, a: float, b: float | None) -> bool:
-    return b != 0
-
-
 def _div_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
     return draw_nonzero(rng) if slot == 1 else draw_real(rng)
-
-
-def _log_domain(form: str, a: float, b: float | None) -> bool:
-    return a > 0
 
 
 def _positive_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
@@ -347,17 +378,6 @@ def _positive_sampler(form: str, rng: random.Random, slot: int, other: float | N
 
 def _exp_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
     return max(-EXP_ARG_LIMIT, min(EXP_ARG_LIMIT, draw_real(rng)))
-
-
-def _pow_domain(form: str, a: float, b: float | None) -> bool:
-    assert b is not None
-    if form == "vc":  # a**k: d/da = k*a**(k-1) must be a finite real
-        if a > 0:
-            return True
-        if a == 0:
-            return b >= 1
-        return float(b).is_integer()  # (int.is_integer is Python 3.12's)
-    return a > 0  # k**a and a**b: d/d(exponent) = log(base)*base**exponent needs base > 0
 
 
 def _pow_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float | None:
@@ -384,6 +404,19 @@ def _pow_sampler(form: str, rng: random.Random, slot: int, other: float | None) 
         return None  # no exponent makes base**exponent differentiable wrt the exponent
     exponent = draw_real(rng)
     return exponent if other is None or _fits(other, exponent) else rng.uniform(-1.0, 1.0)
+
+
+# How an op's operands are drawn (Op.draws): a fixed vocabulary, written once more for numba in
+# fuzz.sampler_kernel.draw (numbered in this order; tests/fuzz/test_sampler.py compares the two).
+SAMPLERS: dict[str, Draw] = {
+    "real": _real_sampler,
+    "divisor": _div_sampler,  # b != 0
+    "positive": _positive_sampler,
+    "exp_arg": _exp_sampler,  # |a| <= EXP_ARG_LIMIT
+    "pow": _pow_sampler,
+}
+# What a domain expression (Op.domain) may name besides a and b.
+_DOMAIN_NAMES: dict[str, Any] = {"is_integer": _integral}
 
 
 # ---- sampling regions ----------------------------------------------------------------------------
@@ -487,8 +520,6 @@ def _binary(
         doc=doc,
         domain_doc=domain_doc,
         derivative_doc=derivative_doc,
-        domain=kw.pop("domain", _always),
-        sampler=kw.pop("sampler", _real_sampler),
         **kw,
     )
 
@@ -519,8 +550,6 @@ def _unary(
         doc=doc,
         derivative_doc=derivative_doc,
         domain_doc=kw.pop("domain_doc", "all reals"),
-        domain=kw.pop("domain", _always),
-        sampler=kw.pop("sampler", _real_sampler),
         method_names=tuple(dict.fromkeys(names)),
         **kw,
     )
@@ -537,6 +566,7 @@ _REGISTRY: tuple[Op, ...] = (
         "all reals",
         "d/da = 1, d/db = 1",
         regions=ADD_REGIONS,
+        value_cancels=True,
     ),
     _binary(
         "sub",
@@ -548,6 +578,7 @@ _REGISTRY: tuple[Op, ...] = (
         "all reals",
         "d/da = 1, d/db = -1",
         regions=SUB_REGIONS,
+        value_cancels=True,
     ),
     _binary(
         "mul",
@@ -569,8 +600,9 @@ _REGISTRY: tuple[Op, ...] = (
         "quotient",
         "b != 0 (ZeroDivisionError)",
         "d/da = 1/b, d/db = -a/b**2",
-        domain=_div_domain,
-        sampler=_div_sampler,
+        domain={"*": "b != 0"},
+        draws="divisor",
+        edge_errors=("ZeroDivisionError",),
         edges=((1, 0.0),),
         outside=(
             Outside("division-by-zero", "vc", (1.0, 0.0), math.inf),
@@ -591,8 +623,17 @@ _REGISTRY: tuple[Op, ...] = (
             lambda lib, a, b, out: lib.mul(b, lib.pow(a, lib.sub(b, 1.0))),
             lambda lib, a, b, out: lib.mul(lib.log(a), out),
         ),
-        domain=_pow_domain,
-        sampler=_pow_sampler,
+        # a**k: d/da = k*a**(k-1) must be a finite real; k**a and a**b: d/d(exponent) =
+        # log(base)*base**exponent needs base > 0.
+        domain={
+            "vc": "(a > 0) | ((a == 0) & (b >= 1)) | ((a < 0) & is_integer(b))",
+            "*": "a > 0",
+        },
+        draws="pow",
+        zero_underflows=True,
+        partial_floors=("", "out"),
+        edge_errors=("ValueError", "ZeroDivisionError"),
+        partials_cancel=True,
         edges=((0, 0.0),),
         outside=(
             Outside("pow-domain", "vc", (0.0, -1), math.inf),
@@ -615,6 +656,7 @@ _REGISTRY: tuple[Op, ...] = (
         "hyperbolic tangent, stable for every finite input",
         "1 - tanh(a)**2",
         regions=_SATURATED,
+        partial_floors=("1",),
     ),
     _unary(
         "exp",
@@ -624,7 +666,9 @@ _REGISTRY: tuple[Op, ...] = (
         "exp(a)",
         other_names=("exponential",),
         domain_doc="all reals (OverflowError above ~709.78)",
-        sampler=_exp_sampler,
+        draws="exp_arg",
+        zero_underflows=True,
+        chain_partner="log",
         outside=(Outside("overflow", "v", (1000.0,), math.inf),),
         regions=EXP_REGIONS,
     ),
@@ -636,8 +680,10 @@ _REGISTRY: tuple[Op, ...] = (
         "1/a",
         other_names=("ln", "Ln"),
         domain_doc="a > 0 (ValueError)",
-        domain=_log_domain,
-        sampler=_positive_sampler,
+        domain={"*": "a > 0"},
+        draws="positive",
+        edge_errors=("ValueError",),
+        chain_partner="exp",
         outside=(
             Outside("log-domain", "v", (0.0,), -math.inf),
             Outside("log-domain", "v", (-1.0,), math.nan),
@@ -671,6 +717,7 @@ _REGISTRY: tuple[Op, ...] = (
         "logistic 1/(1 + exp(-a)), stable for every finite input",
         "s*(1 - s), s = sigmoid(a)",
         regions=_SATURATED,
+        partial_floors=("out",),
         other_names=("sigmod",),
     ),
 )
