@@ -9,7 +9,8 @@
   stamp and does not see imported modules, so a table in another file could leave a stale compiled
   loop behind; here a changed registry changes the kernel file, and numba recompiles;
 - the corpus schema's op list (fuzz/corpus.schema.json, `$defs` node op `enum`);
-- the README's op table and region table (between `<!-- op-table:start -->` markers).
+- the README's op table, region table and the method-name rows of its spelling table (between
+  `<!-- op-table:start -->`-style markers).
 
 The formulas come from the registry itself: each op's forward and local derivatives are written
 against a lib (reference.libs), and `KernelLib` is one more lib, whose "numbers" are numba source
@@ -246,6 +247,7 @@ def readme_text(current: str) -> str:
         "<!-- op-table:start -->\n" + readme_op_table() + "<!-- op-table:end -->",
         str(README),
     )
+    text = _method_names(text)
     return _replace_between(
         text,
         "<!-- region-table:start -->\n",
@@ -253,6 +255,20 @@ def readme_text(current: str) -> str:
         "<!-- region-table:start -->\n" + readme_region_table() + "<!-- region-table:end -->",
         str(README),
     )
+
+
+def _method_names(text: str) -> str:
+    """The spelling table's rows of method ops (Op.method_names); its other rows (backward,
+    gradient, value: fuzz.spellings's) are kept as written."""
+    begin, end = "<!-- method-names:start -->\n", "<!-- method-names:end -->"
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise ValueError(f"{README}: markers {begin.strip()!r} .. {end!r} not found")
+    rows = text[start + len(begin) : stop].splitlines()
+    kept = [row for row in rows if row.split("|")[1:2] not in ([f" {op} "] for op in OPS)]
+    ops = [op for op in OPS.values() if op.method_names]
+    names = [f"| {op.name} | {', '.join(f'`{n}()`' for n in op.method_names)} |" for op in ops]
+    return text[: start + len(begin)] + "\n".join([*kept, *names]) + "\n" + text[stop:]
 
 
 GENERATED: dict[Path, Callable[[str], str]] = {
