@@ -182,6 +182,14 @@ class Value:
             s = z / (1.0 + z)
         return _node(s, "sigmoid", self, s * (1.0 - s))
 
+    def sin(self) -> Value:
+        x = self.data
+        return _node(math.sin(x), "sin", self, math.cos(x))
+
+    def cos(self) -> Value:
+        x = self.data
+        return _node(math.cos(x), "cos", self, -math.sin(x))
+
     # -- reverse mode
     # -------------------------------------------------------------------------------
 

@@ -90,6 +90,12 @@ class ClosureValue:
         s = 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
         return self._unary(s, s * (1 - s))
 
+    def sin(self) -> Any:
+        return self._unary(math.sin(self.data), math.cos(self.data))
+
+    def cos(self) -> Any:
+        return self._unary(math.cos(self.data), -math.sin(self.data))
+
     def backward(self) -> None:
         topo: list[Any] = []
         visited: set[int] = set()
@@ -241,3 +247,17 @@ class LogClamped(ClosureValue):
     def log(self) -> Any:
         x = max(self.data, 1e-10)
         return self._unary(math.log(x), 1 / x)
+
+
+class SinSlopeNegated(ClosureValue):
+    """sin's slope with the sign of cos's: -cos(x)."""
+
+    def sin(self) -> Any:
+        return self._unary(math.sin(self.data), -math.cos(self.data))
+
+
+class CosSlopeSin(ClosureValue):
+    """cos's slope without its minus sign: sin(x)."""
+
+    def cos(self) -> Any:
+        return self._unary(math.cos(self.data), math.sin(self.data))

@@ -3,7 +3,8 @@
 `Num` is written in another style than ours: a node keeps its parents and local derivatives in a
 dict, and `backwards()` pushes gradients through a dict keyed by node, never through closures.
 Its names are all someone else's: `.value`, `.gradient`, `backwards()`, `Tanh()`,
-`exponential()`, `ln()`, `reLU()`, `sigmod()`. It is correct; the others each change one thing.
+`exponential()`, `ln()`, `reLU()`, `sigmod()`, `sine()`, `cosine()`. It is correct; the others
+each change one thing.
 """
 
 from __future__ import annotations
@@ -108,6 +109,12 @@ class Num:
         x = self.value
         s = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
         return self._new(s, (self, s * (1.0 - s)))
+
+    def sine(self) -> Num:
+        return self._new(math.sin(self.value), (self, math.cos(self.value)))
+
+    def cosine(self) -> Num:
+        return self._new(math.cos(self.value), (self, -math.sin(self.value)))
 
     # ---- the backward pass ------------------------------------------------------------------
 

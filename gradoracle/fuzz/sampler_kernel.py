@@ -304,10 +304,10 @@ def _sech2(x: float) -> float:
 # operands are drawn (reference.ops.SAMPLERS, numbered in order: see draw); whether a
 # 0.0 result is an underflow (Op.zero_underflows).
 KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "neg": 4, "pow": 5, "tanh": 6, "exp": 7,
-    "log": 8, "relu": 9, "sigmoid": 10}
-OP_DRAWS = np.array([0, 0, 0, 1, 0, 4, 0, 3, 2, 0, 0], dtype=np.int64)
+    "log": 8, "relu": 9, "sigmoid": 10, "sin": 11, "cos": 12}
+OP_DRAWS = np.array([0, 0, 0, 1, 0, 4, 0, 3, 2, 0, 0, 0, 0], dtype=np.int64)
 OP_ZERO_UNDERFLOWS = np.array([False, False, False, False, False, True, False, True, False,
-    False, False])
+    False, False, False, False])
 
 
 @njit(cache=True)
@@ -353,6 +353,10 @@ def op_value(kind: int, a: float, b: float) -> float:
         return _relu(a)
     if kind == 10:  # sigmoid
         return _sigmoid(a)
+    if kind == 11:  # sin
+        return math.sin(a)
+    if kind == 12:  # cos
+        return math.cos(a)
     return _NAN
 
 
@@ -381,6 +385,10 @@ def op_partial(kind: int, slot: int, a: float, b: float, out: float) -> float:
         return _step(a)
     if kind == 10:  # sigmoid
         return (out * _sigmoid(-a))
+    if kind == 11:  # sin
+        return math.cos(a)
+    if kind == 12:  # cos
+        return (-math.sin(a))
     return _NAN
 
 

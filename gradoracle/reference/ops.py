@@ -486,6 +486,34 @@ LOG_REGIONS = (
 )  # fmt: skip
 
 
+# sin and cos: values stay in [-1, 1], but an argument must be reduced modulo 2*pi exactly (x87's
+# fsin, float32 storage and naive reductions x - 2*pi*round(x / (2*pi)) lose every digit at 1e22),
+# and near a zero of the value (multiples of pi for sin) only the exact float argument gives it.
+_HUGE_ARGUMENT = Region(
+    "huge argument",
+    "v",
+    W,
+    (Span("log", 5.0, 300.0, sign=0),),
+    note="range reduction: sin(1e22) = -0.852, a naive one gets anything",
+)
+SIN_REGIONS = (
+    _HUGE_ARGUMENT,
+    Region(
+        "multiple of pi",
+        "v",
+        W,
+        (Span("values", values=(math.pi, -math.pi, 2 * math.pi, 100 * math.pi, 1e6 * math.pi)),),
+        note="sin(pi) is 1.2246e-16 (the float pi is not pi); d/da = cos(a) = -1",
+    ),
+)
+COS_REGIONS = (
+    _HUGE_ARGUMENT,
+    Region("odd multiple of pi/2", "v", W,
+           (Span("values", values=(math.pi / 2, -math.pi / 2, 3 * math.pi / 2, 1e6 * math.pi)),),
+           note="cos(pi/2) is 6.1232e-17, not 0; d/da = -sin(a) = -1 (and cos(1e6 pi) = 1)"),
+)  # fmt: skip
+
+
 # ---- the registry --------------------------------------------------------------------------------
 
 
@@ -719,6 +747,24 @@ _REGISTRY: tuple[Op, ...] = (
         regions=_SATURATED,
         partial_floors=("out",),
         other_names=("sigmod",),
+    ),
+    _unary(
+        "sin",
+        lambda lib, a, b=None: lib.sin(a),
+        lambda lib, a, b, out: lib.cos(a),
+        "sine (a in radians; exact range reduction: sin(1e22) is -0.8522008497671888)",
+        "cos(a)",
+        other_names=("sine",),
+        regions=SIN_REGIONS,
+    ),
+    _unary(
+        "cos",
+        lambda lib, a, b=None: lib.cos(a),
+        lambda lib, a, b, out: lib.neg(lib.sin(a)),
+        "cosine (a in radians; exact range reduction, as sin)",
+        "-sin(a)",
+        other_names=("cosine",),
+        regions=COS_REGIONS,
     ),
 )
 

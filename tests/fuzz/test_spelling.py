@@ -58,10 +58,12 @@ SPELLED = {
     "log": "ln",
     "relu": "reLU",
     "sigmoid": "sigmod",
+    "sin": "sine",
+    "cos": "cosine",
 }
 MICROGRAD_NAMES = {key: key for key in SPELLED}
 # A micrograd-spelled name anywhere in a snippet: `.backward(`, `.grad`, `.data`, `.log(`, ...
-MICROGRAD_CALL = re.compile(r"\.(backward\(|grad\b|data\b|(tanh|exp|log|relu|sigmoid)\()")
+MICROGRAD_CALL = re.compile(r"\.(backward\(|grad\b|data\b|(" + "|".join(METHOD_OPS) + r")\()")
 # What --json printed before engines could be spelled differently (with the conventions' `bugs`
 # and `conventions`); `spellings_used` is new.
 KEYS_BEFORE = {"bugs", "conventions",
@@ -138,7 +140,7 @@ def test_flag_values_are_parsed_and_checked() -> None:
 
 
 def test_the_candidate_names_are_the_registrys() -> None:
-    assert METHOD_OPS == ("tanh", "exp", "log", "relu", "sigmoid")
+    assert METHOD_OPS == ("tanh", "exp", "log", "relu", "sigmoid", "sin", "cos")
     for name in METHOD_OPS:
         assert OPS[name].method_names[0] == name  # micrograd's own name first
     assert {"ln", "Log"} <= set(OPS["log"].method_names)
@@ -238,7 +240,8 @@ def test_reports_say_which_spellings_were_used(tmp_path: Path) -> None:
     summary = summary_text(_result(NUM), spelled)
     assert (
         "\nspellings: backwards() for backward, .gradient for grad, .value for data, Tanh() for "
-        "tanh, exponential() for exp, ln() for log, reLU() for relu, sigmod() for sigmoid\n"
+        "tanh, exponential() for exp, ln() for log, reLU() for relu, sigmod() for sigmoid, "
+        "sine() for sin, cosine() for cos\n"
     ) in summary
     assert "spellings:" not in summary_text(_result("planted_engines:ClosureValue"), plain)
     assert result_json(_result(NUM), spelled)["spellings_used"] == SPELLED

@@ -40,7 +40,9 @@ DETERMINISTIC = settings(
 MIN_SHARED_RATE = 0.8  # graphs with a node that fills >= 2 operand slots
 MIN_SAME_OPERAND_RATE = 0.5  # graphs with an op whose two operands are one node (`x * x`)
 MIN_WIDE_RATE = 0.05  # graphs with a zero input or equal leaves
-MIN_OVERWRITE_RATE = 0.5  # graphs on which the overwrite engine gives a wrong gradient
+# graphs on which the overwrite engine gives a wrong gradient: 0.46 measured with 13 ops, 0.5+ with
+# the 11 before sin and cos (unary ops share no operand slots: more of them, fewer shared nodes).
+MIN_OVERWRITE_RATE = 0.4
 
 
 def collect(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
@@ -158,7 +160,7 @@ class Value:
         return self._op("neg", "v", self)
 
     def __getattr__(self, name: str) -> Callable[[], Value]:
-        if name in ("tanh", "exp", "log", "relu", "sigmoid"):
+        if name in OPS and OPS[name].method_names:  # the registry's method ops
             return lambda: self._op(name, "v", self)
         raise AttributeError(name)
 

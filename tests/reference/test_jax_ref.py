@@ -75,6 +75,10 @@ CASES: list[Case] = [
     ("sigmoid", "v", 0.5, None, S, S * (1.0 - S), None),
     ("sigmoid", "v", -1000.0, None, 0.0, 0.0, None),  # exp(1000) overflows inside: no NaN
     ("sigmoid", "v", 1000.0, None, 1.0, 0.0, None),
+    ("sin", "v", 0.5, None, math.sin(0.5), math.cos(0.5), None),
+    ("sin", "v", 1e22, None, math.sin(1e22), math.cos(1e22), None),  # exact range reduction
+    ("cos", "v", 0.5, None, math.cos(0.5), -math.sin(0.5), None),
+    ("cos", "v", math.pi / 2, None, math.cos(math.pi / 2), -1.0, None),
 ]
 
 

@@ -61,6 +61,10 @@ HAND: list[tuple[str, str, float, float | None, float, tuple[float | None, ...]]
     ("sigmoid", "v", 0.0, None, 0.5, (0.25,)),
     ("sigmoid", "v", 2.0, None, S2, (0.10499358540350652,)),  # s*(1-s), rounded from mpmath
     ("sigmoid", "v", -1000.0, None, 0.0, (0.0,)),
+    ("sin", "v", 0.0, None, 0.0, (1.0,)),
+    ("sin", "v", 1e22, None, -0.8522008497671888, (0.523214785395139,)),  # exact range reduction
+    ("cos", "v", 0.0, None, 1.0, (-0.0,)),
+    ("cos", "v", math.pi, None, -1.0, (-1.2246467991473532e-16,)),
 ]
 
 # Exact values at high precision, for the MP lib: closed forms evaluated by mpmath itself.
@@ -68,6 +72,8 @@ MP_EXACT = {
     ("tanh", 0.5): lambda: (mpmath.tanh(0.5), 1 - mpmath.tanh(0.5) ** 2),
     ("exp", 1.0): lambda: (mpmath.e, mpmath.e),
     ("log", 2.0): lambda: (mpmath.log(2), mpmath.mpf(0.5)),
+    ("sin", 0.5): lambda: (mpmath.sin(0.5), mpmath.cos(0.5)),
+    ("cos", 0.5): lambda: (mpmath.cos(0.5), -mpmath.sin(0.5)),
     ("sigmoid", 2.0): lambda: (
         1 / (1 + mpmath.exp(-2)),
         mpmath.exp(-2) / (1 + mpmath.exp(-2)) ** 2,
@@ -88,12 +94,14 @@ def test_registry_names_and_forms() -> None:
         "log",
         "relu",
         "sigmoid",
+        "sin",
+        "cos",
     ]
     for name in ("add", "sub", "mul", "div"):
         assert OPS[name].forms == ("vv", "vc", "cv")
         assert OPS[name].arity == 2
     assert OPS["pow"].forms == ("vc", "cv", "vv")
-    for name in ("neg", "tanh", "exp", "log", "relu", "sigmoid"):
+    for name in ("neg", "tanh", "exp", "log", "relu", "sigmoid", "sin", "cos"):
         assert OPS[name].forms == ("v",)
         assert OPS[name].arity == 1
 
