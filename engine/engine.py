@@ -190,6 +190,15 @@ class Value:
         x = self.data
         return _node(math.cos(x), "cos", self, -math.sin(x))
 
+    def sqrt(self) -> Value:
+        x = self.data
+        if x < 0.0:
+            raise ValueError(f"sqrt: argument {x!r} is negative")
+        r = math.sqrt(x)
+        # At 0 the slope is vertical: inf, as for x ** 0.5 (and PyTorch), rather than raising in
+        # backward for a forward that succeeded.
+        return _node(r, "sqrt", self, 0.5 / r if r else math.inf)
+
     # -- reverse mode
     # -------------------------------------------------------------------------------
 

@@ -96,6 +96,12 @@ class ClosureValue:
     def cos(self) -> Any:
         return self._unary(math.cos(self.data), -math.sin(self.data))
 
+    def sqrt(self) -> Any:
+        if self.data < 0:
+            raise ValueError("sqrt: negative argument")
+        r = math.sqrt(self.data)
+        return self._unary(r, 0.5 / r if r else math.inf)
+
     def backward(self) -> None:
         topo: list[Any] = []
         visited: set[int] = set()
@@ -261,3 +267,11 @@ class CosSlopeSin(ClosureValue):
 
     def cos(self) -> Any:
         return self._unary(math.cos(self.data), math.sin(self.data))
+
+
+class SqrtSlopeNotHalved(ClosureValue):
+    """sqrt's slope without the 1/2: 1/sqrt(x)."""
+
+    def sqrt(self) -> Any:
+        r = math.sqrt(self.data)
+        return self._unary(r, 1.0 / r)

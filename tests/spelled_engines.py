@@ -3,7 +3,8 @@
 `Num` is written in another style than ours: a node keeps its parents and local derivatives in a
 dict, and `backwards()` pushes gradients through a dict keyed by node, never through closures.
 Its names are all someone else's: `.value`, `.gradient`, `backwards()`, `Tanh()`,
-`exponential()`, `ln()`, `reLU()`, `sigmod()`, `sine()`, `cosine()`. It is correct; the others
+`exponential()`, `ln()`, `reLU()`, `sigmod()`, `sine()`, `cosine()`,
+`square_root()`. It is correct; the others
 each change one thing.
 """
 
@@ -115,6 +116,10 @@ class Num:
 
     def cosine(self) -> Num:
         return self._new(math.cos(self.value), (self, -math.sin(self.value)))
+
+    def square_root(self) -> Num:
+        r = math.sqrt(self.value)
+        return self._new(r, (self, 0.5 / r))
 
     # ---- the backward pass ------------------------------------------------------------------
 

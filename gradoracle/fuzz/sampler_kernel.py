@@ -304,10 +304,10 @@ def _sech2(x: float) -> float:
 # operands are drawn (reference.ops.SAMPLERS, numbered in order: see draw); whether a
 # 0.0 result is an underflow (Op.zero_underflows).
 KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "neg": 4, "pow": 5, "tanh": 6, "exp": 7,
-    "log": 8, "relu": 9, "sigmoid": 10, "sin": 11, "cos": 12}
-OP_DRAWS = np.array([0, 0, 0, 1, 0, 4, 0, 3, 2, 0, 0, 0, 0], dtype=np.int64)
+    "log": 8, "relu": 9, "sigmoid": 10, "sin": 11, "cos": 12, "sqrt": 13}
+OP_DRAWS = np.array([0, 0, 0, 1, 0, 4, 0, 3, 2, 0, 0, 0, 0, 2], dtype=np.int64)
 OP_ZERO_UNDERFLOWS = np.array([False, False, False, False, False, True, False, True, False,
-    False, False, False, False])
+    False, False, False, False, False])
 
 
 @njit(cache=True)
@@ -325,6 +325,8 @@ def op_in_domain(kind: int, form: int, a: float, b: float) -> bool:
         return False
     if kind == 8:  # log
         return a > 0
+    if kind == 13:  # sqrt
+        return a >= 0
     return True
 
 
@@ -357,6 +359,8 @@ def op_value(kind: int, a: float, b: float) -> float:
         return math.sin(a)
     if kind == 12:  # cos
         return math.cos(a)
+    if kind == 13:  # sqrt
+        return math.sqrt(a)
     return _NAN
 
 
@@ -389,6 +393,8 @@ def op_partial(kind: int, slot: int, a: float, b: float, out: float) -> float:
         return math.cos(a)
     if kind == 12:  # cos
         return (-math.sin(a))
+    if kind == 13:  # sqrt
+        return _div(0.5, out)
     return _NAN
 
 

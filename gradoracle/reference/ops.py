@@ -514,6 +514,14 @@ COS_REGIONS = (
 )  # fmt: skip
 
 
+SQRT_REGIONS = (
+    Region("tiny", "v", W, (Span("log", -300.0, -3.0),),
+           note="the slope 0.5/sqrt(a) is huge but finite (5e149 at 1e-300)"),
+    Region("huge", "v", W, (Span("log", 100.0, 300.0),),
+           note="sqrt(1e300) = 1e150: a ** 0.5 via exp(0.5*log(a)) loses digits"),
+)  # fmt: skip
+
+
 # ---- the registry --------------------------------------------------------------------------------
 
 
@@ -765,6 +773,25 @@ _REGISTRY: tuple[Op, ...] = (
         "-sin(a)",
         other_names=("cosine",),
         regions=COS_REGIONS,
+    ),
+    # sqrt at 0: the value is 0 and the slope vertical. Our engine's local derivative there is inf
+    # (as for x ** 0.5, and PyTorch's): backward does not raise, the leaf's grad becomes inf (nan
+    # if the upstream gradient is 0). The comparator sets sqrt at 0 aside like log at 0 (`edges`:
+    # not comparable, never passed or failed); below 0 is outside the domain (`sqrt-domain`).
+    _unary(
+        "sqrt",
+        lambda lib, a, b=None: lib.sqrt(a),
+        lambda lib, a, b, out: lib.div(0.5, out),
+        "square root",
+        "1/(2*sqrt(a)); at 0 the slope is vertical (our engine: inf; not comparable)",
+        other_names=("square_root",),
+        domain_doc="a >= 0 (ValueError)",
+        domain={"*": "a >= 0"},
+        draws="positive",
+        edges=((0, 0.0),),
+        edge_errors=("ValueError",),
+        outside=(Outside("sqrt-domain", "v", (-1.0,), math.nan),),
+        regions=SQRT_REGIONS,
     ),
 )
 

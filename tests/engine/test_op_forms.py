@@ -139,6 +139,13 @@ CASES = (
     ),
     Case("a.sin()", lambda a: a.sin(), math.sin, lambda a: (math.cos(a),), ANY_1),
     Case("a.cos()", lambda a: a.cos(), math.cos, lambda a: (-math.sin(a),), ANY_1),
+    Case(
+        "a.sqrt()",
+        lambda a: a.sqrt(),
+        math.sqrt,
+        lambda a: (0.5 / math.sqrt(a),),
+        POSITIVE_1,
+    ),
 )
 
 CASE_POINTS = [
@@ -155,7 +162,7 @@ def test_every_op_of_the_spec_is_covered() -> None:
         "a + b", "a + 2", "2 + a", "a - b", "a - 2", "2 - a", "a * b", "2 * a", "a * 2",
         "a / b", "a / 2", "2 / a", "-a", "a ** 3", "a ** -1.5", "a ** 0.5", "2 ** a",
         "a ** b", "a.tanh()", "a.exp()", "a.log()", "a.relu()", "a.sigmoid()",
-        "a.sin()", "a.cos()",
+        "a.sin()", "a.cos()", "a.sqrt()",
     }  # fmt: skip
     assert required <= spellings
 
@@ -250,3 +257,20 @@ def test_sin_and_cos_of_huge_arguments_are_reduced_exactly() -> None:
         b = Value(x)
         b.cos().backward()
         assert b.grad == -math.sin(x)
+
+
+def test_sqrt_of_a_negative_number_raises_and_at_0_its_slope_is_infinite() -> None:
+    with pytest.raises(ValueError, match="sqrt"):
+        Value(-1.0).sqrt()
+    a = Value(0.0)
+    r = a.sqrt()
+    assert r.data == 0.0
+    r.backward()  # the vertical slope is inf, as for a ** 0.5; backward does not raise
+    assert a.grad == math.inf
+    b = Value(0.0)
+    (b**0.5).backward()
+    assert b.grad == math.inf
+    for x in (1e-300, 1e300):  # (a finite difference's step would leave the domain or vanish)
+        c = Value(x)
+        c.sqrt().backward()
+        assert c.grad == 0.5 / math.sqrt(x)

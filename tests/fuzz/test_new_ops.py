@@ -10,7 +10,7 @@ import pytest
 from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, main
 
 BUDGET = "6"
-NEW_OPS = ("sin", "cos")
+NEW_OPS = ("sin", "cos", "sqrt")
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
@@ -23,6 +23,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[
     [
         ("planted_engines:SinSlopeNegated", "sin"),
         ("planted_engines:CosSlopeSin", "cos"),
+        ("planted_engines:SqrtSlopeNotHalved", "sqrt"),
     ],
 )
 def test_a_wrong_derivative_of_a_new_op_is_caught(

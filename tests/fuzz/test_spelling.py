@@ -60,6 +60,7 @@ SPELLED = {
     "sigmoid": "sigmod",
     "sin": "sine",
     "cos": "cosine",
+    "sqrt": "square_root",
 }
 MICROGRAD_NAMES = {key: key for key in SPELLED}
 # A micrograd-spelled name anywhere in a snippet: `.backward(`, `.grad`, `.data`, `.log(`, ...
@@ -140,7 +141,7 @@ def test_flag_values_are_parsed_and_checked() -> None:
 
 
 def test_the_candidate_names_are_the_registrys() -> None:
-    assert METHOD_OPS == ("tanh", "exp", "log", "relu", "sigmoid", "sin", "cos")
+    assert METHOD_OPS == ("tanh", "exp", "log", "relu", "sigmoid", "sin", "cos", "sqrt")
     for name in METHOD_OPS:
         assert OPS[name].method_names[0] == name  # micrograd's own name first
     assert {"ln", "Log"} <= set(OPS["log"].method_names)
@@ -241,7 +242,7 @@ def test_reports_say_which_spellings_were_used(tmp_path: Path) -> None:
     assert (
         "\nspellings: backwards() for backward, .gradient for grad, .value for data, Tanh() for "
         "tanh, exponential() for exp, ln() for log, reLU() for relu, sigmod() for sigmoid, "
-        "sine() for sin, cosine() for cos\n"
+        "sine() for sin, cosine() for cos, square_root() for sqrt\n"
     ) in summary
     assert "spellings:" not in summary_text(_result("planted_engines:ClosureValue"), plain)
     assert result_json(_result(NUM), spelled)["spellings_used"] == SPELLED

@@ -65,6 +65,8 @@ HAND: list[tuple[str, str, float, float | None, float, tuple[float | None, ...]]
     ("sin", "v", 1e22, None, -0.8522008497671888, (0.523214785395139,)),  # exact range reduction
     ("cos", "v", 0.0, None, 1.0, (-0.0,)),
     ("cos", "v", math.pi, None, -1.0, (-1.2246467991473532e-16,)),
+    ("sqrt", "v", 4.0, None, 2.0, (0.25,)),
+    ("sqrt", "v", 1e-300, None, 1e-150, (5e149,)),  # near the vertical slope at 0: finite
 ]
 
 # Exact values at high precision, for the MP lib: closed forms evaluated by mpmath itself.
@@ -72,8 +74,9 @@ MP_EXACT = {
     ("tanh", 0.5): lambda: (mpmath.tanh(0.5), 1 - mpmath.tanh(0.5) ** 2),
     ("exp", 1.0): lambda: (mpmath.e, mpmath.e),
     ("log", 2.0): lambda: (mpmath.log(2), mpmath.mpf(0.5)),
-    ("sin", 0.5): lambda: (mpmath.sin(0.5), mpmath.cos(0.5)),
-    ("cos", 0.5): lambda: (mpmath.cos(0.5), -mpmath.sin(0.5)),
+    ("sin", 1e22): lambda: (mpmath.sin(mpmath.mpf(1e22)), mpmath.cos(mpmath.mpf(1e22))),
+    ("cos", math.pi): lambda: (mpmath.cos(mpmath.mpf(math.pi)), -mpmath.sin(mpmath.mpf(math.pi))),
+    ("sqrt", 4.0): lambda: (mpmath.mpf(2), mpmath.mpf(0.25)),
     ("sigmoid", 2.0): lambda: (
         1 / (1 + mpmath.exp(-2)),
         mpmath.exp(-2) / (1 + mpmath.exp(-2)) ** 2,
@@ -96,12 +99,13 @@ def test_registry_names_and_forms() -> None:
         "sigmoid",
         "sin",
         "cos",
+        "sqrt",
     ]
     for name in ("add", "sub", "mul", "div"):
         assert OPS[name].forms == ("vv", "vc", "cv")
         assert OPS[name].arity == 2
     assert OPS["pow"].forms == ("vc", "cv", "vv")
-    for name in ("neg", "tanh", "exp", "log", "relu", "sigmoid", "sin", "cos"):
+    for name in ("neg", "tanh", "exp", "log", "relu", "sigmoid", "sin", "cos", "sqrt"):
         assert OPS[name].forms == ("v",)
         assert OPS[name].arity == 1
 
