@@ -133,6 +133,11 @@ class Value:
     def __neg__(self) -> Value:
         return _node(-self.data, "neg", self, -1.0)
 
+    def __abs__(self) -> Value:
+        x = self.data
+        # abs'(0) = 0, as in PyTorch (sign(0) = 0): the kink's convention in the op registry.
+        return _node(abs(x), "abs", self, 1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0)
+
     def __pow__(self, other: Value | Number) -> Value:
         x = self.data
         if isinstance(other, Value):

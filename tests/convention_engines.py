@@ -106,6 +106,9 @@ class IeeeValue:
     def relu(self) -> IeeeValue:
         return self._unary(max(self.data, F(0.0)), F(1.0) if self.data >= 0 else F(0.0))
 
+    def __abs__(self) -> IeeeValue:
+        return self._unary(abs(self.data), F(1.0) if self.data >= 0 else F(-1.0))  # abs'(0) = 1
+
     def sqrt(self) -> IeeeValue:
         with np.errstate(all="ignore"):
             r = np.sqrt(self.data)

@@ -102,6 +102,10 @@ class ClosureValue:
         r = math.sqrt(self.data)
         return self._unary(r, 0.5 / r if r else math.inf)
 
+    def __abs__(self) -> Any:
+        x = self.data
+        return self._unary(abs(x), 1.0 if x > 0 else -1.0 if x < 0 else 0.0)
+
     def backward(self) -> None:
         topo: list[Any] = []
         visited: set[int] = set()
@@ -275,3 +279,26 @@ class SqrtSlopeNotHalved(ClosureValue):
     def sqrt(self) -> Any:
         r = math.sqrt(self.data)
         return self._unary(r, 1.0 / r)
+
+
+class AbsSlopeOne(ClosureValue):
+    """abs's slope 1 everywhere: wrong for every negative operand."""
+
+    def __abs__(self) -> Any:
+        return self._unary(abs(self.data), 1.0)
+
+
+class AbsKinkHalf(ClosureValue):
+    """abs'(0) = 0.5: no engine's convention (0, 1 or -1), a bug at the kink."""
+
+    def __abs__(self) -> Any:
+        x = self.data
+        return self._unary(abs(x), 1.0 if x > 0 else -1.0 if x < 0 else 0.5)
+
+
+class AbsKinkOne(ClosureValue):
+    """abs'(0) = 1 (`x if x >= 0 else -x`): a convention, not a bug."""
+
+    def __abs__(self) -> Any:
+        x = self.data
+        return self._unary(abs(x), 1.0 if x >= 0 else -1.0)

@@ -72,6 +72,10 @@ class Num:
         out = _value(other) / self.value
         return self._new(out, (self, -out / self.value))
 
+    def __abs__(self) -> Num:  # (an operator: the same name in every engine)
+        x = self.value
+        return self._new(abs(x), (self, 1.0 if x > 0 else -1.0 if x < 0 else 0.0))
+
     def __neg__(self) -> Num:
         return self._new(-self.value, (self, -1.0))
 

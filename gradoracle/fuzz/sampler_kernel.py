@@ -304,10 +304,10 @@ def _sech2(x: float) -> float:
 # operands are drawn (reference.ops.SAMPLERS, numbered in order: see draw); whether a
 # 0.0 result is an underflow (Op.zero_underflows).
 KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "neg": 4, "pow": 5, "tanh": 6, "exp": 7,
-    "log": 8, "relu": 9, "sigmoid": 10, "sin": 11, "cos": 12, "sqrt": 13}
-OP_DRAWS = np.array([0, 0, 0, 1, 0, 4, 0, 3, 2, 0, 0, 0, 0, 2], dtype=np.int64)
+    "log": 8, "relu": 9, "sigmoid": 10, "sin": 11, "cos": 12, "sqrt": 13, "abs": 14}
+OP_DRAWS = np.array([0, 0, 0, 1, 0, 4, 0, 3, 2, 0, 0, 0, 0, 2, 0], dtype=np.int64)
 OP_ZERO_UNDERFLOWS = np.array([False, False, False, False, False, True, False, True, False,
-    False, False, False, False, False])
+    False, False, False, False, False, False])
 
 
 @njit(cache=True)
@@ -361,6 +361,8 @@ def op_value(kind: int, a: float, b: float) -> float:
         return math.cos(a)
     if kind == 13:  # sqrt
         return math.sqrt(a)
+    if kind == 14:  # abs
+        return abs(a)
     return _NAN
 
 
@@ -395,6 +397,8 @@ def op_partial(kind: int, slot: int, a: float, b: float, out: float) -> float:
         return (-math.sin(a))
     if kind == 13:  # sqrt
         return _div(0.5, out)
+    if kind == 14:  # abs
+        return _sign(a)
     return _NAN
 
 
@@ -402,6 +406,8 @@ def op_partial(kind: int, slot: int, a: float, b: float, out: float) -> float:
 def op_kink(kind: int) -> tuple[int, float]:
     """Op.kinks: (operand, value) of the op's kink, operand -1 for none."""
     if kind == 9:  # relu
+        return 0, 0.0
+    if kind == 14:  # abs
         return 0, 0.0
     return -1, 0.0
 # fmt: on

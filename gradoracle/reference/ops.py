@@ -522,6 +522,15 @@ SQRT_REGIONS = (
 )  # fmt: skip
 
 
+ABS_REGIONS = (
+    Region("at 0", "v", W, (Span("values", values=(0.0, -0.0), ints=0.5),),
+           note="the kink itself: abs'(0) = 0"),
+    Region("just above 0", "v", W, (Span("log", -300.0, -3.0, sign=1),)),
+    Region("just below 0", "v", W, (Span("log", -300.0, -3.0, sign=-1),),
+           note="abs'(a) = -1: a slope of 1 everywhere (abs as max(a, -a) done wrong) shows"),
+)  # fmt: skip
+
+
 # ---- the registry --------------------------------------------------------------------------------
 
 
@@ -568,13 +577,18 @@ def _unary(
     derivative_doc: str,
     *,
     other_names: tuple[str, ...] = (),
+    spelled: tuple[str, Callable[..., Any]] | None = None,
     **kw: Any,
 ) -> Op:
-    """A unary op: `-a` for neg, else the method `a.<name>()`. A method op's candidate names
-    (Op.method_names) are its own, its capitalised and upper-case forms, then `other_names`."""
-    spelling = "-{a}" if name == "neg" else "{a}." + name + "()"
-    fn = operator.neg if name == "neg" else operator.methodcaller(name)
-    names = () if name == "neg" else (name, name.capitalize(), name.upper(), *other_names)
+    """A unary op: the method `a.<name>()`, or an operator `spelled` as (template, call): `-a`,
+    `abs(a)`. A method op's candidate names (Op.method_names) are its own, its capitalised and
+    upper-case forms, then `other_names`; an operator has none."""
+    names: tuple[str, ...] = ()
+    if spelled is not None:
+        spelling, fn = spelled
+    else:
+        spelling, fn = "{a}." + name + "()", operator.methodcaller(name)
+        names = (name, name.capitalize(), name.upper(), *other_names)
     return Op(
         name=name,
         arity=1,
@@ -647,7 +661,14 @@ _REGISTRY: tuple[Op, ...] = (
         ),
         regions=DIV_REGIONS,
     ),
-    _unary("neg", lambda lib, a, b=None: lib.neg(a), _const(-1.0), "negation", "-1"),
+    _unary(
+        "neg",
+        lambda lib, a, b=None: lib.neg(a),
+        _const(-1.0),
+        "negation",
+        "-1",
+        spelled=("-{a}", operator.neg),
+    ),
     Op(
         name="pow",
         arity=2,
@@ -792,6 +813,27 @@ _REGISTRY: tuple[Op, ...] = (
         edge_errors=("ValueError",),
         outside=(Outside("sqrt-domain", "v", (-1.0,), math.nan),),
         regions=SQRT_REGIONS,
+    ),
+    # abs: the kink at 0 takes PyTorch's abs'(0) = 0 (sign(0) = 0), written out in every lib (JAX's
+    # too, not left to jnp.abs's rule). Engines that branch on `x >= 0` give 1, on `x > 0` -1.
+    _unary(
+        "abs",
+        lambda lib, a, b=None: lib.abs(a),
+        lambda lib, a, b, out: lib.sign(a),
+        "absolute value (Python's abs(), the __abs__ operator)",
+        "1 if a > 0, -1 if a < 0, 0 at 0",
+        spelled=("abs({a})", operator.abs),
+        kinks=(
+            Kink(
+                0,
+                0.0,
+                0.0,
+                "abs'(0) = 0, like PyTorch (sign(0) = 0); engines branching on x >= 0 give 1, "
+                "on x > 0 give -1",
+                alternatives=(1.0, -1.0),
+            ),
+        ),
+        regions=ABS_REGIONS,
     ),
 )
 

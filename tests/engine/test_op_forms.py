@@ -146,6 +146,13 @@ CASES = (
         lambda a: (0.5 / math.sqrt(a),),
         POSITIVE_1,
     ),
+    Case(
+        "abs(a)",
+        lambda a: abs(a),
+        abs,
+        lambda a: (1.0 if a > 0 else -1.0,),
+        ((-1.7,), (-1e-3,), (1e-3,), (2.5,)),
+    ),
 )
 
 CASE_POINTS = [
@@ -162,7 +169,7 @@ def test_every_op_of_the_spec_is_covered() -> None:
         "a + b", "a + 2", "2 + a", "a - b", "a - 2", "2 - a", "a * b", "2 * a", "a * 2",
         "a / b", "a / 2", "2 / a", "-a", "a ** 3", "a ** -1.5", "a ** 0.5", "2 ** a",
         "a ** b", "a.tanh()", "a.exp()", "a.log()", "a.relu()", "a.sigmoid()",
-        "a.sin()", "a.cos()", "a.sqrt()",
+        "a.sin()", "a.cos()", "a.sqrt()", "abs(a)",
     }  # fmt: skip
     assert required <= spellings
 
@@ -274,3 +281,12 @@ def test_sqrt_of_a_negative_number_raises_and_at_0_its_slope_is_infinite() -> No
         c = Value(x)
         c.sqrt().backward()
         assert c.grad == 0.5 / math.sqrt(x)
+
+
+def test_abs_at_0_takes_pytorchs_convention() -> None:
+    for zero in (0.0, -0.0, 0):
+        a = Value(zero)
+        out = abs(a)
+        assert out.data == 0.0
+        out.backward()
+        assert a.grad == 0.0  # abs'(0) = 0, the registry's kink convention

@@ -30,7 +30,7 @@ from gradoracle.reference.libs import FLOAT
 from gradoracle.reference.ops import OPS
 
 TESTS = Path(__file__).resolve().parents[1]
-EVERY_ALTERNATIVE = ["relu-kink=1"] + [
+EVERY_ALTERNATIVE = ["relu-kink=1", "abs-kink=1"] + [
     f"{name}=ieee"
     for name in ("log-domain", "division-by-zero", "pow-domain", "overflow", "sqrt-domain")
 ]
@@ -45,6 +45,7 @@ def test_the_registry_names_each_convention_once() -> None:
         "pow-domain",
         "overflow",
         "sqrt-domain",
+        "abs-kink",
     }
     assert CONVENTIONS["relu-kink"].expected == "0"
     assert CONVENTIONS["relu-kink"].alternatives == ("1", "0.5")

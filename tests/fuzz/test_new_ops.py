@@ -10,7 +10,7 @@ import pytest
 from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, main
 
 BUDGET = "6"
-NEW_OPS = ("sin", "cos", "sqrt")
+NEW_OPS = ("sin", "cos", "sqrt", "abs")
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
@@ -24,6 +24,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[
         ("planted_engines:SinSlopeNegated", "sin"),
         ("planted_engines:CosSlopeSin", "cos"),
         ("planted_engines:SqrtSlopeNotHalved", "sqrt"),
+        ("planted_engines:AbsSlopeOne", "abs"),
     ],
 )
 def test_a_wrong_derivative_of_a_new_op_is_caught(
@@ -33,7 +34,8 @@ def test_a_wrong_derivative_of_a_new_op_is_caught(
     assert code == EXIT_FINDINGS
     findings = report["findings"]
     assert isinstance(findings, list) and findings
-    ops = {n["op"] for f in findings for n in f["graph"]["nodes"] if "op" in n}
+    graphs = [f["graph"] for f in findings if f.get("graph")]  # (conventions have none)
+    ops = {n["op"] for g in graphs for n in g["nodes"] if "op" in n}
     assert op in ops, [f["snippet"] for f in findings]
     assert any(f["category"] == "wrong gradient" for f in findings)
 
@@ -48,3 +50,22 @@ def test_the_closure_engine_with_the_new_ops_passes_and_covers_them(
     for op in NEW_OPS:
         assert covered.get(op) == ["v"], covered
         assert coverage[op] and all(n > 0 for n in coverage[op].values()), coverage[op]
+
+
+def test_abs_at_its_kink_is_checked_as_a_convention(capsys: pytest.CaptureFixture[str]) -> None:
+    # abs'(0) = 0.5 is no engine's convention: a bug at the kink.
+    code, report = run_json(capsys, "planted_engines:AbsKinkHalf", "--budget", "3")
+    assert code == EXIT_FINDINGS
+    findings = report["findings"]
+    assert isinstance(findings, list)
+    assert [f["category"] for f in findings] == ["kink"], findings
+    # abs'(0) = 1 is another engine's convention: reported apart, and accepted when named.
+    code, report = run_json(capsys, "planted_engines:AbsKinkOne", "--budget", "3")
+    assert code == EXIT_FINDINGS
+    conventions = report["conventions"]
+    assert isinstance(conventions, dict)
+    assert conventions["abs-kink"]["verdict"] == "differs", conventions
+    code, report = run_json(
+        capsys, "planted_engines:AbsKinkOne", "--budget", "3", "--accept", "abs-kink=1"
+    )
+    assert code == EXIT_CLEAN, report["findings"]

@@ -81,6 +81,9 @@ CASES: list[Case] = [
     ("cos", "v", math.pi / 2, None, math.cos(math.pi / 2), -1.0, None),
     ("sqrt", "v", 4.0, None, 2.0, 0.25, None),
     ("sqrt", "v", 1e-300, None, 1e-150, 5e149, None),
+    ("abs", "v", -2.5, None, 2.5, -1.0, None),
+    ("abs", "v", 1e-300, None, 1e-300, 1.0, None),
+    ("abs", "v", 0.0, None, 0.0, 0.0, None),  # abs'(0) = 0 written out, as the FLOAT/MP libs
 ]
 
 
