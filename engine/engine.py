@@ -133,6 +133,11 @@ class Value:
     def __neg__(self) -> Value:
         return _node(-self.data, "neg", self, -1.0)
 
+    def __abs__(self) -> Value:
+        x = self.data
+        # abs'(0) = 0, as in PyTorch (sign(0) = 0): the kink's convention in the op registry.
+        return _node(abs(x), "abs", self, 1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0)
+
     def __pow__(self, other: Value | Number) -> Value:
         x = self.data
         if isinstance(other, Value):
@@ -181,6 +186,23 @@ class Value:
             z = math.exp(x)
             s = z / (1.0 + z)
         return _node(s, "sigmoid", self, s * (1.0 - s))
+
+    def sin(self) -> Value:
+        x = self.data
+        return _node(math.sin(x), "sin", self, math.cos(x))
+
+    def cos(self) -> Value:
+        x = self.data
+        return _node(math.cos(x), "cos", self, -math.sin(x))
+
+    def sqrt(self) -> Value:
+        x = self.data
+        if x < 0.0:
+            raise ValueError(f"sqrt: argument {x!r} is negative")
+        r = math.sqrt(x)
+        # At 0 the slope is vertical: inf, as for x ** 0.5 (and PyTorch), rather than raising in
+        # backward for a forward that succeeded.
+        return _node(r, "sqrt", self, 0.5 / r if r else math.inf)
 
     # -- reverse mode
     # -------------------------------------------------------------------------------

@@ -106,6 +106,14 @@ class IeeeValue:
     def relu(self) -> IeeeValue:
         return self._unary(max(self.data, F(0.0)), F(1.0) if self.data >= 0 else F(0.0))
 
+    def __abs__(self) -> IeeeValue:
+        return self._unary(abs(self.data), F(1.0) if self.data >= 0 else F(-1.0))  # abs'(0) = 1
+
+    def sqrt(self) -> IeeeValue:
+        with np.errstate(all="ignore"):
+            r = np.sqrt(self.data)
+            return self._unary(r, F(0.5) / r)
+
     def sigmoid(self) -> IeeeValue:
         with np.errstate(all="ignore"):
             s = F(1.0) / (F(1.0) + np.exp(-self.data))

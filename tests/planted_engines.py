@@ -90,6 +90,22 @@ class ClosureValue:
         s = 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
         return self._unary(s, s * (1 - s))
 
+    def sin(self) -> Any:
+        return self._unary(math.sin(self.data), math.cos(self.data))
+
+    def cos(self) -> Any:
+        return self._unary(math.cos(self.data), -math.sin(self.data))
+
+    def sqrt(self) -> Any:
+        if self.data < 0:
+            raise ValueError("sqrt: negative argument")
+        r = math.sqrt(self.data)
+        return self._unary(r, 0.5 / r if r else math.inf)
+
+    def __abs__(self) -> Any:
+        x = self.data
+        return self._unary(abs(x), 1.0 if x > 0 else -1.0 if x < 0 else 0.0)
+
     def backward(self) -> None:
         topo: list[Any] = []
         visited: set[int] = set()
@@ -264,3 +280,48 @@ class FloorsInts(ClosureValue):
             out._backward = _backward
             return out
         return super().__truediv__(other)
+
+
+class SinSlopeNegated(ClosureValue):
+    """sin's slope with the sign of cos's: -cos(x)."""
+
+    def sin(self) -> Any:
+        return self._unary(math.sin(self.data), -math.cos(self.data))
+
+
+class CosSlopeSin(ClosureValue):
+    """cos's slope without its minus sign: sin(x)."""
+
+    def cos(self) -> Any:
+        return self._unary(math.cos(self.data), math.sin(self.data))
+
+
+class SqrtSlopeNotHalved(ClosureValue):
+    """sqrt's slope without the 1/2: 1/sqrt(x)."""
+
+    def sqrt(self) -> Any:
+        r = math.sqrt(self.data)
+        return self._unary(r, 1.0 / r)
+
+
+class AbsSlopeOne(ClosureValue):
+    """abs's slope 1 everywhere: wrong for every negative operand."""
+
+    def __abs__(self) -> Any:
+        return self._unary(abs(self.data), 1.0)
+
+
+class AbsKinkHalf(ClosureValue):
+    """abs'(0) = 0.5: no engine's convention (0, 1 or -1), a bug at the kink."""
+
+    def __abs__(self) -> Any:
+        x = self.data
+        return self._unary(abs(x), 1.0 if x > 0 else -1.0 if x < 0 else 0.5)
+
+
+class AbsKinkOne(ClosureValue):
+    """abs'(0) = 1 (`x if x >= 0 else -x`): a convention, not a bug."""
+
+    def __abs__(self) -> Any:
+        x = self.data
+        return self._unary(abs(x), 1.0 if x >= 0 else -1.0)

@@ -3,7 +3,9 @@
 `Num` is written in another style than ours: a node keeps its parents and local derivatives in a
 dict, and `backwards()` pushes gradients through a dict keyed by node, never through closures.
 Its names are all someone else's: `.value`, `.gradient`, `backwards()`, `Tanh()`,
-`exponential()`, `ln()`, `reLU()`, `sigmod()`. It is correct; the others each change one thing.
+`exponential()`, `ln()`, `reLU()`, `sigmod()`, `sine()`, `cosine()`,
+`square_root()`. It is correct; the others
+each change one thing.
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ class Num:
         out = _value(other) / self.value
         return self._new(out, (self, -out / self.value))
 
+    def __abs__(self) -> Num:  # (an operator: the same name in every engine)
+        x = self.value
+        return self._new(abs(x), (self, 1.0 if x > 0 else -1.0 if x < 0 else 0.0))
+
     def __neg__(self) -> Num:
         return self._new(-self.value, (self, -1.0))
 
@@ -108,6 +114,16 @@ class Num:
         x = self.value
         s = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
         return self._new(s, (self, s * (1.0 - s)))
+
+    def sine(self) -> Num:
+        return self._new(math.sin(self.value), (self, math.cos(self.value)))
+
+    def cosine(self) -> Num:
+        return self._new(math.cos(self.value), (self, -math.sin(self.value)))
+
+    def square_root(self) -> Num:
+        r = math.sqrt(self.value)
+        return self._new(r, (self, 0.5 / r))
 
     # ---- the backward pass ------------------------------------------------------------------
 

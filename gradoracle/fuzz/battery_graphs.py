@@ -48,7 +48,7 @@ def reuse_cases(offered: Sequence[Spelling]) -> list[tuple[str, Graph]]:
                 Graph((*_x(1.5, 0.75), op(name, 0, 1), op(name, 2, 0), op(name, 3, 2))),
             )
         )
-    unary = [s.op for s in offered if s.form == "v" and s.op not in ("exp", "log")]
+    unary = [s.op for s in offered if s.form == "v" and not OPS[s.op].chain_partner]
     if binary and unary:
         b, u = binary[0], unary[0]
         cases.append(
@@ -69,8 +69,9 @@ def _step(spelling: Spelling, y: int, x: int | None, nodes: list[Node], forms: l
     if form == "v":
         nodes.append(op("op", None, name, (y,)))
         forms.append("v")
-        if name in ("exp", "log"):  # log(exp(y)) and exp(log(y)) stay near y
-            nodes.append(op("op", None, "log" if name == "exp" else "exp", (len(nodes) - 1,)))
+        partner = OPS[name].chain_partner
+        if partner:  # log(exp(y)) and exp(log(y)) stay near y
+            nodes.append(op("op", None, partner, (len(nodes) - 1,)))
             forms.append("v")
         return len(nodes) - 1
     if form == "vv":
@@ -88,7 +89,7 @@ def _step(spelling: Spelling, y: int, x: int | None, nodes: list[Node], forms: l
 
 def chain_partner(spelling: Spelling) -> str | None:
     """The op a unary step needs beside its own to stay bounded (exp needs log and back)."""
-    return {"exp": "log", "log": "exp"}.get(spelling.op) if spelling.form == "v" else None
+    return OPS[spelling.op].chain_partner or None if spelling.form == "v" else None
 
 
 def chainable(spelling: Spelling, offered: Sequence[Spelling]) -> bool:

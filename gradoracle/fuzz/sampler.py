@@ -141,7 +141,7 @@ def op_result(
         return float(out) if finite else None
     if not all(p is None or (math.isfinite(p) and abs(p) <= limit) for p in (out, *partials)):
         return None
-    if abs(out) < UNDERFLOW_LIMIT and (out != 0.0 or op.name in ("exp", "pow")):
+    if abs(out) < UNDERFLOW_LIMIT and (out != 0.0 or op.zero_underflows):
         return None
     return float(out)
 

@@ -3,11 +3,16 @@
 A campaign must spend most of its CPU inside the implementation under test, and interpreted Python
 cost about as much per sampled op as our engine spends per op; compiled, sampling costs ~0.1 us per
 op. What is drawn is defined in Python, in fuzz.sampler: `op_result` says which operands fit an op,
-and the registry's samplers (reference.ops) say how constants and fresh inputs are drawn. This
-module writes the same rules out once more for numba (tests/fuzz/test_sampler.py checks the checks
-against `op_result` and the draws against the registry's domains). numba keeps the compiled loop on
-disk and recompiles when this file changes, not when reference.ops does: after changing a constant
-imported below, touch this file.
+and the registry's samplers (reference.ops) say how constants and fresh inputs are drawn. The ops
+themselves (numbers, domains, values, local derivatives, kinks, which sampler draws them) are a
+table generated from the registry into the GENERATED block below (`python -m gradoracle.generate
+--write`); `check` and `check_region` are op_result written once for any op of that table. Only the
+vocabularies are written here by hand: the samplers of reference.ops.SAMPLERS (`draw`), Span kinds,
+and the few helpers the generated formulas call (`_div`, `_sigmoid`, ...): tests/fuzz/
+test_sampler.py checks them against op_result and the registry's draws. numba keeps the compiled
+loop on disk and recompiles when this file changes: the table lives in this file so that a changed
+registry is a changed file (a constant imported below, from reference.ops, is not seen: after
+changing one, run the generator with a changed table or touch this file).
 
 Sampling regions (reference.ops.Region: where bugs live) come as tables that fuzz.sampler packs
 from the registry (one row per span, one per region): this module interprets them and draws no
@@ -52,12 +57,7 @@ KINK_DISTANCE = 1e-3
 # How many operand choices to try for one op before giving up on it.
 ATTEMPTS = 8
 
-# Op kinds the kernel knows (fuzz.sampler maps registry names to these) and operand forms.
-ADD, SUB, MUL, DIV, POW, NEG, TANH, EXP, LOG, RELU, SIGMOID = range(11)
-KINDS = {
-    "add": ADD, "sub": SUB, "mul": MUL, "div": DIV, "pow": POW, "neg": NEG, "tanh": TANH,
-    "exp": EXP, "log": LOG, "relu": RELU, "sigmoid": SIGMOID,
-}  # fmt: skip
+# Operand forms (op kinds: KINDS, in the generated table below).
 V, VV, VC, CV = range(4)
 FORMS = {"v": V, "vv": VV, "vc": VC, "cv": CV}
 # Span kinds (reference.ops.Span.kind) and the columns of a span row: kind, lo, hi, sign, ints,
@@ -141,7 +141,12 @@ def _fits(base: float, exponent: float) -> bool:
 
 @njit(cache=True)
 def _is_integer(x: float) -> bool:
-    return math.isfinite(x) and x == math.floor(x)
+    # (not x == math.floor(x): numba's floor is an int64, undefined beyond 2**63, and LLVM may
+    # then fold the comparison to False: (-1.0) ** 1e300 was refused once inlined.)
+    return math.isfinite(x) and x % 1.0 == 0.0
+
+
+is_integer = _is_integer  # the name the registry's domain expressions use (Op.domain)
 
 
 @njit(cache=True)
@@ -190,17 +195,22 @@ def _draw_pow(s: np.ndarray, form: int, slot: int, other: float, known: bool) ->
     return exponent if not known or _fits(other, exponent) else -1.0 + 2.0 * rnd(s)
 
 
+# reference.ops.SAMPLERS, in its order (OP_DRAWS names one per op).
+DRAW_REAL, DRAW_DIVISOR, DRAW_POSITIVE, DRAW_EXP_ARG, DRAW_POW = range(5)
+
+
 @njit(cache=True)
 def draw(s: np.ndarray, kind: int, form: int, slot: int, other: float, known: bool) -> float:
     """The registry's sampler of op `kind`: a value for operand `slot` of `form`, given the other
     operand's value if `known`; NaN where the registry's sampler returns None."""
-    if kind == DIV:
+    sampler = OP_DRAWS[kind]
+    if sampler == DRAW_DIVISOR:
         return _draw_nonzero(s) if slot == 1 else draw_real(s)
-    if kind == LOG:
+    if sampler == DRAW_POSITIVE:
         return abs(_draw_nonzero(s))
-    if kind == EXP:
+    if sampler == DRAW_EXP_ARG:
         return max(-EXP_ARG_LIMIT, min(EXP_ARG_LIMIT, draw_real(s)))
-    if kind == POW:
+    if sampler == DRAW_POW:
         return _draw_pow(s, form, slot, other, known)
     return draw_real(s)
 
@@ -247,79 +257,187 @@ def span_contains(spans: np.ndarray, span_values: np.ndarray, i: int, x: float) 
     return spans[i, 7] <= x <= spans[i, 8]
 
 
+# ---- the helpers the generated formulas call (reference.libs.FLOAT's, without exceptions) --------
+
+
+@njit(cache=True)
+def _div(x: float, y: float) -> float:
+    """x / y with IEEE semantics: +-inf or NaN at y == 0 (numba raises ZeroDivisionError)."""
+    if y == 0.0:
+        return _NAN if x == 0.0 or x != x else math.copysign(math.inf, x) * math.copysign(1.0, y)
+    return x / y
+
+
+@njit(cache=True)
+def _relu(x: float) -> float:
+    return x if x > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _step(x: float) -> float:
+    return 1.0 if x > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _sign(x: float) -> float:
+    return 1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0
+
+
+@njit(cache=True)
+def _sigmoid(x: float) -> float:
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(cache=True)
+def _sech2(x: float) -> float:
+    e = math.exp(-2.0 * abs(x))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+# ---- the op table, generated from the registry ---------------------------------------------------
+
+# ---- GENERATED by `python -m gradoracle.generate --write` from reference.ops: do not edit
+# fmt: off
+# Op kinds: the registry's order (as reference.tape's opcodes); how each op's
+# operands are drawn (reference.ops.SAMPLERS, numbered in order: see draw); whether a
+# 0.0 result is an underflow (Op.zero_underflows).
+KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "neg": 4, "pow": 5, "tanh": 6, "exp": 7,
+    "log": 8, "relu": 9, "sigmoid": 10, "sin": 11, "cos": 12, "sqrt": 13, "abs": 14}
+OP_DRAWS = np.array([0, 0, 0, 1, 0, 4, 0, 3, 2, 0, 0, 0, 0, 2, 0], dtype=np.int64)
+OP_ZERO_UNDERFLOWS = np.array([False, False, False, False, False, True, False, True, False,
+    False, False, False, False, False, False])
+
+
+@njit(cache=True)
+def op_in_domain(kind: int, form: int, a: float, b: float) -> bool:
+    """Op.domain (operands are finite)."""
+    if kind == 3:  # div
+        return b != 0
+    if kind == 5:  # pow
+        if form == VC:
+            return (a > 0) | ((a == 0) & (b >= 1)) | ((a < 0) & is_integer(b))
+        if form == CV:
+            return a > 0
+        if form == VV:
+            return a > 0
+        return False
+    if kind == 8:  # log
+        return a > 0
+    if kind == 13:  # sqrt
+        return a >= 0
+    return True
+
+
+@njit(cache=True)
+def op_value(kind: int, a: float, b: float) -> float:
+    """Op.forward."""
+    if kind == 0:  # add
+        return (a + b)
+    if kind == 1:  # sub
+        return (a - b)
+    if kind == 2:  # mul
+        return (a * b)
+    if kind == 3:  # div
+        return _div(a, b)
+    if kind == 4:  # neg
+        return (-a)
+    if kind == 5:  # pow
+        return (a ** b)
+    if kind == 6:  # tanh
+        return math.tanh(a)
+    if kind == 7:  # exp
+        return math.exp(a)
+    if kind == 8:  # log
+        return math.log(a)
+    if kind == 9:  # relu
+        return _relu(a)
+    if kind == 10:  # sigmoid
+        return _sigmoid(a)
+    if kind == 11:  # sin
+        return math.sin(a)
+    if kind == 12:  # cos
+        return math.cos(a)
+    if kind == 13:  # sqrt
+        return math.sqrt(a)
+    if kind == 14:  # abs
+        return abs(a)
+    return _NAN
+
+
+@njit(cache=True)
+def op_partial(kind: int, slot: int, a: float, b: float, out: float) -> float:
+    """Op.grads[slot]: the local derivative wrt operand `slot`."""
+    if kind == 0:  # add
+        return 1.0
+    if kind == 1:  # sub
+        return 1.0 if slot == 0 else -1.0
+    if kind == 2:  # mul
+        return b if slot == 0 else a
+    if kind == 3:  # div
+        return _div(1.0, b) if slot == 0 else (-_div(out, b))
+    if kind == 4:  # neg
+        return -1.0
+    if kind == 5:  # pow
+        return (b * (a ** (b - 1.0))) if slot == 0 else (math.log(a) * out)
+    if kind == 6:  # tanh
+        return _sech2(a)
+    if kind == 7:  # exp
+        return out
+    if kind == 8:  # log
+        return _div(1.0, a)
+    if kind == 9:  # relu
+        return _step(a)
+    if kind == 10:  # sigmoid
+        return (out * _sigmoid(-a))
+    if kind == 11:  # sin
+        return math.cos(a)
+    if kind == 12:  # cos
+        return (-math.sin(a))
+    if kind == 13:  # sqrt
+        return _div(0.5, out)
+    if kind == 14:  # abs
+        return _sign(a)
+    return _NAN
+
+
+@njit(cache=True)
+def op_kink(kind: int) -> tuple[int, float]:
+    """Op.kinks: (operand, value) of the op's kink, operand -1 for none."""
+    if kind == 9:  # relu
+        return 0, 0.0
+    if kind == 14:  # abs
+        return 0, 0.0
+    return -1, 0.0
+# fmt: on
+# ---- END GENERATED ----
+
+
 # ---- checks: fuzz.sampler.op_result at the default limit, NaN for None ---------------------------
 
 
 @njit(cache=True)
-def _moderate(out: float) -> float:
-    """`out` if it is within the limit and does not underflow, else NaN."""
-    if -_L <= out <= _L and (out == 0.0 or not -_U < out < _U):
-        return out
-    return _NAN
-
-
-@njit(cache=True)
 def check(kind: int, form: int, a: float, b: float) -> float:
-    """The op's value if (a, b) fit it, as op_result decides; NaN if not."""
-    need_a = form in (VV, VC)
-    need_b = form in (VV, CV)
-    if kind == ADD:
-        return _moderate(a + b)
-    if kind == SUB:
-        return _moderate(a - b)
-    if kind == MUL:  # d/da = b, d/db = a
-        if (need_a and not -_L <= b <= _L) or (need_b and not -_L <= a <= _L):
-            return _NAN
-        return _moderate(a * b)
-    if kind == DIV:  # d/da = 1/b, d/db = -(a/b)/b
-        if b == 0.0 or not math.isfinite(b):
-            return _NAN
-        out = a / b
-        if (need_a and not -_L <= 1.0 / b <= _L) or (need_b and not -_L <= out / b <= _L):
-            return _NAN
-        return _moderate(out)
-    if kind == POW:  # d/da = b*a**(b-1), d/db = log(a)*a**b
-        if not (math.isfinite(a) and math.isfinite(b)):
-            return _NAN
-        if form == VC:  # a**k: a > 0, a < 0 with an integer k, a == 0 with k >= 1
-            if not (a > 0.0 or (b >= 1.0 if a == 0.0 else _is_integer(b))):
-                return _NAN
-        elif not a > 0.0:
-            return _NAN
-        out = a**b
-        if need_a and not -_L <= b * a ** (b - 1.0) <= _L:
-            return _NAN
-        if need_b and not -_L <= math.log(a) * out <= _L:
-            return _NAN
-        return out if -_L <= out <= _L and not -_U < out < _U else _NAN  # 0.0 underflowed too
-    if kind == NEG:
-        return _moderate(-a)
-    if kind == TANH:  # tanh' = sech(a)**2 is in [0, 1]
-        if not math.isfinite(a):
-            return _NAN
-        out = math.tanh(a)
-        return out if out == 0.0 or not -_U < out < _U else _NAN
-    if kind == EXP:  # exp' = exp; 0.0 is an underflow
-        out = math.exp(a)
-        return out if _U <= out <= _L else _NAN
-    if kind == LOG:  # log' = 1/a
-        if not (0.0 < a < math.inf and -_L <= 1.0 / a <= _L):
-            return _NAN
-        return _moderate(math.log(a))
-    if kind == RELU:  # relu' is 0 or 1; operands keep KINK_DISTANCE from 0
-        if a >= _K:
-            return a if a <= _L else _NAN
-        return 0.0 if -math.inf < a <= -_K else _NAN
-    if kind == SIGMOID:  # sigmoid' = s*(1-s) is in [0, 1/4]
-        if not math.isfinite(a):
-            return _NAN
-        if a >= 0:
-            out = 1.0 / (1.0 + math.exp(-a))
-        else:
-            e = math.exp(a)
-            out = e / (1.0 + e)
-        return out if out == 0.0 or not -_U < out < _U else _NAN
-    return _NAN
+    """The op's value if (a, b) fit it, as op_result decides; NaN if not: in the domain, operands
+    KINK_DISTANCE away from a kink, the value and the needed local derivatives within the limit, and
+    the value not an underflow."""
+    if not (math.isfinite(a) and math.isfinite(b) and op_in_domain(kind, form, a, b)):
+        return _NAN
+    side, at = op_kink(kind)
+    if side >= 0 and abs((a if side == 0 else b) - at) < _K:
+        return _NAN
+    out = op_value(kind, a, b)
+    if not -_L <= out <= _L:
+        return _NAN
+    if form != CV and not -_L <= op_partial(kind, 0, a, b, out) <= _L:
+        return _NAN
+    if form in (VV, CV) and not -_L <= op_partial(kind, 1, a, b, out) <= _L:
+        return _NAN
+    if -_U < out < _U and (out != 0.0 or OP_ZERO_UNDERFLOWS[kind]):
+        return _NAN
+    return out
 
 
 @njit(cache=True)
@@ -327,58 +445,17 @@ def check_region(kind: int, form: int, a: float, b: float, need_partials: bool) 
     """op_result(moderate=False, finite_partials=need_partials): the op's value if (a, b) are in
     its domain and the value (and, if `need_partials`, the needed local derivatives) are finite;
     no magnitude limit, underflow or kink margin. NaN if not."""
-    if not (math.isfinite(a) and math.isfinite(b)):
+    if not (math.isfinite(a) and math.isfinite(b) and op_in_domain(kind, form, a, b)):
         return _NAN
-    need_a = need_partials and form in (VV, VC)
-    need_b = need_partials and form in (VV, CV)
-    if kind == ADD:
-        out = a + b
-    elif kind == SUB:
-        out = a - b
-    elif kind == MUL:  # the partials b and a are finite operands
-        out = a * b
-    elif kind == DIV:
-        if b == 0.0:
-            return _NAN
-        out = a / b
-        if need_a and not math.isfinite(1.0 / b):
-            return _NAN
-        if need_b and not math.isfinite(out / b):
-            return _NAN
-    elif kind == POW:
-        if form == VC:
-            if not (a > 0.0 or (b >= 1.0 if a == 0.0 else _is_integer(b))):
-                return _NAN
-        elif not a > 0.0:
-            return _NAN
-        out = a**b
-        if need_a and not math.isfinite(b * a ** (b - 1.0)):
-            return _NAN
-        if need_b and not math.isfinite(math.log(a) * out):
-            return _NAN
-    elif kind == NEG:
-        out = -a
-    elif kind == TANH:  # tanh' = sech(a)**2 is in [0, 1]
-        out = math.tanh(a)
-    elif kind == EXP:  # exp' = exp
-        out = math.exp(a)
-    elif kind == LOG:  # log' = 1/a
-        if not a > 0.0:
-            return _NAN
-        if need_partials and not math.isfinite(1.0 / a):
-            return _NAN
-        out = math.log(a)
-    elif kind == RELU:  # relu' is 0 or 1
-        out = a if a > 0.0 else 0.0
-    elif kind == SIGMOID:  # sigmoid' = s*(1-s) is in [0, 1/4]
-        if a >= 0:
-            out = 1.0 / (1.0 + math.exp(-a))
-        else:
-            e = math.exp(a)
-            out = e / (1.0 + e)
-    else:
+    out = op_value(kind, a, b)
+    if not math.isfinite(out):
         return _NAN
-    return out if math.isfinite(out) else _NAN
+    if need_partials:
+        if form != CV and not math.isfinite(op_partial(kind, 0, a, b, out)):
+            return _NAN
+        if form in (VV, CV) and not math.isfinite(op_partial(kind, 1, a, b, out)):
+            return _NAN
+    return out
 
 
 # ---- graphs --------------------------------------------------------------------------------------

@@ -149,15 +149,15 @@ def within_sweeps(
     )
 
 
-def _partial_floor(op: str, slot: int, out: float) -> float:
-    """How large a partial's own rounding error can be, where that exceeds the partial itself.
-
-    tanh's and sigmoid's partials (1 - t*t, s*(1 - s)) are computed from terms of size 1 and s;
-    the exponent's partial of a**b, log(a) * out, is off by ~eps * out when `a` is one ulp from 1.
-    """
-    if op == "tanh":
+def _partial_floor(op: Op, slot: int, out: float) -> float:
+    """How large a partial's own rounding error can be, where that exceeds the partial itself
+    (Op.partial_floors): tanh's and sigmoid's partials (1 - t*t, s*(1 - s)) are computed from terms
+    of size 1 and s; the exponent's partial of a**b, log(a) * out, is off by ~eps * out when `a` is
+    one ulp from 1."""
+    floor = (*op.partial_floors, "", "")[slot]
+    if floor == "1":
         return 1.0
-    if op == "sigmoid" or (op == "pow" and slot == 1):
+    if floor == "out":
         return abs(out)
     return 0.0
 
@@ -172,7 +172,7 @@ def _partial_sizes(
     a, b = operands
     partials = op.partials(FLOAT, form, a, b, out)
     magnitudes = [
-        0.0 if p is None else max(abs(p), _partial_floor(op.name, k, out))
+        0.0 if p is None else max(abs(p), _partial_floor(op, k, out))
         for k, p in enumerate(partials)
     ]
     moves = [0.0] * len(partials)
@@ -441,11 +441,6 @@ def _domain_edge(op: Op, form: str, slot: int, at: float, operands: list[float |
 
 # Exceptions the README op table promises for each situation (reference.libs.FLOAT raises them).
 _OVERFLOW = ("OverflowError",)
-_EDGE_ERRORS = {
-    "log": ("ValueError",),
-    "div": ("ZeroDivisionError",),
-    "pow": ("ValueError", "ZeroDivisionError"),
-}
 
 
 def _why_raising_may_be_right(
@@ -487,7 +482,7 @@ def _why_raising_may_be_right(
             if near and _domain_edge(op, form, slot, at, operands):
                 where = f"node {i}: {op.name} at {x!r}, within {e:.3g} of {at:g}"
                 edge = "an operand is within its forward error of a domain edge"
-                return edge, where, _EDGE_ERRORS.get(op.name, ())
+                return edge, where, op.edge_errors
         if any(e > 0.0 for e in spreads) and _leaves_nearby(op, form, operands, spreads):
             where = f"node {i}: {op.name} at {_operands(*operands)}"  # type: ignore[arg-type]
             return "an operand is within its forward error of an overflow", where, _OVERFLOW

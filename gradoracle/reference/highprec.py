@@ -89,13 +89,13 @@ def _evaluate_dual(graph: Graph) -> tuple[Any, tuple[Any, ...], float]:
             if type(e) not in (ValueError, ZeroDivisionError, OverflowError):
                 raise
             raise type(e)(f"node {i}: {e}") from e
-        if n.op in ("add", "sub") and n.args[0] != n.args[1]:  # x - x is exactly 0: no risk
+        if op.value_cancels and n.args[0] != n.args[1]:  # x - x is exactly 0: no risk
             risk = max(risk, _bits_at_risk(a, b, out))
         if op.arity == 2 and n.args[0] == n.args[1]:
             # One node as both operands: combine the partials first. x-x, x+x, x*x, x/x have
             # exactly combinable partials (0, 2, 2x, 0); only x**x can cancel (at x = 1/e).
             combined = partials[0] + partials[1]
-            if n.op == "pow":
+            if op.partials_cancel:
                 risk = max(risk, _bits_at_risk(partials[0], partials[1], combined))
             contributions = [(n.args[0], combined)]
         else:  # partial is None for a constant operand

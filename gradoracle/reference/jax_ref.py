@@ -38,7 +38,7 @@ import numpy as np
 from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
 from gradoracle.reference.libs import JAX
-from gradoracle.reference.ops import OPS
+from gradoracle.reference.ops import OPS, Op
 from gradoracle.reference.tape import (
     NOP,
     OP_NAMES,
@@ -116,21 +116,32 @@ def _branch(name: str) -> Callable[[Any, Any], Any]:
 
 
 def _domains() -> dict[str, Callable[..., Any]]:
-    """Op.in_domain's conditions beyond finite operands, written for jax.numpy: per op whose domain
-    is not every real, (a, b, a is a constant, b is a constant) -> inside. (tests/reference/
-    test_jax_ref.py checks them against the registry's domains.)"""
+    """Op.in_domain's conditions beyond finite operands, for jax.numpy: per op whose domain is not
+    every real, (a, b, a is a constant, b is a constant) -> inside. The registry's domain
+    expressions (Op.domain) are evaluated on arrays, the form chosen by which operand is constant
+    (tests/reference/test_jax_ref.py checks them against Op.in_domain)."""
     import jax.numpy as jnp
 
-    def pow_domain(a: Any, b: Any, a_const: Any, b_const: Any) -> Any:
-        integer = jnp.floor(b) == b  # a ** k: a > 0, a == 0 with k >= 1, a < 0 with an integer k
-        power = (a > 0) | ((a == 0) & (b >= 1)) | ((a < 0) & integer)
-        return jnp.where(b_const, power, a > 0)  # k ** a and a ** b: a positive base
+    names = {"is_integer": lambda x: jnp.floor(x) == x, "__builtins__": {}}
 
-    return {
-        "div": lambda a, b, a_const, b_const: b != 0,
-        "log": lambda a, b, a_const, b_const: a > 0,
-        "pow": pow_domain,
-    }
+    def compiled(op: Op, form: str) -> Callable[[Any, Any], Any]:
+        fn: Callable[[Any, Any], Any] = eval(f"lambda a, b: {op.domain_expr(form)}", names)
+        return fn
+
+    def domain(op: Op) -> Callable[..., Any]:
+        fns = {form: compiled(op, form) for form in op.forms}
+        if op.arity == 1:
+            return lambda a, b, a_const, b_const: fns["v"](a, b)
+
+        first = next(iter(fns.values()))  # (an op without some form: any form's expression)
+        vv, vc, cv = (fns.get(form, first) for form in ("vv", "vc", "cv"))
+
+        def binary(a: Any, b: Any, a_const: Any, b_const: Any) -> Any:
+            return jnp.where(b_const, vc(a, b), jnp.where(a_const, cv(a, b), vv(a, b)))
+
+        return binary
+
+    return {op.name: domain(op) for op in OPS.values() if op.domain}
 
 
 def _branches() -> list[Callable[[Any, Any], Any]]:

@@ -24,6 +24,7 @@ formula ever runs in exact big-int arithmetic or integer power.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -34,6 +35,36 @@ import mpmath
 MP_EXP_LIMIT = 1e5
 # Largest float64 exponent argument: exp(x) overflows to inf for x above log(DBL_MAX) ~ 709.78.
 FLOAT_LOG_MAX = math.log(1.7976931348623157e308)
+
+
+# Primitives total on the reals with no convention to choose: each lib takes them from its module by
+# name (math, mpmath, jax.numpy), and the compiled sampler's generated table (reference.generate)
+# writes the numba spelling. Guarded primitives (domains, overflow, kinks) are methods below.
+PRIMITIVES: dict[str, tuple[str, str, str, str]] = {
+    # name: (math, mpmath, jax.numpy, numba kernel)
+    "tanh": ("tanh", "tanh", "tanh", "math.tanh"),
+    "sin": ("sin", "sin", "sin", "math.sin"),
+    "cos": ("cos", "cos", "cos", "math.cos"),
+}
+
+
+class _Primitive:
+    """A lib attribute looked up by name in the lib's module (PRIMITIVES, column `lib.column`)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, lib: Any, owner: type | None = None) -> Callable[[Any], Any]:
+        fn: Callable[[Any], Any] = getattr(lib.module, PRIMITIVES[self.name][lib.column])
+        return fn
+
+
+class _Plain:
+    """The PRIMITIVES, for a lib with a `module` and its `column` in the table."""
+
+    tanh = _Primitive()
+    sin = _Primitive()
+    cos = _Primitive()
 
 
 class Lib(Protocol):
@@ -48,23 +79,33 @@ class Lib(Protocol):
     def div(self, a: Any, b: Any) -> Any: ...
     def neg(self, a: Any) -> Any: ...
     def pow(self, a: Any, b: Any) -> Any: ...
-    def tanh(self, a: Any) -> Any: ...
+    @property
+    def tanh(self) -> Callable[[Any], Any]: ...
+    @property
+    def sin(self) -> Callable[[Any], Any]: ...
+    @property
+    def cos(self) -> Callable[[Any], Any]: ...
     def exp(self, a: Any) -> Any: ...
     def log(self, a: Any) -> Any: ...
     def relu(self, a: Any) -> Any: ...
     def sigmoid(self, a: Any) -> Any: ...
     def sech2(self, a: Any) -> Any: ...
     def step(self, a: Any) -> Any: ...
+    def sqrt(self, a: Any) -> Any: ...
+    def abs(self, a: Any) -> Any: ...
+    def sign(self, a: Any) -> Any: ...
 
 
 def _is_integral(x: float) -> bool:
     return math.isfinite(x) and float(x).is_integer()
 
 
-class FloatLib:
+class FloatLib(_Plain):
     """Python floats; errors are Python's, with the op named in the message."""
 
     name = "float"
+    module = math
+    column = 0
 
     def lift(self, x: float | int) -> float:
         return float(x)
@@ -101,9 +142,6 @@ class FloatLib:
         except OverflowError:
             raise OverflowError(f"pow: overflow in {x!r} ** {y!r}") from None
 
-    def tanh(self, a: float) -> float:
-        return math.tanh(a)
-
     def exp(self, a: float) -> float:
         try:
             return math.exp(a)
@@ -136,11 +174,26 @@ class FloatLib:
         """relu's derivative with the kink convention relu'(0) = 0."""
         return 1.0 if a > 0 else 0.0
 
+    def sqrt(self, a: float) -> float:
+        try:
+            return math.sqrt(float(a))
+        except ValueError:
+            raise ValueError(f"sqrt: math domain error at {a!r} (needs x >= 0)") from None
 
-class MpLib:
+    def abs(self, a: float) -> float:
+        return abs(float(a))
+
+    def sign(self, a: float) -> float:
+        """abs's derivative with the kink convention abs'(0) = 0 (PyTorch)."""
+        return 1.0 if a > 0 else -1.0 if a < 0 else 0.0
+
+
+class MpLib(_Plain):
     """mpmath mpf at the caller's precision; same error types as FloatLib."""
 
     name = "mpmath"
+    module = mpmath
+    column = 1
 
     def lift(self, x: float | int) -> Any:
         return mpmath.mpf(float(x))  # exact: every float is an mpf (an int: its float)
@@ -174,9 +227,6 @@ class MpLib:
             raise OverflowError("pow: result too large for the high-precision reference")
         return mpmath.power(a, b)
 
-    def tanh(self, a: Any) -> Any:
-        return mpmath.tanh(a)
-
     def exp(self, a: Any) -> Any:
         if a > MP_EXP_LIMIT:
             raise OverflowError(f"exp: argument {mpmath.nstr(a)} too large")
@@ -203,11 +253,23 @@ class MpLib:
     def step(self, a: Any) -> Any:
         return mpmath.mpf(1) if a > 0 else mpmath.mpf(0)
 
+    def sqrt(self, a: Any) -> Any:
+        if a < 0:
+            raise ValueError(f"sqrt: math domain error at {mpmath.nstr(a)} (needs x >= 0)")
+        return mpmath.sqrt(a)
 
-class JaxLib:
+    def abs(self, a: Any) -> Any:
+        return abs(a)
+
+    def sign(self, a: Any) -> Any:
+        return mpmath.mpf(1) if a > 0 else mpmath.mpf(-1) if a < 0 else mpmath.mpf(0)
+
+
+class JaxLib(_Plain):
     """float64 jax.numpy with NaN-free gradients; jax is imported on first use."""
 
     name = "jax"
+    column = 2
 
     def __init__(self) -> None:
         self._jnp: ModuleType | None = None
@@ -222,6 +284,10 @@ class JaxLib:
             jax.config.update("jax_enable_x64", True)
             self._jnp = jnp
         return self._jnp
+
+    @property
+    def module(self) -> Any:
+        return self.jnp
 
     def lift(self, x: float | int) -> Any:
         return self.jnp.asarray(float(x), dtype=self.jnp.float64)
@@ -260,9 +326,6 @@ class JaxLib:
         r = jnp.where(odd & (a < 0), -r, r)
         return jnp.where(use, r, jnp.where(ok, jnp.inf, jnp.nan))
 
-    def tanh(self, a: Any) -> Any:
-        return self.jnp.tanh(a)
-
     def exp(self, a: Any) -> Any:
         jnp = self.jnp
         ok = a <= FLOAT_LOG_MAX
@@ -289,6 +352,23 @@ class JaxLib:
 
     def step(self, a: Any) -> Any:
         return self.jnp.where(a > 0, 1.0, 0.0)
+
+    def sqrt(self, a: Any) -> Any:
+        # NaN below 0; at 0 the value 0 (its slope, infinite, is outside the comparable domain:
+        # Op.edges), computed in a branch whose own derivative is finite.
+        jnp = self.jnp
+        ok = a > 0
+        return jnp.where(ok, jnp.sqrt(jnp.where(ok, a, 1.0)), jnp.where(a == 0, 0.0, jnp.nan))
+
+    def abs(self, a: Any) -> Any:
+        # abs'(0) = 0 written out (PyTorch's convention), not left to jnp.abs's rule: at 0 the
+        # constant branch is selected, whose derivative is 0.
+        jnp = self.jnp
+        return jnp.where(a > 0, a, jnp.where(a < 0, -a, 0.0))
+
+    def sign(self, a: Any) -> Any:
+        jnp = self.jnp
+        return jnp.where(a > 0, 1.0, jnp.where(a < 0, -1.0, 0.0))
 
 
 FLOAT = FloatLib()

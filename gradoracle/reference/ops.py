@@ -22,6 +22,20 @@ Forms say which operands are graph variables ('v') and which are plain-number co
 unary ops have the single form 'v'; binary ops 'vv', 'vc' (constant on the right, `a + 2`) and 'cv'
 (constant on the left, `2 + a`). For pow: 'vc' is a**k, 'cv' is k**a, 'vv' is a**b.
 Operands are always passed positionally as spelled: in `forward(lib, a, b)` `a` is the left operand.
+
+Adding an op (this registry is the single source; nothing else names ops by hand):
+1. An entry below (`_unary` or `_binary`): forward and local derivatives written against `lib`,
+   using the primitives of `reference.libs` (a total function is one row of `libs.PRIMITIVES`; a
+   guarded one, a method in each lib); `domain` as an expression per form (it runs on floats,
+   jax.numpy and numba alike), `draws` (a name in SAMPLERS), `edges` where the domain ends or
+   the slope is infinite, `kinks` with their convention and `alternatives` (fuzz.conventions turns
+   them into explicit cases), `outside` points with a convention name, `regions` where bugs live,
+   `method_names` for spellings, and the docs (they are the README op table).
+2. The engine: a method in engine/engine.py with its local derivative beside the forward.
+3. `python -m gradoracle.generate --write`: rewrites the compiled sampler's op table (in
+   fuzz/sampler_kernel.py), the corpus schema's op list and the README's op and region tables
+   (tests/test_generated.py fails while any is stale).
+4. Tests: the engine's (tests/engine) and a planted wrong derivative that the oracle catches.
 """
 
 from __future__ import annotations
@@ -30,7 +44,7 @@ import math
 import operator
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gradoracle.reference.libs import Lib
@@ -193,8 +207,6 @@ class Op:
     call: Callable[..., Any]  # the Python spelling on objects: operator.add, methodcaller('tanh')
     forward: Callable[..., Any]  # forward(lib, a, b=None) -> value
     grads: tuple[Callable[..., Any], ...]  # per operand: grad(lib, a, b, out) -> d out / d operand
-    domain: Callable[[str, float, float | None], bool]  # math domain; see in_domain
-    sampler: Draw  # see draw
     doc: str
     domain_doc: str
     derivative_doc: str
@@ -207,6 +219,37 @@ class Op:
     # A method op's names in engines people publish, its own (micrograd's) first: the candidates
     # fuzz.spellings detects (`a.ln()` for log). Empty for an op spelled with an operator.
     method_names: tuple[str, ...] = ()
+    # The math domain beyond finite operands (see in_domain), per form: a Python expression in
+    # `a`, `b`, comparisons, `&`, `|` and `is_integer(x)`, which evaluates alike on floats, on
+    # jax.numpy arrays (reference.jax_ref) and in the compiled sampler (fuzz.sampler_kernel's
+    # generated table). Key '*' is every form; no entry: every real.
+    domain: Mapping[str, str] = field(default_factory=dict)
+    draws: str = "real"  # how operands are drawn inside the domain: a name in SAMPLERS
+    # exp and pow: a 0.0 result is an underflow (the exact value is not 0), not an exact zero.
+    zero_underflows: bool = False
+    # Per operand: a floor under |partial| where the partial's own rounding error exceeds it
+    # (reference.compare): '1' (tanh's 1 - t*t is computed from terms of size 1), 'out' (|out|).
+    partial_floors: tuple[str, ...] = ()
+    # The exceptions the README op table promises where an operand sits at a domain edge.
+    edge_errors: tuple[str, ...] = ()
+    # A unary op whose deep chains need their inverse between steps to stay bounded (exp: log).
+    chain_partner: str = ""
+    # add and sub: the value itself may cancel (x - y ~ 0); pow: x ** x's two partials may.
+    value_cancels: bool = False
+    partials_cancel: bool = False
+
+    def __post_init__(self) -> None:
+        exprs = dict(self.domain)
+        fns = {
+            form: eval(f"lambda a, b: {exprs.get(form, exprs.get('*', 'True'))}", _DOMAIN_NAMES)
+            for form in self.forms
+        }
+        object.__setattr__(self, "_domain_fns", fns)
+        object.__setattr__(self, "sampler", SAMPLERS[self.draws])
+
+    def domain_expr(self, form: str) -> str:
+        """The domain's expression for a form ('True': every real)."""
+        return self.domain.get(form, self.domain.get("*", "True"))
 
     def spell(self, form: str, a: str, b: str = "", *, method: str | None = None) -> str:
         """The op as source text; `method` is an engine's name for a method op (`a.ln()`)."""
@@ -234,7 +277,7 @@ class Op:
         """
         if not math.isfinite(a) or (b is not None and not math.isfinite(b)):
             return False
-        return self.domain(form, a, b)
+        return bool(self._domain_fns[form](a, b))  # type: ignore[attr-defined]
 
     def float_ok(self, form: str, a: float, b: float | None = None) -> bool:
         """in_domain, and the FLOAT value and needed partials are finite (no overflow)."""
@@ -257,7 +300,7 @@ class Op:
         in_domain holds for the pair by construction. None when no value works for `other`
         (only a**b with a <= 0 given).
         """
-        return self.sampler(form, rng, slot, other)
+        return self.sampler(form, rng, slot, other)  # type: ignore[attr-defined]
 
     def partials(
         self, lib: Lib, form: str, a: Any, b: Any = None, out: Any = None
@@ -325,20 +368,8 @@ def _fits(base: float, exponent: float) -> bool:
 # ---- per-op domains and samplers ----------------------------------------------------------------
 
 
-def _always(form: str, a: float, b: float | None) -> bool:
-    return True
-
-
-def _div_domain(form: str, a: float, b: float | None) -> bool:
-    return b != 0
-
-
 def _div_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
     return draw_nonzero(rng) if slot == 1 else draw_real(rng)
-
-
-def _log_domain(form: str, a: float, b: float | None) -> bool:
-    return a > 0
 
 
 def _positive_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
@@ -347,17 +378,6 @@ def _positive_sampler(form: str, rng: random.Random, slot: int, other: float | N
 
 def _exp_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float:
     return max(-EXP_ARG_LIMIT, min(EXP_ARG_LIMIT, draw_real(rng)))
-
-
-def _pow_domain(form: str, a: float, b: float | None) -> bool:
-    assert b is not None
-    if form == "vc":  # a**k: d/da = k*a**(k-1) must be a finite real
-        if a > 0:
-            return True
-        if a == 0:
-            return b >= 1
-        return float(b).is_integer()  # (int.is_integer is Python 3.12's)
-    return a > 0  # k**a and a**b: d/d(exponent) = log(base)*base**exponent needs base > 0
 
 
 def _pow_sampler(form: str, rng: random.Random, slot: int, other: float | None) -> float | None:
@@ -384,6 +404,19 @@ def _pow_sampler(form: str, rng: random.Random, slot: int, other: float | None) 
         return None  # no exponent makes base**exponent differentiable wrt the exponent
     exponent = draw_real(rng)
     return exponent if other is None or _fits(other, exponent) else rng.uniform(-1.0, 1.0)
+
+
+# How an op's operands are drawn (Op.draws): a fixed vocabulary, written once more for numba in
+# fuzz.sampler_kernel.draw (numbered in this order; tests/fuzz/test_sampler.py compares the two).
+SAMPLERS: dict[str, Draw] = {
+    "real": _real_sampler,
+    "divisor": _div_sampler,  # b != 0
+    "positive": _positive_sampler,
+    "exp_arg": _exp_sampler,  # |a| <= EXP_ARG_LIMIT
+    "pow": _pow_sampler,
+}
+# What a domain expression (Op.domain) may name besides a and b.
+_DOMAIN_NAMES: dict[str, Any] = {"is_integer": _integral}
 
 
 # ---- sampling regions ----------------------------------------------------------------------------
@@ -453,6 +486,51 @@ LOG_REGIONS = (
 )  # fmt: skip
 
 
+# sin and cos: values stay in [-1, 1], but an argument must be reduced modulo 2*pi exactly (x87's
+# fsin, float32 storage and naive reductions x - 2*pi*round(x / (2*pi)) lose every digit at 1e22),
+# and near a zero of the value (multiples of pi for sin) only the exact float argument gives it.
+_HUGE_ARGUMENT = Region(
+    "huge argument",
+    "v",
+    W,
+    (Span("log", 5.0, 300.0, sign=0),),
+    note="range reduction: sin(1e22) = -0.852, a naive one gets anything",
+)
+SIN_REGIONS = (
+    _HUGE_ARGUMENT,
+    Region(
+        "multiple of pi",
+        "v",
+        W,
+        (Span("values", values=(math.pi, -math.pi, 2 * math.pi, 100 * math.pi, 1e6 * math.pi)),),
+        note="sin(pi) is 1.2246e-16 (the float pi is not pi); d/da = cos(a) = -1",
+    ),
+)
+COS_REGIONS = (
+    _HUGE_ARGUMENT,
+    Region("odd multiple of pi/2", "v", W,
+           (Span("values", values=(math.pi / 2, -math.pi / 2, 3 * math.pi / 2, 1e6 * math.pi)),),
+           note="cos(pi/2) is 6.1232e-17, not 0; d/da = -sin(a) = -1 (and cos(1e6 pi) = 1)"),
+)  # fmt: skip
+
+
+SQRT_REGIONS = (
+    Region("tiny", "v", W, (Span("log", -300.0, -3.0),),
+           note="the slope 0.5/sqrt(a) is huge but finite (5e149 at 1e-300)"),
+    Region("huge", "v", W, (Span("log", 100.0, 300.0),),
+           note="sqrt(1e300) = 1e150: a ** 0.5 via exp(0.5*log(a)) loses digits"),
+)  # fmt: skip
+
+
+ABS_REGIONS = (
+    Region("at 0", "v", W, (Span("values", values=(0.0, -0.0), ints=0.5),),
+           note="the kink itself: abs'(0) = 0"),
+    Region("just above 0", "v", W, (Span("log", -300.0, -3.0, sign=1),)),
+    Region("just below 0", "v", W, (Span("log", -300.0, -3.0, sign=-1),),
+           note="abs'(a) = -1: a slope of 1 everywhere (abs as max(a, -a) done wrong) shows"),
+)  # fmt: skip
+
+
 # ---- the registry --------------------------------------------------------------------------------
 
 
@@ -487,8 +565,6 @@ def _binary(
         doc=doc,
         domain_doc=domain_doc,
         derivative_doc=derivative_doc,
-        domain=kw.pop("domain", _always),
-        sampler=kw.pop("sampler", _real_sampler),
         **kw,
     )
 
@@ -501,13 +577,18 @@ def _unary(
     derivative_doc: str,
     *,
     other_names: tuple[str, ...] = (),
+    spelled: tuple[str, Callable[..., Any]] | None = None,
     **kw: Any,
 ) -> Op:
-    """A unary op: `-a` for neg, else the method `a.<name>()`. A method op's candidate names
-    (Op.method_names) are its own, its capitalised and upper-case forms, then `other_names`."""
-    spelling = "-{a}" if name == "neg" else "{a}." + name + "()"
-    fn = operator.neg if name == "neg" else operator.methodcaller(name)
-    names = () if name == "neg" else (name, name.capitalize(), name.upper(), *other_names)
+    """A unary op: the method `a.<name>()`, or an operator `spelled` as (template, call): `-a`,
+    `abs(a)`. A method op's candidate names (Op.method_names) are its own, its capitalised and
+    upper-case forms, then `other_names`; an operator has none."""
+    names: tuple[str, ...] = ()
+    if spelled is not None:
+        spelling, fn = spelled
+    else:
+        spelling, fn = "{a}." + name + "()", operator.methodcaller(name)
+        names = (name, name.capitalize(), name.upper(), *other_names)
     return Op(
         name=name,
         arity=1,
@@ -519,8 +600,6 @@ def _unary(
         doc=doc,
         derivative_doc=derivative_doc,
         domain_doc=kw.pop("domain_doc", "all reals"),
-        domain=kw.pop("domain", _always),
-        sampler=kw.pop("sampler", _real_sampler),
         method_names=tuple(dict.fromkeys(names)),
         **kw,
     )
@@ -537,6 +616,7 @@ _REGISTRY: tuple[Op, ...] = (
         "all reals",
         "d/da = 1, d/db = 1",
         regions=ADD_REGIONS,
+        value_cancels=True,
     ),
     _binary(
         "sub",
@@ -548,6 +628,7 @@ _REGISTRY: tuple[Op, ...] = (
         "all reals",
         "d/da = 1, d/db = -1",
         regions=SUB_REGIONS,
+        value_cancels=True,
     ),
     _binary(
         "mul",
@@ -569,8 +650,9 @@ _REGISTRY: tuple[Op, ...] = (
         "quotient",
         "b != 0 (ZeroDivisionError)",
         "d/da = 1/b, d/db = -a/b**2",
-        domain=_div_domain,
-        sampler=_div_sampler,
+        domain={"*": "b != 0"},
+        draws="divisor",
+        edge_errors=("ZeroDivisionError",),
         edges=((1, 0.0),),
         outside=(
             Outside("division-by-zero", "vc", (1.0, 0.0), math.inf),
@@ -579,7 +661,14 @@ _REGISTRY: tuple[Op, ...] = (
         ),
         regions=DIV_REGIONS,
     ),
-    _unary("neg", lambda lib, a, b=None: lib.neg(a), _const(-1.0), "negation", "-1"),
+    _unary(
+        "neg",
+        lambda lib, a, b=None: lib.neg(a),
+        _const(-1.0),
+        "negation",
+        "-1",
+        spelled=("-{a}", operator.neg),
+    ),
     Op(
         name="pow",
         arity=2,
@@ -591,8 +680,17 @@ _REGISTRY: tuple[Op, ...] = (
             lambda lib, a, b, out: lib.mul(b, lib.pow(a, lib.sub(b, 1.0))),
             lambda lib, a, b, out: lib.mul(lib.log(a), out),
         ),
-        domain=_pow_domain,
-        sampler=_pow_sampler,
+        # a**k: d/da = k*a**(k-1) must be a finite real; k**a and a**b: d/d(exponent) =
+        # log(base)*base**exponent needs base > 0.
+        domain={
+            "vc": "(a > 0) | ((a == 0) & (b >= 1)) | ((a < 0) & is_integer(b))",
+            "*": "a > 0",
+        },
+        draws="pow",
+        zero_underflows=True,
+        partial_floors=("", "out"),
+        edge_errors=("ValueError", "ZeroDivisionError"),
+        partials_cancel=True,
         edges=((0, 0.0),),
         outside=(
             Outside("pow-domain", "vc", (0.0, -1), math.inf),
@@ -615,6 +713,7 @@ _REGISTRY: tuple[Op, ...] = (
         "hyperbolic tangent, stable for every finite input",
         "1 - tanh(a)**2",
         regions=_SATURATED,
+        partial_floors=("1",),
     ),
     _unary(
         "exp",
@@ -624,7 +723,9 @@ _REGISTRY: tuple[Op, ...] = (
         "exp(a)",
         other_names=("exponential",),
         domain_doc="all reals (OverflowError above ~709.78)",
-        sampler=_exp_sampler,
+        draws="exp_arg",
+        zero_underflows=True,
+        chain_partner="log",
         outside=(Outside("overflow", "v", (1000.0,), math.inf),),
         regions=EXP_REGIONS,
     ),
@@ -636,8 +737,10 @@ _REGISTRY: tuple[Op, ...] = (
         "1/a",
         other_names=("ln", "Ln"),
         domain_doc="a > 0 (ValueError)",
-        domain=_log_domain,
-        sampler=_positive_sampler,
+        domain={"*": "a > 0"},
+        draws="positive",
+        edge_errors=("ValueError",),
+        chain_partner="exp",
         outside=(
             Outside("log-domain", "v", (0.0,), -math.inf),
             Outside("log-domain", "v", (-1.0,), math.nan),
@@ -671,7 +774,66 @@ _REGISTRY: tuple[Op, ...] = (
         "logistic 1/(1 + exp(-a)), stable for every finite input",
         "s*(1 - s), s = sigmoid(a)",
         regions=_SATURATED,
+        partial_floors=("out",),
         other_names=("sigmod",),
+    ),
+    _unary(
+        "sin",
+        lambda lib, a, b=None: lib.sin(a),
+        lambda lib, a, b, out: lib.cos(a),
+        "sine (a in radians; exact range reduction: sin(1e22) is -0.8522008497671888)",
+        "cos(a)",
+        other_names=("sine",),
+        regions=SIN_REGIONS,
+    ),
+    _unary(
+        "cos",
+        lambda lib, a, b=None: lib.cos(a),
+        lambda lib, a, b, out: lib.neg(lib.sin(a)),
+        "cosine (a in radians; exact range reduction, as sin)",
+        "-sin(a)",
+        other_names=("cosine",),
+        regions=COS_REGIONS,
+    ),
+    # sqrt at 0: the value is 0 and the slope vertical. Our engine's local derivative there is inf
+    # (as for x ** 0.5, and PyTorch's): backward does not raise, the leaf's grad becomes inf (nan
+    # if the upstream gradient is 0). The comparator sets sqrt at 0 aside like log at 0 (`edges`:
+    # not comparable, never passed or failed); below 0 is outside the domain (`sqrt-domain`).
+    _unary(
+        "sqrt",
+        lambda lib, a, b=None: lib.sqrt(a),
+        lambda lib, a, b, out: lib.div(0.5, out),
+        "square root",
+        "1/(2*sqrt(a)); at 0 the slope is vertical (our engine: inf; not comparable)",
+        other_names=("square_root",),
+        domain_doc="a >= 0 (ValueError)",
+        domain={"*": "a >= 0"},
+        draws="positive",
+        edges=((0, 0.0),),
+        edge_errors=("ValueError",),
+        outside=(Outside("sqrt-domain", "v", (-1.0,), math.nan),),
+        regions=SQRT_REGIONS,
+    ),
+    # abs: the kink at 0 takes PyTorch's abs'(0) = 0 (sign(0) = 0), written out in every lib (JAX's
+    # too, not left to jnp.abs's rule). Engines that branch on `x >= 0` give 1, on `x > 0` -1.
+    _unary(
+        "abs",
+        lambda lib, a, b=None: lib.abs(a),
+        lambda lib, a, b, out: lib.sign(a),
+        "absolute value (Python's abs(), the __abs__ operator)",
+        "1 if a > 0, -1 if a < 0, 0 at 0",
+        spelled=("abs({a})", operator.abs),
+        kinks=(
+            Kink(
+                0,
+                0.0,
+                0.0,
+                "abs'(0) = 0, like PyTorch (sign(0) = 0); engines branching on x >= 0 give 1, "
+                "on x > 0 give -1",
+                alternatives=(1.0, -1.0),
+            ),
+        ),
+        regions=ABS_REGIONS,
     ),
 )
 

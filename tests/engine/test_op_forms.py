@@ -137,6 +137,22 @@ CASES = (
         lambda a: (sigmoid(a) * (1 - sigmoid(a)),),
         ANY_1,
     ),
+    Case("a.sin()", lambda a: a.sin(), math.sin, lambda a: (math.cos(a),), ANY_1),
+    Case("a.cos()", lambda a: a.cos(), math.cos, lambda a: (-math.sin(a),), ANY_1),
+    Case(
+        "a.sqrt()",
+        lambda a: a.sqrt(),
+        math.sqrt,
+        lambda a: (0.5 / math.sqrt(a),),
+        POSITIVE_1,
+    ),
+    Case(
+        "abs(a)",
+        lambda a: abs(a),
+        abs,
+        lambda a: (1.0 if a > 0 else -1.0,),
+        ((-1.7,), (-1e-3,), (1e-3,), (2.5,)),
+    ),
 )
 
 CASE_POINTS = [
@@ -153,6 +169,7 @@ def test_every_op_of_the_spec_is_covered() -> None:
         "a + b", "a + 2", "2 + a", "a - b", "a - 2", "2 - a", "a * b", "2 * a", "a * 2",
         "a / b", "a / 2", "2 / a", "-a", "a ** 3", "a ** -1.5", "a ** 0.5", "2 ** a",
         "a ** b", "a.tanh()", "a.exp()", "a.log()", "a.relu()", "a.sigmoid()",
+        "a.sin()", "a.cos()", "a.sqrt()", "abs(a)",
     }  # fmt: skip
     assert required <= spellings
 
@@ -233,3 +250,43 @@ def test_integer_and_float_constants_give_the_same_result() -> None:
         out_float.backward()
         assert out_int.data == out_float.data
         assert a_int.grad == a_float.grad
+
+
+def test_sin_and_cos_of_huge_arguments_are_reduced_exactly() -> None:
+    # math's range reduction is exact: sin(1e22) = -0.8522008497671888 (a finite difference
+    # cannot check this point, its step would be 1e17).
+    for x in (1e22, 1e300):
+        a = Value(x)
+        s, c = a.sin(), a.cos()
+        assert (s.data, c.data) == (math.sin(x), math.cos(x))
+        s.backward()
+        assert a.grad == math.cos(x)
+        b = Value(x)
+        b.cos().backward()
+        assert b.grad == -math.sin(x)
+
+
+def test_sqrt_of_a_negative_number_raises_and_at_0_its_slope_is_infinite() -> None:
+    with pytest.raises(ValueError, match="sqrt"):
+        Value(-1.0).sqrt()
+    a = Value(0.0)
+    r = a.sqrt()
+    assert r.data == 0.0
+    r.backward()  # the vertical slope is inf, as for a ** 0.5; backward does not raise
+    assert a.grad == math.inf
+    b = Value(0.0)
+    (b**0.5).backward()
+    assert b.grad == math.inf
+    for x in (1e-300, 1e300):  # (a finite difference's step would leave the domain or vanish)
+        c = Value(x)
+        c.sqrt().backward()
+        assert c.grad == 0.5 / math.sqrt(x)
+
+
+def test_abs_at_0_takes_pytorchs_convention() -> None:
+    for zero in (0.0, -0.0, 0):
+        a = Value(zero)
+        out = abs(a)
+        assert out.data == 0.0
+        out.backward()
+        assert a.grad == 0.0  # abs'(0) = 0, the registry's kink convention

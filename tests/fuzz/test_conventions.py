@@ -30,10 +30,11 @@ from gradoracle.reference.libs import FLOAT
 from gradoracle.reference.ops import OPS
 
 TESTS = Path(__file__).resolve().parents[1]
-EVERY_ALTERNATIVE = ["relu-kink=1"] + [
-    f"{name}=ieee" for name in ("log-domain", "division-by-zero", "pow-domain", "overflow")
+EVERY_ALTERNATIVE = ["relu-kink=1", "abs-kink=1"] + [
+    f"{name}=ieee"
+    for name in ("log-domain", "division-by-zero", "pow-domain", "overflow", "sqrt-domain")
 ]
-NUMPY = {"log": np.log, "exp": np.exp, "div": np.divide, "pow": np.power}
+NUMPY = {"log": np.log, "exp": np.exp, "div": np.divide, "pow": np.power, "sqrt": np.sqrt}
 
 
 def test_the_registry_names_each_convention_once() -> None:
@@ -43,6 +44,8 @@ def test_the_registry_names_each_convention_once() -> None:
         "division-by-zero",
         "pow-domain",
         "overflow",
+        "sqrt-domain",
+        "abs-kink",
     }
     assert CONVENTIONS["relu-kink"].expected == "0"
     assert CONVENTIONS["relu-kink"].alternatives == ("1", "0.5")

@@ -60,10 +60,13 @@ SPELLED = {
     "log": "ln",
     "relu": "reLU",
     "sigmoid": "sigmod",
+    "sin": "sine",
+    "cos": "cosine",
+    "sqrt": "square_root",
 }
 MICROGRAD_NAMES = {key: key for key in SPELLED}
 # A micrograd-spelled name anywhere in a snippet: `.backward(`, `.grad`, `.data`, `.log(`, ...
-MICROGRAD_CALL = re.compile(r"\.(backward\(|grad\b|data\b|(tanh|exp|log|relu|sigmoid)\()")
+MICROGRAD_CALL = re.compile(r"\.(backward\(|grad\b|data\b|(" + "|".join(METHOD_OPS) + r")\()")
 # What --json printed before engines could be spelled differently (with the conventions' `bugs`
 # and `conventions`); `spellings_used` is new.
 KEYS_BEFORE = {"bugs", "conventions",
@@ -140,7 +143,7 @@ def test_flag_values_are_parsed_and_checked() -> None:
 
 
 def test_the_candidate_names_are_the_registrys() -> None:
-    assert METHOD_OPS == ("tanh", "exp", "log", "relu", "sigmoid")
+    assert METHOD_OPS == ("tanh", "exp", "log", "relu", "sigmoid", "sin", "cos", "sqrt")
     for name in METHOD_OPS:
         assert OPS[name].method_names[0] == name  # micrograd's own name first
     assert {"ln", "Log"} <= set(OPS["log"].method_names)
@@ -164,9 +167,14 @@ def test_the_probe_offers_renamed_methods_under_the_engines_names() -> None:
         result = run_probe(Oracle(adapter, reference=None, runner=InProcess(adapter)))  # type: ignore[arg-type]
         return {s.op for s in result.offered if s.form == "v"}, {s.op for s in result.refused}
 
-    assert unary(ValueClassAdapter(Num, NUM, detect(Num, NUM))) == ({"neg", *METHOD_OPS}, set())
+    operators = {op.name for op in OPS.values() if op.arity == 1 and not op.method_names}
+    assert operators == {"neg", "abs"}  # -a, abs(a): no name to detect
+    assert unary(ValueClassAdapter(Num, NUM, detect(Num, NUM))) == (
+        {*operators, *METHOD_OPS},
+        set(),
+    )
     # The same class under micrograd's names lacks them all: not offered, so never checked.
-    assert unary(ValueClassAdapter(Num, NUM)) == ({"neg"}, set(METHOD_OPS))
+    assert unary(ValueClassAdapter(Num, NUM)) == (operators, set(METHOD_OPS))
 
 
 def test_the_worker_builds_with_the_parents_spellings() -> None:
@@ -240,7 +248,8 @@ def test_reports_say_which_spellings_were_used(tmp_path: Path) -> None:
     summary = summary_text(_result(NUM), spelled)
     assert (
         "\nspellings: backwards() for backward, .gradient for grad, .value for data, Tanh() for "
-        "tanh, exponential() for exp, ln() for log, reLU() for relu, sigmod() for sigmoid\n"
+        "tanh, exponential() for exp, ln() for log, reLU() for relu, sigmod() for sigmoid, "
+        "sine() for sin, cosine() for cos, square_root() for sqrt\n"
     ) in summary
     assert "spellings:" not in summary_text(_result("planted_engines:ClosureValue"), plain)
     assert result_json(_result(NUM), spelled)["spellings_used"] == SPELLED

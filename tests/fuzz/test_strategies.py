@@ -40,7 +40,9 @@ DETERMINISTIC = settings(
 MIN_SHARED_RATE = 0.8  # graphs with a node that fills >= 2 operand slots
 MIN_SAME_OPERAND_RATE = 0.5  # graphs with an op whose two operands are one node (`x * x`)
 MIN_WIDE_RATE = 0.05  # graphs with a zero input or equal leaves
-MIN_OVERWRITE_RATE = 0.5  # graphs on which the overwrite engine gives a wrong gradient
+# graphs on which the overwrite engine gives a wrong gradient: 0.46 measured with 13 ops, 0.5+ with
+# the 11 before sin and cos (unary ops share no operand slots: more of them, fewer shared nodes).
+MIN_OVERWRITE_RATE = 0.4
 
 
 def collect(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
@@ -157,8 +159,11 @@ class Value:
     def __neg__(self) -> Value:
         return self._op("neg", "v", self)
 
+    def __abs__(self) -> Value:
+        return self._op("abs", "v", self)
+
     def __getattr__(self, name: str) -> Callable[[], Value]:
-        if name in ("tanh", "exp", "log", "relu", "sigmoid"):
+        if name in OPS and OPS[name].method_names:  # the registry's method ops
             return lambda: self._op(name, "v", self)
         raise AttributeError(name)
 
@@ -328,8 +333,9 @@ def test_ints_are_drawn_like_the_sampler_draws_them() -> None:
 def test_regions_are_drawn_from_the_registry() -> None:
     """The strategies draw ops in the registry's regions (relu exactly at 0, log of tiny and
     subnormal operands, huge leaves, ...), in most regions within a few hundred graphs, and
-    most graphs stay moderate."""
-    batch = collect(graphs(), 800)
+    most graphs stay moderate. (800 graphs for the 11 ops before sin, cos, sqrt and abs: as many
+    draws per op with more ops.)"""
+    batch = collect(graphs(), 800 * len(OPS) // 11)
     seen: Counter[tuple[str, str]] = Counter()
     plain = 0
     for g in batch:

@@ -100,6 +100,19 @@ class RefValue:
         s = FLOAT.sigmoid(self.data)
         return RefValue(s, ((self, s * (1.0 - s)),))
 
+    def sin(self) -> RefValue:
+        return RefValue(math.sin(self.data), ((self, math.cos(self.data)),))
+
+    def cos(self) -> RefValue:
+        return RefValue(math.cos(self.data), ((self, -math.sin(self.data)),))
+
+    def sqrt(self) -> RefValue:
+        r = FLOAT.sqrt(self.data)
+        return RefValue(r, ((self, 0.5 / r),))
+
+    def __abs__(self) -> RefValue:
+        return RefValue(abs(self.data), ((self, FLOAT.sign(self.data)),))
+
     def backward(self) -> None:
         order: list[RefValue] = []
         seen: set[int] = set()

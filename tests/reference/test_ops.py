@@ -61,6 +61,15 @@ HAND: list[tuple[str, str, float, float | None, float, tuple[float | None, ...]]
     ("sigmoid", "v", 0.0, None, 0.5, (0.25,)),
     ("sigmoid", "v", 2.0, None, S2, (0.10499358540350652,)),  # s*(1-s), rounded from mpmath
     ("sigmoid", "v", -1000.0, None, 0.0, (0.0,)),
+    ("sin", "v", 0.0, None, 0.0, (1.0,)),
+    ("sin", "v", 1e22, None, -0.8522008497671888, (0.523214785395139,)),  # exact range reduction
+    ("cos", "v", 0.0, None, 1.0, (-0.0,)),
+    ("cos", "v", math.pi, None, -1.0, (-1.2246467991473532e-16,)),
+    ("sqrt", "v", 4.0, None, 2.0, (0.25,)),
+    ("sqrt", "v", 1e-300, None, 1e-150, (5e149,)),  # near the vertical slope at 0: finite
+    ("abs", "v", -2.5, None, 2.5, (-1.0,)),
+    ("abs", "v", 0.0, None, 0.0, (0.0,)),  # the kink convention abs'(0) = 0 (PyTorch)
+    ("abs", "v", -0.0, None, 0.0, (0.0,)),
 ]
 
 # Exact values at high precision, for the MP lib: closed forms evaluated by mpmath itself.
@@ -68,6 +77,9 @@ MP_EXACT = {
     ("tanh", 0.5): lambda: (mpmath.tanh(0.5), 1 - mpmath.tanh(0.5) ** 2),
     ("exp", 1.0): lambda: (mpmath.e, mpmath.e),
     ("log", 2.0): lambda: (mpmath.log(2), mpmath.mpf(0.5)),
+    ("sin", 1e22): lambda: (mpmath.sin(mpmath.mpf(1e22)), mpmath.cos(mpmath.mpf(1e22))),
+    ("cos", math.pi): lambda: (mpmath.cos(mpmath.mpf(math.pi)), -mpmath.sin(mpmath.mpf(math.pi))),
+    ("sqrt", 4.0): lambda: (mpmath.mpf(2), mpmath.mpf(0.25)),
     ("sigmoid", 2.0): lambda: (
         1 / (1 + mpmath.exp(-2)),
         mpmath.exp(-2) / (1 + mpmath.exp(-2)) ** 2,
@@ -88,12 +100,16 @@ def test_registry_names_and_forms() -> None:
         "log",
         "relu",
         "sigmoid",
+        "sin",
+        "cos",
+        "sqrt",
+        "abs",
     ]
     for name in ("add", "sub", "mul", "div"):
         assert OPS[name].forms == ("vv", "vc", "cv")
         assert OPS[name].arity == 2
     assert OPS["pow"].forms == ("vc", "cv", "vv")
-    for name in ("neg", "tanh", "exp", "log", "relu", "sigmoid"):
+    for name in ("neg", "tanh", "exp", "log", "relu", "sigmoid", "sin", "cos", "sqrt", "abs"):
         assert OPS[name].forms == ("v",)
         assert OPS[name].arity == 1
 
@@ -406,7 +422,23 @@ def test_relu_kink_convention() -> None:
     assert relu.partials(FLOAT, "v", 5e-324) == (1.0,)
     assert relu.partials(MP, "v", mpmath.mpf(0)) == (0,)
     assert (0, 0.0) in relu.breakpoints
-    assert all(not op.kinks for op in OPS.values() if op is not relu)
+    assert all(not op.kinks for op in OPS.values() if op.name not in ("relu", "abs"))
+
+
+def test_abs_kink_convention_is_pytorchs_in_every_lib() -> None:
+    import jax
+
+    op = OPS["abs"]
+    (kink,) = op.kinks
+    assert (kink.operand, kink.at, kink.derivative) == (0, 0.0, 0.0)
+    assert set(kink.alternatives) == {1.0, -1.0}  # x >= 0 and x > 0 branches
+    for zero in (0.0, -0.0):
+        assert op.partials(FLOAT, "v", zero) == (0.0,)
+        assert float(jax.grad(lambda x: op.forward(JAX, x))(zero)) == 0.0
+    assert op.partials(MP, "v", mpmath.mpf(0)) == (0,)
+    assert op.partials(FLOAT, "v", -5e-324) == (-1.0,)
+    # (JAX on CPU treats subnormals as 0: its nearest-to-0 check is at a normal float.)
+    assert float(jax.grad(lambda x: op.forward(JAX, x))(-1e-300)) == -1.0
 
 
 def test_readme_op_table() -> None:
