@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from gradoracle.fuzz.cli import EXIT_CLEAN, EXIT_FINDINGS, main
+from gradoracle.cli.common import EXIT_CLEAN, EXIT_FINDINGS
+from gradoracle.cli.main import main
 
 BUDGET = "6"
 NEW_OPS = ("sin", "cos", "sqrt", "abs")
