@@ -90,6 +90,21 @@ def _checked_values(graph: Graph, inputs: list[float], where: str) -> list[Any]:
     return values
 
 
+def _within_reach(graph: Graph, values: list[Any], center: list[Any], where: str) -> None:
+    """Raise _NotUsable where the stencil moved an op's operand farther than its `fd_reach`."""
+    for i, n in enumerate(graph.nodes):
+        reach = OPS[n.op].fd_reach if n.op is not None else None
+        if reach is None:
+            continue
+        for a in n.args:
+            moved = abs(values[a] - center[a])
+            if moved > reach:
+                raise _NotUsable(
+                    f"stencil point {where} moves {n.op}'s operand by {moved:.3g} (node {i}), "
+                    f"more than the {reach:g} its difference quotient can follow"
+                )
+
+
 def _estimate(graph: Graph, k: int, center: list[Any], step_factor: float) -> FDEstimate:
     x = graph.input_values[k]
     h1 = _representable_step(x, step_factor * max(1.0, abs(x)))
@@ -104,6 +119,7 @@ def _estimate(graph: Graph, k: int, center: list[Any], step_factor: float) -> FD
             values = _checked_values(graph, inputs, name)
             if _sides(graph, values) != center_sides:
                 raise _NotUsable(f"stencil point {name} crosses a kink or domain edge")
+            _within_reach(graph, values, center, name)
             f[name] = values[graph.output]
     except _NotUsable as e:
         return FDEstimate(math.nan, math.inf, h1, False, str(e))

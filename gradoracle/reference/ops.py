@@ -165,6 +165,9 @@ DEEP_GRAPHS = DeepGraphs(share=0.005, min_ops=100, max_ops=240, newest=0.95)
 REGION_INPUTS = 3
 REGION_WEIGHT = 0.015  # the usual weight: each region gets ~1.5% of its op's draws
 
+# A fraction of sin's and cos's period (2 pi) small enough for a central difference and its
+# Richardson step to follow the curve (truncation ~ h**2/6 of the slope at 0.1).
+FD_REACH_PERIODIC = 0.1
 HUGE = Span("log", 290.0, 300.0, sign=0)  # |x| in 1e290..1e300
 # |x| in 1e-307..1e-290: normal floats (JAX on CPU flushes subnormals to 0; log has its own).
 TINY = Span("log", -307.0, -290.0, sign=0)
@@ -216,6 +219,10 @@ class Op:
     edges: tuple[tuple[int, float], ...] = ()
     regions: tuple[Region, ...] = ()  # where bugs live; see the module docstring
     outside: tuple[Outside, ...] = ()  # where raising, nan and inf are conventions
+    # The farthest a finite-difference stencil may move this op's operand (None: no limit beyond
+    # the step's own scaling). A periodic op repeats itself: a step scaled to a huge input (6 at
+    # x = 1e6) spans a period, and the difference quotient says nothing of the slope.
+    fd_reach: float | None = None
     # A method op's names in engines people publish, its own (micrograd's) first: the candidates
     # fuzz.spellings detects (`a.ln()` for log). Empty for an op spelled with an operator.
     method_names: tuple[str, ...] = ()
@@ -785,6 +792,7 @@ _REGISTRY: tuple[Op, ...] = (
         "cos(a)",
         other_names=("sine",),
         regions=SIN_REGIONS,
+        fd_reach=FD_REACH_PERIODIC,
     ),
     _unary(
         "cos",
@@ -794,6 +802,7 @@ _REGISTRY: tuple[Op, ...] = (
         "-sin(a)",
         other_names=("cosine",),
         regions=COS_REGIONS,
+        fd_reach=FD_REACH_PERIODIC,
     ),
     # sqrt at 0: the value is 0 and the slope vertical. Our engine's local derivative there is inf
     # (as for x ** 0.5, and PyTorch's): backward does not raise, the leaf's grad becomes inf (nan

@@ -218,3 +218,16 @@ def test_center_outside_the_domain_raises_naming_the_node() -> None:
     g = Graph((Node.input(-1.0), Node.apply("log", 0)))
     with pytest.raises(ValueError, match=r"^node 1: log"):
         finite_diff(g)
+
+
+def test_a_step_that_spans_a_period_is_not_usable() -> None:
+    """A step scaled to a huge input (6 at 1e6) moves sin's operand across its period: the
+    difference quotient there once passed for cos(1e6)'s slope with a tiny error estimate."""
+    at_large = Graph(
+        (Node.input(0.5), Node.input(1e6), Node.apply("sin", 1), Node.apply("add", 2, 0))
+    )
+    small, large = finite_diff(at_large).estimates
+    assert small.usable and not large.usable
+    assert "moves sin's operand by" in large.reason
+    (near,) = finite_diff(Graph((Node.input(0.5), Node.apply("cos", 0)))).estimates
+    assert near.usable and abs(near.grad + math.sin(0.5)) <= near.error + 1e-12
