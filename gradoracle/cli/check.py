@@ -107,42 +107,6 @@ def run(args: argparse.Namespace, out: list[str]) -> int:
     return report(args, result, adapter, out)
 
 
-def _report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
-    """The results first, then the report files: a report that cannot be written (a read-only
-    DIR, graphviz failing) costs one line on stderr and exit 1, never the results."""
-    from gradoracle.fuzz.report import result_json, summary_text
-
-    if args.json:
-        out.append(json.dumps(result_json(result, adapter)))  # printed once stdout is back
-    else:
-        print(summary_text(result, adapter))
-    code = EXIT_FINDINGS if result.findings else EXIT_CLEAN
-    if result.checked_nothing:  # nothing checked is never a pass
-        print(
-            f"gradoracle: error: {result.impl} offers none of the ops: every spelling raised "
-            "while building it, or none could be probed in time",
-            file=sys.stderr,
-        )
-        code = EXIT_USAGE
-    elif not result.findings and not result.stats.graphs_checked:  # the probe and battery alone
-        print(
-            f"gradoracle: error: no random graph was checked within the budget of "
-            f"{result.budget:g} s (the probe and the battery took it): give a larger --budget",
-            file=sys.stderr,
-        )
-        code = EXIT_USAGE
-    if args.report:
-        try:
-            from gradoracle.fuzz.html_report import write_report
-
-            page = write_report(result, adapter, args.report)
-        except Exception as e:  # the report is extra; the verdict above stands
-            print(f"gradoracle: error: {report_error(args.report, e)}", file=sys.stderr)
-            return max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
-        print(f"report: {page}", file=sys.stderr)
-    return code
-
-
 def report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
     """The results first, then the report files: a report that cannot be written (a read-only
     DIR, graphviz failing) costs one line on stderr and exit 1, never the results."""
