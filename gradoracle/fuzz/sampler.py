@@ -211,10 +211,10 @@ class _Plan:
                 return -1
             if span not in spans:
                 spans.append(span)
-                kind = float(kernel.SPAN_KINDS[span.kind])
-                row = [kind, span.lo, span.hi, float(span.sign), span.ints]
+                law = float(kernel.SPAN_LAWS[span.law])
+                row = [law, span.lo, span.hi, float(span.sign), span.ints]
                 within = (span.lo, span.hi)
-                if span.kind == "log":
+                if span.law == "log":
                     within = (max(SMALLEST_SUBNORMAL, 10.0**span.lo), 10.0**span.hi)
                 span_rows.append([*row, len(values), len(span.values), *within])
                 values.extend(span.values)

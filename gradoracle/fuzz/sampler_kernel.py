@@ -7,7 +7,7 @@ and the registry's samplers (reference.ops) say how constants and fresh inputs a
 themselves (numbers, domains, values, local derivatives, kinks, which sampler draws them) are a
 table generated from the registry into the GENERATED block below (`python -m gradoracle.generate
 --write`); `check` and `check_region` are op_result written once for any op of that table. Only the
-vocabularies are written here by hand: the samplers of reference.ops.SAMPLERS (`draw`), Span kinds,
+vocabularies are written here by hand: the samplers of reference.ops.SAMPLERS (`draw`), Span laws,
 and the few helpers the generated formulas call (`_div`, `_sigmoid`, ...): tests/fuzz/
 test_sampler.py checks them against op_result and the registry's draws. numba keeps the compiled
 loop on disk and recompiles when this file changes: the table lives in this file so that a changed
@@ -60,10 +60,10 @@ ATTEMPTS = 8
 # Operand forms (op kinds: KINDS, in the generated table below).
 V, VV, VC, CV = range(4)
 FORMS = {"v": V, "vv": VV, "vc": VC, "cv": CV}
-# Span kinds (reference.ops.Span.kind) and the columns of a span row: kind, lo, hi, sign, ints,
+# Span laws (reference.ops.Span.law) and the columns of a span row: law, lo, hi, sign, ints,
 # first value, number of values (of the flat values array), and the range the span's values lie in
 # (for 'log': the magnitudes max(SMALLEST_SUBNORMAL, 10**lo) and 10**hi).
-SPAN_KINDS = {"values": 0, "uniform": 1, "log": 2, "integers": 3}
+SPAN_LAWS = {"values": 0, "uniform": 1, "log": 2, "integers": 3}
 SPAN_COLUMNS = 9
 # Columns of a region row: op row in the plan, form, same, either side, finite partials, span of
 # operand a, span of operand b (-1: any variable, or no operand).

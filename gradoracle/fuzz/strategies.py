@@ -272,11 +272,11 @@ def _link(draft: _Draft, op: Op, form: str, args: tuple[int, ...]) -> None:
 def span_values(span: Span) -> st.SearchStrategy[float]:
     """The values a Span draws, as a hypothesis strategy (reference.ops.Span.draw's rule; the int
     choice is made where the value becomes a leaf)."""
-    if span.kind == "values":
+    if span.law == "values":
         return st.sampled_from(span.values)
-    if span.kind == "uniform":
+    if span.law == "uniform":
         base = st.floats(span.lo, span.hi)
-    elif span.kind == "log":
+    elif span.law == "log":
         base = st.floats(span.lo, span.hi).map(lambda e: max(SMALLEST_SUBNORMAL, 10.0**e))
     else:
         base = st.integers(int(span.lo), int(span.hi)).map(float)

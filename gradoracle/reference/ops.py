@@ -77,7 +77,7 @@ SMALLEST_INVERTIBLE = 1.0 / 1.7976931348623157e308
 
 @dataclass(frozen=True)
 class Span:
-    """A set of operand values and how to draw one. Kinds:
+    """A set of operand values and the law that draws one:
     - 'values': one of `values`, uniformly;
     - 'uniform': uniform in [lo, hi];
     - 'log': magnitude 10**u with u uniform in [lo, hi] (never below the smallest subnormal);
@@ -85,7 +85,7 @@ class Span:
     For the last three, `sign` +1 keeps the drawn number, -1 negates it, 0 negates half of them.
     A whole-number draw is written as an int with chance `ints` (see `as_drawn`)."""
 
-    kind: str
+    law: str
     lo: float = 0.0
     hi: float = 0.0
     values: tuple[float, ...] = ()
@@ -93,12 +93,12 @@ class Span:
     ints: float = 0.0
 
     def draw(self, rng: random.Random) -> float | int:
-        if self.kind == "values":
+        if self.law == "values":
             x = rng.choice(self.values)
         else:
-            if self.kind == "uniform":
+            if self.law == "uniform":
                 x = rng.uniform(self.lo, self.hi)
-            elif self.kind == "log":
+            elif self.law == "log":
                 x = max(SMALLEST_SUBNORMAL, 10.0 ** rng.uniform(self.lo, self.hi))
             else:
                 x = float(rng.randint(int(self.lo), int(self.hi)))
@@ -110,15 +110,15 @@ class Span:
         """x is a value this span draws (an existing node may serve as the operand)."""
         if not math.isfinite(x):
             return False
-        if self.kind == "values":
+        if self.law == "values":
             return any(x == v for v in self.values)
         if self.sign < 0:
             x = -x
         elif self.sign == 0:
             x = abs(x)
-        if self.kind == "uniform":
+        if self.law == "uniform":
             return self.lo <= x <= self.hi
-        if self.kind == "log":
+        if self.law == "log":
             return max(SMALLEST_SUBNORMAL, 10.0**self.lo) <= x <= 10.0**self.hi
         return float(x).is_integer() and self.lo <= x <= self.hi
 
@@ -905,14 +905,14 @@ def readme_op_table() -> str:
 def _span_doc(span: Span | None) -> str:
     if span is None:
         return "any node"
-    if span.kind == "values":
+    if span.law == "values":
         shown = ", ".join(repr(v) for v in span.values)
-    elif span.kind == "log":
+    elif span.law == "log":
         lo, hi = max(SMALLEST_SUBNORMAL, 10.0**span.lo), 10.0**span.hi
         shown = f"{lo:.3g}..{hi:.3g} (log-uniform)"
     else:
         shown = f"{span.lo:g}..{span.hi:g}"
-    sign = {1: "", -1: "-(", 0: "+-("}[span.sign] if span.kind != "values" else ""
+    sign = {1: "", -1: "-(", 0: "+-("}[span.sign] if span.law != "values" else ""
     shown = f"{sign}{shown})" if sign else shown
     return shown + (" (int or float)" if span.ints else "")
 

@@ -497,7 +497,7 @@ def test_the_kernel_tables_are_the_registry_regions() -> None:
                 assert row[column] == -1
             else:
                 r = spans[row[column]]
-                assert r[0] == kernel.SPAN_KINDS[span.kind] and (r[1], r[2]) == (span.lo, span.hi)
+                assert r[0] == kernel.SPAN_LAWS[span.law] and (r[1], r[2]) == (span.lo, span.hi)
                 assert (r[3], r[4]) == (span.sign, span.ints)
                 assert tuple(span_values[int(r[5]) : int(r[5] + r[6])]) == span.values
     weights = [r.weight for _, r in plan.regions]
@@ -534,17 +534,17 @@ def test_kernel_span_draws_are_the_registry_spans(op: Op, region: Region) -> Non
         assert all(span.contains(x) for x in drawn), span
         python = [float(span.draw(rng)) for _ in range(3000)]
         assert all(span.contains(x) for x in python), span
-        if span.kind == "values":
+        if span.law == "values":
             assert set(drawn) == set(span.values)
         else:  # both reach across the span: the same spread of magnitudes
             for xs in (drawn, python):
                 mags = sorted(abs(x) for x in xs)
                 lo, hi = mags[len(mags) // 20], mags[-len(mags) // 20]
                 assert lo < hi
-            scale = math.log10 if span.kind == "log" else float
+            scale = math.log10 if span.law == "log" else float
             medians = [scale(sorted(abs(x) for x in xs)[len(xs) // 2]) for xs in (drawn, python)]
             assert abs(medians[0] - medians[1]) < 0.05 * (span.hi - span.lo), medians
-        if span.sign == 0 and span.kind != "values":
+        if span.sign == 0 and span.law != "values":
             assert any(x < 0 for x in drawn) and any(x > 0 for x in drawn)
         probes = [
             *drawn[:200],
@@ -557,10 +557,10 @@ def test_kernel_span_draws_are_the_registry_spans(op: Op, region: Region) -> Non
 
 
 def _span_of(spans: np.ndarray, span_values: np.ndarray, k: int) -> Span:
-    kind = {v: name for name, v in kernel.SPAN_KINDS.items()}[int(spans[k, 0])]
+    law = {v: name for name, v in kernel.SPAN_LAWS.items()}[int(spans[k, 0])]
     values = tuple(span_values[int(spans[k, 5]) : int(spans[k, 5] + spans[k, 6])].tolist())
     lo, hi, sign, ints = spans[k, 1:5].tolist()
-    return Span(kind, lo, hi, values, int(sign), ints)
+    return Span(law, lo, hi, values, int(sign), ints)
 
 
 @pytest.mark.parametrize(("op", "form"), CASES, ids=[f"{o.name}-{f}" for o, f in CASES])
