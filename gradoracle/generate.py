@@ -159,40 +159,40 @@ def kernel_block() -> str:
     lines = [
         BEGIN,
         "# fmt: off",
-        "# Op kinds: the registry's order (as reference.tape's opcodes); how each op's",
+        "# Op codes: the registry's order (reference.tape.OPCODES is the same); how each op's",
         "# operands are drawn (reference.ops.SAMPLERS, numbered in order: see draw); whether a",
         "# 0.0 result is an underflow (Op.zero_underflows).",
-        *_wrapped("KINDS = {", [f'"{op.name}": {k}' for k, op in enumerate(ops)], "}"),
+        *_wrapped("OPCODES = {", [f'"{op.name}": {k}' for k, op in enumerate(ops)], "}"),
         *_wrapped("OP_DRAWS = np.array([", draws, "], dtype=np.int64)"),
         *_wrapped("OP_ZERO_UNDERFLOWS = np.array([", zero, "])"),
         "",
         "",
         "@njit(cache=True)",
-        "def op_in_domain(kind: int, form: int, a: float, b: float) -> bool:",
+        "def op_in_domain(code: int, form: int, a: float, b: float) -> bool:",
         '    """Op.domain (operands are finite)."""',
     ]
     for k, op in enumerate(ops):
         if op.domain:
-            lines.append(f"    if kind == {k}:  # {op.name}")
+            lines.append(f"    if code == {k}:  # {op.name}")
             lines += _domain(op)
     lines += ["    return True", "", ""]
     lines += [
         "@njit(cache=True)",
-        "def op_value(kind: int, a: float, b: float) -> float:",
+        "def op_value(code: int, a: float, b: float) -> float:",
         '    """Op.forward."""',
     ]
     for k, op in enumerate(ops):
         expr = op.forward(KERNEL_LIB, "a", "b") if op.arity == 2 else op.forward(KERNEL_LIB, "a")
-        lines += [f"    if kind == {k}:  # {op.name}", f"        return {_s(expr)}"]
+        lines += [f"    if code == {k}:  # {op.name}", f"        return {_s(expr)}"]
     lines += ["    return _NAN", "", ""]
     lines += [
         "@njit(cache=True)",
-        "def op_partial(kind: int, slot: int, a: float, b: float, out: float) -> float:",
+        "def op_partial(code: int, slot: int, a: float, b: float, out: float) -> float:",
         '    """Op.grads[slot]: the local derivative wrt operand `slot`."""',
     ]
     for k, op in enumerate(ops):
         grads = [_s(g(KERNEL_LIB, "a", "b", "out")) for g in op.grads]
-        lines.append(f"    if kind == {k}:  # {op.name}")
+        lines.append(f"    if code == {k}:  # {op.name}")
         if len(set(grads)) == 1:
             lines.append(f"        return {grads[0]}")
         else:
@@ -200,14 +200,14 @@ def kernel_block() -> str:
     lines += ["    return _NAN", "", ""]
     lines += [
         "@njit(cache=True)",
-        "def op_kink(kind: int) -> tuple[int, float]:",
+        "def op_kink(code: int) -> tuple[int, float]:",
         '    """Op.kinks: (operand, value) of the op\'s kink, operand -1 for none."""',
     ]
     for k, op in enumerate(ops):
         if len(op.kinks) > 1:
             raise ValueError(f"{op.name}: the kernel's table holds one kink per op")
         for kink in op.kinks:
-            lines.append(f"    if kind == {k}:  # {op.name}")
+            lines.append(f"    if code == {k}:  # {op.name}")
             lines.append(f"        return {kink.operand}, {kink.at!r}")
     lines += ["    return -1, 0.0", "# fmt: on", END]
     return "\n".join(lines) + "\n"

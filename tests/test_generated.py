@@ -10,6 +10,7 @@ from gradoracle import generate
 from gradoracle.fuzz import sampler_kernel as kernel
 from gradoracle.reference import ops
 from gradoracle.reference.ops import OPS, SAMPLERS
+from gradoracle.reference.tape import OPCODES
 
 
 def test_no_generated_file_is_stale() -> None:
@@ -33,7 +34,8 @@ def test_kernel_draws_are_the_registry_samplers_in_order() -> None:
     names = ("REAL", "DIVISOR", "POSITIVE", "EXP_ARG", "POW")
     assert [n.lower() for n in names] == list(SAMPLERS)
     assert [getattr(kernel, f"DRAW_{n}") for n in names] == list(range(len(SAMPLERS)))
-    assert list(kernel.KINDS) == list(OPS)
+    assert list(kernel.OPCODES) == list(OPS)
+    assert kernel.OPCODES == OPCODES  # one numbering: the compiled sampler's steps are tape steps
 
 
 def test_kernel_formulas_come_from_the_registry_formulas() -> None:

@@ -171,14 +171,14 @@ class _Plan:
                 p_vv = 1.0 - config.const if "vv" in forms and with_const else 1.0
                 total += weight
                 padded = [*with_const, kernel.V, kernel.V][:2]
-                row = (op.arity == 1, kernel.KINDS[name], OPCODES[name], "vv" in forms, p_vv)
+                row = (op.arity == 1, OPCODES[name], "vv" in forms, p_vv)
                 rows.append((*row, padded, len(with_const), total))
         if rows:  # the cumulative weights: bisection stays in range
             rows[-1] = (*rows[-1][:-1], math.inf)
-        dtypes = (bool, np.int64, np.int64, bool, float, np.int64, np.int64, float)
+        dtypes = (bool, np.int64, bool, float, np.int64, np.int64, float)
         columns = zip(*rows, strict=True) if rows else [[]] * len(dtypes)
         arrays = [np.array(c, dtype=t) for c, t in zip(columns, dtypes, strict=True)]
-        arrays[5] = arrays[5].reshape(len(rows), 2)  # the forms with a constant, two per op
+        arrays[4] = arrays[4].reshape(len(rows), 2)  # the forms with a constant, two per op
         deep = DEEP_GRAPHS
         region_inputs = REGION_INPUTS if self.regions else 0
         sizes = [config.min_inputs, config.max_inputs, config.min_ops, config.max_ops]
@@ -190,7 +190,7 @@ class _Plan:
             np.array(rates, dtype=np.float64),
             *arrays,
             total,
-            *self._fold(config),
+            self._fold(config),
             *self._region_tables(config.regions, region_first),
         )
         # Most ints a graph can need: steps (ops, then folds of up to every variable), leaves
@@ -239,11 +239,11 @@ class _Plan:
         )
 
     @staticmethod
-    def _fold(config: SamplerConfig) -> tuple[int, int]:
+    def _fold(config: SamplerConfig) -> int:
         for name in FOLD_OPS:
             if name in config.ops and "vv" in config.forms.get(name, OPS[name].forms):
-                return kernel.KINDS[name], OPCODES[name]
-        return -1, -1
+                return OPCODES[name]
+        return -1
 
 
 _PLANS: dict[int, _Plan] = {}

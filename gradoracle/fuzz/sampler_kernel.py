@@ -6,9 +6,9 @@ op. What is drawn is defined in Python, in fuzz.sampler: `op_result` says which 
 and the registry's samplers (reference.ops) say how constants and fresh inputs are drawn. The ops
 themselves (numbers, domains, values, local derivatives, kinks, which sampler draws them) are a
 table generated from the registry into the GENERATED block below (`python -m gradoracle.generate
---write`); `check` and `check_region` are op_result written once for any op of that table. Only the
-vocabularies are written here by hand: the samplers of reference.ops.SAMPLERS (`draw`), Span laws,
-and the few helpers the generated formulas call (`_div`, `_sigmoid`, ...): tests/fuzz/
+--write`); `fit_value` and `region_value` are op_result written once for any op of that table.
+Only the vocabularies are written here by hand: the samplers of reference.ops.SAMPLERS (`draw`),
+Span laws, and the few helpers the generated formulas call (`_div`, `_sigmoid`, ...): tests/fuzz/
 test_sampler.py checks them against op_result and the registry's draws. numba keeps the compiled
 loop on disk and recompiles when this file changes: the table lives in this file so that a changed
 registry is a changed file (a constant imported below, from reference.ops, is not seen: after
@@ -16,8 +16,8 @@ changing one, run the generator with a changed table or touch this file).
 
 Sampling regions (reference.ops.Region: where bugs live) come as tables that fuzz.sampler packs
 from the registry (one row per span, one per region): this module interprets them and draws no
-region of its own. A region's op passes `check_region` (op_result with moderate=False: in the
-domain, value and local derivatives finite) instead of `check`. Each region drawn is counted.
+region of its own. A region's op passes `region_value` (op_result with moderate=False: in the
+domain, value and local derivatives finite) instead of `fit_value`. Each region drawn is counted.
 
 Leaves are written as float64 values plus an int8 flag per leaf: 1 where the leaf is a Python int
 (`x ** 2`, `Value(2)`; reference.ops.as_drawn says which whole numbers are), which fuzz.sampler
@@ -57,7 +57,7 @@ KINK_DISTANCE = 1e-3
 # How many operand choices to try for one op before giving up on it.
 ATTEMPTS = 8
 
-# Operand forms (op kinds: KINDS, in the generated table below).
+# Operand forms (ops are numbered by OPCODES, in the generated table below).
 V, VV, VC, CV = range(4)
 FORMS = {"v": V, "vv": VV, "vc": VC, "cv": CV}
 # Span laws (reference.ops.Span.law) and the columns of a span row: law, lo, hi, sign, ints,
@@ -200,10 +200,10 @@ DRAW_REAL, DRAW_DIVISOR, DRAW_POSITIVE, DRAW_EXP_ARG, DRAW_POW = range(5)
 
 
 @njit(cache=True)
-def draw(s: np.ndarray, kind: int, form: int, slot: int, other: float, known: bool) -> float:
-    """The registry's sampler of op `kind`: a value for operand `slot` of `form`, given the other
+def draw(s: np.ndarray, code: int, form: int, slot: int, other: float, known: bool) -> float:
+    """The registry's sampler of op `code`: a value for operand `slot` of `form`, given the other
     operand's value if `known`; NaN where the registry's sampler returns None."""
-    sampler = OP_DRAWS[kind]
+    sampler = OP_DRAWS[code]
     if sampler == DRAW_DIVISOR:
         return _draw_nonzero(s) if slot == 1 else draw_real(s)
     if sampler == DRAW_POSITIVE:
@@ -221,13 +221,13 @@ def draw(s: np.ndarray, kind: int, form: int, slot: int, other: float, known: bo
 @njit(cache=True)
 def span_draw(s: np.ndarray, spans: np.ndarray, span_values: np.ndarray, i: int) -> float:
     """A value from span i (Span.draw without the int choice: see span_ints)."""
-    kind, lo, hi, sign = spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3]
-    if kind == 0.0:
+    law, lo, hi, sign = spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3]
+    if law == 0.0:
         first, n = int(spans[i, 5]), int(spans[i, 6])
         return span_values[first + _below(s, n)]
-    if kind == 1.0:
+    if law == 1.0:
         x = lo + (hi - lo) * rnd(s)
-    elif kind == 2.0:
+    elif law == 2.0:
         x = max(SMALLEST_SUBNORMAL, 10.0 ** (lo + (hi - lo) * rnd(s)))
     else:
         x = float(int(lo) + _below(s, int(hi) - int(lo) + 1))
@@ -241,8 +241,8 @@ def span_contains(spans: np.ndarray, span_values: np.ndarray, i: int, x: float) 
     """Span.contains: x is a value span i draws."""
     if not math.isfinite(x):
         return False
-    kind, lo, hi, sign = spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3]
-    if kind == 0.0:
+    law, lo, hi, sign = spans[i, 0], spans[i, 1], spans[i, 2], spans[i, 3]
+    if law == 0.0:
         first, n = int(spans[i, 5]), int(spans[i, 6])
         for k in range(first, first + n):  # noqa: SIM110 (a loop numba compiles)
             if x == span_values[k]:
@@ -252,7 +252,7 @@ def span_contains(spans: np.ndarray, span_values: np.ndarray, i: int, x: float) 
         x = -x
     elif sign == 0.0:
         x = abs(x)
-    if kind == 3.0:
+    if law == 3.0:
         return _is_integer(x) and lo <= x <= hi
     return spans[i, 7] <= x <= spans[i, 8]
 
@@ -301,10 +301,10 @@ def _sech2(x: float) -> float:
 
 # ---- GENERATED by `python -m gradoracle.generate --write` from reference.ops: do not edit
 # fmt: off
-# Op kinds: the registry's order (as reference.tape's opcodes); how each op's
+# Op codes: the registry's order (reference.tape.OPCODES is the same); how each op's
 # operands are drawn (reference.ops.SAMPLERS, numbered in order: see draw); whether a
 # 0.0 result is an underflow (Op.zero_underflows).
-KINDS = {"add": 0, "sub": 1, "mul": 2, "div": 3, "neg": 4, "pow": 5, "tanh": 6, "exp": 7,
+OPCODES = {"add": 0, "sub": 1, "mul": 2, "div": 3, "neg": 4, "pow": 5, "tanh": 6, "exp": 7,
     "log": 8, "relu": 9, "sigmoid": 10, "sin": 11, "cos": 12, "sqrt": 13, "abs": 14}
 OP_DRAWS = np.array([0, 0, 0, 1, 0, 4, 0, 3, 2, 0, 0, 0, 0, 2, 0], dtype=np.int64)
 OP_ZERO_UNDERFLOWS = np.array([False, False, False, False, False, True, False, True, False,
@@ -312,11 +312,11 @@ OP_ZERO_UNDERFLOWS = np.array([False, False, False, False, False, True, False, T
 
 
 @njit(cache=True)
-def op_in_domain(kind: int, form: int, a: float, b: float) -> bool:
+def op_in_domain(code: int, form: int, a: float, b: float) -> bool:
     """Op.domain (operands are finite)."""
-    if kind == 3:  # div
+    if code == 3:  # div
         return b != 0
-    if kind == 5:  # pow
+    if code == 5:  # pow
         if form == VC:
             return (a > 0) | ((a == 0) & (b >= 1)) | ((a < 0) & is_integer(b))
         if form == CV:
@@ -324,136 +324,136 @@ def op_in_domain(kind: int, form: int, a: float, b: float) -> bool:
         if form == VV:
             return a > 0
         return False
-    if kind == 8:  # log
+    if code == 8:  # log
         return a > 0
-    if kind == 13:  # sqrt
+    if code == 13:  # sqrt
         return a >= 0
     return True
 
 
 @njit(cache=True)
-def op_value(kind: int, a: float, b: float) -> float:
+def op_value(code: int, a: float, b: float) -> float:
     """Op.forward."""
-    if kind == 0:  # add
+    if code == 0:  # add
         return (a + b)
-    if kind == 1:  # sub
+    if code == 1:  # sub
         return (a - b)
-    if kind == 2:  # mul
+    if code == 2:  # mul
         return (a * b)
-    if kind == 3:  # div
+    if code == 3:  # div
         return _div(a, b)
-    if kind == 4:  # neg
+    if code == 4:  # neg
         return (-a)
-    if kind == 5:  # pow
+    if code == 5:  # pow
         return (a ** b)
-    if kind == 6:  # tanh
+    if code == 6:  # tanh
         return math.tanh(a)
-    if kind == 7:  # exp
+    if code == 7:  # exp
         return math.exp(a)
-    if kind == 8:  # log
+    if code == 8:  # log
         return math.log(a)
-    if kind == 9:  # relu
+    if code == 9:  # relu
         return _relu(a)
-    if kind == 10:  # sigmoid
+    if code == 10:  # sigmoid
         return _sigmoid(a)
-    if kind == 11:  # sin
+    if code == 11:  # sin
         return math.sin(a)
-    if kind == 12:  # cos
+    if code == 12:  # cos
         return math.cos(a)
-    if kind == 13:  # sqrt
+    if code == 13:  # sqrt
         return math.sqrt(a)
-    if kind == 14:  # abs
+    if code == 14:  # abs
         return abs(a)
     return _NAN
 
 
 @njit(cache=True)
-def op_partial(kind: int, slot: int, a: float, b: float, out: float) -> float:
+def op_partial(code: int, slot: int, a: float, b: float, out: float) -> float:
     """Op.grads[slot]: the local derivative wrt operand `slot`."""
-    if kind == 0:  # add
+    if code == 0:  # add
         return 1.0
-    if kind == 1:  # sub
+    if code == 1:  # sub
         return 1.0 if slot == 0 else -1.0
-    if kind == 2:  # mul
+    if code == 2:  # mul
         return b if slot == 0 else a
-    if kind == 3:  # div
+    if code == 3:  # div
         return _div(1.0, b) if slot == 0 else (-_div(out, b))
-    if kind == 4:  # neg
+    if code == 4:  # neg
         return -1.0
-    if kind == 5:  # pow
+    if code == 5:  # pow
         return (b * (a ** (b - 1.0))) if slot == 0 else (math.log(a) * out)
-    if kind == 6:  # tanh
+    if code == 6:  # tanh
         return _sech2(a)
-    if kind == 7:  # exp
+    if code == 7:  # exp
         return out
-    if kind == 8:  # log
+    if code == 8:  # log
         return _div(1.0, a)
-    if kind == 9:  # relu
+    if code == 9:  # relu
         return _step(a)
-    if kind == 10:  # sigmoid
+    if code == 10:  # sigmoid
         return (out * _sigmoid(-a))
-    if kind == 11:  # sin
+    if code == 11:  # sin
         return math.cos(a)
-    if kind == 12:  # cos
+    if code == 12:  # cos
         return (-math.sin(a))
-    if kind == 13:  # sqrt
+    if code == 13:  # sqrt
         return _div(0.5, out)
-    if kind == 14:  # abs
+    if code == 14:  # abs
         return _sign(a)
     return _NAN
 
 
 @njit(cache=True)
-def op_kink(kind: int) -> tuple[int, float]:
+def op_kink(code: int) -> tuple[int, float]:
     """Op.kinks: (operand, value) of the op's kink, operand -1 for none."""
-    if kind == 9:  # relu
+    if code == 9:  # relu
         return 0, 0.0
-    if kind == 14:  # abs
+    if code == 14:  # abs
         return 0, 0.0
     return -1, 0.0
 # fmt: on
 # ---- END GENERATED ----
 
 
-# ---- checks: fuzz.sampler.op_result at the default limit, NaN for None ---------------------------
+# ---- fit: fuzz.sampler.op_result at the default limit, NaN for None ---------------------------
 
 
 @njit(cache=True)
-def check(kind: int, form: int, a: float, b: float) -> float:
+def fit_value(code: int, form: int, a: float, b: float) -> float:
     """The op's value if (a, b) fit it, as op_result decides; NaN if not: in the domain, operands
     KINK_DISTANCE away from a kink, the value and the needed local derivatives within the limit, and
     the value not an underflow."""
-    if not (math.isfinite(a) and math.isfinite(b) and op_in_domain(kind, form, a, b)):
+    if not (math.isfinite(a) and math.isfinite(b) and op_in_domain(code, form, a, b)):
         return _NAN
-    side, at = op_kink(kind)
+    side, at = op_kink(code)
     if side >= 0 and abs((a if side == 0 else b) - at) < _K:
         return _NAN
-    out = op_value(kind, a, b)
+    out = op_value(code, a, b)
     if not -_L <= out <= _L:
         return _NAN
-    if form != CV and not -_L <= op_partial(kind, 0, a, b, out) <= _L:
+    if form != CV and not -_L <= op_partial(code, 0, a, b, out) <= _L:
         return _NAN
-    if form in (VV, CV) and not -_L <= op_partial(kind, 1, a, b, out) <= _L:
+    if form in (VV, CV) and not -_L <= op_partial(code, 1, a, b, out) <= _L:
         return _NAN
-    if -_U < out < _U and (out != 0.0 or OP_ZERO_UNDERFLOWS[kind]):
+    if -_U < out < _U and (out != 0.0 or OP_ZERO_UNDERFLOWS[code]):
         return _NAN
     return out
 
 
 @njit(cache=True)
-def check_region(kind: int, form: int, a: float, b: float, need_partials: bool) -> float:
+def region_value(code: int, form: int, a: float, b: float, need_partials: bool) -> float:
     """op_result(moderate=False, finite_partials=need_partials): the op's value if (a, b) are in
     its domain and the value (and, if `need_partials`, the needed local derivatives) are finite;
     no magnitude limit, underflow or kink margin. NaN if not."""
-    if not (math.isfinite(a) and math.isfinite(b) and op_in_domain(kind, form, a, b)):
+    if not (math.isfinite(a) and math.isfinite(b) and op_in_domain(code, form, a, b)):
         return _NAN
-    out = op_value(kind, a, b)
+    out = op_value(code, a, b)
     if not math.isfinite(out):
         return _NAN
     if need_partials:
-        if form != CV and not math.isfinite(op_partial(kind, 0, a, b, out)):
+        if form != CV and not math.isfinite(op_partial(code, 0, a, b, out)):
             return _NAN
-        if form in (VV, CV) and not math.isfinite(op_partial(kind, 1, a, b, out)):
+        if form in (VV, CV) and not math.isfinite(op_partial(code, 1, a, b, out)):
             return _NAN
     return out
 
@@ -560,16 +560,16 @@ def _region_operand(
 
 @njit(cache=True)
 def _place_region(
-    s: np.ndarray, r: int, kind: int, code: int, regions: np.ndarray, spans: np.ndarray,
+    s: np.ndarray, r: int, code: int, regions: np.ndarray, spans: np.ndarray,
     span_values: np.ndarray, int_constants: float, int_leaves: float, reuse: float,
     unused_below: float, values: np.ndarray, variables: np.ndarray, unused: np.ndarray,
     n: int, n_vars: int, n_unused: int, at_leaf: int, at_input: int, at_step: int,
     region_left: int, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
     inputs: np.ndarray, steps: np.ndarray,
 ) -> tuple[int, int, int, int, int, int, int, bool]:  # fmt: skip
-    """Try (ATTEMPTS times) to append op `kind` drawn in region r: its operands from the region's
+    """Try (ATTEMPTS times) to append op `code` drawn in region r: its operands from the region's
     spans (existing variables in them, new inputs drawn from them, constants) or ordinary picks,
-    checked by check_region. The counters n, n_vars, n_unused, at_leaf, at_input, at_step,
+    checked by region_value. The counters n, n_vars, n_unused, at_leaf, at_input, at_step,
     region_left after it, and whether it was placed (nothing is written if not)."""
     form, same, either = regions[r, 1], regions[r, 2] != 0, regions[r, 3] != 0
     partials = regions[r, 4] != 0
@@ -600,7 +600,7 @@ def _place_region(
         fresh = (na == -1) + (nb == -1 and not same)
         if fresh > region_left:
             continue
-        out = check_region(kind, form, va, vb, partials)
+        out = region_value(code, form, va, vb, partials)
         if out != out:
             continue
         # The new leaves, in operand order, then the op.
@@ -653,9 +653,9 @@ def _draw_op(s: np.ndarray, cumulative: np.ndarray, total: float) -> int:
 @njit(cache=True)
 def sample_batch(
     s: np.ndarray, count: int, sizes: np.ndarray, rates: np.ndarray,
-    unary: np.ndarray, kinds: np.ndarray, codes: np.ndarray, vv_ok: np.ndarray, p_vv: np.ndarray,
+    unary: np.ndarray, codes: np.ndarray, vv_ok: np.ndarray, p_vv: np.ndarray,
     const_forms: np.ndarray, n_const_forms: np.ndarray, cumulative: np.ndarray, total: float,
-    fold_kind: int, fold_code: int,
+    fold_code: int,
     spans: np.ndarray, span_values: np.ndarray, regions: np.ndarray,
     region_cumulative: np.ndarray, region_first: np.ndarray,
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
@@ -708,7 +708,7 @@ def sample_batch(
             leaf_slots, leaf_values, leaf_ints, inputs,
         )  # fmt: skip
         inputs_left -= 1
-        for _ in range(n_ops if len(kinds) else 0):  # an op that does not fit still counts
+        for _ in range(n_ops if len(codes) else 0):  # an op that does not fit still counts
             if inputs_left > 0 and rnd(s) < fresh:
                 n, n_vars, n_unused, at_leaf, at_input = _new_input(
                     s, draw_real(s), int_leaves, n, n_vars, n_unused, at_leaf, at_input, values,
@@ -716,7 +716,7 @@ def sample_batch(
                 )  # fmt: skip
                 inputs_left -= 1
             j = _draw_op(s, cumulative, total)
-            kind, code = kinds[j], codes[j]
+            code = codes[j]
             first, last = region_first[j], region_first[j + 1]
             if last > first and not deep:  # (a deep graph is about depth: its values moderate)
                 u = rnd(s)
@@ -726,7 +726,7 @@ def sample_batch(
                         r += 1
                     n, n_vars, n_unused, at_leaf, at_input, at_step, region_left, placed = (
                         _place_region(
-                            s, r, kind, code, regions, spans, span_values, int_constants,
+                            s, r, code, regions, spans, span_values, int_constants,
                             int_leaves, pick_reuse, pick_unused, values, variables, unused, n,
                             n_vars, n_unused, at_leaf, at_input, at_step, region_left,
                             leaf_slots, leaf_values, leaf_ints, inputs, steps,
@@ -742,7 +742,7 @@ def sample_batch(
                 b = -1
                 if unary[j]:
                     form = V
-                    out = check(kind, V, values[a], 0.0)
+                    out = fit_value(code, V, values[a], 0.0)
                 elif vv_ok[j] and (p_vv[j] >= 1.0 or rnd(s) < p_vv[j]):
                     form = VV
                     if rnd(s) < same:
@@ -752,17 +752,17 @@ def sample_batch(
                         b = _pick(s, r, reuse, unused_below, variables, n_vars, unused, n_unused)
                     if rnd(s) < 0.5:
                         a, b = b, a
-                    out = check(kind, VV, values[a], values[b])
+                    out = fit_value(code, VV, values[a], values[b])
                 else:
                     form = const_forms[j, _below(s, n_const_forms[j])]
                     slot = 0 if form == CV else 1
-                    k = draw(s, kind, form, slot, values[a], True)
+                    k = draw(s, code, form, slot, values[a], True)
                     out = _NAN
                     if k == k:  # (NaN: no constant fits)
                         out = (
-                            check(kind, form, values[a], k)
+                            fit_value(code, form, values[a], k)
                             if slot
-                            else check(kind, form, k, values[a])
+                            else fit_value(code, form, k, values[a])
                         )
                     if out == out:
                         is_int = as_int(s, k, int_constants)
@@ -783,11 +783,11 @@ def sample_batch(
                 attempts -= 1
                 if deep:  # another op, rather than another operand: the chain goes on
                     j = _draw_op(s, cumulative, total)
-                    kind, code = kinds[j], codes[j]
+                    code = codes[j]
                 if attempts == 0:  # nothing fits: a fresh input from the op's own domain, and again
                     if inputs_left <= 0:
                         break  # the op is left out
-                    y = draw(s, kind, form, 1 if form == CV else 0, 0.0, False)
+                    y = draw(s, code, form, 1 if form == CV else 0, 0.0, False)
                     if not math.isfinite(y):
                         break
                     n, n_vars, n_unused, at_leaf, at_input = _new_input(
@@ -796,15 +796,15 @@ def sample_batch(
                     )  # fmt: skip
                     inputs_left -= 1
                     attempts = ATTEMPTS
-        if fold_kind >= 0 and n_unused > 1:
+        if fold_code >= 0 and n_unused > 1:
             # Sum every variable nothing consumes into the output, so that no part is dead (in a
             # graph with regions, with the looser check too: a huge value must reach the output).
             acc = unused[n_unused - 1]
             for i in range(n_unused - 2, -1, -1):
                 other = unused[i]
-                out = check(fold_kind, VV, values[acc], values[other])
+                out = fit_value(fold_code, VV, values[acc], values[other])
                 if out != out and regions_drawn > 0:
-                    out = check_region(fold_kind, VV, values[acc], values[other], True)
+                    out = region_value(fold_code, VV, values[acc], values[other], True)
                 if out == out:
                     values[n] = out
                     steps[at_step] = fold_code

@@ -371,7 +371,7 @@ CASES = [(op, form) for op in OPS.values() for form in op.forms]
 
 
 def kernel_check(op: Op, form: str, a: float, b: float | None) -> float | None:
-    out = kernel.check(kernel.KINDS[op.name], kernel.FORMS[form], a, 0.0 if b is None else b)
+    out = kernel.fit_value(kernel.OPCODES[op.name], kernel.FORMS[form], a, 0.0 if b is None else b)
     return None if math.isnan(out) else out
 
 
@@ -390,7 +390,7 @@ def test_kernel_check_equals_op_result(op: Op, form: str) -> None:
 
 
 def test_the_kernel_knows_every_registry_op_and_form() -> None:
-    assert set(kernel.KINDS) == set(OPS)
+    assert set(kernel.OPCODES) == set(OPS)
     assert {f for op in OPS.values() for f in op.forms} <= set(kernel.FORMS)
 
 
@@ -399,7 +399,7 @@ def test_kernel_draws_stay_in_the_domain(op: Op, form: str) -> None:
     """Where the registry's own sampler promises a value in the domain (given the other operand),
     the kernel's draw is in it too; NaN only where the registry's sampler returns None."""
     state = np.array([1, 2, 3, 4 + len(form)], dtype=np.uint64)
-    kind, code = kernel.KINDS[op.name], kernel.FORMS[form]
+    opcode, form_code = kernel.OPCODES[op.name], kernel.FORMS[form]
     rng = random.Random(f"draw-{op.name}-{form}")
 
     def fits(slot: int, x: float | None, other: float) -> bool:
@@ -412,7 +412,7 @@ def test_kernel_draws_stay_in_the_domain(op: Op, form: str) -> None:
     for _ in range(3000):
         for slot in range(len(form)):
             other = draw_real(rng) if len(form) == 2 else 1.5
-            x = kernel.draw(state, kind, code, slot, other, len(form) == 2)
+            x = kernel.draw(state, opcode, form_code, slot, other, len(form) == 2)
             promised = all(fits(slot, op.draw(form, rng, slot, other), other) for _ in range(3))
             if math.isnan(x):
                 assert op.draw(form, rng, slot, other) is None
@@ -573,8 +573,8 @@ def test_kernel_region_check_equals_loose_op_result(op: Op, form: str) -> None:
             pairs = [(a, b) for a in EDGE_VALUES for b in EDGE_VALUES]
             pairs += [(random_operand(rng), random_operand(rng)) for _ in range(5000)]
         for a, b in pairs:
-            out = kernel.check_region(
-                kernel.KINDS[op.name], kernel.FORMS[form], a, 0.0 if b is None else b, partials
+            out = kernel.region_value(
+                kernel.OPCODES[op.name], kernel.FORMS[form], a, 0.0 if b is None else b, partials
             )
             got = None if math.isnan(out) else out
             want = op_result(op, form, a, b, moderate=False, finite_partials=partials)
