@@ -161,6 +161,14 @@ class _Config:
     def ops(self) -> tuple[Op, ...]:
         return tuple(OPS[n] for n in self.names)
 
+    @property
+    def ops_by_arity(self) -> tuple[tuple[Op, ...], ...]:
+        """The ops, grouped by arity in the order their first op comes (add's group first)."""
+        groups: dict[int, tuple[Op, ...]] = {}
+        for op in self.ops:
+            groups[op.arity] = (*groups.get(op.arity, ()), op)
+        return tuple(groups.values())
+
     def __repr__(self) -> str:
         return self.call
 
@@ -354,8 +362,16 @@ def _place_region(draw: st.DrawFn, draft: _Draft, cfg: _Config, op: Op, region: 
 
 
 def _place_op(draw: st.DrawFn, draft: _Draft, cfg: _Config) -> None:
-    """Draw one op and its operands and append it (nothing, in the rare case that nothing fits)."""
-    op = cfg.ops[draw(st.integers(0, len(cfg.ops) - 1))]
+    """Draw one op and its operands and append it (nothing, in the rare case that nothing fits).
+
+    An arity first, each as likely, then an op of it: adding unary ops to the registry must not
+    thin out the binary ops, which fill two operand slots and so share nodes, the shape that shows
+    an engine overwriting gradients instead of accumulating them."""
+    groups = cfg.ops_by_arity
+    span = math.lcm(*map(len, groups))  # one draw (it shrinks toward add as before): group, op
+    choice = draw(st.integers(0, len(groups) * span - 1))
+    group = groups[choice // span]
+    op = group[choice % len(group)]
     regions = _regions(op, cfg)
     if regions and _coin(draw, sum(r.weight for r in regions)):
         region = draw(st.sampled_from(regions))

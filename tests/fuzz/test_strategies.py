@@ -40,9 +40,9 @@ DETERMINISTIC = settings(
 MIN_SHARED_RATE = 0.8  # graphs with a node that fills >= 2 operand slots
 MIN_SAME_OPERAND_RATE = 0.5  # graphs with an op whose two operands are one node (`x * x`)
 MIN_WIDE_RATE = 0.05  # graphs with a zero input or equal leaves
-# graphs on which the overwrite engine gives a wrong gradient: 0.46 measured with 13 ops, 0.5+ with
-# the 11 before sin and cos (unary ops share no operand slots: more of them, fewer shared nodes).
-MIN_OVERWRITE_RATE = 0.4
+# graphs on which the overwrite engine gives a wrong gradient (0.67 measured with 15 ops: graphs()
+# draws binary and unary ops equally often, however many of each the registry has).
+MIN_OVERWRITE_RATE = 0.5
 
 
 def collect(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
