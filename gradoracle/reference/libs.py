@@ -273,6 +273,28 @@ class JaxLib(_Plain):
 
     def __init__(self) -> None:
         self._jnp: ModuleType | None = None
+        self._tanh: Callable[[Any], Any] | None = None
+
+    @property
+    def tanh(self) -> Callable[[Any], Any]:
+        """jnp.tanh whose derivative is `sech2`, as the registry's partial is: JAX's own rule,
+        1 - tanh(a)**2, cancels where tanh saturates (5e-11 relative at a = 6.9, 0 past 19)."""
+        if self._tanh is None:
+            import jax
+
+            jnp, sech2 = self.jnp, self.sech2
+
+            @jax.custom_jvp
+            def tanh(a: Any) -> Any:
+                return jnp.tanh(a)
+
+            @tanh.defjvp
+            def _(primals: tuple[Any], tangents: tuple[Any]) -> tuple[Any, Any]:
+                (a,), (t,) = primals, tangents
+                return jnp.tanh(a), sech2(a) * t
+
+            self._tanh = tanh
+        return self._tanh
 
     @property
     def jnp(self) -> Any:
