@@ -59,6 +59,30 @@ class _Primitive:
         return fn
 
 
+class _SaturatingTanh(_Primitive):
+    """jnp.tanh whose derivative is `sech2`, as the registry's partial is: JAX's own rule,
+    1 - tanh(a)**2, cancels where tanh saturates (5e-11 relative at a = 6.9, 0 past 19)."""
+
+    def __get__(self, lib: Any, owner: type | None = None) -> Callable[[Any], Any]:
+        if lib._tanh is None:
+            import jax
+
+            jnp, sech2 = lib.jnp, lib.sech2
+
+            @jax.custom_jvp
+            def tanh(a: Any) -> Any:
+                return jnp.tanh(a)
+
+            @tanh.defjvp
+            def _(primals: tuple[Any], tangents: tuple[Any]) -> tuple[Any, Any]:
+                (a,), (t,) = primals, tangents
+                return jnp.tanh(a), sech2(a) * t
+
+            lib._tanh = tanh
+        fn: Callable[[Any], Any] = lib._tanh
+        return fn
+
+
 class _Plain:
     """The PRIMITIVES, for a lib with a `module` and its `column` in the table."""
 
@@ -275,26 +299,7 @@ class JaxLib(_Plain):
         self._jnp: ModuleType | None = None
         self._tanh: Callable[[Any], Any] | None = None
 
-    @property
-    def tanh(self) -> Callable[[Any], Any]:
-        """jnp.tanh whose derivative is `sech2`, as the registry's partial is: JAX's own rule,
-        1 - tanh(a)**2, cancels where tanh saturates (5e-11 relative at a = 6.9, 0 past 19)."""
-        if self._tanh is None:
-            import jax
-
-            jnp, sech2 = self.jnp, self.sech2
-
-            @jax.custom_jvp
-            def tanh(a: Any) -> Any:
-                return jnp.tanh(a)
-
-            @tanh.defjvp
-            def _(primals: tuple[Any], tangents: tuple[Any]) -> tuple[Any, Any]:
-                (a,), (t,) = primals, tangents
-                return jnp.tanh(a), sech2(a) * t
-
-            self._tanh = tanh
-        return self._tanh
+    tanh = _SaturatingTanh()
 
     @property
     def jnp(self) -> Any:
