@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from gradoracle.fuzz.probe import FLOAT, INT, LEAF, Spelling
+from gradoracle.fuzz.probe import INT, LEAF, Spelling
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS
 
@@ -235,27 +235,23 @@ def any_graph(offered: Sequence[Spelling]) -> Graph | None:
 
 
 def domain_cases(offered: Sequence[Spelling]) -> list[tuple[str, Graph]]:
-    """Single ops at the edges of float64 where the exact answer is still a finite float."""
-    op = Node.apply
-    unary = {s.op for s in offered if s.form == "v"}
-    cases = [
-        (f"{name}({x!r})", Graph((*_x(x), op(name, 0))))
-        for name, x in (
-            ("tanh", 1000.0),
-            ("tanh", -1000.0),
-            ("tanh", 1e-10),
-            ("sigmoid", 1000.0),
-            ("sigmoid", -1000.0),
-            ("exp", 700.0),
-            ("exp", -1000.0),
-            ("log", 1e-300),
-            ("log", 5e-324),
-        )
-        if name in unary
-    ]
-    powers = {(s.form, s.const) for s in offered if s.op == "pow"}
-    for base, k, const in ((0.0, 2, INT), (0.0, 2.0, FLOAT), (-2.0, 3, INT), (-2.0, -1, INT)):
-        if ("vc", const) in powers:
-            graph = Graph((*_x(base), Node.const(k), op("pow", 0, 1)))
-            cases.append((f"x ** {k!r} at x = {base!r}", graph))
+    """Single ops at the edges of float64 where the exact answer is still a finite float: the
+    registry's `Op.extremes`, for the spellings offered (an int constant needs an int spelling)."""
+    cases = []
+    for spelling in offered:
+        op = OPS.get(spelling.op)  # None: the leaf constructor
+        for extreme in op.extremes if op else ():
+            if extreme.form != spelling.form:
+                continue
+            if "c" in spelling.form:
+                k = extreme.operands[spelling.form.index("c")]
+                if (spelling.const == INT) != isinstance(k, int):
+                    continue
+            nodes = [
+                Node.input(x) if f == "v" else Node.const(x)
+                for f, x in zip(extreme.form, extreme.operands, strict=True)
+            ]
+            graph = Graph((*nodes, Node.apply(spelling.op, *range(len(nodes)))))
+            text = f"{spelling.op}({', '.join(map(repr, extreme.operands))})"  # pow(0.0, 2)
+            cases.append((text, graph))
     return cases

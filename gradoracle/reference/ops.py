@@ -29,8 +29,9 @@ Adding an op (this registry is the single source; nothing else names ops by hand
    guarded one, a method in each lib); `domain` as an expression per form (it runs on floats,
    jax.numpy and numba alike), `draws` (a name in SAMPLERS), `edges` where the domain ends or
    the slope is infinite, `kinks` with their convention and `alternatives` (fuzz.conventions turns
-   them into explicit cases), `outside` points with a convention name, `regions` where bugs live,
-   `method_names` for spellings, and the docs (they are the README op table).
+   them into explicit cases), `outside` points with a convention name, `extremes` at float64's
+   edges (the battery asks each once), `regions` where bugs live, `method_names` for spellings,
+   and the docs (they are the README op table).
 2. The engine: a method in engine/engine.py with its local derivative beside the forward.
 3. `python -m gradoracle.generate --write`: rewrites the compiled sampler's op table (in
    fuzz/sampler_kernel.py), the corpus schema's op list and the README's op and region tables
@@ -199,6 +200,16 @@ class Outside:
     ieee: float  # nan, inf or -inf
 
 
+@dataclass(frozen=True)
+class Extreme:
+    """Operands at the edges of float64 where the exact value is still a finite float (tanh(1000),
+    exp(700), log(5e-324)): the battery evaluates the op once at each. (A local derivative past
+    float64's range, log's at 5e-324, is not judged: reference.compare sets it aside.)"""
+
+    form: str
+    operands: tuple[float | int, ...]  # as spelled: (a,) or (a, b); 'c' operands are constants
+
+
 @dataclass(frozen=True, eq=False)
 class Op:
     """One op. Callables take operands positionally as spelled (a = left operand)."""
@@ -219,6 +230,7 @@ class Op:
     edges: tuple[tuple[int, float], ...] = ()
     regions: tuple[Region, ...] = ()  # where bugs live; see the module docstring
     outside: tuple[Outside, ...] = ()  # where raising, nan and inf are conventions
+    extremes: tuple[Extreme, ...] = ()  # where float64 is strained but the answer is finite
     # The farthest a finite-difference stencil may move this op's operand (None: no limit beyond
     # the step's own scaling). A periodic op repeats itself: a step scaled to a huge input (6 at
     # x = 1e6) spans a period, and the difference quotient says nothing of the slope.
@@ -576,6 +588,10 @@ def _binary(
     )
 
 
+def _unary_extremes(*operands: float) -> tuple[Extreme, ...]:
+    return tuple(Extreme("v", (x,)) for x in operands)
+
+
 def _unary(
     name: str,
     forward: Callable[..., Any],
@@ -706,6 +722,12 @@ _REGISTRY: tuple[Op, ...] = (
             Outside("overflow", "vc", (10.0, 400), math.inf),
             Outside("overflow", "cv", (10.0, 400.0), math.inf),
         ),
+        extremes=(  # 0 ** 2 (slope 0), and negative bases with integer exponents
+            Extreme("vc", (0.0, 2)),
+            Extreme("vc", (0.0, 2.0)),
+            Extreme("vc", (-2.0, 3)),
+            Extreme("vc", (-2.0, -1)),
+        ),
         regions=POW_REGIONS,
         doc="power: a**k (constant exponent), k**a (constant base), a**b",
         domain_doc="a**k: a > 0, or a < 0 with integer k, or a == 0 with k >= 1; "
@@ -721,6 +743,7 @@ _REGISTRY: tuple[Op, ...] = (
         "1 - tanh(a)**2",
         regions=_SATURATED,
         partial_floors=("1",),
+        extremes=_unary_extremes(1000.0, -1000.0, 1e-10),
     ),
     _unary(
         "exp",
@@ -734,6 +757,7 @@ _REGISTRY: tuple[Op, ...] = (
         zero_underflows=True,
         chain_partner="log",
         outside=(Outside("overflow", "v", (1000.0,), math.inf),),
+        extremes=_unary_extremes(700.0, -1000.0),
         regions=EXP_REGIONS,
     ),
     _unary(
@@ -752,6 +776,7 @@ _REGISTRY: tuple[Op, ...] = (
             Outside("log-domain", "v", (0.0,), -math.inf),
             Outside("log-domain", "v", (-1.0,), math.nan),
         ),
+        extremes=_unary_extremes(1e-300, 5e-324),
         edges=((0, 0.0),),
         regions=LOG_REGIONS,
     ),
@@ -782,6 +807,7 @@ _REGISTRY: tuple[Op, ...] = (
         "s*(1 - s), s = sigmoid(a)",
         regions=_SATURATED,
         partial_floors=("out",),
+        extremes=_unary_extremes(1000.0, -1000.0),
         other_names=("sigmod",),
     ),
     _unary(
@@ -792,6 +818,7 @@ _REGISTRY: tuple[Op, ...] = (
         "cos(a)",
         other_names=("sine",),
         regions=SIN_REGIONS,
+        extremes=_unary_extremes(1e22, 1e-300),
         fd_reach=FD_REACH_PERIODIC,
     ),
     _unary(
@@ -802,6 +829,7 @@ _REGISTRY: tuple[Op, ...] = (
         "-sin(a)",
         other_names=("cosine",),
         regions=COS_REGIONS,
+        extremes=_unary_extremes(1e22, 1e-300),
         fd_reach=FD_REACH_PERIODIC,
     ),
     # sqrt at 0: the value is 0 and the slope vertical. Our engine's local derivative there is inf
@@ -821,6 +849,7 @@ _REGISTRY: tuple[Op, ...] = (
         edges=((0, 0.0),),
         edge_errors=("ValueError",),
         outside=(Outside("sqrt-domain", "v", (-1.0,), math.nan),),
+        extremes=_unary_extremes(5e-324, 1e300),
         regions=SQRT_REGIONS,
     ),
     # abs: the kink at 0 takes PyTorch's abs'(0) = 0 (sign(0) = 0), written out in every lib (JAX's
@@ -843,6 +872,7 @@ _REGISTRY: tuple[Op, ...] = (
             ),
         ),
         regions=ABS_REGIONS,
+        extremes=_unary_extremes(-1e300, 5e-324),
     ),
 )
 

@@ -566,3 +566,29 @@ def test_spans_draw_and_contain() -> None:
 def test_the_deep_graphs_are_described() -> None:
     assert 0 < DEEP_GRAPHS.share < 0.05
     assert 28 < DEEP_GRAPHS.min_ops < DEEP_GRAPHS.max_ops and 0.5 < DEEP_GRAPHS.newest < 1
+
+
+EXTREMES = [(op, extreme) for op in OPS.values() for extreme in op.extremes]
+
+
+@pytest.mark.parametrize(
+    ("op", "extreme"), EXTREMES, ids=[f"{o.name}{e.operands}" for o, e in EXTREMES]
+)
+def test_extremes_have_finite_exact_answers(op: Op, extreme: Any) -> None:
+    """What the battery asks at float64's edges has an answer: in the domain, the value a finite
+    float in float64 and to 50 digits (they agree), each local derivative too, or beyond float64's
+    range in both (log's slope at 5e-324: the comparator does not judge gradients through it)."""
+    a, b = (*extreme.operands, None)[:2]
+    assert extreme.form in op.forms and op.in_domain(extreme.form, a, b)
+    value = op.forward(FLOAT, a, b)
+    partials = [p for p in op.partials(FLOAT, extreme.form, a, b, value) if p is not None]
+    with mpmath.workdps(50):
+        mp_args = [mpmath.mpf(x) for x in extreme.operands]
+        exact = op.forward(MP, *mp_args)
+        mp_partials = [p for p in op.partials(MP, extreme.form, *mp_args, exact) if p is not None]
+        assert math.isfinite(value) and abs(float(exact) - value) <= 4 * math.ulp(float(exact))
+        for p, q in zip(partials, mp_partials, strict=True):
+            if math.isfinite(p):
+                assert abs(float(q) - p) <= 1e-12 * abs(float(q)) + 1e-300, (p, q)
+            else:
+                assert abs(q) > sys.float_info.max, (p, q)
