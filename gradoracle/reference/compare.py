@@ -312,7 +312,7 @@ class FloatEvaluation:
     # Op nodes whose value or local partials overflow (FLOAT raises, or a partial is not finite),
     # with why: JAX's answers through them mean nothing (its exp(710) is inf with a gradient of 0).
     overflows: Mapping[int, str] = field(default_factory=dict)
-    # Op nodes whose local partial float64 cannot compute (see _unstable_partial), with why.
+    # Op nodes whose local partial float64 cannot compute (Op.unstable), with why.
     unstable: Mapping[int, str] = field(default_factory=dict)
 
     @property
@@ -350,24 +350,10 @@ def float_evaluation(graph: Graph) -> FloatEvaluation:
             continue
         if not all(p is None or math.isfinite(p) for p in partials):
             overflows[i] = f"{op.name}'s derivative at {_operands(a, b)} is not finite"
-        why = _unstable_partial(op.name, form, a, b)
+        why = op.unstable_partial(form, a, b)
         if why:
             unstable[i] = why
     return FloatEvaluation(tuple(values), -1, overflows, unstable)
-
-
-# Beyond this magnitude every float64 is an even integer: k - 1 is not representable.
-_PARITY_LIMIT = 2.0**53
-
-
-def _unstable_partial(op: str, form: str, a: float, b: float | None) -> str:
-    """Why float64 cannot compute a local partial here ('' if it can): d(a ** k)/da at a < 0 is
-    k * a ** (k - 1), whose sign is the parity of k - 1, lost at |k| >= 2**53 (k - 1 rounds to an
-    even k: a correct engine computing k * a ** (k - 1) gets -1e300 at (-1.0) ** -1e300, one
-    computing k * out / a, and JAX, +1e300)."""
-    if op == "pow" and form == "vc" and a < 0 and b is not None and abs(b) >= _PARITY_LIMIT:
-        return f"pow's derivative at a negative base needs the parity of {b!r} - 1"
-    return ""
 
 
 def _operands(a: float, b: float | None) -> str:

@@ -201,6 +201,17 @@ class Outside:
 
 
 @dataclass(frozen=True)
+class Unstable:
+    """Operands where float64 cannot compute a local partial that exists: reference.compare judges
+    no gradient through such a node. `where` is an expression in `a`, `b` as Op.domain's are;
+    `why` is said to the user, formatted with a and b."""
+
+    form: str
+    where: str
+    why: str
+
+
+@dataclass(frozen=True)
 class Extreme:
     """Operands at the edges of float64 where the exact value is still a finite float (tanh(1000),
     exp(700), log(5e-324)): the battery evaluates the op once at each. (A local derivative past
@@ -231,6 +242,7 @@ class Op:
     regions: tuple[Region, ...] = ()  # where bugs live; see the module docstring
     outside: tuple[Outside, ...] = ()  # where raising, nan and inf are conventions
     extremes: tuple[Extreme, ...] = ()  # where float64 is strained but the answer is finite
+    unstable: tuple[Unstable, ...] = ()  # where float64 cannot compute a local partial
     # The farthest a finite-difference stencil may move this op's operand (None: no limit beyond
     # the step's own scaling). A periodic op repeats itself: a step scaled to a huge input (6 at
     # x = 1e6) spans a period, and the difference quotient says nothing of the slope.
@@ -264,7 +276,16 @@ class Op:
             for form in self.forms
         }
         object.__setattr__(self, "_domain_fns", fns)
+        checks = [(u, eval(f"lambda a, b: {u.where}", _DOMAIN_NAMES)) for u in self.unstable]
+        object.__setattr__(self, "_unstable_fns", checks)
         object.__setattr__(self, "sampler", SAMPLERS[self.draws])
+
+    def unstable_partial(self, form: str, a: float, b: float | None = None) -> str:
+        """Why float64 cannot compute a local partial at these operands ('' if it can)."""
+        for u, where in self._unstable_fns:  # type: ignore[attr-defined]
+            if u.form == form and where(a, b):
+                return u.why.format(a=a, b=b)
+        return ""
 
     def domain_expr(self, form: str) -> str:
         """The domain's expression for a form ('True': every real)."""
@@ -435,7 +456,7 @@ SAMPLERS: dict[str, Draw] = {
     "pow": _pow_sampler,
 }
 # What a domain expression (Op.domain) may name besides a and b.
-_DOMAIN_NAMES: dict[str, Any] = {"is_integer": _integral}
+_DOMAIN_NAMES: dict[str, Any] = {"is_integer": _integral, "abs": abs}
 
 
 # ---- sampling regions ----------------------------------------------------------------------------
@@ -714,6 +735,17 @@ _REGISTRY: tuple[Op, ...] = (
         partial_floors=("", "out"),
         edge_errors=("ValueError", "ZeroDivisionError"),
         partials_cancel=True,
+        # d(a ** k)/da at a < 0 is k * a ** (k - 1), whose sign is the parity of k - 1, lost at
+        # |k| >= 2**53, where every float64 is an even integer (k - 1 rounds to an even k): a
+        # correct engine computing k * a ** (k - 1) gets -1e300 at (-1.0) ** -1e300, one
+        # computing k * out / a, and JAX, +1e300.
+        unstable=(
+            Unstable(
+                "vc",
+                "(a < 0) & (abs(b) >= 2.0**53)",
+                "pow's derivative at a negative base needs the parity of {b!r} - 1",
+            ),
+        ),
         edges=((0, 0.0),),
         outside=(
             Outside("pow-domain", "vc", (0.0, -1), math.inf),

@@ -29,6 +29,7 @@ from gradoracle.reference.compare import (
     _partial_sizes,
     compare,
     error_scales,
+    float_evaluation,
     forward_errors,
     reference_problem,
     within_sweeps,
@@ -566,3 +567,16 @@ def test_a_partial_that_underflows_under_a_huge_gradient_is_rounding() -> None:
     grads = [x.grad for x in inputs]
     verdict = compare(graph, out.data, grads, ref.value, ref.grads, "", None, None, ref.sweeps)
     assert verdict.status != FAIL, verdict
+
+
+@pytest.mark.parametrize("k", [-1e300, 2.0**53, -(2.0**60)])
+def test_a_power_whose_slope_needs_a_lost_parity_is_not_judged(k: float) -> None:
+    """d(x ** k)/dx at x = -1 is k * (-1) ** (k - 1): its sign is the parity of k - 1, which
+    float64 no longer holds at |k| >= 2**53. Correct engines answer +-k; no gradient through it is
+    judged."""
+    graph = Graph((Node.input(-1.0), Node.const(k), Node.apply("pow", 0, 1)))
+    evaluation = float_evaluation(graph)
+    assert "parity" in evaluation.unstable[2]
+    assert 2 in evaluation.unreliable
+    below = Graph((Node.input(-1.0), Node.const(2.0**52 + 1), Node.apply("pow", 0, 1)))
+    assert float_evaluation(below).unstable == {}  # an odd k - 1 that float64 still holds
