@@ -147,12 +147,12 @@ def run_battery(
 def _graph_cases(b: _Battery) -> list[Finding]:
     findings: list[Finding] = []
     cases = (("reuse", graphs.reuse_cases(b.offered)), ("domain", graphs.domain_cases(b.offered)))
-    for kind, named in cases:
+    for group, named in cases:
         runnable = [g for _, g in named if _runnable(g, b.offered)]
         judged = b.oracle.judge(runnable, b.deadline) if runnable else []
         if len(judged) < len(runnable):
             b.oracle.stats.notes.append(
-                f"{len(runnable) - len(judged)} {kind} cases not run (time)"
+                f"{len(runnable) - len(judged)} {group} cases not run (time)"
             )
         failing = {g: v for g, v in judged if v.status == FAIL}
         if failing and b.oracle.runner.fresh():  # blamed only for what they do in a new worker
@@ -162,9 +162,9 @@ def _graph_cases(b: _Battery) -> list[Finding]:
             passed = sum(v.status != FAIL for _, v in judged)
             if passed:
                 b.oracle.stats.notes.append(
-                    f"{passed} {kind} cases failed in a used worker and passed in a new one"
+                    f"{passed} {group} cases failed in a used worker and passed in a new one"
                 )
-        findings += [Finding(kind, g, v, g) for g, v in judged if v.status == FAIL]
+        findings += [Finding(group, g, v, g) for g, v in judged if v.status == FAIL]
     return findings
 
 

@@ -116,11 +116,11 @@ def _judge_probe(oracle: Oracle, probe: ProbeResult) -> tuple[Failures, list[Fin
         for graph, verdict in zip(graphs, verdicts, strict=True):
             if verdict.status != FAIL:
                 continue
-            kind = category(verdict)
-            if kind in UNSHRUNK:  # hung or crashed alone in a new worker already (run_probe)
-                findings.append(Finding(kind, graph, verdict, graph))
+            found = category(verdict)
+            if found in UNSHRUNK:  # hung or crashed alone in a new worker already (run_probe)
+                findings.append(Finding(found, graph, verdict, graph))
             else:
-                failures.setdefault(kind, []).append((graph, verdict))
+                failures.setdefault(found, []).append((graph, verdict))
     findings += [
         damaged_worker(graph, f"{result.status}: {result.error}", before)
         for graph, result, before in probe.damaged
@@ -266,8 +266,8 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
     and each is then confirmed alone in a new worker (see _confirmed)."""
     findings: dict[str, Finding] = {}
     ranked = [
-        (rank, kind, graph, verdict, len(graphs))
-        for kind, graphs in raw.items()
+        (rank, found, graph, verdict, len(graphs))
+        for found, graphs in raw.items()
         for rank, (graph, verdict) in enumerate(
             sorted(graphs, key=lambda gv: len(gv[0].nodes))[:MAX_SHRUNK]
         )
@@ -276,11 +276,11 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
     # others: the later ones mostly shrink to the same graph.
     queue = sorted(ranked, key=lambda item: item[0])
     weights = [FIRST_SHARE if rank == 0 else 1.0 for rank, *_ in queue]
-    for k, (_, kind, graph, verdict, count) in enumerate(queue):
+    for k, (_, found, graph, verdict, count) in enumerate(queue):
         small, small_verdict = graph, verdict
-        if kind not in UNSHRUNK:
+        if found not in UNSHRUNK:
             share = (deadline - time.monotonic()) * weights[k] / sum(weights[k:])
-            small = shrink(graph, oracle.fails_like(kind, deadline), time.monotonic() + share)
+            small = shrink(graph, oracle.fails_like(found, deadline), time.monotonic() + share)
             judged = oracle.judge([small], deadline + CONFIRM_GRACE)
             if judged and judged[0][1].status == FAIL:
                 small_verdict = judged[0][1]
@@ -288,7 +288,7 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
                 small = graph
         key = small.to_json()
         if key not in findings:
-            findings[key] = Finding(kind, small, small_verdict, graph, count)
+            findings[key] = Finding(found, small, small_verdict, graph, count)
     ordered = sorted(findings.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes)))
     return [_confirmed(oracle, f) for f in minimal(ordered)]
 
@@ -302,8 +302,8 @@ def _confirmed(oracle: Oracle, finding: Finding) -> Finding:
         if verdict is None:  # in-process: no new worker to be had
             return finding
         if verdict.status == FAIL:
-            kind = category(verdict)
-            return Finding(kind, graph, verdict, finding.original, finding.count, finding.snippet)
+            found = category(verdict)
+            return Finding(found, graph, verdict, finding.original, finding.count, finding.snippet)
     what = finding.verdict.error or finding.verdict.reason
     damaged = damaged_worker(finding.original, what, None)
     damaged.count = finding.count

@@ -137,12 +137,12 @@ class Oracle:
             return None
         return self.verdicts([graph], [result])[0]
 
-    def fails_like(self, kind: str, deadline: float) -> Callable[[Graph], bool]:
+    def fails_like(self, wanted: str, deadline: float) -> Callable[[Graph], bool]:
         """A shrinking predicate: the graph still fails in the same category."""
 
         def still_fails(graph: Graph) -> bool:
             judged = self.judge([graph], deadline)
-            return bool(judged) and judged[0][1].status == FAIL and category(judged[0][1]) == kind
+            return bool(judged) and judged[0][1].status == FAIL and category(judged[0][1]) == wanted
 
         return still_fails
 
