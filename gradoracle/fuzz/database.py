@@ -150,6 +150,8 @@ def open_database(where: str) -> Any:
     if not is_url(where):
         from hypothesis.database import DirectoryBasedExampleDatabase
 
+        if Path(where).exists() and not Path(where).is_dir():
+            raise UsageError(f"--database {where}: not a directory")
         return DirectoryBasedExampleDatabase(where)
     check_redis_url(where)
     try:

@@ -162,6 +162,32 @@ def test_a_malformed_url_is_a_usage_error(tmp_path: Path, url: str, says: str) -
     assert proc.stderr.count("\n") == 1, proc.stderr
 
 
+def test_a_password_stays_out_of_the_messages(tmp_path: Path) -> None:
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    proc = run_usage("gradoracle", "fuzz", "--database", url, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "hunter2" not in proc.stderr
+    assert proc.stderr.startswith("gradoracle: error: --database redis://:***@127.0.0.1:")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--database-prefix", ""], "--database-prefix: must be a non-empty word, got ''"),
+        (["--database-prefix", "my project"], "--database-prefix: must be a non-empty word"),
+        (["--database", "README.md"], "--database README.md: not a directory"),
+    ],
+)
+def test_a_prefix_or_directory_that_cannot_be_used_is_a_usage_error(
+    tmp_path: Path, argv: list[str], says: str
+) -> None:
+    (tmp_path / "README.md").write_text("a file, not a database\n")
+    proc = run_usage("gradoracle", "fuzz", "--budget", "5", *argv, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"gradoracle: error: {says}"), proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+
+
 def test_a_server_nobody_listens_for_is_a_usage_error_at_the_start(tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{free_port()}"
     started = time.monotonic()
