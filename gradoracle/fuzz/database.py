@@ -118,21 +118,32 @@ class FindingsStore:
         blobs = sorted({g.to_json().encode() for g in graphs})
         waiting = list(self.unsent.fetch(self.key)) if self.unsent is not None else []
         try:
-            for blob in blobs + waiting:
-                self.database.save(self.key, blob)
+            missing = self._put(self.database, blobs + waiting)
         except database_errors() as e:
             problem = f"--database {self.where}: cannot save ({one_line(e)})"
-            if self.unsent is None or not blobs:
-                return f"{problem}; {len(blobs)} findings not saved" if blobs else problem
-            for blob in blobs:
-                self.unsent.save(self.key, blob)
+            if not blobs:
+                return problem
+            if self.unsent is None:
+                return f"{problem}; {len(blobs)} findings not saved"
+            lost = self._put(self.unsent, blobs)
+            if lost:
+                return f"{problem}; {lost} findings not saved ({self.unsent_dir} is not writable)"
             return (
                 f"{problem}; {len(blobs)} findings kept in {self.unsent_dir}, sent by the next "
                 "campaign that reaches the server"
             )
+        if missing:
+            return f"--database {self.where}: {missing} findings not saved (not writable)"
         for blob in waiting:
             self.unsent.delete(self.key, blob)
         return None
+
+    def _put(self, database: Any, blobs: list[bytes]) -> int:
+        """Save `blobs`; how many are not there afterwards. (hypothesis's directory database
+        swallows the OSError of a directory it cannot write: only reading back tells.)"""
+        for blob in blobs:
+            database.save(self.key, blob)
+        return len(set(blobs) - set(database.fetch(self.key))) if blobs else 0
 
 
 def database_errors() -> tuple[type[Exception], ...]:

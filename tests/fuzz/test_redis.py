@@ -241,3 +241,26 @@ def test_a_server_gone_mid_run_costs_no_finding(redis_server: RedisServer, tmp_p
         assert not saved_graphs(DirectoryBasedExampleDatabase(str(cwd / UNSENT)), KEY)
     finally:
         server.stop()
+
+
+def test_findings_neither_the_server_nor_the_directory_takes_cost_a_warning_not_the_run(
+    tmp_path: Path,
+) -> None:
+    from hypothesis.extra.redis import RedisExampleDatabase
+
+    from gradoracle.fuzz.database import FindingsStore
+
+    gone = RedisExampleDatabase(redis.Redis(port=free_port(), socket_connect_timeout=1))
+    (tmp_path / "file").write_text("not a directory\n")
+    unsent = tmp_path / "file" / "unsent"
+    store = FindingsStore(
+        "redis://gone", gone, KEY, DirectoryBasedExampleDatabase(str(unsent)), unsent
+    )
+    finding = Graph.from_json(
+        '{"format":"gradoracle-graph","nodes":[{"input":1.5},{"args":[0,0],"op":"mul"}],'
+        '"output":1,"version":1}'
+    )
+    warning = store.save([finding])
+    assert warning is not None
+    assert warning.startswith("--database redis://gone: cannot save (ConnectionError: ")
+    assert warning.endswith(f"; 1 findings not saved ({unsent} is not writable)"), warning
