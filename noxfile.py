@@ -87,8 +87,9 @@ def ecosystem(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def fuzz(session: nox.Session) -> None:
     """A campaign: ``gradoracle fuzz`` (the project engine, 60 s, every core), or with the arguments
-    given, e.g. ``nox -s fuzz -- --impl mymodule:MyValue --budget 600 --json``."""
-    session.install("-e", ".[fuzz,viz]")
+    given, e.g. ``nox -s fuzz -- --impl mymodule:MyValue --budget 600 --json`` (or
+    ``--database redis://HOST:PORT``: the redis extra is installed for it)."""
+    session.install("-e", ".[fuzz,viz,redis]")
     session.run("gradoracle", "fuzz", *session.posargs)
 
 

@@ -21,9 +21,17 @@ def register(commands: Any) -> None:
     )
     campaign.add_argument(
         "--database",
-        metavar="DIR|redis://HOST:PORT",
+        metavar="DIR|redis://HOST:PORT[/DB]",
         default=".gradoracle/examples",
-        help="hypothesis example database shared by workers and campaigns (.gradoracle/examples)",
+        help="hypothesis example database shared by workers and campaigns, a directory or a Redis "
+        "server (.gradoracle/examples)",
+    )
+    campaign.add_argument(
+        "--database-prefix",
+        metavar="NAME",
+        default="gradoracle",
+        help="findings are saved under NAME:findings:MODULE:CLASS; one name per project sharing "
+        "a database (gradoracle)",
     )
 
 
@@ -43,6 +51,7 @@ def run(args: argparse.Namespace, out: list[str]) -> int:
             args.in_process,
             progress=lambda checked, failing, elapsed: progress(checked, failing, elapsed),
             spellings=adapter.spellings,
+            database_prefix=args.database_prefix,
         )
     finally:
         progress.close()

@@ -3,10 +3,10 @@
 Each shard is a process of its own running the check loop (fast sampler, batched JAX reference,
 comparator, shrinker) on its own seed stream (`seed`, shard number), with the implementation
 under test in an isolated worker. Shards share findings through a hypothesis example database:
-every shrunk finding is saved under a key naming the implementation, and every shard replays what
-is saved there before sampling. A campaign started later, on this machine or on another one that
-points at the same database (a directory on shared storage, or hypothesis's Redis backend), starts
-from those findings.
+the parent reads what is saved under a key naming the implementation, every shard replays it before
+sampling, and the parent saves the shards' shrunk findings there at the end (fuzz.database).
+A campaign started later, on this machine or on another one that points at the same database (a
+directory on shared storage, or hypothesis's Redis backend), starts from those findings.
 """
 
 from __future__ import annotations
@@ -18,51 +18,21 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from gradoracle.fuzz.adapters import UsageError, load_adapter
 from gradoracle.fuzz.check import CheckResult, minimal
+from gradoracle.fuzz.database import DEFAULT_DATABASE, DEFAULT_PREFIX, FindingsStore, open_store
 from gradoracle.fuzz.findings import Finding, Stats
 from gradoracle.fuzz.sampler import sample_graphs
 from gradoracle.fuzz.spellings import Spellings
-from gradoracle.reference.graph import Graph, GraphError
+from gradoracle.reference.graph import Graph
 
 # Seconds a shard keeps back from the budget to send its result; and how long the parent waits past
 # the budget before it gives up on a shard.
 REPORT_MARGIN = 1.0
 STARTUP_MARGIN = 20.0
 PROGRESS_EVERY = 1.0  # seconds between a shard's progress messages
-DEFAULT_DATABASE = Path(".gradoracle") / "examples"
-
-
-def database_key(spec: str) -> bytes:
-    return f"gradoracle:findings:{spec}".encode()
-
-
-def open_database(where: str) -> Any:
-    """A hypothesis ExampleDatabase: a directory, or redis://host:port[/db] (needs `redis`)."""
-    if where.startswith("redis://"):
-        try:
-            import redis
-            from hypothesis.extra.redis import RedisExampleDatabase
-        except ImportError as e:
-            raise UsageError(f"--database {where}: the redis backend needs `redis` ({e})") from None
-        return RedisExampleDatabase(redis.Redis.from_url(where))
-    from hypothesis.database import DirectoryBasedExampleDatabase
-
-    return DirectoryBasedExampleDatabase(where)
-
-
-def saved_graphs(database: Any, key: bytes) -> list[Graph]:
-    """The findings saved under `key`, oldest format errors skipped (a database is only a cache)."""
-    graphs = []
-    for blob in database.fetch(key):
-        try:
-            graphs.append(Graph.from_json(blob))
-        except GraphError:
-            continue
-    return sorted(graphs, key=Graph.to_json)
 
 
 @dataclass(frozen=True)
@@ -71,10 +41,10 @@ class ShardConfig:
     deadline: float  # time.time() by which the shard's result must be ready
     seed: int
     shard: int
-    database: str | None
     timeout: float
     in_process: bool
     spellings: Spellings | None = None  # the parent's (fuzz.spellings): shards never detect
+    replay: tuple[str, ...] = ()  # earlier findings (graph JSON) the parent read from the database
 
 
 def shard_seed(seed: int, shard: int) -> int:
@@ -100,9 +70,7 @@ def _shard(config: ShardConfig, messages: Any) -> CheckResult:
 
     use_compilation_cache(default_cache_dir())
     adapter = load_adapter(config.spec, resolved=config.spellings)
-    database = open_database(config.database) if config.database else None
-    key = database_key(config.spec)
-    replay = saved_graphs(database, key) if database is not None else []
+    replay = [Graph.from_json(text) for text in config.replay]
     runner: Runner = (
         InProcess(adapter)
         if config.in_process
@@ -128,11 +96,15 @@ def _shard(config: ShardConfig, messages: Any) -> CheckResult:
         )
     finally:
         runner.close()
-    if database is not None:
-        for finding in result.findings:
-            if not finding.snippet:  # battery findings are rebuilt by every run anyway
-                database.save(key, finding.graph.to_json().encode())
     return result
+
+
+def save_findings(store: FindingsStore, results: list[CheckResult]) -> list[str]:
+    """Every shard's shrunk findings into the database; battery findings (a snippet, not a graph)
+    are rebuilt by every run anyway. The problem, if the database could not take them."""
+    graphs = [f.graph for r in results for f in r.findings if not f.snippet]
+    problem = store.save(graphs)
+    return [problem] if problem else []
 
 
 def merge(results: list[CheckResult], budget: float, seed: int) -> CheckResult:
@@ -191,11 +163,20 @@ def run_campaign(
     in_process: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
     spellings: Spellings | None = None,
+    database_prefix: str = DEFAULT_PREFIX,
 ) -> tuple[CheckResult, list[str]]:
-    """Run `workers` shards for `budget` seconds; return the merged result and any shard errors.
-    `spellings`: the class's names as the caller detected them (else detected here, once)."""
+    """Run `workers` shards for `budget` seconds; return the merged result and the problems met
+    (shard errors, a database that went away). `spellings`: the class's names as the caller
+    detected them (else detected here, once)."""
     # A usage error is reported here, once, not by every shard.
     spellings = load_adapter(spec, resolved=spellings).spellings
+    store = open_store(database, spec, database_prefix) if database else None
+    replay: tuple[str, ...] = ()
+    database_problems: list[str] = []
+    if store is not None:
+        graphs, problem = store.load()
+        replay = tuple(g.to_json() for g in graphs)
+        database_problems += [problem] if problem else []
     workers = workers or os.cpu_count() or 1
     # The sampler's compiled loop: compiled here on a machine's first campaign (~5 s, kept on disk
     # by numba), so that the shards load it rather than each compile it on their budget.
@@ -210,9 +191,7 @@ def run_campaign(
         context.Process(
             target=_run_shard,
             args=(
-                ShardConfig(
-                    spec, shard_deadline, seed, k, database, timeout, in_process, spellings
-                ),
+                ShardConfig(spec, shard_deadline, seed, k, timeout, in_process, spellings, replay),
                 messages,
             ),
         )
@@ -253,6 +232,9 @@ def run_campaign(
     problems = [f"shard {k}: {message}" for k, message in sorted(errors.items())]
     if not results:
         raise UsageError("; ".join(problems))
+    if store is not None:
+        database_problems += save_findings(store, list(results.values()))
+    problems += database_problems
     merged = merge([results[k] for k in sorted(results)], budget, seed)
     merged.seconds = time.monotonic() - start_wall
     merged.cpu_seconds = sum(r.cpu_seconds for r in results.values()) + (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cli_runner import gradoracle_json
 
-from gradoracle.fuzz.campaign import database_key, open_database, saved_graphs
+from gradoracle.fuzz.database import database_key, open_database, saved_graphs
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
