@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gradoracle.fuzz import battery_graphs as graphs
@@ -60,6 +60,22 @@ SLOWDOWN = 10.0
 MEMORY_NODES = 10_000
 MEMORY_ROUNDS = 4
 LEAK_BYTES_PER_NODE = 32.0
+# The battery's cases by the finding category each reports under (conventions apart: each is
+# observed by fuzz.conventions), in the order they run. Stats.battery says, for each, whether it
+# ran: a case that never ran is reported as skipped, never as passed.
+CASES = (
+    "reuse",
+    "domain",
+    "double backward",
+    "two roots",
+    "input changed",
+    "memory",
+    "deep graph",
+    "fan-out",
+    "diamonds",
+)
+RAN = "ran"
+NOT_BUILT = "not run: cannot be built from the spellings offered"
 
 
 def _runnable(graph: Graph, offered: Sequence[Spelling]) -> bool:
@@ -73,6 +89,12 @@ class _Battery:
     timeout: float
     deadline: float
     per_node: float = 1e-5  # CPU seconds per node of a chain, once measured (a guess before)
+    cases: dict[str, str] = field(default_factory=dict)  # case -> RAN, or why it did not run
+
+    def mark(self, case: str, status: str) -> None:
+        """A case ran (RAN) or did not (why): once one of its runs answered, it ran."""
+        if self.cases.get(case) != RAN:
+            self.cases[case] = status
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
@@ -88,15 +110,20 @@ class _Battery:
         left = self.time_left()
         if left <= 0:
             self.oracle.stats.notes.append(f"{category}: not run (time)")
+            self.mark(category, "not run: time")
             return None
         runner = self.oracle.runner
         try:
-            return runner.call(function, *args, timeout=min(allowed, left))
+            answer = runner.call(function, *args, timeout=min(allowed, left))
+            self.mark(category, RAN)
+            return answer
         except Exception as e:
             status = e.status if isinstance(e, IsolationError) else ""
             if status == "hang" and left < allowed:
                 self.oracle.stats.notes.append(f"{category}: not finished within the time left")
+                self.mark(category, "not run: not finished within the time left")
                 return None
+            self.mark(category, RAN)  # it raised, hung or crashed: an answer, judged below
             problem = f"{type(e).__name__}: {e}" if not status else str(e)
             if (status != "hang" or self.time_left() >= allowed) and runner.fresh():
                 try:
@@ -141,6 +168,7 @@ def run_battery(
     findings += found
     for case in (_repeated_backward, _two_roots, _inputs_unchanged, _memory, _deep, _wide):
         findings += case(battery)
+    oracle.stats.battery = {case: battery.cases.get(case, NOT_BUILT) for case in CASES}
     return findings
 
 
@@ -150,6 +178,8 @@ def _graph_cases(b: _Battery) -> list[Finding]:
     for kind, named in cases:
         runnable = [g for _, g in named if _runnable(g, b.offered)]
         judged = b.oracle.judge(runnable, b.deadline) if runnable else []
+        if runnable:
+            b.mark(kind, RAN if judged else "not run: time")
         if len(judged) < len(runnable):
             b.oracle.stats.notes.append(
                 f"{len(runnable) - len(judged)} {kind} cases not run (time)"
@@ -208,10 +238,9 @@ def _two_roots(b: _Battery) -> list[Finding]:
     adapter = b.oracle.adapter
     if getattr(adapter, "cls", None) is None and not hasattr(adapter, "leaf"):
         # An interior node to call backward() on exists only if the graph is built node by node.
-        b.oracle.stats.notes.append(
-            f"two roots: not run ({type(adapter).__name__} has no `leaf(x)` method to build "
-            "interior nodes with)"
-        )
+        why = f"{type(adapter).__name__} has no `leaf(x)` method to build interior nodes with"
+        b.oracle.stats.notes.append(f"two roots: not run ({why})")
+        b.mark("two roots", f"not run: {why}")
         return []
     got = b.call("two roots", worker.two_roots, graph.to_json(), first)
     if got is None or isinstance(got, Finding):
@@ -370,10 +399,16 @@ def _wide(b: _Battery) -> list[Finding]:
 
 def _memory(b: _Battery) -> list[Finding]:
     steps = [s for s in b.offered if graphs.chainable(s, b.offered)]
-    if not steps or worker.resident_bytes() is None:
+    if not steps:
+        return []
+    unreadable = "not run: this system does not say how much memory a process holds"
+    if worker.resident_bytes() is None:
+        b.mark("memory", unreadable)
         return []
     count = MEMORY_NODES // worker.MEMORY_DEPTH
     got = b.call("memory", worker.memory_rounds, steps[0], count, MEMORY_ROUNDS)
+    if isinstance(got, list) and any(size is None for size in got):
+        b.cases["memory"] = unreadable
     if not isinstance(got, list) or any(size is None for size in got):
         return []  # an error here is the chains' finding, not a leak
     nodes = count * len(graphs.chain(steps[0], worker.MEMORY_DEPTH).nodes)
