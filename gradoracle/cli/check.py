@@ -141,7 +141,8 @@ def report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out:
     if error is not None:
         print(f"gradoracle: error: {error}", file=sys.stderr)
         code = EXIT_USAGE
-    if args.junit_xml and not write_junit_file(args.junit_xml, [Suite(result.impl, data, error)]):
+    junit_xml = getattr(args, "junit_xml", None)  # `fuzz` reports through here too, without it
+    if junit_xml and not write_junit_file(junit_xml, [Suite(result.impl, data, error)]):
         code = max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
     if args.report:
         try:

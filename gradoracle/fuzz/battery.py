@@ -32,7 +32,7 @@ from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted, run_conventions
 from gradoracle.fuzz.findings import Finding
 from gradoracle.fuzz.probe import Spelling, probe_graphs, spellings_of
 from gradoracle.fuzz.runner import IsolationError
-from gradoracle.fuzz.snippets import WRONG, graph_snippet
+from gradoracle.fuzz.snippets import graph_snippet
 from gradoracle.reference.compare import EPS, FAIL, PASS, Quantity, Verdict, error_scales
 from gradoracle.reference.float_sweep import agrees, float_gradients
 from gradoracle.reference.graph import Graph, Node, node_values
@@ -161,6 +161,17 @@ def run_battery(
     """The semantics battery (see the module docstring): each deviation is a finding with its
     category. A behaviour case may take `timeout` seconds (more where it is big), and none
     starts after `deadline`. `accepted`: the conventions the engine chose (--accept)."""
+    return run_battery_cases(oracle, offered, timeout, deadline, accepted)[0]
+
+
+def run_battery_cases(
+    oracle: Oracle,
+    offered: Sequence[Spelling],
+    timeout: float,
+    deadline: float,
+    accepted: Accepted = NONE_ACCEPTED,
+) -> tuple[list[Finding], dict[str, str]]:
+    """run_battery's findings, and for each of CASES whether it ran: RAN, or 'not run: why'."""
     battery = _Battery(oracle, offered, timeout, deadline)
     findings = _graph_cases(battery)
     found, observed = run_conventions(oracle, offered, accepted, deadline)
@@ -168,8 +179,7 @@ def run_battery(
     findings += found
     for case in (_repeated_backward, _two_roots, _inputs_unchanged, _memory, _deep, _wide):
         findings += case(battery)
-    oracle.stats.battery = {case: battery.cases.get(case, NOT_BUILT) for case in CASES}
-    return findings
+    return findings, {case: battery.cases.get(case, NOT_BUILT) for case in CASES}
 
 
 def _graph_cases(b: _Battery) -> list[Finding]:
@@ -420,41 +430,13 @@ def _memory(b: _Battery) -> list[Finding]:
         f"grew the process by {sum(growth) / len(growth):.0f} bytes per node in every round "
         f"(resident bytes after each round: {got})"
     )
-    snippet = _memory_snippet(b, steps[0], count, nodes)
+    snippet = graphs.memory_snippet(
+        steps[0],
+        worker.MEMORY_DEPTH,
+        count,
+        nodes,
+        MEMORY_ROUNDS,
+        LEAK_BYTES_PER_NODE,
+        b.oracle.adapter,
+    )
     return [Finding("memory", _one_leaf(), _failed(reason), _one_leaf(), 1, snippet)]
-
-
-def _memory_snippet(b: _Battery, spelling: Spelling, count: int, nodes: int) -> str:
-    """The rounds as a program: the chain built, backward() and dropped `count` times per round,
-    resident memory printed after each, and the growth per node marked when it is a leak."""
-    chain = graphs.chain_snippet(spelling, worker.MEMORY_DEPTH, b.oracle.adapter)
-    head, _, body = chain.partition("\n\n")
-    steps = [line for line in body.splitlines() if line and not line.startswith("print(")]
-    lines = [
-        "import gc",
-        "import os",
-        head,
-        "",
-        "",
-        "def resident_bytes():",
-        "    with open('/proc/self/statm') as f:",
-        "        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')",
-        "",
-        "",
-        "def one_graph():",
-        *(f"    {line}" for line in steps),
-        "",
-        "",
-        "sizes = []",
-        f"for round in range({MEMORY_ROUNDS}):",
-        f"    for _ in range({count}):",
-        "        one_graph()",
-        "    gc.collect()",
-        "    sizes.append(resident_bytes())",
-        "    print('resident bytes after round', round, '=', sizes[-1])",
-        f"growth = [(after - before) / {nodes} for before, after in zip(sizes[1:], sizes[2:])]",
-        f"leak = min(growth) >= {LEAK_BYTES_PER_NODE:g}",
-        f"print('bytes per node kept by each later round:', growth, "
-        f"'  expected < {LEAK_BYTES_PER_NODE:g}' + ('  {WRONG}' if leak else ''))",
-    ]
-    return "\n".join(lines) + "\n"

@@ -44,8 +44,6 @@ class Stats:
     first_finding_seconds: float | None = None  # wall seconds from the start to the first failure
     # What the engine does at each convention (fuzz.conventions.Observed.as_json), by name.
     conventions: dict[str, Any] = field(default_factory=dict)
-    # Each battery case (fuzz.battery.CASES): "ran", or "not run: why".
-    battery: dict[str, str] = field(default_factory=dict)
 
 
 def category(verdict: Verdict) -> str:

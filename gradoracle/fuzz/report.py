@@ -217,7 +217,7 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "first_finding_seconds": s.first_finding_seconds,
         "spellings_offered": [str(s) for s in result.offered],
         "spellings_refused": {str(k): v for k, v in result.refused.items()},
-        "battery": s.battery,
+        "battery": result.battery,
         "spellings_used": spellings_used(adapter),
         "coverage": result.coverage,
     }

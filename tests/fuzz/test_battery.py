@@ -14,7 +14,7 @@ import pytest
 from cli_runner import gradoracle_json
 
 from gradoracle.fuzz import battery_graphs as graphs
-from gradoracle.fuzz.battery import CASES, RAN, run_battery
+from gradoracle.fuzz.battery import CASES, RAN, run_battery, run_battery_cases
 from gradoracle.fuzz.isolation import IsolatedImpl
 from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import INT, Spelling, all_spellings, run_probe, spellings_of
@@ -147,11 +147,12 @@ def test_an_adapter_without_a_leaf_factory_skips_two_roots_and_says_so(
     spec = "leafless_adapter:LeaflessAdapter"
     with IsolatedImpl(spec, timeout=3.0) as runner:
         oracle = Oracle(load_adapter(spec), jax_reference, runner)
-        findings = run_battery(oracle, run_probe(oracle).offered, 3.0, time.monotonic() + 30)
+        offered = run_probe(oracle).offered
+        findings, cases = run_battery_cases(oracle, offered, 3.0, time.monotonic() + 30)
     assert findings == [], [f.verdict.reason for f in findings]
     assert any(n.startswith("two roots: not run (LeaflessAdapter") for n in oracle.stats.notes)
-    assert list(oracle.stats.battery) == list(CASES)  # what --json and --junit-xml report
-    assert oracle.stats.battery["two roots"] == (
+    assert list(cases) == list(CASES)  # what --json and --junit-xml report
+    assert cases["two roots"] == (
         "not run: LeaflessAdapter has no `leaf(x)` method to build interior nodes with"
     )
 
@@ -166,11 +167,11 @@ def test_cases_that_never_ran_say_so_and_why(jax_reference: Any) -> None:
     with IsolatedImpl(spec, timeout=3.0) as runner:
         oracle = Oracle(load_adapter(spec), jax_reference, runner)
         offered = run_probe(oracle).offered
-        assert run_battery(oracle, offered, 3.0, time.monotonic() - 1) == []
-        assert set(oracle.stats.battery.values()) == {"not run: time"}
+        findings, late = run_battery_cases(oracle, offered, 3.0, time.monotonic() - 1)
+        assert findings == [] and set(late.values()) == {"not run: time"}
         only_neg = [Spelling("neg", "v")]  # no `+` or `*`: no fan-out, no diamonds
-        assert run_battery(oracle, only_neg, 3.0, time.monotonic() + 30) == []
-    battery = oracle.stats.battery
+        findings, battery = run_battery_cases(oracle, only_neg, 3.0, time.monotonic() + 30)
+        assert findings == []
     assert (
         battery["fan-out"]
         == battery["diamonds"]

@@ -103,6 +103,32 @@ def test_a_buggy_engine_fails_with_the_snippets(tmp_path: Path) -> None:
     assert etree_text.strip() == text.strip()
 
 
+def test_each_convention_is_a_test_case_with_its_own_findings(tmp_path: Path) -> None:
+    """numpy's IEEE answers where Python raises (conventions), relu'(0) = 1 accepted, and a
+    clamped log (a bug outside the domain): each finding fails one test case, the convention's."""
+    out = tmp_path / "junit.xml"
+    argv = ("convention_engines:ClampedLogValue", "--budget", BUDGET, "--accept", "relu-kink=1")
+    code, report = _check(*argv, "--junit-xml", str(out), cwd=TESTS)
+    assert code == 1
+    document, root = _read(out)
+    [suite] = list(document)
+    _consistent(root.find("testsuite"))  # type: ignore[arg-type]
+    battery = dict(_outcomes(suite)["battery"])
+    verdicts = {name: seen["verdict"] for name, seen in report["conventions"].items()}
+    assert verdicts["relu-kink"] == "accepted" and battery["convention relu-kink"] is None
+    assert verdicts["log-domain"] == "bug" and verdicts["division-by-zero"] == "differs"
+    for name, verdict in verdicts.items():
+        result = battery[f"convention {name}"]
+        assert isinstance(result, Failure) == (verdict in ("bug", "differs")), name
+    clamped = battery["convention log-domain"]
+    [domain] = [f for f in report["findings"] if f["category"] == "domain"]
+    assert domain["snippet"].strip() in clamped.text
+    assert battery["domain"] is None  # the graph cases of the domain's edges passed
+    failures = [case.result[0].text for case in suite if case.result and case.is_failure]
+    for finding in report["findings"]:  # each in exactly one failing test case
+        assert sum(finding["snippet"].strip() in text for text in failures) == 1, finding
+
+
 def test_several_targets_one_suite_each(tmp_path: Path) -> None:
     out = tmp_path / "junit.xml"
     targets = ["planted_engines:OverwriteMul", "planted_engines:NoTanh", "no_such_module:Value"]
