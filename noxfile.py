@@ -1,21 +1,104 @@
 """Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``check``, ``fuzz``,
 ``mutants``, ``bench``, ``demo``.
 
-uv creates and fills the virtualenvs when it is installed; otherwise virtualenv and pip do. Sessions
-use the interpreter that runs nox (the project needs Python >= 3.11).
+``python3 noxfile.py -s SESSION`` runs them with nothing installed but Python: where this python3
+has no nox (or one too old), it makes ``.venv`` in this checkout once, installs nox there with pip
+and runs this file again with that virtualenv's python. A system python3 that refuses
+``pip install`` (PEP 668: Debian, Ubuntu) is never installed into.
+
+uv creates and fills the sessions' virtualenvs when it is installed; otherwise virtualenv and pip
+do. Sessions use the interpreter that runs nox (the project needs Python >= 3.11).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-import nox
+ROOT = Path(__file__).resolve().parent
+NOX = ("nox", 2025, 2, 9)  # nox.main() and nox.project.dependency_groups
+BOOTSTRAP_VENV = ROOT / ".venv"
+
+
+def _nox_usable() -> bool:
+    """Whether this interpreter imports a nox that can run this file."""
+    if importlib.util.find_spec("nox") is None:
+        return False
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = tuple(int(part) for part in version("nox").split(".")[:3])
+    except (PackageNotFoundError, ValueError):
+        return False
+    return release >= NOX[1:]
+
+
+def _runs(python: Path, code: str) -> bool:
+    """Whether `python` exists and runs `code` without an error."""
+    found = python.exists()
+    return found and not subprocess.run([python, "-c", code], capture_output=True).returncode
+
+
+def _stop(message: str) -> NoReturn:
+    print(f"noxfile.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _run_in_own_virtualenv() -> NoReturn:
+    """Make BOOTSTRAP_VENV with nox in it (once), then run this file again with its python."""
+    if sys.version_info < (3, 11):  # noqa: UP036  (an older distribution's python3 runs this)
+        _stop(f"the project needs Python >= 3.11; this is {sys.version.split()[0]}")
+    python = BOOTSTRAP_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if Path(sys.prefix).resolve() == BOOTSTRAP_VENV.resolve():
+        _stop(
+            f"{BOOTSTRAP_VENV} has no {NOX[0]} >= {NOX[1]}.{NOX[2]}.{NOX[3]}: delete it, run again"
+        )
+    requirement = f"{NOX[0]}>={NOX[1]}.{NOX[2]}.{NOX[3]}"
+    if not _runs(python, "import nox"):
+        # Debian and Ubuntu ship ensurepip in python3-venv and pip in python3-pip: with either,
+        # nox can be installed in the virtualenv; with neither there is nothing to install it with.
+        ensurepip = importlib.util.find_spec("ensurepip") is not None
+        pip = importlib.util.find_spec("pip") is not None
+        if not (ensurepip or pip or _runs(python, "import pip")):
+            _stop(
+                f"{sys.executable} has neither ensurepip nor pip to install nox with: install "
+                "python3-venv (Debian, Ubuntu: apt-get install python3-venv)"
+            )
+        print(f"noxfile.py: installing nox in {BOOTSTRAP_VENV} (once)", file=sys.stderr)
+        if not python.exists():
+            venv = [sys.executable, "-m", "venv", str(BOOTSTRAP_VENV)]
+            made = subprocess.run(
+                venv if ensurepip else [*venv, "--without-pip"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            if made.returncode:
+                lines = made.stdout.decode(errors="replace").strip().splitlines()
+                _stop(f"cannot make {BOOTSTRAP_VENV}: {lines[0] if lines else 'venv failed'}")
+        # A virtualenv without pip of its own is installed into by this python's pip (`--python`).
+        pip_of = (
+            [python, "-m", "pip"]
+            if _runs(python, "import pip")
+            else [sys.executable, "-m", "pip", "--python", python]
+        )
+        command = [*pip_of, "install", "--quiet", "--disable-pip-version-check", requirement]
+        if subprocess.run(command).returncode:
+            _stop(f"pip could not install {requirement} in {BOOTSTRAP_VENV} (see above)")
+    os.execv(python, [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+if __name__ == "__main__" and not _nox_usable():
+    _run_in_own_virtualenv()
+
+import nox  # noqa: E402  (after the bootstrap above, which runs where nox is not installed)
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["tests", "lint", "typecheck"]
 
-ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHON = sys.executable
 # The project engine, and the oracle under one package name of its own: a user's folder full of
@@ -131,3 +214,7 @@ def peers(session: nox.Session) -> None:
     """
     session.install(".[tests]", "torch==2.13.0")
     session.run("pytest", "tests/peers", *session.posargs)
+
+
+if __name__ == "__main__":  # `python3 noxfile.py -s tests`: nox, with this file as the noxfile
+    nox.main()

@@ -24,6 +24,7 @@ from gradoracle.fuzz.conventions import CONVENTIONS, parse_accept
 
 if TYPE_CHECKING:
     from gradoracle.fuzz.check import CheckResult
+    from gradoracle.fuzz.junit import Suite
 
 
 def register(commands: Any) -> None:
@@ -58,6 +59,13 @@ def register(commands: Any) -> None:
         metavar="DIR",
         help="also check every micrograd-shaped class in DIR's modules and in each subfolder "
         "(one per student)",
+    )
+    check.add_argument(
+        "--junit-xml",
+        type=Path,
+        metavar="FILE",
+        help="also write FILE as JUnit XML: a test case per op spelling, battery case and finding "
+        "category (one test suite per target)",
     )
     check.add_argument(
         "--jobs",
@@ -110,27 +118,32 @@ def run(args: argparse.Namespace, out: list[str]) -> int:
 def report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
     """The results first, then the report files: a report that cannot be written (a read-only
     DIR, graphviz failing) costs one line on stderr and exit 1, never the results."""
+    from gradoracle.fuzz.junit import Suite
     from gradoracle.fuzz.report import result_json, summary_text
 
+    data = result_json(result, adapter)
     if args.json:
-        out.append(json.dumps(result_json(result, adapter)))  # printed once stdout is back
+        out.append(json.dumps(data))  # printed once stdout is back
     else:
         print(summary_text(result, adapter))
     code = EXIT_FINDINGS if result.findings else EXIT_CLEAN
+    error = None
     if result.checked_nothing:  # nothing checked is never a pass
-        print(
-            f"gradoracle: error: {result.impl} offers none of the ops: every spelling raised "
-            "while building it, or none could be probed in time",
-            file=sys.stderr,
+        error = (
+            f"{result.impl} offers none of the ops: every spelling raised while building it, or "
+            "none could be probed in time"
         )
-        code = EXIT_USAGE
     elif not result.findings and not result.stats.graphs_checked:  # the probe and battery alone
-        print(
-            f"gradoracle: error: no random graph was checked within the budget of "
-            f"{result.budget:g} s (the probe and the battery took it): give a larger --budget",
-            file=sys.stderr,
+        error = (
+            f"no random graph was checked within the budget of {result.budget:g} s (the probe "
+            "and the battery took it): give a larger --budget"
         )
+    if error is not None:
+        print(f"gradoracle: error: {error}", file=sys.stderr)
         code = EXIT_USAGE
+    junit_xml = getattr(args, "junit_xml", None)  # `fuzz` reports through here too, without it
+    if junit_xml and not write_junit_file(junit_xml, [Suite(result.impl, data, error)]):
+        code = max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
     if args.report:
         try:
             from gradoracle.fuzz.html_report import write_report
@@ -141,3 +154,16 @@ def report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out:
             return max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
         print(f"report: {page}", file=sys.stderr)
     return code
+
+
+def write_junit_file(path: Path, suites: list[Suite]) -> bool:
+    """Write the JUnit XML file; False, and one line on stderr, when it cannot be written."""
+    from gradoracle.fuzz.junit import junit_error, write_junit
+
+    try:
+        write_junit(path, suites)
+    except Exception as e:  # the results are printed already; the file is extra
+        print(f"gradoracle: error: {junit_error(path, e)}", file=sys.stderr)
+        return False
+    print(f"JUnit XML: {path}", file=sys.stderr)
+    return True

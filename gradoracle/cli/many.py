@@ -26,13 +26,17 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradoracle
 from gradoracle.cli import many_report
+from gradoracle.cli.check import write_junit_file
 from gradoracle.cli.common import report_error, subparser
-from gradoracle.cli.many_report import ChildRun
+from gradoracle.cli.many_report import CHECKED, ChildRun
 from gradoracle.fuzz.discover import Target, discover
+
+if TYPE_CHECKING:
+    from gradoracle.fuzz.junit import Suite
 
 # A child gets 2 * budget + ALLOWANCE_MARGIN seconds of wall time. Past the budget come starting
 # JAX and the user's import (up to adapters.LOAD_TIMEOUT = 60 s), the probe and battery (which
@@ -45,7 +49,7 @@ POLL = 0.05  # seconds between two looks at a running child
 GROUP_GRACE = 2.0
 # The options the parent decides for each child: they never pass through as the user wrote them.
 OWN_OPTIONS = frozenset(
-    {"--each", "--jobs", "--json", "--report", "--snippets-run-in", "--target-name"}
+    {"--each", "--jobs", "--json", "--junit-xml", "--report", "--snippets-run-in", "--target-name"}
 )
 
 
@@ -331,4 +335,15 @@ def check_many(
             problems.append(report_error(reports, e))
     for problem in problems:
         print(f"gradoracle: error: {problem}", file=sys.stderr)
-    return 1 if problems or not all(row.clean for row in rows) else 0
+    # The children's reports gathered in one file, a suite per target (none writes one itself).
+    junit_written = args.junit_xml is None or write_junit_file(args.junit_xml, _suites(rows))
+    return 1 if problems or not junit_written or not all(row.clean for row in rows) else 0
+
+
+def _suites(rows: Sequence[many_report.Row]) -> list[Suite]:
+    """A JUnit suite per row: its child's report, and its verdict where it was not checked."""
+    from gradoracle.fuzz.junit import Suite
+
+    return [
+        Suite(r.target.name, r.report, None if r.status == CHECKED else r.verdict) for r in rows
+    ]

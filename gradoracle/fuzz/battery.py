@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gradoracle.fuzz import battery_graphs as graphs
@@ -32,7 +32,7 @@ from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted, run_conventions
 from gradoracle.fuzz.findings import Finding
 from gradoracle.fuzz.probe import Spelling, probe_graphs, spellings_of
 from gradoracle.fuzz.runner import IsolationError
-from gradoracle.fuzz.snippets import WRONG, graph_snippet
+from gradoracle.fuzz.snippets import graph_snippet
 from gradoracle.reference.compare import EPS, FAIL, PASS, Quantity, Verdict, error_scales
 from gradoracle.reference.float_sweep import agrees, float_gradients
 from gradoracle.reference.graph import Graph, Node, node_values
@@ -60,6 +60,22 @@ SLOWDOWN = 10.0
 MEMORY_NODES = 10_000
 MEMORY_ROUNDS = 4
 LEAK_BYTES_PER_NODE = 32.0
+# The battery's cases by the finding category each reports under (conventions apart: each is
+# observed by fuzz.conventions), in the order they run. Stats.battery says, for each, whether it
+# ran: a case that never ran is reported as skipped, never as passed.
+CASES = (
+    "reuse",
+    "domain",
+    "double backward",
+    "two roots",
+    "input changed",
+    "memory",
+    "deep graph",
+    "fan-out",
+    "diamonds",
+)
+RAN = "ran"
+NOT_BUILT = "not run: cannot be built from the spellings offered"
 
 
 def _runnable(graph: Graph, offered: Sequence[Spelling]) -> bool:
@@ -73,6 +89,12 @@ class _Battery:
     timeout: float
     deadline: float
     per_node: float = 1e-5  # CPU seconds per node of a chain, once measured (a guess before)
+    cases: dict[str, str] = field(default_factory=dict)  # case -> RAN, or why it did not run
+
+    def mark(self, case: str, status: str) -> None:
+        """A case ran (RAN) or did not (why): once one of its runs answered, it ran."""
+        if self.cases.get(case) != RAN:
+            self.cases[case] = status
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
@@ -88,15 +110,20 @@ class _Battery:
         left = self.time_left()
         if left <= 0:
             self.oracle.stats.notes.append(f"{category}: not run (time)")
+            self.mark(category, "not run: time")
             return None
         runner = self.oracle.runner
         try:
-            return runner.call(function, *args, timeout=min(allowed, left))
+            answer = runner.call(function, *args, timeout=min(allowed, left))
+            self.mark(category, RAN)
+            return answer
         except Exception as e:
             status = e.status if isinstance(e, IsolationError) else ""
             if status == "hang" and left < allowed:
                 self.oracle.stats.notes.append(f"{category}: not finished within the time left")
+                self.mark(category, "not run: not finished within the time left")
                 return None
+            self.mark(category, RAN)  # it raised, hung or crashed: an answer, judged below
             problem = f"{type(e).__name__}: {e}" if not status else str(e)
             if (status != "hang" or self.time_left() >= allowed) and runner.fresh():
                 try:
@@ -134,6 +161,17 @@ def run_battery(
     """The semantics battery (see the module docstring): each deviation is a finding with its
     category. A behaviour case may take `timeout` seconds (more where it is big), and none
     starts after `deadline`. `accepted`: the conventions the engine chose (--accept)."""
+    return run_battery_cases(oracle, offered, timeout, deadline, accepted)[0]
+
+
+def run_battery_cases(
+    oracle: Oracle,
+    offered: Sequence[Spelling],
+    timeout: float,
+    deadline: float,
+    accepted: Accepted = NONE_ACCEPTED,
+) -> tuple[list[Finding], dict[str, str]]:
+    """run_battery's findings, and for each of CASES whether it ran: RAN, or 'not run: why'."""
     battery = _Battery(oracle, offered, timeout, deadline)
     findings = _graph_cases(battery)
     found, observed = run_conventions(oracle, offered, accepted, deadline)
@@ -141,7 +179,7 @@ def run_battery(
     findings += found
     for case in (_repeated_backward, _two_roots, _inputs_unchanged, _memory, _deep, _wide):
         findings += case(battery)
-    return findings
+    return findings, {case: battery.cases.get(case, NOT_BUILT) for case in CASES}
 
 
 def _graph_cases(b: _Battery) -> list[Finding]:
@@ -150,6 +188,8 @@ def _graph_cases(b: _Battery) -> list[Finding]:
     for group, named in cases:
         runnable = [g for _, g in named if _runnable(g, b.offered)]
         judged = b.oracle.judge(runnable, b.deadline) if runnable else []
+        if runnable:
+            b.mark(group, RAN if judged else "not run: time")
         if len(judged) < len(runnable):
             b.oracle.stats.notes.append(
                 f"{len(runnable) - len(judged)} {group} cases not run (time)"
@@ -208,10 +248,9 @@ def _two_roots(b: _Battery) -> list[Finding]:
     adapter = b.oracle.adapter
     if getattr(adapter, "cls", None) is None and not hasattr(adapter, "leaf"):
         # An interior node to call backward() on exists only if the graph is built node by node.
-        b.oracle.stats.notes.append(
-            f"two roots: not run ({type(adapter).__name__} has no `leaf(x)` method to build "
-            "interior nodes with)"
-        )
+        why = f"{type(adapter).__name__} has no `leaf(x)` method to build interior nodes with"
+        b.oracle.stats.notes.append(f"two roots: not run ({why})")
+        b.mark("two roots", f"not run: {why}")
         return []
     got = b.call("two roots", worker.two_roots, graph.to_json(), first)
     if got is None or isinstance(got, Finding):
@@ -370,10 +409,16 @@ def _wide(b: _Battery) -> list[Finding]:
 
 def _memory(b: _Battery) -> list[Finding]:
     steps = [s for s in b.offered if graphs.chainable(s, b.offered)]
-    if not steps or worker.resident_bytes() is None:
+    if not steps:
+        return []
+    unreadable = "not run: this system does not say how much memory a process holds"
+    if worker.resident_bytes() is None:
+        b.mark("memory", unreadable)
         return []
     count = MEMORY_NODES // worker.MEMORY_DEPTH
     got = b.call("memory", worker.memory_rounds, steps[0], count, MEMORY_ROUNDS)
+    if isinstance(got, list) and any(size is None for size in got):
+        b.cases["memory"] = unreadable
     if not isinstance(got, list) or any(size is None for size in got):
         return []  # an error here is the chains' finding, not a leak
     nodes = count * len(graphs.chain(steps[0], worker.MEMORY_DEPTH).nodes)
@@ -385,41 +430,13 @@ def _memory(b: _Battery) -> list[Finding]:
         f"grew the process by {sum(growth) / len(growth):.0f} bytes per node in every round "
         f"(resident bytes after each round: {got})"
     )
-    snippet = _memory_snippet(b, steps[0], count, nodes)
+    snippet = graphs.memory_snippet(
+        steps[0],
+        worker.MEMORY_DEPTH,
+        count,
+        nodes,
+        MEMORY_ROUNDS,
+        LEAK_BYTES_PER_NODE,
+        b.oracle.adapter,
+    )
     return [Finding("memory", _one_leaf(), _failed(reason), _one_leaf(), 1, snippet)]
-
-
-def _memory_snippet(b: _Battery, spelling: Spelling, count: int, nodes: int) -> str:
-    """The rounds as a program: the chain built, backward() and dropped `count` times per round,
-    resident memory printed after each, and the growth per node marked when it is a leak."""
-    chain = graphs.chain_snippet(spelling, worker.MEMORY_DEPTH, b.oracle.adapter)
-    head, _, body = chain.partition("\n\n")
-    steps = [line for line in body.splitlines() if line and not line.startswith("print(")]
-    lines = [
-        "import gc",
-        "import os",
-        head,
-        "",
-        "",
-        "def resident_bytes():",
-        "    with open('/proc/self/statm') as f:",
-        "        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')",
-        "",
-        "",
-        "def one_graph():",
-        *(f"    {line}" for line in steps),
-        "",
-        "",
-        "sizes = []",
-        f"for round in range({MEMORY_ROUNDS}):",
-        f"    for _ in range({count}):",
-        "        one_graph()",
-        "    gc.collect()",
-        "    sizes.append(resident_bytes())",
-        "    print('resident bytes after round', round, '=', sizes[-1])",
-        f"growth = [(after - before) / {nodes} for before, after in zip(sizes[1:], sizes[2:])]",
-        f"leak = min(growth) >= {LEAK_BYTES_PER_NODE:g}",
-        f"print('bytes per node kept by each later round:', growth, "
-        f"'  expected < {LEAK_BYTES_PER_NODE:g}' + ('  {WRONG}' if leak else ''))",
-    ]
-    return "\n".join(lines) + "\n"

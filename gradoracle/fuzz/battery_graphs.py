@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gradoracle.fuzz.probe import INT, LEAF, Spelling
+from gradoracle.fuzz.snippets import WRONG
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS
 
@@ -255,3 +256,48 @@ def domain_cases(offered: Sequence[Spelling]) -> list[tuple[str, Graph]]:
             text = f"{spelling.op}({', '.join(map(repr, extreme.operands))})"  # pow(0.0, 2)
             cases.append((text, graph))
     return cases
+
+
+def memory_snippet(
+    spelling: Spelling,
+    depth: int,
+    count: int,
+    nodes: int,
+    rounds: int,
+    leak_bytes: float,
+    adapter: Adapter,
+) -> str:
+    """The memory case's rounds as a program: a chain of `depth` built, backward() and dropped
+    `count` times per round, resident memory printed after each, and the growth per node marked
+    when it is `leak_bytes` or more (a leak)."""
+    chain = chain_snippet(spelling, depth, adapter)
+    head, _, body = chain.partition("\n\n")
+    steps = [line for line in body.splitlines() if line and not line.startswith("print(")]
+    lines = [
+        "import gc",
+        "import os",
+        head,
+        "",
+        "",
+        "def resident_bytes():",
+        "    with open('/proc/self/statm') as f:",
+        "        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')",
+        "",
+        "",
+        "def one_graph():",
+        *(f"    {line}" for line in steps),
+        "",
+        "",
+        "sizes = []",
+        f"for round in range({rounds}):",
+        f"    for _ in range({count}):",
+        "        one_graph()",
+        "    gc.collect()",
+        "    sizes.append(resident_bytes())",
+        "    print('resident bytes after round', round, '=', sizes[-1])",
+        f"growth = [(after - before) / {nodes} for before, after in zip(sizes[1:], sizes[2:])]",
+        f"leak = min(growth) >= {leak_bytes:g}",
+        f"print('bytes per node kept by each later round:', growth, "
+        f"'  expected < {leak_bytes:g}' + ('  {WRONG}' if leak else ''))",
+    ]
+    return "\n".join(lines) + "\n"

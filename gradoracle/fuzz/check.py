@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from gradoracle.fuzz.battery import run_battery
+from gradoracle.fuzz.battery import run_battery_cases
 from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted
 from gradoracle.fuzz.findings import CONVENTION, DAMAGED, UNSHRUNK, Finding, Stats, category
 from gradoracle.fuzz.oracle import Oracle
@@ -68,6 +68,8 @@ class CheckResult:
     refused: dict[Spelling, str] = field(default_factory=dict)  # not offered: what they raised
     # How often each sampling region was drawn: op -> region -> count (fuzz.sampler).
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Each battery case (fuzz.battery.CASES): "ran", or "not run: why"; empty without a battery.
+    battery: dict[str, str] = field(default_factory=dict)
 
     @property
     def skipped(self) -> list[str]:
@@ -168,8 +170,12 @@ def run_check(
         found_something()
     t = time.perf_counter()
     battery_end = time.monotonic() + budget / 3  # the battery may not eat the random graphs' time
+    battery_cases: dict[str, str] = {}
     if battery:
-        findings += run_battery(oracle, probed.offered, timeout, battery_end, accepted)
+        found, battery_cases = run_battery_cases(
+            oracle, probed.offered, timeout, battery_end, accepted
+        )
+        findings += found
         if findings:
             found_something()
     stats.battery_seconds = time.perf_counter() - t
@@ -258,6 +264,7 @@ def run_check(
         offered=probed.offered,
         refused=probed.refused,
         coverage=stream.coverage(),
+        battery=battery_cases,
     )
 
 

@@ -215,7 +215,9 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "shrink_seconds": s.shrink_seconds,
         "battery_seconds": s.battery_seconds,
         "first_finding_seconds": s.first_finding_seconds,
+        "spellings_offered": [str(s) for s in result.offered],
         "spellings_refused": {str(k): v for k, v in result.refused.items()},
+        "battery": result.battery,
         "spellings_used": spellings_used(adapter),
         "coverage": result.coverage,
     }

@@ -14,7 +14,7 @@ import pytest
 from cli_runner import gradoracle_json
 
 from gradoracle.fuzz import battery_graphs as graphs
-from gradoracle.fuzz.battery import run_battery
+from gradoracle.fuzz.battery import CASES, RAN, run_battery, run_battery_cases
 from gradoracle.fuzz.isolation import IsolatedImpl
 from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import INT, Spelling, all_spellings, run_probe, spellings_of
@@ -147,6 +147,34 @@ def test_an_adapter_without_a_leaf_factory_skips_two_roots_and_says_so(
     spec = "leafless_adapter:LeaflessAdapter"
     with IsolatedImpl(spec, timeout=3.0) as runner:
         oracle = Oracle(load_adapter(spec), jax_reference, runner)
-        findings = run_battery(oracle, run_probe(oracle).offered, 3.0, time.monotonic() + 30)
+        offered = run_probe(oracle).offered
+        findings, cases = run_battery_cases(oracle, offered, 3.0, time.monotonic() + 30)
     assert findings == [], [f.verdict.reason for f in findings]
     assert any(n.startswith("two roots: not run (LeaflessAdapter") for n in oracle.stats.notes)
+    assert list(cases) == list(CASES)  # what --json and --junit-xml report
+    assert cases["two roots"] == (
+        "not run: LeaflessAdapter has no `leaf(x)` method to build interior nodes with"
+    )
+
+
+def test_cases_that_never_ran_say_so_and_why(jax_reference: Any) -> None:
+    """A case with no time left, or that the spellings cannot build, is recorded as not run
+    (a JUnit skip), never as run and passed."""
+    from gradoracle.fuzz.adapters import load_adapter
+    from gradoracle.fuzz.probe import Spelling
+
+    spec = "engine:Value"
+    with IsolatedImpl(spec, timeout=3.0) as runner:
+        oracle = Oracle(load_adapter(spec), jax_reference, runner)
+        offered = run_probe(oracle).offered
+        findings, late = run_battery_cases(oracle, offered, 3.0, time.monotonic() - 1)
+        assert findings == [] and set(late.values()) == {"not run: time"}
+        only_neg = [Spelling("neg", "v")]  # no `+` or `*`: no fan-out, no diamonds
+        findings, battery = run_battery_cases(oracle, only_neg, 3.0, time.monotonic() + 30)
+        assert findings == []
+    assert (
+        battery["fan-out"]
+        == battery["diamonds"]
+        == ("not run: cannot be built from the spellings offered")
+    )
+    assert battery["double backward"] == battery["deep graph"] == RAN
