@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.battery import run_battery
 from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted
 from gradoracle.fuzz.findings import CONVENTION, DAMAGED, UNSHRUNK, Finding, Stats, category
@@ -68,6 +69,7 @@ class CheckResult:
     refused: dict[Spelling, str] = field(default_factory=dict)  # not offered: what they raised
     # How often each sampling region was drawn: op -> region -> count (fuzz.sampler).
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)
+    interrupted: str | None = None  # the signal that stopped the run early ('SIGINT'), if any
 
     @property
     def skipped(self) -> list[str]:
@@ -156,13 +158,70 @@ def run_check(
     start_wall, start_cpu = time.monotonic(), time.process_time()
     deadline = start_wall + budget
     stats = oracle.stats
-    probed = run_probe(oracle, deadline)
-    supported = forms_offered(probed.offered)
+    found = _Found(start_wall)
+    stopped_by = None
+
+    def wind_up(until: float) -> list[Finding]:
+        t = time.perf_counter()
+        shrunk = one_per_error(_shrink_all(oracle, found.raw, until) + found.findings)
+        stats.shrink_seconds += time.perf_counter() - t
+        return shrunk
+
+    try:
+        _attack(oracle, found, deadline, budget, seed, config, progress, max_graphs, timeout,
+                battery, replay, accepted)  # fmt: skip
+        findings = wind_up(deadline)
+        interrupt.check()
+        interrupt.begin_saving()  # a signal from now on: the result is still returned
+    except interrupt.Interrupted as e:  # keep what was found: shrunk briefly, saved by the caller
+        stopped_by = interrupt.name(e.signum)
+        interrupt.begin_saving()  # a second signal now ends the process at once
+        oracle.runner.abandon()
+        findings = wind_up(time.monotonic() + interrupt.SHRINK_SECONDS)
+    probed = found.probed
+    return CheckResult(
+        oracle.adapter.name,
+        seed,
+        budget,
+        stats,
+        findings,
+        forms_offered(probed.offered),
+        seconds=time.monotonic() - start_wall,
+        cpu_seconds=time.process_time() - start_cpu + oracle.runner.worker_cpu_seconds,
+        offered=probed.offered,
+        refused=probed.refused,
+        coverage=found.stream.coverage() if found.stream is not None else {},
+        interrupted=stopped_by,
+    )
+
+
+@dataclass
+class _Found:
+    """What a run has found so far: all of it is kept when the run is interrupted."""
+
+    start_wall: float
+    probed: ProbeResult = field(default_factory=lambda: ProbeResult([], {}, [], []))
+    raw: Failures = field(default_factory=dict)  # failures not yet shrunk
+    findings: list[Finding] = field(default_factory=list)  # shown as they are
+    stream: GraphStream | None = None
+
+
+def _attack(
+    oracle: Oracle, found: _Found, deadline: float, budget: float, seed: int,
+    config: SamplerConfig | None, progress: Callable[[Stats, int, float], None] | None,
+    max_graphs: int | None, timeout: float, battery: bool, replay: Sequence[Graph],
+    accepted: Accepted,
+) -> None:  # fmt: skip
+    """Probe, battery, replay, then sample and judge until the deadline (less the shrinking
+    share once something failed), filling `found` as it goes."""
+    stats = oracle.stats
+    found.probed = probed = run_probe(oracle, deadline)
     raw, findings = _judge_probe(oracle, probed)
+    found.raw, found.findings = raw, findings
 
     def found_something() -> None:
         if stats.first_finding_seconds is None:
-            stats.first_finding_seconds = time.monotonic() - start_wall
+            stats.first_finding_seconds = time.monotonic() - found.start_wall
 
     if raw or findings:
         found_something()
@@ -181,8 +240,9 @@ def run_check(
             stats.replayed_failing += 1
             found_something()
             raw.setdefault(category(verdict), []).append((graph, verdict))
+    interrupt.check()
     config = sampler_config(config or SamplerConfig(), probed.offered)
-    stream = GraphStream(seed, config)
+    found.stream = stream = GraphStream(seed, config)
     # An op form offered with one kind of constant only (`a ** 2` but not `a ** 2.5`): the sampler
     # draws both kinds, so graphs with a spelling the engine refuses are dropped here.
     partly = any(
@@ -221,6 +281,7 @@ def run_check(
     try:
         graphs = next_batch() if config.ops else []
         while graphs:
+            interrupt.check()
             stop = deadline - (budget * SHRINK_SHARE if failures else 0.0)
             if not stats.graphs_checked and not failures and not findings:
                 stop = max(stop, time.monotonic() + FIRST_BATCH_GRACE)
@@ -239,26 +300,10 @@ def run_check(
                     failures += 1
                     raw.setdefault(category(verdict), []).append((graph, verdict))
             if progress:
-                progress(stats, failures, time.monotonic() - start_wall)
+                progress(stats, failures, time.monotonic() - found.start_wall)
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-    t = time.perf_counter()
-    findings = one_per_error(_shrink_all(oracle, raw, deadline) + findings)
-    stats.shrink_seconds = time.perf_counter() - t
-    return CheckResult(
-        oracle.adapter.name,
-        seed,
-        budget,
-        stats,
-        findings,
-        supported,
-        seconds=time.monotonic() - start_wall,
-        cpu_seconds=time.process_time() - start_cpu + oracle.runner.worker_cpu_seconds,
-        offered=probed.offered,
-        refused=probed.refused,
-        coverage=stream.coverage(),
-    )
 
 
 def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]:
