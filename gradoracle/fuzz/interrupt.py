@@ -23,8 +23,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -46,6 +46,8 @@ class Interrupted(BaseException):
 class _State:
     signum: int | None = None  # the first stop signal received
     saving: bool = False  # past the work: a first signal is recorded, not raised
+    # Run by `end_now` first: what kills processes that are not multiprocessing's (cli.many).
+    last_words: list[Callable[[], None]] = field(default_factory=list)
 
 
 _state = _State()
@@ -89,6 +91,9 @@ def _handle(signum: int, frame: object) -> None:
 
 def end_now(signum: int) -> None:
     """A second signal: kill this process's workers and exit with no traceback and no save."""
+    for last in _state.last_words:
+        with contextlib.suppress(Exception):
+            last()
     with contextlib.suppress(Exception):  # whatever state multiprocessing was left in
         for child in multiprocessing.active_children():
             child.kill()
@@ -107,7 +112,7 @@ def stopping_on(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _state.signum, _state.saving = None, False
+    _state.signum, _state.saving, _state.last_words = None, False, []
     previous = {}
     for signum in signals:
         if signal.getsignal(signum) != signal.SIG_IGN:
@@ -125,6 +130,11 @@ def stopping_on(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
         sys.unraisablehook = hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def before_ending(last: Callable[[], None]) -> None:
+    """Have `end_now` call `last` first (within `stopping_on`)."""
+    _state.last_words.append(last)
 
 
 @contextlib.contextmanager
