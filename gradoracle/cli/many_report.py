@@ -214,7 +214,7 @@ def footer(rows: Sequence[Row], reports: Path | None) -> str:
         "",
         f"{s['targets']} targets: {s['clean']} clean, {s['with_findings']} with findings, "
         f"{s['not_checked']} not checked"
-        + (f" ({s['interrupted']} interrupted)" if s["interrupted"] else "")
+        + (f", {s['interrupted']} of them interrupted" if s["interrupted"] else "")
         + " (ops: ops covered/spellings skipped).",
     ]
     pages = [row for row in rows if row.page is not None]
