@@ -8,6 +8,10 @@ nothing here. A child that gives no report within its allowance is killed with i
 group (it has a worker process, and multiprocessing's resource tracker, of its own). The rows,
 the table and the reports are gradoracle.cli.many_report's.
 
+On SIGINT or SIGTERM the running children get the signal (each is in a group of its own, out of
+the terminal's reach) and STOP_WAIT seconds to report; the table shows what they found, and the
+command exits 130 or 143.
+
 `run_child` and `Children` also run bench/sensitivity.py's checks.
 """
 

@@ -7,6 +7,10 @@ every shrunk finding is saved under a key naming the implementation, and every s
 is saved there before sampling. A campaign started later, on this machine or on another one that
 points at the same database (a directory on shared storage, or hypothesis's Redis backend), starts
 from those findings.
+
+On SIGINT or SIGTERM the parent tells every shard to stop; each shrinks what it found for a few
+seconds, saves it to the database and sends it, and the parent reports what came back
+(fuzz.interrupt).
 """
 
 from __future__ import annotations

@@ -154,7 +154,9 @@ def run_check(
     accepted: Accepted = NONE_ACCEPTED,
 ) -> CheckResult:
     """Probe, battery, replay known failures, then sample, judge and shrink until the budget (wall
-    seconds) is spent. `replay` graphs (earlier findings) are judged before any random graph."""
+    seconds) is spent. `replay` graphs (earlier findings) are judged before any random graph.
+    Stopped by a signal (fuzz.interrupt), it shrinks what it found for a few seconds and returns
+    that, with `interrupted` set."""
     start_wall, start_cpu = time.monotonic(), time.process_time()
     deadline = start_wall + budget
     stats = oracle.stats
