@@ -201,7 +201,6 @@ def summary(rows: Sequence[Row]) -> dict[str, int]:
         "clean": sum(row.clean for row in rows),
         "with_findings": sum(row.status == CHECKED and bool(row.findings) for row in rows),
         "not_checked": sum(row.status != CHECKED for row in rows),
-        "interrupted": sum(row.status == INTERRUPTED for row in rows),
         "bugs": sum(sum(row.bugs.values()) for row in rows),
         "conventions": sum(row.conventions for row in rows),
     }
@@ -210,11 +209,12 @@ def summary(rows: Sequence[Row]) -> dict[str, int]:
 def footer(rows: Sequence[Row], reports: Path | None) -> str:
     """Below the table: the counts, and where each target's findings can be read in full."""
     s = summary(rows)
+    interrupted = sum(row.status == INTERRUPTED for row in rows)
     lines = [
         "",
         f"{s['targets']} targets: {s['clean']} clean, {s['with_findings']} with findings, "
         f"{s['not_checked']} not checked"
-        + (f", {s['interrupted']} of them interrupted" if s["interrupted"] else "")
+        + (f", {interrupted} of them interrupted" if interrupted else "")
         + " (ops: ops covered/spellings skipped).",
     ]
     pages = [row for row in rows if row.page is not None]

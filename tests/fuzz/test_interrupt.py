@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from many_folder import processes_under
 
+from gradoracle.cli.many_report import ChildRun, row_of
 from gradoracle.fuzz.campaign import database_key, open_database, saved_graphs
-
-pytestmark = pytest.mark.slow
+from gradoracle.fuzz.discover import Target
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
@@ -128,6 +128,7 @@ def _report(directory: Path) -> dict[str, Any]:
     return report
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_what_a_check_found(tmp_path: Path) -> None:
     run = Run(tmp_path, "check", PLANTED, "--budget", LONG, "--json", "--report", "report")
     run.wait_for_progress()
@@ -146,6 +147,7 @@ def test_ctrl_c_keeps_what_a_check_found(tmp_path: Path) -> None:
     run.assert_nothing_left()
 
 
+@pytest.mark.slow
 def test_sigterm_to_a_check_of_a_clean_engine_is_no_verdict_of_clean(tmp_path: Path) -> None:
     run = Run(tmp_path, "check", "engine:Value", "--budget", LONG, "--report", "report")
     run.wait_for_progress()
@@ -160,6 +162,7 @@ def test_sigterm_to_a_check_of_a_clean_engine_is_no_verdict_of_clean(tmp_path: P
     run.assert_nothing_left()
 
 
+@pytest.mark.slow
 def test_a_second_signal_while_saving_ends_the_check_at_once(tmp_path: Path) -> None:
     run = Run(tmp_path, "check", PLANTED, "--budget", LONG, "--json", "--report", "report")
     run.wait_for_progress()
@@ -180,6 +183,7 @@ def _fuzz(cwd: Path, database: Path, workers: int, *argv: str) -> Run:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("signum", "group", "replay"), [(signal.SIGINT, True, True), (signal.SIGTERM, False, False)]
 )
@@ -209,6 +213,7 @@ def test_an_interrupted_campaign_saves_its_findings_for_the_next(
     assert replayed["replayed_failing"] == len(saved)
 
 
+@pytest.mark.slow
 def test_ctrl_c_to_a_check_of_several_targets_keeps_their_rows(tmp_path: Path) -> None:
     run = Run(tmp_path, "check", PLANTED, "engine:Value", "--jobs", "2", "--budget", LONG)
 
@@ -235,3 +240,21 @@ def _cpu(pid: str) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_an_interrupted_childs_row_shows_its_findings_and_is_never_clean(tmp_path: Path) -> None:
+    target = Target("a.py:Value", "a:Value", tmp_path)
+    finding = {"category": "wrong gradient"}
+    report = {"interrupted": "SIGTERM", "findings": [finding, finding]}
+    row = row_of(target, ChildRun(143, report, "", 5.0, 60.0), stopped=True)
+    assert row.verdict == "interrupted (SIGTERM): 2 bugs (wrong gradient 2)" and not row.clean
+    nothing = row_of(
+        target, ChildRun(130, {"interrupted": "SIGINT", "findings": []}, "", 5.0, 60.0)
+    )
+    assert nothing.verdict == "interrupted (SIGINT): no finding yet" and not nothing.clean
+    killed = row_of(target, ChildRun(None, None, "", 30.0, 60.0), stopped=True)
+    assert killed.verdict == "interrupted (killed before it reported): no finding yet"
+    assert row_of(target, None, stopped=True).verdict == "interrupted (not run): no finding yet"
+    # Not interrupted, the same runs read as before: a hang, and a child never started.
+    assert row_of(target, ChildRun(None, None, "", 60.0, 60.0)).status == "hung"
+    assert row_of(target, None).verdict == "crashed: not run"
