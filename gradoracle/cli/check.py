@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from gradoracle.cli.common import (
     report_error,
     spellings,
 )
+from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.adapters import LOAD_TIMEOUT, Adapter, load_adapter_within
 from gradoracle.fuzz.conventions import CONVENTIONS, parse_accept
 
@@ -81,6 +83,30 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: list[str]) -> int:
+    """The check, then `report` (also on SIGINT or SIGTERM: fuzz.interrupt)."""
+    with interrupt.stopping_on():
+        try:
+            result, adapter = _check(args)
+        except interrupt.Interrupted as e:  # before the check began: nothing found to keep
+            return interrupted_early(e, args.impl)
+        interrupt.begin_saving()
+        return saved(report(args, result, adapter, out))
+
+
+def interrupted_early(e: interrupt.Interrupted, impl: str) -> int:
+    """A signal before there was anything to report: one line, exit 130 or 143."""
+    what = f"interrupted by {interrupt.name(e.signum)} before {impl} was checked: nothing to report"
+    print(f"gradoracle: {what}", file=sys.stderr)
+    return interrupt.exit_code(e.signum)
+
+
+def saved(code: int) -> int:
+    """The exit code once the results are saved: 130 or 143 if a signal came meanwhile."""
+    late = interrupt.received()
+    return code if late is None else interrupt.exit_code(late)
+
+
+def _check(args: argparse.Namespace) -> tuple[CheckResult, Adapter]:
     accepted = parse_accept(args.accept, (args.impl, args.target_name))
     adapter = load_adapter_within(args.impl, LOAD_TIMEOUT, spellings(args))
     adapter.snippet_run_in = args.snippets_run_in
@@ -112,12 +138,15 @@ def run(args: argparse.Namespace, out: list[str]) -> int:
     finally:
         progress.close()
         runner.close()
-    return report(args, result, adapter, out)
+    return result, adapter
 
 
 def report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out: list[str]) -> int:
-    """The results first, then the report files: a report that cannot be written (a read-only
-    DIR, graphviz failing) costs one line on stderr and exit 1, never the results."""
+    """Every way a run's results leave the process (summary or --json, --junit-xml, --report
+    files), for a run that ended and for an interrupted one alike: the results first, then the
+    report files; a report that cannot be written (a read-only DIR, graphviz failing) costs one
+    line on stderr and exit 1, never the results. An interrupted run exits 130 (SIGINT) or 143
+    (SIGTERM)."""
     from gradoracle.fuzz.junit import Suite
     from gradoracle.fuzz.report import result_json, summary_text
 
@@ -128,7 +157,14 @@ def report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out:
         print(summary_text(result, adapter))
     code = EXIT_FINDINGS if result.findings else EXIT_CLEAN
     error = None
-    if result.checked_nothing:  # nothing checked is never a pass
+    if result.interrupted is not None:  # not a verdict, clean or not: the signal says why
+        code = interrupt.exit_code(signal.Signals[result.interrupted])
+        print(
+            f"gradoracle: interrupted by {result.interrupted}: the run stopped early; "
+            f"{len(result.findings)} findings kept",
+            file=sys.stderr,
+        )
+    elif result.checked_nothing:  # nothing checked is never a pass
         error = (
             f"{result.impl} offers none of the ops: every spelling raised while building it, or "
             "none could be probed in time"
@@ -142,7 +178,9 @@ def report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out:
         print(f"gradoracle: error: {error}", file=sys.stderr)
         code = EXIT_USAGE
     junit_xml = getattr(args, "junit_xml", None)  # `fuzz` reports through here too, without it
-    if junit_xml and not write_junit_file(junit_xml, [Suite(result.impl, data, error)]):
+    stopped = f"interrupted by {result.interrupted}: the run stopped early"
+    suite = Suite(result.impl, data, error or (stopped if result.interrupted else None))
+    if junit_xml and not write_junit_file(junit_xml, [suite]):
         code = max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
     if args.report:
         try:
@@ -151,7 +189,9 @@ def report(args: argparse.Namespace, result: CheckResult, adapter: Adapter, out:
             page = write_report(result, adapter, args.report)
         except Exception as e:  # the report is extra; the verdict above stands
             print(f"gradoracle: error: {report_error(args.report, e)}", file=sys.stderr)
-            return max(code, EXIT_FINDINGS)  # not clean: what was asked for is missing
+            return (
+                code if result.interrupted else max(code, EXIT_FINDINGS)
+            )  # not clean: what was asked for is missing
         print(f"report: {page}", file=sys.stderr)
     return code
 

@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from gradoracle.cli.check import report
+from gradoracle.cli.check import interrupted_early, report, saved
 from gradoracle.cli.common import Progress, add_common, count, spellings
+from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.adapters import LOAD_TIMEOUT, load_adapter_within
 
 
@@ -36,25 +37,31 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, out: list[str]) -> int:
+    """The campaign, then `report`; on SIGINT or SIGTERM the shards stop early, save their
+    findings to the database and send them here (fuzz.campaign), and the report says so."""
     from gradoracle.fuzz.campaign import run_campaign
 
-    adapter = load_adapter_within(args.impl, LOAD_TIMEOUT, spellings(args))
-    progress = Progress(args.budget)
-    try:
-        result, problems = run_campaign(
-            args.impl,
-            args.budget,
-            args.workers,
-            args.seed,
-            args.database,
-            args.timeout,
-            args.in_process,
-            progress=lambda checked, failing, elapsed: progress(checked, failing, elapsed),
-            spellings=adapter.spellings,
-            database_prefix=args.database_prefix,
-        )
-    finally:
-        progress.close()
-    for problem in problems:
-        print(f"gradoracle: warning: {problem}", file=sys.stderr)
-    return report(args, result, adapter, out)
+    with interrupt.stopping_on():
+        progress = Progress(args.budget)
+        try:
+            adapter = load_adapter_within(args.impl, LOAD_TIMEOUT, spellings(args))
+            result, problems = run_campaign(
+                args.impl,
+                args.budget,
+                args.workers,
+                args.seed,
+                args.database,
+                args.timeout,
+                args.in_process,
+                progress=lambda checked, failing, elapsed: progress(checked, failing, elapsed),
+                spellings=adapter.spellings,
+                database_prefix=args.database_prefix,
+            )
+        except interrupt.Interrupted as e:  # before any shard started: nothing found to keep
+            return interrupted_early(e, args.impl)
+        finally:
+            progress.close()
+        interrupt.begin_saving()
+        for problem in problems:
+            print(f"gradoracle: warning: {problem}", file=sys.stderr)
+        return saved(report(args, result, adapter, out))

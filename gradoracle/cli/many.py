@@ -8,6 +8,10 @@ nothing here. A child that gives no report within its allowance is killed with i
 group (it has a worker process, and multiprocessing's resource tracker, of its own). The rows,
 the table and the reports are gradoracle.cli.many_report's.
 
+On SIGINT or SIGTERM the running children get the signal (each is in a group of its own, out of
+the terminal's reach) and STOP_WAIT seconds to report; the table shows what they found, and the
+command exits 130 or 143.
+
 `run_child` and `Children` also run bench/sensitivity.py's checks.
 """
 
@@ -23,8 +27,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +38,7 @@ from gradoracle.cli import many_report
 from gradoracle.cli.check import write_junit_file
 from gradoracle.cli.common import report_error, subparser
 from gradoracle.cli.many_report import CHECKED, ChildRun
+from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.discover import Target, discover
 
 if TYPE_CHECKING:
@@ -47,6 +53,9 @@ POLL = 0.05  # seconds between two looks at a running child
 # What is left of a finished child's process group (multiprocessing's resource tracker, cleaning
 # up) may take this long to exit by itself before it is killed.
 GROUP_GRACE = 2.0
+# On SIGINT or SIGTERM each running child gets the signal and this long to stop, shrink what it
+# found (fuzz.interrupt.SHRINK_SECONDS), confirm it in a new worker, and write its report.
+STOP_WAIT = 30.0
 # The options the parent decides for each child: they never pass through as the user wrote them.
 OWN_OPTIONS = frozenset(
     {"--each", "--jobs", "--json", "--junit-xml", "--report", "--snippets-run-in", "--target-name"}
@@ -127,9 +136,11 @@ def run_child(
     seconds: float,
     env: dict[str, str] | None = None,
     stop: threading.Event | None = None,
+    live: set[int] | None = None,
 ) -> ChildRun:
     """Run `argv` (a `gradoracle ... --json` command) in `cwd`, in a process group of its own;
-    after `seconds`, or when `stop` is set, kill the group. Nothing it started outlives this."""
+    after `seconds`, or when `stop` is set, kill the group. Nothing it started outlives this.
+    While it runs its pid (its group's) is in `live`."""
     start = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # no pipe to fill
         proc = subprocess.Popen(
@@ -137,6 +148,8 @@ def run_child(
             process_group=0,
         )  # fmt: skip
         finished = False
+        if live is not None:
+            live.add(proc.pid)
         try:
             finished = _exited(proc.pid, start + seconds, stop)
             if finished:  # a resource tracker cleaning up: let it finish
@@ -145,6 +158,8 @@ def run_child(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
             _wait_group(proc.pid, GROUP_GRACE)  # a signal lands a moment after it is sent
+            if live is not None:
+                live.discard(proc.pid)  # before it is reaped: a pid is not reused until then
             proc.wait()
         out.seek(0)
         err.seek(0)
@@ -156,17 +171,32 @@ def run_child(
 
 
 class Children:
-    """Children run `jobs` at a time (`submit` returns a Future of a ChildRun). Leaving the `with`
-    early (Ctrl-C, SIGTERM) kills the running ones with their groups and starts no more."""
+    """Children run `jobs` at a time (`submit` returns a Future of a ChildRun). `forward(signum)`
+    passes a signal on to the running ones and starts no more; leaving the `with` kills what is
+    left of them, with their groups."""
 
     def __init__(self, jobs: int) -> None:
         self.stop = threading.Event()
         self.pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        self.live: set[int] = set()  # the running children's pids (each its group's)
+        interrupt.before_ending(self.kill)
 
     def submit(
         self, argv: Sequence[str], cwd: Path, seconds: float, env: dict[str, str] | None = None
     ) -> Future[ChildRun]:
-        return self.pool.submit(run_child, argv, cwd, seconds, env, self.stop)
+        return self.pool.submit(run_child, argv, cwd, seconds, env, self.stop, self.live)
+
+    def forward(self, signum: int) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for pid in list(self.live):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def kill(self) -> None:
+        """Kill every running child's group at once (a second signal: no time to wait)."""
+        for pid in list(self.live):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
 
     def __enter__(self) -> Children:
         return self
@@ -174,24 +204,6 @@ class Children:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-@contextlib.contextmanager
-def _terminate_as_exit() -> Iterator[None]:
-    """SIGTERM ends this process through `finally` blocks (which kill the children), as Ctrl-C
-    does; by default it would end it at once and leave the children running."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _action(parser: argparse.ArgumentParser, option: str) -> argparse.Action | None:
@@ -299,9 +311,35 @@ def check_many(
         flush=True,
     )
     runs: dict[Target, ChildRun] = {}
+    with interrupt.stopping_on():
+        with Children(jobs) as children:  # leaving it kills whatever is left of them
+            stopped_by = _run_all(children, runnable, rest, pages, seconds, runs, start)
+        rows = [
+            many_report.row_of(t, runs.get(t), pages.get(t), stopped_by is not None)
+            for t in targets
+        ]
+        data = many_report.many_json(rows, time.monotonic() - start)
+        if stopped_by is not None:
+            data["interrupted"] = interrupt.name(stopped_by)
+        code = _print_and_save(args, rows, data, reports, problems)
+    late = stopped_by or interrupt.received()
+    return code if late is None else interrupt.exit_code(late)
+
+
+def _run_all(
+    children: Children,
+    runnable: list[Target],
+    rest: list[str],
+    pages: dict[Target, Path],
+    seconds: float,
+    runs: dict[Target, ChildRun],
+    start: float,
+) -> int | None:
+    """Every target's child, its run put in `runs` as it ends. On SIGINT or SIGTERM the running
+    children get the signal and STOP_WAIT seconds to report; the signal is returned."""
     env = child_env()
-    with _terminate_as_exit(), Children(jobs) as children:
-        futures = {}
+    futures: dict[Future[ChildRun], Target] = {}
+    try:
         for target in runnable:
             command = [sys.executable, "-P", "-m", "gradoracle", "check", target.spec, *rest]
             command += ["--json", "--target-name", target.name]  # what `--accept ...@NAME` names
@@ -310,18 +348,46 @@ def check_many(
             if where := target.run_in(Path.cwd()):
                 command += ["--snippets-run-in", where]
             futures[children.submit(command, target.folder, seconds, env)] = target
-        for n, future in enumerate(as_completed(futures), 1):
-            target = futures[future]
-            runs[target] = run = future.result()
-            row = many_report.row_of(target, run)
-            print(
-                f"[{n}/{len(futures)} {time.monotonic() - start:4.0f} s] {target.name}: "
-                f"{row.verdict} ({run.seconds:.0f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-    rows = [many_report.row_of(t, runs.get(t), pages.get(t)) for t in targets]
-    data = many_report.many_json(rows, time.monotonic() - start)
+        _gather(futures, runs, len(futures), start, None)
+    except interrupt.Interrupted as e:  # the children stop and report: their rows are kept
+        interrupt.begin_saving()  # a second signal ends it all at once
+        children.forward(e.signum)
+        waiting = {f: t for f, t in futures.items() if t not in runs and not f.cancelled()}
+        with contextlib.suppress(FuturesTimeout):
+            _gather(waiting, runs, len(futures), start, STOP_WAIT)
+        return e.signum
+    interrupt.begin_saving()
+    return None
+
+
+def _gather(
+    futures: dict[Future[ChildRun], Target],
+    runs: dict[Target, ChildRun],
+    total: int,
+    start: float,
+    timeout: float | None,
+) -> None:
+    """Each child's run as it ends, with a progress line; `timeout` seconds at most."""
+    for future in as_completed(futures, timeout):
+        target = futures[future]
+        runs[target] = run = future.result()
+        row = many_report.row_of(target, run)
+        print(
+            f"[{len(runs)}/{total} {time.monotonic() - start:4.0f} s] {target.name}: "
+            f"{row.verdict} ({run.seconds:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _print_and_save(
+    args: argparse.Namespace,
+    rows: list[many_report.Row],
+    data: dict[str, Any],
+    reports: Path | None,
+    problems: list[str],
+) -> int:
+    """The table (or the JSON), DIR's index; exit 0 if every target is clean, else 1."""
     if args.json:
         print(json.dumps(data))
     else:

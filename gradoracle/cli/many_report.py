@@ -27,6 +27,7 @@ IMPORT_ERROR = "import error"  # the child could not load the class (exit 2, one
 HUNG = "hung"  # no report within the allowance: killed
 CRASHED = "crashed"  # no report (a traceback, a signal), or not run at all
 ERROR = "error"  # a report without findings, and exit 1: e.g. its report could not be written
+INTERRUPTED = "interrupted"  # SIGINT or SIGTERM stopped the command: what the child found so far
 CONVENTION = "convention"  # a finding category kept apart from bugs
 
 
@@ -74,13 +75,17 @@ class Row:
 
     @property
     def verdict(self) -> str:
+        bugs, conventions = sum(self.bugs.values()), self.conventions
+        parts = [_plural(bugs, "bug")] if bugs else []
+        parts += [_plural(conventions, "convention")] if conventions else []
+        by_count = sorted(self.bugs.items(), key=lambda kn: -kn[1])  # stable: report order
+        found = ", ".join(parts) + (
+            f" ({', '.join(f'{k} {n}' for k, n in by_count)})" if bugs else ""
+        )
         if self.status == CHECKED:
-            bugs, conventions = sum(self.bugs.values()), self.conventions
-            parts = [_plural(bugs, "bug")] if bugs else []
-            parts += [_plural(conventions, "convention")] if conventions else []
-            by_count = sorted(self.bugs.items(), key=lambda kn: -kn[1])  # stable: report order
-            detail = ", ".join(f"{kind} {n}" for kind, n in by_count)
-            return ", ".join(parts) + (f" ({detail})" if detail else "") if parts else "clean"
+            return found or "clean"
+        if self.status == INTERRUPTED:  # never "clean": what it found before it was stopped
+            return f"{INTERRUPTED} ({self.error}): {found or 'no finding yet'}"
         if self.status == NOTHING:
             return NOTHING
         return f"{self.status}: {self.error}" if self.error else self.status
@@ -99,11 +104,20 @@ def _exit(code: int) -> str:
     return f"exit {code}"
 
 
-def _judge(run: ChildRun) -> tuple[str, str | None]:
-    """The status of a child's run, and its one-line error."""
+def _judge(run: ChildRun, stopped: bool) -> tuple[str, str | None]:
+    """The status of a child's run, and its one-line error. `stopped`: the command was
+    interrupted, and passed the signal on to the child."""
+    report = run.report
+    if (
+        report is not None
+        and report.get("interrupted")
+        and isinstance(report.get("findings"), list)
+    ):
+        return INTERRUPTED, str(report["interrupted"])
+    if stopped and (run.code is None or run.code < 0):  # killed: it did not report in time
+        return INTERRUPTED, "killed before it reported"
     if run.code is None:
         return HUNG, f"no report after {run.allowance:g} s"
-    report = run.report
     if report is not None and isinstance(report.get("findings"), list):
         if run.code == 2:
             return NOTHING, run.error or None
@@ -117,13 +131,16 @@ def _judge(run: ChildRun) -> tuple[str, str | None]:
     return CRASHED, _exit(run.code) + (f": {run.error}" if run.error else ", no report")
 
 
-def row_of(target: Target, run: ChildRun | None, report_dir: Path | None = None) -> Row:
+def row_of(
+    target: Target, run: ChildRun | None, report_dir: Path | None = None, stopped: bool = False
+) -> Row:
+    """`stopped`: SIGINT or SIGTERM interrupted the command (cli.many)."""
     if target.problem:  # found but not runnable: "cannot parse: SyntaxError: ..."
         status, _, why = target.problem.partition(": ")
         return Row(target, status, why, None, None)
     if run is None:  # the command was interrupted before this child ran
-        return Row(target, CRASHED, "not run", None, None)
-    status, error = _judge(run)
+        return Row(target, INTERRUPTED if stopped else CRASHED, "not run", None, None)
+    status, error = _judge(run, stopped)
     page = report_dir / "report.html" if report_dir is not None else None
     if page is not None and not page.is_file():
         page = None
@@ -192,10 +209,13 @@ def summary(rows: Sequence[Row]) -> dict[str, int]:
 def footer(rows: Sequence[Row], reports: Path | None) -> str:
     """Below the table: the counts, and where each target's findings can be read in full."""
     s = summary(rows)
+    interrupted = sum(row.status == INTERRUPTED for row in rows)
     lines = [
         "",
         f"{s['targets']} targets: {s['clean']} clean, {s['with_findings']} with findings, "
-        f"{s['not_checked']} not checked (ops: ops covered/spellings skipped).",
+        f"{s['not_checked']} not checked"
+        + (f", {interrupted} of them interrupted" if interrupted else "")
+        + " (ops: ops covered/spellings skipped).",
     ]
     pages = [row for row in rows if row.page is not None]
     if reports is not None and pages:

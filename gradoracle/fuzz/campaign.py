@@ -7,6 +7,10 @@ the parent reads what is saved under a key naming the implementation, every shar
 sampling, and the parent saves the shards' shrunk findings there at the end (fuzz.database).
 A campaign started later, on this machine or on another one that points at the same database (a
 directory on shared storage, or hypothesis's Redis backend), starts from those findings.
+
+On SIGINT or SIGTERM the parent tells every shard to stop; each shrinks what it found for a few
+seconds and sends it, and the parent saves what came back to the database and reports it
+(fuzz.interrupt).
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.adapters import UsageError, load_adapter
 from gradoracle.fuzz.check import CheckResult, minimal
 from gradoracle.fuzz.database import DEFAULT_DATABASE, DEFAULT_PREFIX, FindingsStore, open_store
@@ -33,6 +40,13 @@ from gradoracle.reference.graph import Graph
 REPORT_MARGIN = 1.0
 STARTUP_MARGIN = 20.0
 PROGRESS_EVERY = 1.0  # seconds between a shard's progress messages
+# On SIGINT or SIGTERM the parent tells each shard to stop (STOP_SHARD: the terminal's Ctrl-C and a
+# scheduler's SIGTERM reach the shards too, but they ignore those, so that each hears it once) and
+# waits this long for their results: shrinking (interrupt.SHRINK_SECONDS), confirming each finding
+# in a new worker, sending it.
+STOP_SHARD = signal.SIGUSR1
+STOP_WAIT = 20.0
+ORPHAN_POLL = 0.5  # seconds between a shard's looks at whether its parent is still there
 
 
 @dataclass(frozen=True)
@@ -53,12 +67,29 @@ def shard_seed(seed: int, shard: int) -> int:
 
 
 def _run_shard(config: ShardConfig, messages: Any) -> None:
-    """A shard's process: check loop with progress messages, then its result (or its error)."""
+    """A shard's process: check loop with progress messages, then its result (or its error).
+    It starts with SIGINT, SIGTERM and STOP_SHARD blocked (run_campaign): the first two stay so,
+    STOP_SHARD stops it as SIGINT stops a check (fuzz.interrupt)."""
     sys.stdout = sys.stderr  # the parent's stdout carries --json
-    try:
-        messages.put(("result", config.shard, _shard(config, messages)))
-    except Exception as e:  # reported by the parent as one line
-        messages.put(("error", config.shard, f"{type(e).__name__}: {e}"))
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    with interrupt.stopping_on((STOP_SHARD,)):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (STOP_SHARD,))
+        try:
+            messages.put(("result", config.shard, _shard(config, messages)))
+        except interrupt.Interrupted:  # before its check began: nothing to send
+            messages.put(("error", config.shard, "stopped before its check began"))
+        except Exception as e:  # reported by the parent as one line
+            messages.put(("error", config.shard, f"{type(e).__name__}: {e}"))
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """A shard whose parent died (SIGKILL) stops as if told to (what it found is lost with the
+    parent, which alone saves to the database), and ends at once after STOP_WAIT."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_POLL)
+    os.kill(os.getpid(), STOP_SHARD)
+    time.sleep(STOP_WAIT)
+    interrupt.end_now(STOP_SHARD)
 
 
 def _shard(config: ShardConfig, messages: Any) -> CheckResult:
@@ -96,6 +127,7 @@ def _shard(config: ShardConfig, messages: Any) -> CheckResult:
         )
     finally:
         runner.close()
+    interrupt.begin_saving()  # told to stop now, it still sends what it has
     return result
 
 
@@ -197,14 +229,70 @@ def run_campaign(
         )
         for k in range(workers)
     ]
-    for process in shards:
-        process.start()
-    results: dict[int, CheckResult] = {}
-    errors: dict[int, str] = {}
-    counts = [(0, 0)] * workers
-    deadline = start_wall + budget + STARTUP_MARGIN
+    gathered = _Gathered(workers, progress, start_wall)
+    stopped_by = None
     try:
-        while len(results) + len(errors) < workers and time.monotonic() < deadline:
+        try:
+            with interrupt.signals_held((*interrupt.STOP_SIGNALS, STOP_SHARD)):  # see _run_shard
+                for process in shards:
+                    process.start()
+            gathered.take(messages, shards, start_wall + budget + STARTUP_MARGIN)
+        except interrupt.Interrupted as e:  # every shard stops and sends what it found
+            stopped_by = interrupt.name(e.signum)
+            interrupt.begin_saving()  # a second signal ends the process at once
+            for process in shards:
+                if process.is_alive() and process.pid is not None:
+                    os.kill(process.pid, STOP_SHARD)
+            gathered.take(messages, shards, time.monotonic() + STOP_WAIT)
+    finally:
+        interrupt.begin_saving()  # a signal from now on: what was gathered is still reported
+        for process in shards:
+            if process.pid is None:  # not started
+                continue
+            process.join(timeout=2.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    results, errors = gathered.results, gathered.errors
+    for k in range(workers):
+        if k not in results and k not in errors:
+            errors[k] = "no result before the deadline"
+    problems = [f"shard {k}: {message}" for k, message in sorted(errors.items())]
+    if not results and stopped_by is None:
+        raise UsageError("; ".join(problems))
+    if store is not None:
+        database_problems += save_findings(store, list(results.values()))
+    problems += database_problems
+    merged = (
+        merge([results[k] for k in sorted(results)], budget, seed)
+        if results
+        else CheckResult(spec, seed, budget, Stats(), [], {})
+    )
+    merged.interrupted = stopped_by
+    merged.seconds = time.monotonic() - start_wall
+    merged.cpu_seconds = sum(r.cpu_seconds for r in results.values()) + (
+        time.process_time() - start_cpu
+    )
+    return merged, problems
+
+
+class _Gathered:
+    """What the shards sent so far: results, errors, and their progress (summed for `progress`)."""
+
+    def __init__(
+        self, workers: int, progress: Callable[[int, int, float], None] | None, start: float
+    ) -> None:
+        self.results: dict[int, CheckResult] = {}
+        self.errors: dict[int, str] = {}
+        self.counts = [(0, 0)] * workers
+        self.progress = progress
+        self.start = start
+
+    def take(self, messages: Any, shards: list[Any], deadline: float) -> None:
+        """Messages until every shard has sent its result or error, or all died, or the deadline
+        (a time.monotonic() value)."""
+        while len(self.results) + len(self.errors) < len(shards) and time.monotonic() < deadline:
+            interrupt.check()
             try:
                 kind, shard, payload = messages.get(timeout=0.5)
             except queue.Empty:
@@ -212,32 +300,12 @@ def run_campaign(
                     break
                 continue
             if kind == "progress":
-                counts[shard] = payload
-                if progress:
-                    checked = sum(c for c, _ in counts)
-                    progress(checked, sum(f for _, f in counts), time.monotonic() - start_wall)
+                self.counts[shard] = payload
+                if self.progress:
+                    checked = sum(c for c, _ in self.counts)
+                    failing = sum(f for _, f in self.counts)
+                    self.progress(checked, failing, time.monotonic() - self.start)
             elif kind == "result":
-                results[shard] = payload
+                self.results[shard] = payload
             else:
-                errors[shard] = payload
-    finally:
-        for process in shards:
-            process.join(timeout=2.0)
-            if process.is_alive():
-                process.kill()
-                process.join()
-    for k in range(workers):
-        if k not in results and k not in errors:
-            errors[k] = "no result before the deadline"
-    problems = [f"shard {k}: {message}" for k, message in sorted(errors.items())]
-    if not results:
-        raise UsageError("; ".join(problems))
-    if store is not None:
-        database_problems += save_findings(store, list(results.values()))
-    problems += database_problems
-    merged = merge([results[k] for k in sorted(results)], budget, seed)
-    merged.seconds = time.monotonic() - start_wall
-    merged.cpu_seconds = sum(r.cpu_seconds for r in results.values()) + (
-        time.process_time() - start_cpu
-    )
-    return merged, problems
+                self.errors[shard] = payload

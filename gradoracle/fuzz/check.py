@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.battery import run_battery_cases
 from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted
 from gradoracle.fuzz.findings import CONVENTION, DAMAGED, UNSHRUNK, Finding, Stats, category
@@ -70,6 +71,7 @@ class CheckResult:
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)
     # Each battery case (fuzz.battery.CASES): "ran", or "not run: why"; empty without a battery.
     battery: dict[str, str] = field(default_factory=dict)
+    interrupted: str | None = None  # the signal that stopped the run early ('SIGINT'), if any
 
     @property
     def skipped(self) -> list[str]:
@@ -118,11 +120,11 @@ def _judge_probe(oracle: Oracle, probe: ProbeResult) -> tuple[Failures, list[Fin
         for graph, verdict in zip(graphs, verdicts, strict=True):
             if verdict.status != FAIL:
                 continue
-            found = category(verdict)
-            if found in UNSHRUNK:  # hung or crashed alone in a new worker already (run_probe)
-                findings.append(Finding(found, graph, verdict, graph))
+            what = category(verdict)
+            if what in UNSHRUNK:  # hung or crashed alone in a new worker already (run_probe)
+                findings.append(Finding(what, graph, verdict, graph))
             else:
-                failures.setdefault(found, []).append((graph, verdict))
+                failures.setdefault(what, []).append((graph, verdict))
     findings += [
         damaged_worker(graph, f"{result.status}: {result.error}", before)
         for graph, result, before in probe.damaged
@@ -154,28 +156,88 @@ def run_check(
     accepted: Accepted = NONE_ACCEPTED,
 ) -> CheckResult:
     """Probe, battery, replay known failures, then sample, judge and shrink until the budget (wall
-    seconds) is spent. `replay` graphs (earlier findings) are judged before any random graph."""
+    seconds) is spent. `replay` graphs (earlier findings) are judged before any random graph.
+    Stopped by a signal (fuzz.interrupt), it shrinks what it found for a few seconds and returns
+    that, with `interrupted` set."""
     start_wall, start_cpu = time.monotonic(), time.process_time()
     deadline = start_wall + budget
     stats = oracle.stats
-    probed = run_probe(oracle, deadline)
-    supported = forms_offered(probed.offered)
+    found = _Found(start_wall)
+    stopped_by = None
+
+    def wind_up(until: float) -> list[Finding]:
+        t = time.perf_counter()
+        shrunk = one_per_error(_shrink_all(oracle, found.raw, until) + found.findings)
+        stats.shrink_seconds += time.perf_counter() - t
+        return shrunk
+
+    try:
+        _attack(oracle, found, deadline, budget, seed, config, progress, max_graphs, timeout,
+                battery, replay, accepted)  # fmt: skip
+        findings = wind_up(deadline)
+        interrupt.check()
+        interrupt.begin_saving()  # a signal from now on: the result is still returned
+    except interrupt.Interrupted as e:  # keep what was found: shrunk briefly, saved by the caller
+        stopped_by = interrupt.name(e.signum)
+        interrupt.begin_saving()  # a second signal now ends the process at once
+        oracle.runner.abandon()
+        findings = wind_up(time.monotonic() + interrupt.SHRINK_SECONDS)
+    probed = found.probed
+    return CheckResult(
+        oracle.adapter.name,
+        seed,
+        budget,
+        stats,
+        findings,
+        forms_offered(probed.offered),
+        seconds=time.monotonic() - start_wall,
+        cpu_seconds=time.process_time() - start_cpu + oracle.runner.worker_cpu_seconds,
+        offered=probed.offered,
+        refused=probed.refused,
+        coverage=found.stream.coverage() if found.stream is not None else {},
+        battery=found.battery,
+        interrupted=stopped_by,
+    )
+
+
+@dataclass
+class _Found:
+    """What a run has found so far: all of it is kept when the run is interrupted."""
+
+    start_wall: float
+    probed: ProbeResult = field(default_factory=lambda: ProbeResult([], {}, [], []))
+    raw: Failures = field(default_factory=dict)  # failures not yet shrunk
+    findings: list[Finding] = field(default_factory=list)  # shown as they are
+    stream: GraphStream | None = None
+    battery: dict[str, str] = field(default_factory=dict)  # each battery case: ran, or why not
+
+
+def _attack(
+    oracle: Oracle, found: _Found, deadline: float, budget: float, seed: int,
+    config: SamplerConfig | None, progress: Callable[[Stats, int, float], None] | None,
+    max_graphs: int | None, timeout: float, battery: bool, replay: Sequence[Graph],
+    accepted: Accepted,
+) -> None:  # fmt: skip
+    """Probe, battery, replay, then sample and judge until the deadline (less the shrinking
+    share once something failed), filling `found` as it goes."""
+    stats = oracle.stats
+    found.probed = probed = run_probe(oracle, deadline)
     raw, findings = _judge_probe(oracle, probed)
+    found.raw, found.findings = raw, findings
 
     def found_something() -> None:
         if stats.first_finding_seconds is None:
-            stats.first_finding_seconds = time.monotonic() - start_wall
+            stats.first_finding_seconds = time.monotonic() - found.start_wall
 
     if raw or findings:
         found_something()
     t = time.perf_counter()
     battery_end = time.monotonic() + budget / 3  # the battery may not eat the random graphs' time
-    battery_cases: dict[str, str] = {}
     if battery:
-        found, battery_cases = run_battery_cases(
+        from_battery, found.battery = run_battery_cases(
             oracle, probed.offered, timeout, battery_end, accepted
         )
-        findings += found
+        findings += from_battery
         if findings:
             found_something()
     stats.battery_seconds = time.perf_counter() - t
@@ -187,8 +249,9 @@ def run_check(
             stats.replayed_failing += 1
             found_something()
             raw.setdefault(category(verdict), []).append((graph, verdict))
+    interrupt.check()
     config = sampler_config(config or SamplerConfig(), probed.offered)
-    stream = GraphStream(seed, config)
+    found.stream = stream = GraphStream(seed, config)
     # An op form offered with one kind of constant only (`a ** 2` but not `a ** 2.5`): the sampler
     # draws both kinds, so graphs with a spelling the engine refuses are dropped here.
     partly = any(
@@ -227,6 +290,7 @@ def run_check(
     try:
         graphs = next_batch() if config.ops else []
         while graphs:
+            interrupt.check()
             stop = deadline - (budget * SHRINK_SHARE if failures else 0.0)
             if not stats.graphs_checked and not failures and not findings:
                 stop = max(stop, time.monotonic() + FIRST_BATCH_GRACE)
@@ -245,27 +309,10 @@ def run_check(
                     failures += 1
                     raw.setdefault(category(verdict), []).append((graph, verdict))
             if progress:
-                progress(stats, failures, time.monotonic() - start_wall)
+                progress(stats, failures, time.monotonic() - found.start_wall)
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-    t = time.perf_counter()
-    findings = one_per_error(_shrink_all(oracle, raw, deadline) + findings)
-    stats.shrink_seconds = time.perf_counter() - t
-    return CheckResult(
-        oracle.adapter.name,
-        seed,
-        budget,
-        stats,
-        findings,
-        supported,
-        seconds=time.monotonic() - start_wall,
-        cpu_seconds=time.process_time() - start_cpu + oracle.runner.worker_cpu_seconds,
-        offered=probed.offered,
-        refused=probed.refused,
-        coverage=stream.coverage(),
-        battery=battery_cases,
-    )
 
 
 def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]:
@@ -273,8 +320,8 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
     and each is then confirmed alone in a new worker (see _confirmed)."""
     findings: dict[str, Finding] = {}
     ranked = [
-        (rank, found, graph, verdict, len(graphs))
-        for found, graphs in raw.items()
+        (rank, what, graph, verdict, len(graphs))
+        for what, graphs in raw.items()
         for rank, (graph, verdict) in enumerate(
             sorted(graphs, key=lambda gv: len(gv[0].nodes))[:MAX_SHRUNK]
         )
@@ -283,11 +330,11 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
     # others: the later ones mostly shrink to the same graph.
     queue = sorted(ranked, key=lambda item: item[0])
     weights = [FIRST_SHARE if rank == 0 else 1.0 for rank, *_ in queue]
-    for k, (_, found, graph, verdict, count) in enumerate(queue):
+    for k, (_, what, graph, verdict, count) in enumerate(queue):
         small, small_verdict = graph, verdict
-        if found not in UNSHRUNK:
+        if what not in UNSHRUNK:
             share = (deadline - time.monotonic()) * weights[k] / sum(weights[k:])
-            small = shrink(graph, oracle.fails_like(found, deadline), time.monotonic() + share)
+            small = shrink(graph, oracle.fails_like(what, deadline), time.monotonic() + share)
             judged = oracle.judge([small], deadline + CONFIRM_GRACE)
             if judged and judged[0][1].status == FAIL:
                 small_verdict = judged[0][1]
@@ -295,7 +342,7 @@ def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]
                 small = graph
         key = small.to_json()
         if key not in findings:
-            findings[key] = Finding(found, small, small_verdict, graph, count)
+            findings[key] = Finding(what, small, small_verdict, graph, count)
     ordered = sorted(findings.values(), key=lambda f: (f.graph.n_ops, len(f.graph.nodes)))
     return [_confirmed(oracle, f) for f in minimal(ordered)]
 
@@ -309,8 +356,8 @@ def _confirmed(oracle: Oracle, finding: Finding) -> Finding:
         if verdict is None:  # in-process: no new worker to be had
             return finding
         if verdict.status == FAIL:
-            found = category(verdict)
-            return Finding(found, graph, verdict, finding.original, finding.count, finding.snippet)
+            what = category(verdict)
+            return Finding(what, graph, verdict, finding.original, finding.count, finding.snippet)
     what = finding.verdict.error or finding.verdict.reason
     damaged = damaged_worker(finding.original, what, None)
     damaged.count = finding.count

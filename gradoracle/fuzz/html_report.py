@@ -14,6 +14,7 @@ from gradoracle.fuzz.picture import render_svg
 from gradoracle.fuzz.report import (
     count_note,
     finite_differences,
+    interrupted_lines,
     missing_impl,
     result_json,
     snippet_of,
@@ -82,6 +83,9 @@ def write_report(result: CheckResult, adapter: Adapter, directory: Path) -> Path
         f"{html.escape(', '.join(result.supported) or 'none')}; skipped: "
         f"{html.escape(', '.join(result.skipped) or 'none')}.</p>"
     )
+    summary += "".join(
+        f"<p><strong>{html.escape(line)}</strong></p>" for line in interrupted_lines(result)
+    )
     used = spellings_used(adapter)
     if used is not None:  # the names the snippets below call, beside micrograd's
         shown = ", ".join(f"{key}: {name}" for key, name in used.items())
@@ -89,11 +93,12 @@ def write_report(result: CheckResult, adapter: Adapter, directory: Path) -> Path
     body = "\n".join(
         _finding_html(n, f, adapter, directory) for n, f in enumerate(result.findings, 1)
     )
+    none = "<p>No findings.</p>" if result.interrupted is None else ""  # not a verdict: said above
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>gradoracle check {html.escape(result.impl)}</title><style>{STYLE}</style>"
         f"</head><body><h1>gradoracle check {html.escape(result.impl)}</h1>{summary}"
-        f"{body or '<p>No findings.</p>'}<p><a href='report.json'>report.json</a></p>"
+        f"{body or none}<p><a href='report.json'>report.json</a></p>"
         "</body></html>\n"
     )
     path = directory / "report.html"

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
+from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.adapters import LOAD_TIMEOUT, ImplResult, Outcome, UsageError
 from gradoracle.fuzz.runner import IsolationError
 from gradoracle.fuzz.spellings import Spellings
@@ -132,8 +133,12 @@ class IsolatedImpl:
         if self._job is not None:
             raise RuntimeError("collect() the submitted batch first")
         self._job = job = _Job(graphs, deadline, [None] * len(graphs))
-        with self._killing_on_error():
-            self._send_rest(job)
+        try:
+            with self._killing_on_error():
+                self._send_rest(job)
+        except BaseException:  # (an interruption) no batch is left that nobody will collect
+            self._job = None
+            raise
 
     def collect(self) -> list[ImplResult]:
         job, self._job = self._job, None
@@ -159,6 +164,7 @@ class IsolatedImpl:
             worker.conn.send(Call(function, args))
             sent = time.monotonic()
             while not worker.conn.poll(POLL):
+                interrupt.check()
                 index, start = worker.slots
                 if not worker.process.is_alive() and not worker.conn.poll():
                     raise IsolationError("crash", _death(worker.process))
@@ -191,6 +197,13 @@ class IsolatedImpl:
         self._kill()
         return True
 
+    def abandon(self) -> None:
+        """Drop the batch submitted and not collected, if any (the run was interrupted while
+        the worker ran it): the worker is stopped, and the next use starts a new one."""
+        if self._job is not None:
+            self._job = None
+            self._kill()
+
     def close(self) -> None:
         """Stop the worker (politely, then by force) and reap it."""
         for worker in self._box:
@@ -222,7 +235,8 @@ class IsolatedImpl:
         path = [p or os.getcwd() for p in sys.path]
         args = (self.spec, path, os.getcwd(), theirs, slots, self.spellings)
         process = _CTX.Process(target=worker_main, args=args, name="gradoracle-worker")
-        process.start()
+        with interrupt.signals_held():  # Ctrl-C and SIGTERM are the parent's to handle
+            process.start()
         theirs.close()
         self._box.append(worker := _Worker(process, ours, slots))
         self.worker_graphs = 0
@@ -230,6 +244,7 @@ class IsolatedImpl:
         if deadline is not None:
             limit = min(limit, deadline + DEADLINE_GRACE)
         while not ours.poll(POLL):
+            interrupt.check()
             if not process.is_alive() and not ours.poll():
                 self._kill()
                 raise IsolationError("crash", f"{_death(process)} while loading {self.spec}")
@@ -270,6 +285,7 @@ class IsolatedImpl:
         """Send the graphs without a result to the (maybe new) worker; skip them at the deadline."""
         todo = [i for i, r in enumerate(job.results) if r is None]
         worker = None
+        interrupt.check()
         if todo and (job.deadline is None or time.monotonic() < job.deadline):
             worker = self._ensure_worker(job.deadline)
         if worker is None:
@@ -285,6 +301,7 @@ class IsolatedImpl:
         conn, slots = worker.conn, worker.slots
         heard = time.monotonic()  # the last message, or the start
         while True:
+            interrupt.check()
             if conn.poll(POLL):
                 try:
                     message: FromWorker = conn.recv()

@@ -123,6 +123,7 @@ def summary_text(result: CheckResult, adapter: Adapter) -> str:
     share = s.not_comparable / s.graphs_checked if s.graphs_checked else 0.0
     lines = [
         f"gradoracle check {result.impl} (seed {result.seed}, budget {result.budget:g} s)",
+        *interrupted_lines(result),
         f"ops covered: {', '.join(result.supported) or 'none'}",
         *_spelled(adapter),
         f"spellings not offered (refused on every probe input): {_refusals(result, adapter)}",
@@ -145,6 +146,16 @@ def summary_text(result: CheckResult, adapter: Adapter) -> str:
     for n, finding in enumerate(result.findings, 1):
         text += "\n" + finding_text(n, finding, adapter)
     return text
+
+
+def interrupted_lines(result: CheckResult) -> list[str]:
+    """The summary's line on an interrupted run, if it was: no verdict of clean can come of it."""
+    if result.interrupted is None:
+        return []
+    return [
+        f"interrupted by {result.interrupted} after {result.seconds:.1f} s: the findings so far, "
+        "shrunk briefly; not a verdict (no finding here does not mean clean)"
+    ]
 
 
 def spellings_used(adapter: Adapter) -> dict[str, str] | None:
@@ -193,6 +204,7 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
     s = result.stats
     return {
         "impl": result.impl,
+        "interrupted": result.interrupted,
         "seed": result.seed,
         "budget": result.budget,
         "graphs_checked": s.graphs_checked,

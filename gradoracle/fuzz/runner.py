@@ -59,6 +59,10 @@ class Runner(Protocol):
         """Run what comes next in a new process if the runner can (True), else False."""
         ...
 
+    def abandon(self) -> None:
+        """Drop a batch `submit` started and nobody will collect (the run was interrupted)."""
+        ...
+
     def close(self) -> None:
         """Release the runner's resources (its worker process)."""
         ...
@@ -109,6 +113,9 @@ class InProcess:
     def fresh(self) -> bool:
         """A new process for what runs next: impossible in this process (False)."""
         return False
+
+    def abandon(self) -> None:
+        self._submitted = None
 
     def close(self) -> None:
         """Nothing to release."""
