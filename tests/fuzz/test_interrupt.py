@@ -24,7 +24,7 @@ import pytest
 from many_folder import processes_under
 
 from gradoracle.cli.many_report import ChildRun, row_of
-from gradoracle.fuzz.campaign import database_key, open_database, saved_graphs
+from gradoracle.fuzz.database import database_key, open_database, saved_graphs
 from gradoracle.fuzz.discover import Target
 
 TESTS = Path(__file__).resolve().parents[1]
