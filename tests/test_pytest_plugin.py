@@ -67,8 +67,7 @@ def pytest_in(
     if ci:
         env["CI"] = "true"
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "gradoracle.pytest_plugin", "-p", "no:randomly"]
-        + list(argv),
+        [sys.executable, "-m", "pytest", "-p", "gradoracle.pytest_plugin", *argv],
         cwd=host, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
