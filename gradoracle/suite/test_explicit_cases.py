@@ -141,7 +141,7 @@ def test_zero_grad_resets_every_parameter_of_every_module(adapter: Any) -> None:
     }
     for kind, model in models.items():
         out = model(x)
-        total = sum(out) if isinstance(out, list) else out
+        total: Any = sum(out) if isinstance(out, list) else out
         total.backward()
         biases = (
             [n.b for n in getattr(model, "neurons", [model])]
