@@ -90,6 +90,9 @@ def summary(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
 
 def test_the_suite_fails_on_an_engine_that_overwrites_gradients(tmp_path: Path) -> None:
     host = make_host(tmp_path / "host")
+    # As in a project that installed gradoracle[fuzz] without [viz]: no graphviz package.
+    with (host / "conftest.py").open("a") as conftest:
+        conftest.write("\nimport sys\n\nsys.modules['graphviz'] = None  # import fails\n")
     proc = pytest_in(
         host,
         "--gradoracle-impl", "planted_engines:OverwriteMul",
@@ -105,6 +108,7 @@ def test_the_suite_fails_on_an_engine_that_overwrites_gradients(tmp_path: Path) 
     assert "from planted_engines import OverwriteMul" in out
     assert "out.backward()" in out
     assert "| quantity | implementation | JAX | finite difference | exact | verdict |" in out
+    assert "picture: (the graphviz package is not installed: no picture" in out
     # The failing example is in the host's example database, as hypothesis keeps it by default.
     database = host / ".hypothesis" / "examples"
     assert database.is_dir() and any(database.iterdir())
