@@ -13,6 +13,7 @@ keys and values `--json` prints), plus `verdict` and `exit_code` as the command 
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -84,7 +85,7 @@ def verdict_of(result: CheckResult) -> str:
     return CLEAN if result.stats.graphs_checked else NOTHING_CHECKED
 
 
-def _worker_spec(target: Any) -> str | None:
+def worker_spec(target: Any) -> str | None:
     """'MODULE:CLASS' under which a worker process can import the target by itself, or None (a
     class defined in a function or in __main__, an adapter instance)."""
     if isinstance(target, str):
@@ -95,10 +96,10 @@ def _worker_spec(target: Any) -> str | None:
     if module in ("__main__", "builtins") or "<locals>" in name:
         return None
     try:
-        from gradoracle.fuzz.adapters import load_class
-
-        found = load_class(f"{module}:{name}")
-    except UsageError:
+        found: Any = importlib.import_module(module)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except Exception:  # the module is gone from sys.path, or fails when imported again
         return None
     return f"{module}:{name}" if found is target else None
 
@@ -168,7 +169,7 @@ def check(
 
     adapter = _adapter(target, spelling)
     accepted = parse_accept(list(accept), (adapter.name,))
-    spec = _worker_spec(target)
+    spec = worker_spec(target)
     if isolate and spec is None:
         raise UsageError(
             f"{adapter.name}: a worker process cannot import it by name (define it at the top "

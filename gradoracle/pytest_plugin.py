@@ -90,9 +90,11 @@ def _wants_suite(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    profile = config.getoption("gradoracle_profile")
+    if profile is None and not configured_impl(config):
+        return  # idle: a project that merely has gradoracle installed does not import hypothesis
     from gradoracle.suite import profiles
 
-    profile = config.getoption("gradoracle_profile")
     if profile is not None:
         try:
             profiles.use_profile(profile)

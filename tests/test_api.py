@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from leafless_adapter import LeaflessAdapter
 from planted_engines import ClosureValue, OverwriteMul
 
 import gradoracle
 from gradoracle import Report, UsageError, check
+from gradoracle.api import worker_spec
 from gradoracle.reference.finite_diff import finite_diff
 from gradoracle.reference.graph import Graph, build
 from gradoracle.strategies import OP_NAMES, graphs, input_values, ops_subset, target_graph
@@ -97,6 +99,24 @@ def test_a_class_no_worker_can_import_runs_in_this_process() -> None:
     assert report.impl.endswith("Local")
     with pytest.raises(UsageError, match="a worker process cannot import it by name"):
         check(Local, budget=2.0, isolate=True)
+
+
+def test_a_worker_imports_what_is_importable_by_name() -> None:
+    class Local(ClosureValue):
+        pass
+
+    assert worker_spec(OverwriteMul) == "planted_engines:OverwriteMul"
+    assert worker_spec(LeaflessAdapter) == "leafless_adapter:LeaflessAdapter"
+    assert worker_spec("mymodule:Value") == "mymodule:Value"
+    assert worker_spec(LeaflessAdapter()) is None  # an instance: only this process has it
+    assert worker_spec(Local) is None
+
+
+@pytest.mark.slow
+def test_an_adapter_class_is_checked_in_a_worker() -> None:
+    report = check(LeaflessAdapter, budget=BUDGET)
+    assert report.verdict == "clean", report.text
+    assert report.impl == "leafless_adapter:LeaflessAdapter"
 
 
 def test_bad_arguments_say_what_is_wrong() -> None:
