@@ -17,7 +17,7 @@ import importlib
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from gradoracle.fuzz.adapters import Adapter, UsageError
@@ -32,9 +32,11 @@ EXIT_CODES = {CLEAN: 0, FINDINGS: 1, NOTHING_CHECKED: 2}  # as `gradoracle check
 
 @dataclass(frozen=True)
 class Report:
-    """One check's result. Every field but `verdict`, `exit_code` and `text` is a key of the JSON
-    report (`gradoracle check --json`), with the same value; `findings` holds one dict per
-    finding: category, reason, error, count, graph, snippet, quantities."""
+    """One check's result. Every field but `verdict`, `exit_code`, `text` and `json_object` is a
+    key of the JSON report (`gradoracle check --json`), with the same value; `findings` holds one
+    dict per finding: category, reason, error, count, graph, snippet, quantities. A key of the
+    JSON report that has no field here (a newer one) is an attribute all the same, and
+    `as_dict()` and `to_json()` always give the whole report."""
 
     verdict: str  # "clean", "findings", or "nothing checked" (no op offered, no graph checked)
     exit_code: int  # 0, 1, 2: what `gradoracle check` exits with for this result
@@ -65,14 +67,32 @@ class Report:
     spellings_refused: dict[str, str] = field(default_factory=dict)
     spellings_used: dict[str, str] | None = None
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)
+    json_object: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole report
+
+    @classmethod
+    def from_json(cls, verdict: str, text: str, report: Mapping[str, Any]) -> Report:
+        """The Report of a JSON report's object (fuzz.report.result_json)."""
+        named = {f.name for f in fields(cls)} - {"verdict", "exit_code", "text", "json_object"}
+        return cls(
+            verdict=verdict,
+            exit_code=EXIT_CODES[verdict],
+            text=text,
+            json_object=dict(report),
+            **{k: v for k, v in report.items() if k in named},
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        """A key of the JSON report that has no field of its own."""
+        if name != "json_object" and name in self.json_object:
+            return self.json_object[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON report's object: every field but verdict, exit_code and text."""
-        extra = ("verdict", "exit_code", "text")
-        return {k: v for k, v in self.__dict__.items() if k not in extra}
+        """The JSON report's object, every key in the command's order."""
+        return dict(self.json_object)
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict())
+        return json.dumps(self.json_object)
 
 
 def verdict_of(result: CheckResult) -> str:
@@ -190,10 +210,6 @@ def check(
         )
     finally:
         runner.close()
-    verdict = verdict_of(result)
-    return Report(
-        verdict=verdict,
-        exit_code=EXIT_CODES[verdict],
-        text=summary_text(result, adapter),
-        **result_json(result, adapter),
+    return Report.from_json(
+        verdict_of(result), summary_text(result, adapter), result_json(result, adapter)
     )

@@ -87,6 +87,12 @@ def test_check_passes_a_correct_engine_in_this_process() -> None:
     assert report.seed == 1 and report.budget == BUDGET
     assert set(report.ops_covered) == set(OP_NAMES)
     assert report.as_dict()["graphs_checked"] == report.graphs_checked
+    # A key a newer JSON report has and Report has no field for: an attribute, and in the JSON.
+    newer = Report.from_json(report.verdict, report.text, {**report.as_dict(), "extra_key": [1]})
+    assert newer.extra_key == [1]
+    assert json.loads(newer.to_json())["extra_key"] == [1]
+    with pytest.raises(AttributeError, match="no attribute 'missing_key'"):
+        newer.missing_key  # noqa: B018
 
 
 @pytest.mark.slow
