@@ -102,8 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"{PROFILE_OPTION}: {e}") from None
     if _wants_suite(config):
         # The folder, not each file: a file given by itself outside the rootdir gets an empty node
-        # id ("::test_x"), a folder's files get "test_x.py::test_x". pytest
-        # drops the duplicate when a run names the folder too.
+        # id ("::test_x"), a folder's files get "test_x.py::test_x". pytest drops the duplicate
+        # when a run names the folder too.
         config.args.append(str(SUITE))
 
 
