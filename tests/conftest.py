@@ -1,7 +1,10 @@
-"""Shared test configuration: the implementation under test (`--impl`) and hypothesis profiles.
+"""Shared test configuration: the implementation under test and this project's hypothesis profiles.
 
-`pytest --impl MODULE:CLASS` runs the property suite against another micrograd-shaped class instead
-of the project engine, as array-api-tests does with its module variable.
+The property suite and its implementation under test come from the package's pytest plugin
+(gradoracle.pytest_plugin, loaded by pyproject's addopts): a plain `pytest` runs the suite on the
+project engine (pyproject's `gradoracle_impl`), and `pytest --impl MODULE:CLASS` (the alias of
+`--gradoracle-impl`, in the root conftest.py) runs it, and the tests here that take `adapter` or
+`oracle`, against another micrograd-shaped class, as array-api-tests does with its module variable.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-DEFAULT_IMPL = "engine:Value"
-
-# Profiles are registered explicitly: with CI=true hypothesis would load its own built-in `ci`
-# profile otherwise. deadline=None everywhere: the JAX reference's first call per shape compiles.
+# This project's own profiles, for its own hypothesis tests (the property suite has its own:
+# gradoracle-dev, gradoracle-ci, gradoracle-fuzz). Registered explicitly: with CI=true hypothesis
+# would load its built-in `ci` profile otherwise. deadline=None everywhere: the JAX reference's
+# first call per shape compiles.
 settings.register_profile(
     "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -34,47 +37,22 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--impl",
-        default=DEFAULT_IMPL,
-        metavar="MODULE:CLASS",
-        help=f"the Value class the property suite checks (default {DEFAULT_IMPL})",
-    )
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"implementation under test: {config.getoption('--impl')}"
+@pytest.fixture(scope="session")
+def adapter(gradoracle_adapter: Any) -> Any:
+    return gradoracle_adapter
 
 
 @pytest.fixture(scope="session")
-def adapter(request: pytest.FixtureRequest) -> Any:
-    from gradoracle.fuzz.adapters import UsageError, load_adapter
-
-    try:
-        return load_adapter(request.config.getoption("--impl"))
-    except UsageError as e:
-        pytest.exit(f"--impl: {e}", returncode=4)
+def jax_reference(gradoracle_jax_reference: Any) -> Any:
+    return gradoracle_jax_reference
 
 
 @pytest.fixture(scope="session")
-def jax_reference() -> Any:
-    from gradoracle.reference.jax_ref import JaxReference, default_cache_dir, use_compilation_cache
-
-    use_compilation_cache(default_cache_dir())  # xdist workers and later runs share compilations
-    return JaxReference()
+def oracle(gradoracle_oracle: Any) -> Any:
+    return gradoracle_oracle
 
 
 @pytest.fixture(scope="session")
-def oracle(adapter: Any, jax_reference: Any) -> Any:
-    from gradoracle.fuzz.oracle import Oracle
-
-    return Oracle(adapter, jax_reference)
-
-
-@pytest.fixture(scope="session")
-def supported(oracle: Any) -> dict[str, tuple[str, ...]]:
+def supported(gradoracle_supported: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     """Op -> forms the implementation under test offers (probed once per session)."""
-    from gradoracle.fuzz.probe import forms_offered, run_probe
-
-    return dict(forms_offered(run_probe(oracle).offered))
+    return gradoracle_supported

@@ -14,7 +14,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,7 +30,6 @@ from gradoracle.reference.compare import FAIL
 from gradoracle.reference.ops import OPS
 
 TESTS = Path(__file__).resolve().parent
-PROPERTIES = TESTS / "properties"
 ENGINE = TESTS.parent / "engine"
 
 SMOKE_SETTINGS = settings(
@@ -58,20 +57,14 @@ def catalogue() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def properties() -> Iterator[Callable[[str, str], Any]]:
+def properties() -> Callable[[str, str], Any]:
     """The property suite's own test functions (the undecorated bodies of the hypothesis tests)."""
-    added = str(PROPERTIES) not in sys.path
-    if added:
-        sys.path.insert(
-            0, str(PROPERTIES)
-        )  # as pytest does when it collects them: `import explain`
 
     def body(module: str, name: str) -> Any:
-        return getattr(importlib.import_module(module), name).hypothesis.inner_test
+        suite_module = importlib.import_module(f"gradoracle.suite.{module}")
+        return getattr(suite_module, name).hypothesis.inner_test
 
-    yield body
-    if added:
-        sys.path.remove(str(PROPERTIES))
+    return body
 
 
 def _engine_digest() -> str:

@@ -5,10 +5,10 @@
     python tests/mutants/run.py --json out.json  # also write the results as JSON
     python tests/mutants/catalogue.py NAME       # the source diff of one mutant
 
-The suite (tests/properties with its conftest, gradoracle/, pyproject.toml) is snapshotted
+The suite (gradoracle/suite inside gradoracle/, and pyproject.toml) is snapshotted
 once, so every mutant meets the same suite even while the tree is being edited. For each mutant the
 engine package is copied into a fresh temporary directory and mutated there (never in place), and
-the suite runs in its own process with the ci hypothesis profile and PYTHONPATH so that
+the suite runs in its own process with its gradoracle-ci hypothesis profile and PYTHONPATH so that
 `import engine` finds the copy; the run checks that it did. A control run on an unmutated copy goes
 first: it must pass. A mutant whose run outlives the timeout (an endless loop) counts as killed by
 'timeout'.
@@ -47,9 +47,10 @@ from catalogue import MUTANTS, ROOT, Mutant, mutated_package  # noqa: E402
 from mutant_probe import REPORT_ENV  # noqa: E402
 
 # What the property suite needs besides the engine, relative to the project root.
-SUITE_FILES = ("pyproject.toml", "gradoracle", "tests/conftest.py", "tests/properties")
-SUITE = "tests/properties"
-PYTEST_ARGS = ("-p", "no:cacheprovider", "--hypothesis-profile", "ci", "-p", "mutant_probe")
+SUITE_FILES = ("pyproject.toml", "gradoracle")
+SUITE = "gradoracle/suite"
+PYTEST_ARGS = ("-p", "no:cacheprovider", "--gradoracle-profile", "gradoracle-ci")
+PYTEST_ARGS += ("-p", "mutant_probe")
 PYTEST_ARGS += ("-q", "--no-header", "-p", "no:randomly")
 # Default timeout per mutant: this many times the control run's duration, at least MIN_TIMEOUT s.
 # Killing a mutant takes longer than passing (hypothesis shrinks every failing property).

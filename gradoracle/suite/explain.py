@@ -19,10 +19,19 @@ PICTURES = Path(os.environ.get("GRADORACLE_PICTURES", tempfile.gettempdir())) / 
 def explain(graph: Graph, verdict: Verdict, adapter: Any) -> str:
     snippet = graph.to_snippet(adapter.import_line, adapter.class_name)
     table = quantity_table(verdict.quantities, finite_differences(graph))
-    PICTURES.mkdir(parents=True, exist_ok=True)
-    picture = render_svg(graph, verdict, PICTURES / f"finding-{abs(hash(graph.to_json())):x}")
-    where = picture or "(graphviz's dot is not installed: no picture)"
+    where = picture(graph, verdict)
     return (
         f"{adapter.name}: {verdict.reason}\n\n{snippet}\n{table}\n\npicture: {where}\n"
         f"graph JSON: {graph.to_json()}"
     )
+
+
+def picture(graph: Graph, verdict: Verdict) -> str:
+    """Where the SVG went, or why there is none: a project that installed gradoracle[fuzz] alone
+    has no graphviz package, and a machine may lack graphviz's `dot`."""
+    try:
+        PICTURES.mkdir(parents=True, exist_ok=True)
+        path = render_svg(graph, verdict, PICTURES / f"finding-{abs(hash(graph.to_json())):x}")
+    except ImportError:
+        return "(the graphviz package is not installed: no picture; pip install 'gradoracle[viz]')"
+    return str(path) if path else "(graphviz's dot is not installed: no picture)"

@@ -20,12 +20,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from explain import explain
 
 from gradoracle.fuzz.sampler import KINK_DISTANCE  # as far from kinks as sampled graphs
 from gradoracle.reference.compare import FAIL
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS, Op
+from gradoracle.suite.explain import explain
 
 # Operand values tried in order; each op and form uses the first pairs inside its domain and at
 # least KINK_DISTANCE from its kinks (the kink conventions are checked by test_semantics).
@@ -141,7 +141,7 @@ def test_zero_grad_resets_every_parameter_of_every_module(adapter: Any) -> None:
     }
     for kind, model in models.items():
         out = model(x)
-        total = sum(out) if isinstance(out, list) else out
+        total: Any = sum(out) if isinstance(out, list) else out
         total.backward()
         biases = (
             [n.b for n in getattr(model, "neurons", [model])]

@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import pytest
-from explain import explain
 from hypothesis import given, note
 from hypothesis import strategies as st
 
@@ -14,6 +13,8 @@ from gradoracle.fuzz.strategies import graphs, target_graph
 from gradoracle.reference.compare import FAIL
 from gradoracle.reference.finite_diff import finite_diff
 from gradoracle.reference.ops import OPS
+from gradoracle.suite.explain import explain
+from gradoracle.suite.profiles import suite_settings
 
 # A finite difference is only as good as its own error estimate; the implementation may sit this
 # many estimated errors away from it (FD is a sanity net under JAX, which the comparator judges
@@ -36,6 +37,7 @@ def ops(supported: dict[str, tuple[str, ...]]) -> list[str]:
     return names
 
 
+@suite_settings()
 @given(data=st.data())
 def test_gradients_match_the_references(oracle: Any, ops: list[str], data: st.DataObject) -> None:
     graph = data.draw(graphs(ops=ops, max_ops=12), label="graph")
@@ -45,6 +47,7 @@ def test_gradients_match_the_references(oracle: Any, ops: list[str], data: st.Da
     assert verdict.status != FAIL, explain(graph, verdict, oracle.adapter)
 
 
+@suite_settings()
 @given(data=st.data())
 def test_gradients_match_finite_differences(
     oracle: Any, ops: list[str], data: st.DataObject
@@ -65,8 +68,8 @@ def test_gradients_match_finite_differences(
 
 
 def test_ops_the_implementation_lacks_are_skipped(
-    supported: dict[str, tuple[str, ...]], request: pytest.FixtureRequest
+    adapter: Any, supported: dict[str, tuple[str, ...]]
 ) -> None:
     missing = [name for name in OPS if name not in fully_supported(supported)]
     if missing:
-        pytest.skip(f"{request.config.getoption('--impl')} lacks: {', '.join(missing)}")
+        pytest.skip(f"{adapter.name} lacks: {', '.join(missing)}")
