@@ -13,13 +13,18 @@ accumulate across calls; the gradients of interior nodes are recomputed on every
 from __future__ import annotations
 
 import math
+from typing import Final, final
 
 Number = int | float
 
 
 def _operand(value: object, op: str) -> float:
     """Return a plain-number operand as a float, or raise TypeError naming its type."""
-    if isinstance(value, int | float):
+    # A float is by far the most common operand: one type test, and no (int | float) union object
+    # built per call, which isinstance(value, int | float) does, interpreted and compiled alike.
+    if type(value) is float:
+        return value
+    if isinstance(value, (int, float)):
         return float(value)
     raise TypeError(f"unsupported operand type for {op}: {type(value).__name__!r}")
 
@@ -60,10 +65,11 @@ def _exponent_rule(base: float, power: float) -> float:
     return math.nan
 
 
+@final
 class Value:
     """A scalar in an expression graph, with the gradient of the graph's output wrt it."""
 
-    __slots__ = ("data", "grad", "label", "_op", "_a", "_da", "_b", "_db")
+    __slots__ = ("data", "grad", "label", "_op", "_a", "_da", "_b", "_db", "_pass", "_pending")
 
     data: float
     grad: float
@@ -73,11 +79,15 @@ class Value:
     _da: float
     _b: Value | None
     _db: float
+    _pass: object  # the backward() call that last counted this node's consumers
+    _pending: int  # ... and how many of them have not yet pushed their gradient into it
 
     def __init__(self, data: Number, label: str = "") -> None:
-        if not isinstance(data, int | float):
-            raise TypeError(f"Value() needs an int or float, not {type(data).__name__!r}")
-        self.data = float(data)
+        if type(data) is not float:
+            if not isinstance(data, (int, float)):
+                raise TypeError(f"Value() needs an int or float, not {type(data).__name__!r}")
+            data = float(data)
+        self.data = data
         self.grad = 0.0
         self.label = label
         self._op = ""
@@ -85,6 +95,8 @@ class Value:
         self._da = 0.0
         self._b = None
         self._db = 0.0
+        self._pass = None
+        self._pending = 0
 
     def __repr__(self) -> str:
         return f"Value(data={self.data}, grad={self.grad})"
@@ -210,7 +222,12 @@ class Value:
     def backward(self) -> None:
         """Add d(self)/d(leaf) to every leaf's grad; recompute every interior node's grad."""
         # Pass 1: count, for every node below self, how many edges reach it; zero interior grads.
-        pending: dict[Value, int] = {self: 0}
+        # The count lives on the node (a slot, no dict and no hashing); `this_pass`, a new object
+        # each call, marks the nodes counted by this call, so a count left behind by an earlier
+        # call that was interrupted (KeyboardInterrupt) is never read as this one's.
+        this_pass = object()
+        self._pass = this_pass
+        self._pending = 0
         stack = [self]
         while stack:
             node = stack.pop()
@@ -218,17 +235,19 @@ class Value:
             if a is None:
                 continue
             node.grad = 0.0
-            if a in pending:
-                pending[a] += 1
+            if a._pass is this_pass:
+                a._pending += 1
             else:
-                pending[a] = 1
+                a._pass = this_pass
+                a._pending = 1
                 stack.append(a)
             b = node._b
             if b is not None:
-                if b in pending:
-                    pending[b] += 1
+                if b._pass is this_pass:
+                    b._pending += 1
                 else:
-                    pending[b] = 1
+                    b._pass = this_pass
+                    b._pending = 1
                     stack.append(b)
         # Pass 2: a node's grad is complete once every consumer has pushed into it (Kahn's order).
         self.grad += 1.0
@@ -240,16 +259,14 @@ class Value:
                 continue
             g = node.grad
             a.grad += node._da * g
-            left = pending[a] - 1
-            pending[a] = left
-            if not left:
+            a._pending -= 1
+            if not a._pending:
                 ready.append(a)
             b = node._b
             if b is not None:
                 b.grad += node._db * g
-                left = pending[b] - 1
-                pending[b] = left
-                if not left:
+                b._pending -= 1
+                if not b._pending:
                     ready.append(b)
 
 
@@ -260,14 +277,26 @@ def _divide(numerator: float, denominator: float) -> float:
         raise ZeroDivisionError(f"/: division of {numerator!r} by zero") from None
 
 
-_new = object.__new__
+def _object_new_makes_values() -> bool:
+    """Whether ``object.__new__(Value)`` works: it does for the interpreted class, and saves a
+    second Python frame per node (~270 ns a node instead of ~400 through ``__init__``); mypyc
+    refuses it for its native classes, whose constructor is a C call anyway."""
+    try:
+        object.__new__(Value)
+    except TypeError:
+        return False
+    return True
+
+
+_BYPASS_INIT: Final = _object_new_makes_values()
+_new: Final = object.__new__
 
 
 def _node(
     data: float, op: str, a: Value, da: float, b: Value | None = None, db: float = 0.0
 ) -> Value:
-    """Make the result of an op; bypasses __init__'s type check since data is already a float."""
-    out: Value = _new(Value)
+    """Make the result of an op; skips __init__'s type check where it can (data is a float)."""
+    out: Value = _new(Value) if _BYPASS_INIT else Value(data)
     out.data = data
     out.grad = 0.0
     out.label = ""
@@ -276,4 +305,6 @@ def _node(
     out._da = da
     out._b = b
     out._db = db
+    out._pass = None
+    out._pending = 0
     return out

@@ -24,7 +24,9 @@ class Neuron(Module):
         self.nonlin = nonlin
 
     def __call__(self, x: Sequence[Value | Number]) -> Value:
-        act = sum((wi * xi for wi, xi in zip(self.w, x, strict=False)), self.b)
+        act = self.b
+        for wi, xi in zip(self.w, x, strict=False):
+            act = act + wi * xi  # the order of micrograd's sum(..., self.b): same float rounding
         return act.relu() if self.nonlin else act
 
     def parameters(self) -> list[Value]:
