@@ -1,5 +1,5 @@
-"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``check``, ``fuzz``,
-``mutants``, ``bench``, ``demo``.
+"""Development sessions: ``nox -s tests``, ``tests_compiled``, ``lint``, ``typecheck``, ``check``,
+``fuzz``, ``mutants``, ``bench``, ``demo``.
 
 uv creates and fills the virtualenvs when it is installed; otherwise virtualenv and pip do. Sessions
 use the interpreter that runs nox (the project needs Python >= 3.11).
@@ -44,6 +44,30 @@ def tests(session: nox.Session) -> None:
     """The test suite, in parallel: ``nox -s tests -- -k neuron`` passes arguments to pytest."""
     session.install("-e", ".[tests]")
     session.run("pytest", "-n", "auto", *session.posargs)
+
+
+@nox.session(python=PYTHON, venv_backend="virtualenv")
+def tests_compiled(session: nox.Session) -> None:
+    """The engine's tests and the property suite on the mypyc-compiled engine (setup.py).
+
+    virtualenv, so that pip builds the checkout afresh with GRADORACLE_MYPYC=1 (uv would reuse a
+    cached pure build). The project is installed, not editable, and pytest's `pythonpath = ["."]`
+    is switched off: the checkout's engine/*.py must not shadow the compiled modules, and
+    tests/engine/test_build.py fails unless engine.engine and engine.nn are extension modules.
+    """
+    session.install(".[tests]", env={"GRADORACLE_MYPYC": "1"})
+    env = {"GRADORACLE_EXPECT_ENGINE": "compiled"}
+    pytest_args = ["-o", "pythonpath=", "-p", "no:cacheprovider", "-n", "auto"]
+    session.run("pytest", *pytest_args, "tests/engine", *session.posargs, env=env)
+    session.run(
+        "pytest",
+        *pytest_args,
+        "tests/properties",
+        "--impl",
+        "engine:Value",
+        *session.posargs,
+        env=env,
+    )
 
 
 @nox.session(python=PYTHON)

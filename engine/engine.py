@@ -82,7 +82,12 @@ class Value:
     _pass: object  # the backward() call that last counted this node's consumers
     _pending: int  # ... and how many of them have not yet pushed their gradient into it
 
-    def __init__(self, data: Number, label: str = "") -> None:
+    # Operands and data are annotated `object`: anything reaches the type checks in the code,
+    # which raise the same TypeError in the interpreted and in the mypyc-compiled build (mypyc
+    # would otherwise test the annotation first, with its own message, or let a binary operator
+    # return NotImplemented, after which `[2.0] * x` complains about the list, not the operand).
+
+    def __init__(self, data: object, label: str = "") -> None:
         if type(data) is not float:
             if not isinstance(data, (int, float)):
                 raise TypeError(f"Value() needs an int or float, not {type(data).__name__!r}")
@@ -103,33 +108,33 @@ class Value:
 
     # -- binary operators: result, then local derivatives ------------------------------------------
 
-    def __add__(self, other: Value | Number) -> Value:
+    def __add__(self, other: object) -> Value:
         if isinstance(other, Value):
             return _node(self.data + other.data, "+", self, 1.0, other, 1.0)
         return _node(self.data + _operand(other, "+"), "+", self, 1.0)
 
-    def __radd__(self, other: Number) -> Value:
+    def __radd__(self, other: object) -> Value:
         return _node(_operand(other, "+") + self.data, "+", self, 1.0)
 
-    def __sub__(self, other: Value | Number) -> Value:
+    def __sub__(self, other: object) -> Value:
         if isinstance(other, Value):
             return _node(self.data - other.data, "-", self, 1.0, other, -1.0)
         return _node(self.data - _operand(other, "-"), "-", self, 1.0)
 
-    def __rsub__(self, other: Number) -> Value:
+    def __rsub__(self, other: object) -> Value:
         return _node(_operand(other, "-") - self.data, "-", self, -1.0)
 
-    def __mul__(self, other: Value | Number) -> Value:
+    def __mul__(self, other: object) -> Value:
         if isinstance(other, Value):
             return _node(self.data * other.data, "*", self, other.data, other, self.data)
         k = _operand(other, "*")
         return _node(self.data * k, "*", self, k)
 
-    def __rmul__(self, other: Number) -> Value:
+    def __rmul__(self, other: object) -> Value:
         k = _operand(other, "*")
         return _node(k * self.data, "*", self, k)
 
-    def __truediv__(self, other: Value | Number) -> Value:
+    def __truediv__(self, other: object) -> Value:
         if isinstance(other, Value):
             d = other.data
             out = _divide(self.data, d)
@@ -137,7 +142,7 @@ class Value:
         k = _operand(other, "/")
         return _node(_divide(self.data, k), "/", self, 1.0 / k)
 
-    def __rtruediv__(self, other: Number) -> Value:
+    def __rtruediv__(self, other: object) -> Value:
         d = self.data
         out = _divide(_operand(other, "/"), d)
         return _node(out, "/", self, -out / d)
@@ -150,7 +155,7 @@ class Value:
         # abs'(0) = 0, as in PyTorch (sign(0) = 0): the kink's convention in the op registry.
         return _node(abs(x), "abs", self, 1.0 if x > 0.0 else -1.0 if x < 0.0 else 0.0)
 
-    def __pow__(self, other: Value | Number) -> Value:
+    def __pow__(self, other: object) -> Value:
         x = self.data
         if isinstance(other, Value):
             out = _float_pow(x, other.data, "**")
@@ -158,7 +163,7 @@ class Value:
         k = _operand(other, "**")
         return _node(_float_pow(x, k, "**"), f"**{other!r}", self, _power_rule(x, k))
 
-    def __rpow__(self, other: Number) -> Value:
+    def __rpow__(self, other: object) -> Value:
         k = _operand(other, "**")
         out = _float_pow(k, self.data, "**")
         return _node(out, f"{other!r}**", self, _exponent_rule(k, out))
