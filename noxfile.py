@@ -22,7 +22,7 @@ PYTHON = sys.executable
 # modules called `engine`, `fuzz` or `reference` cannot shadow the oracle.
 PACKAGES = ["engine", "gradoracle"]
 BENCHMARKS = [
-    "bench/moons_step.py",  # engine vs micrograd 0.1.0: a training step
+    "bench/moons_step.py",  # engine, pure and compiled, vs micrograd and C peers: a training step
     "bench/memory.py",  # ... memory per node
     "bench/chain_backward.py",  # ... deep chains
     "bench/sampler_speed.py",  # the campaign sampler vs hypothesis draws
