@@ -8,6 +8,10 @@ numbers used as operands are folded into the local derivative instead of becomin
 ``backward()`` seeds the output with 1 and propagates in a topological order computed without
 recursion, so graphs of millions of nodes work under the default recursion limit. Leaf gradients
 accumulate across calls; the gradients of interior nodes are recomputed on every call.
+
+This module is also the source of the optional compiled engine (mypyc, ``GRADORACLE_MYPYC=1 pip
+install .``): its annotations, ``Final`` and ``@final`` are what mypyc compiles to C fields and
+direct calls, so they stay exact; the two builds must behave the same (tests/engine runs on both).
 """
 
 from __future__ import annotations
