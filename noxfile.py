@@ -130,7 +130,9 @@ def mutants(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The benchmarks (bench/); ``nox -s bench -- --quick`` for a smoke run."""
-    session.install("-e", ".[fuzz]")
+    # pip: bench/_peers.py builds the compiled engine and the C-extension peers with it (a uv venv
+    # has no pip of its own).
+    session.install("-e", ".[fuzz]", "pip")
     install_group(session, "bench")
     for script in BENCHMARKS:
         session.run("python", script, *session.posargs)
