@@ -1,5 +1,5 @@
-"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``check``, ``fuzz``,
-``mutants``, ``bench``, ``demo``.
+"""Development sessions: ``nox -s tests``, ``tests_compiled``, ``lint``, ``typecheck``, ``check``,
+``fuzz``, ``mutants``, ``bench``, ``demo``.
 
 ``python3 noxfile.py -s SESSION`` runs them with nothing installed but Python: where this python3
 has no nox (or one too old), it makes ``.venv`` in this checkout once, installs nox there with pip
@@ -105,7 +105,7 @@ PYTHON = sys.executable
 # modules called `engine`, `fuzz` or `reference` cannot shadow the oracle.
 PACKAGES = ["engine", "gradoracle"]
 BENCHMARKS = [
-    "bench/moons_step.py",  # engine vs micrograd 0.1.0: a training step
+    "bench/moons_step.py",  # engine, pure and compiled, vs micrograd and C peers: a training step
     "bench/memory.py",  # ... memory per node
     "bench/chain_backward.py",  # ... deep chains
     "bench/sampler_speed.py",  # the campaign sampler vs hypothesis draws
@@ -127,6 +127,24 @@ def tests(session: nox.Session) -> None:
     """The test suite, in parallel: ``nox -s tests -- -k neuron`` passes arguments to pytest."""
     session.install("-e", ".[tests]")
     session.run("pytest", "-n", "auto", *session.posargs)
+
+
+@nox.session(python=PYTHON, venv_backend="virtualenv")
+def tests_compiled(session: nox.Session) -> None:
+    """The engine's tests and the property suite on the mypyc-compiled engine (setup.py).
+
+    virtualenv, so that pip builds the checkout afresh with GRADORACLE_MYPYC=1 (uv would reuse a
+    cached pure build). The project is installed, not editable, and pytest's `pythonpath = ["."]`
+    is switched off: the checkout's engine/*.py must not shadow the compiled modules, and
+    tests/engine/test_build.py fails unless engine.engine and engine.nn are extension modules.
+    """
+    session.install(".[tests]", env={"GRADORACLE_MYPYC": "1"})
+    env = {"GRADORACLE_EXPECT_ENGINE": "compiled"}
+    pytest_args = ["-o", "pythonpath=", "-p", "no:cacheprovider", "-n", "auto"]
+    session.run("pytest", *pytest_args, "tests/engine", *session.posargs, env=env)
+    # The property suite (the installed plugin's) beside the build check, on the compiled engine.
+    suite = ["--gradoracle-impl", "engine:Value", "tests/engine/test_build.py"]
+    session.run("pytest", *pytest_args, *suite, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)
@@ -190,7 +208,9 @@ def mutants(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The benchmarks (bench/); ``nox -s bench -- --quick`` for a smoke run."""
-    session.install("-e", ".[fuzz]")
+    # pip: bench/_peers.py builds the compiled engine and the C-extension peers with it (a uv venv
+    # has no pip of its own).
+    session.install("-e", ".[fuzz]", "pip")
     install_group(session, "bench")
     for script in BENCHMARKS:
         session.run("python", script, *session.posargs)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from engine._mypyc import mypyc_attr
 from engine.engine import Number, Value
 
 
+# Compiled, a class refuses subclasses written in Python unless it says otherwise; users subclass
+# these (a model of their own is a Module), as with micrograd.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Module:
     def zero_grad(self) -> None:
         for p in self.parameters():
@@ -17,6 +21,7 @@ class Module:
         return []
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Neuron(Module):
     def __init__(self, nin: int, nonlin: bool = True) -> None:
         self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
@@ -24,7 +29,9 @@ class Neuron(Module):
         self.nonlin = nonlin
 
     def __call__(self, x: Sequence[Value | Number]) -> Value:
-        act = sum((wi * xi for wi, xi in zip(self.w, x, strict=False)), self.b)
+        act = self.b
+        for wi, xi in zip(self.w, x, strict=False):
+            act = act + wi * xi  # the order of micrograd's sum(..., self.b): same float rounding
         return act.relu() if self.nonlin else act
 
     def parameters(self) -> list[Value]:
@@ -34,6 +41,7 @@ class Neuron(Module):
         return f"{'ReLU' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Layer(Module):
     def __init__(self, nin: int, nout: int, nonlin: bool = True) -> None:
         self.neurons = [Neuron(nin, nonlin=nonlin) for _ in range(nout)]
@@ -49,6 +57,7 @@ class Layer(Module):
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MLP(Module):
     def __init__(self, nin: int, nouts: Sequence[int]) -> None:
         sizes = [nin, *nouts]

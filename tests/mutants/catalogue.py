@@ -120,17 +120,28 @@ _PASS2 = _PASS2_HEAD + (
     "                continue\n"
     "            g = node.grad\n"
     "            a.grad += node._da * g\n"
-    "            left = pending[a] - 1\n"
-    "            pending[a] = left\n"
-    "            if not left:\n"
+    "            a._pending -= 1\n"
+    "            if not a._pending:\n"
     "                ready.append(a)\n"
     "            b = node._b\n"
     "            if b is not None:\n"
     "                b.grad += node._db * g\n"
-    "                left = pending[b] - 1\n"
-    "                pending[b] = left\n"
-    "                if not left:\n"
+    "                b._pending -= 1\n"
+    "                if not b._pending:\n"
     "                    ready.append(b)\n"
+)
+
+# Pass 1 as it discovers nodes (DFS pre-order), recorded for the two order mutants below.
+_RECORD_DISCOVERY = (
+    Edit("        stack = [self]\n", "        stack = [self]\n        discovered = [self]\n"),
+    Edit(
+        "                stack.append(a)\n",
+        "                stack.append(a)\n                discovered.append(a)\n",
+    ),
+    Edit(
+        "                    stack.append(b)\n",
+        "                    stack.append(b)\n                    discovered.append(b)\n",
+    ),
 )
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -340,10 +351,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "traversal",
         "propagate leaves first, output last (micrograd's `for v in topo` without reversed())",
         (
+            *_RECORD_DISCOVERY,
             Edit(
                 _PASS2_HEAD,
                 "        self.grad += 1.0\n        ready: list[Value] = []\n"
-                "        for node in reversed(list(pending)):\n",
+                "        for node in reversed(discovered):\n",
             ),
         ),
     ),
@@ -352,10 +364,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "traversal",
         "propagate in discovery (DFS pre-order) order, which is not a topological order",
         (
+            *_RECORD_DISCOVERY,
             Edit(
                 _PASS2_HEAD,
                 "        self.grad += 1.0\n        ready: list[Value] = []\n"
-                "        for node in list(pending):\n",
+                "        for node in discovered:\n",
             ),
         ),
     ),
@@ -365,11 +378,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "no pending counts: an operand is pushed on every contribution, propagating partial grads",
         (
             Edit(
-                "            if not left:\n                ready.append(a)\n",
+                "            if not a._pending:\n                ready.append(a)\n",
                 "            ready.append(a)\n",
             ),
             Edit(
-                "                if not left:\n                    ready.append(b)\n",
+                "                if not b._pending:\n                    ready.append(b)\n",
                 "                ready.append(b)\n",
             ),
         ),
@@ -379,8 +392,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "traversal",
         "pending counts nodes, not edges: a shared node is pushed before all consumers are done",
         (
-            Edit("                pending[a] += 1\n", "                pass\n"),
-            Edit("                    pending[b] += 1\n", "                    pass\n"),
+            Edit("                a._pending += 1\n", "                pass\n"),
+            Edit("                    b._pending += 1\n", "                    pass\n"),
         ),
     ),
     Mutant(
@@ -389,29 +402,28 @@ MUTANTS: tuple[Mutant, ...] = (
         "the counting pass has no visited set: a shared node's operands are counted once per path",
         (
             Edit(
-                "            if a in pending:\n                pending[a] += 1\n            else:\n"
-                "                pending[a] = 1\n                stack.append(a)\n",
-                "            pending[a] = pending.get(a, 0) + 1\n            stack.append(a)\n",
+                "            if a._pass is this_pass:\n                a._pending += 1\n"
+                "            else:\n                a._pass = this_pass\n"
+                "                a._pending = 1\n                stack.append(a)\n",
+                "            a._pending = (a._pending if a._pass is this_pass else 0) + 1\n"
+                "            a._pass = this_pass\n            stack.append(a)\n",
             ),
             Edit(
-                "                if b in pending:\n                    pending[b] += 1\n"
-                "                else:\n                    pending[b] = 1\n"
-                "                    stack.append(b)\n",
-                "                pending[b] = pending.get(b, 0) + 1\n"
-                "                stack.append(b)\n",
+                "                if b._pass is this_pass:\n                    b._pending += 1\n"
+                "                else:\n                    b._pass = this_pass\n"
+                "                    b._pending = 1\n                    stack.append(b)\n",
+                "                b._pending = (b._pending if b._pass is this_pass else 0) + 1\n"
+                "                b._pass = this_pass\n                stack.append(b)\n",
             ),
         ),
     ),
     Mutant(
         "visited-never-reset",
         "traversal",
-        "the pending counts (the 'visited' state) are kept between backward() calls, never reset",
+        "one 'visited' mark for every backward() call: nodes an earlier call counted look counted",
         (
-            Edit("Number = int | float\n", "Number = int | float\n_PENDING: dict = {}\n"),
-            Edit(
-                "        pending: dict[Value, int] = {self: 0}\n",
-                "        pending = _PENDING\n        pending[self] = 0\n",
-            ),
+            Edit("Number = int | float\n", "Number = int | float\n_PASS = object()\n"),
+            Edit("        this_pass = object()\n", "        this_pass = _PASS\n"),
         ),
     ),
     Mutant(
@@ -489,21 +501,9 @@ MUTANTS: tuple[Mutant, ...] = (
         "operands kept as a set, {a, a} == {a}: x * x and x + x lose an operand",
         (Edit("    out._b = b\n", "    out._b = None if b is a else b\n"),),
     ),
-    Mutant(
-        "hashed-by-value",
-        "identity",
-        "__eq__/__hash__ by data: distinct nodes with equal values merge in the pending dict",
-        (
-            Edit(
-                "    def __repr__(self) -> str:\n",
-                "    def __eq__(self, other: object) -> bool:\n"
-                "        return isinstance(other, Value) and self.data == other.data\n\n"
-                "    def __hash__(self) -> int:\n"
-                "        return hash(self.data)\n\n"
-                "    def __repr__(self) -> str:\n",
-            ),
-        ),
-    ),
+    # "hashed-by-value" (__eq__/__hash__ by data merged distinct nodes in backward()'s dict of
+    # counts) left with that dict: the counts are on the nodes now, and no step of the engine
+    # hashes or compares Values, so the mutant had become equivalent to the engine.
     # -- precision --------------------------------------------------------------------------------
     Mutant(
         "float32-tanh-derivative",
