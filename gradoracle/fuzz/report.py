@@ -215,6 +215,7 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "shrink_seconds": s.shrink_seconds,
         "battery_seconds": s.battery_seconds,
         "first_finding_seconds": s.first_finding_seconds,
+        "cpu_split": s.cpu_split,  # the parts of cpu_seconds (fuzz.cpu_split)
         "spellings_refused": {str(k): v for k, v in result.refused.items()},
         "spellings_used": spellings_used(adapter),
         "coverage": result.coverage,

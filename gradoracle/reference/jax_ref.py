@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ JVP_RTOL = 1e-10
 # Operands fed to the ops a step does not select: 1.0 is inside every op's domain (log, div, pow).
 SAFE_OPERAND = 1.0
 
+CPU_PARTS = ("pack", "compile", "xla", "unpack")  # JaxReference.cpu's keys
 _traces = 0  # how many times the batched interpreter was traced (i.e. compiled); see trace_count
 
 
@@ -192,27 +194,34 @@ def _interpreter() -> Callable[..., Any]:
     ) -> tuple[Any, ...]:
         codes, left, right, dest = program.T
 
-        def forward(buf: Any) -> Any:
-            def step(buf: Any, op: tuple[Any, ...]) -> tuple[Any, None]:
-                code, a, b, d = op
-                return buf.at[d].set(apply_op(code, buf[a], buf[b])), None
+        # Forward: each step's value, and JAX's local partials of its op (one VJP of the op,
+        # seeded with 1), kept for the reverse sweep; the tangent along `tangents` is carried
+        # alongside by forward accumulation over the same partials. (A jax.jvp of this scan and a
+        # reverse sweep applying each op's VJP again computed every op of the registry three
+        # times per step; this computes them once, for ~half the interpreter's time.)
+        def forward(carry: Any, op: tuple[Any, ...]) -> tuple[Any, tuple[Any, Any]]:
+            buf, tan = carry
+            code, a, b, d = op
+            out, vjp = jax.vjp(lambda x, y: apply_op(code, x, y), buf[a], buf[b])
+            partial_a, partial_b = vjp(jnp.ones_like(out))
+            tangent = partial_a * tan[a] + partial_b * tan[b]
+            return (buf.at[d].set(out), tan.at[d].set(tangent)), (partial_a, partial_b)
 
-            final, _ = lax.scan(step, buf, (codes, left, right, dest))
-            return final  # every slot is written once, so this holds every node's value
+        # Every slot is written once, so `final` holds every node's value.
+        (final, final_tangents), (partials_a, partials_b) = lax.scan(
+            forward, (values, tangents), (codes, left, right, dest)
+        )
 
-        # Forward mode gives the value of every node and the JVP in one pass.
-        final, final_tangents = jax.jvp(forward, (values,), (tangents,))
-
-        # Reverse mode: a reverse sweep over the steps, each applying JAX's VJP of its op to the
-        # adjoint of its destination. (jax.grad of the scan would do the same, but its transpose
-        # adds a whole zero buffer per operand read: O(steps * slots), quadratic in graph size.)
-        # Row 1 sweeps magnitudes alongside: |partial| * magnitude, so it ends as the sum over all
-        # paths of |product of partials|, the gradient without cancellation (see JaxResult).
+        # Reverse mode: a reverse sweep over the steps, each scattering the adjoint of its
+        # destination times its partials to its operands. (jax.grad of the scan would do the
+        # same, but its transpose adds a whole zero buffer per operand read: O(steps * slots),
+        # quadratic in graph size.) Row 1 sweeps magnitudes alongside: |partial| * magnitude, so
+        # it ends as the sum over all paths of |product of partials|, the gradient without
+        # cancellation (see JaxResult). The forward tangent is accumulated in the other
+        # direction, by other code: `jvp == dot(grads, tangent)` checks the sweep.
         def backward(carry: Any, op: tuple[Any, ...]) -> tuple[Any, None]:
-            code, a, b, d, value_a, value_b = op
-            _, vjp = jax.vjp(lambda x, y: apply_op(code, x, y), value_a, value_b)
-            grad_a, grad_b = jax.vmap(vjp)(carry[:, d])
-            update = jnp.stack([grad_a, grad_b], axis=1)
+            a, b, d, partial_a, partial_b = op
+            update = carry[:, d][:, None] * jnp.stack([partial_a, partial_b])[None, :]
             update = update.at[1].set(jnp.abs(update[1]))
             # One scatter-add for both operands (they may be one slot: x * x); two updates in a
             # row make XLA copy the whole buffer at every step.
@@ -231,7 +240,7 @@ def _interpreter() -> Callable[..., Any]:
         )
 
         seed = jnp.zeros((2, values.shape[0]), values.dtype).at[:, output].set(1.0)
-        steps = (codes, left, right, dest, final[left], final[right])
+        steps = (left, right, dest, partials_a, partials_b)
         swept, _ = lax.scan(backward, seed, steps, reverse=True)
         return final[output], swept, final_tangents[output], kink, magnitude, inside
 
@@ -289,6 +298,11 @@ class JaxReference:
         self.batch_sizes = tuple(sorted(batch_sizes))
         configure_jax()
         self._run = _interpreter()
+        # CPU seconds (process time: XLA's threads included) spent so far, by part: 'pack'
+        # (graphs to padded tapes, host), 'compile' (calls that traced and compiled a new shape, or
+        # loaded it from the disk cache), 'xla' (the jitted interpreter on shapes compiled before),
+        # 'unpack' (results to columns, host).
+        self.cpu: dict[str, float] = dict.fromkeys(CPU_PARTS, 0.0)
 
     def evaluate(self, graphs: Sequence[Graph]) -> list[JaxResult]:
         """One result per graph, in order; graphs are grouped by bucket, run in padded batches."""
@@ -300,6 +314,8 @@ class JaxReference:
     def evaluate_batch(self, graphs: Sequence[Graph]) -> JaxBatch:
         """evaluate() as columns (numpy arrays in graph order): a sequence of the same JaxResults,
         made only when asked for, and a vectorised quick-pass test for a whole batch."""
+        clock = time.process_time
+        since = clock()
         groups: dict[Bucket, list[tuple[int, CompiledGraph]]] = defaultdict(list)
         counts, op_counts = [], []
         for index, graph in enumerate(graphs):
@@ -315,8 +331,12 @@ class JaxReference:
                 start += size
                 tape = pack([compiled for _, compiled in part], bucket, size)
                 indices = np.fromiter((index for index, _ in part), dtype=np.int64, count=len(part))
-                batch.put(indices, *self._run_arrays(tape))
+                self.cpu["pack"] += clock() - since
+                columns = self._run_arrays(tape)
+                since = clock()
+                batch.put(indices, *columns)
         batch.finish()
+        self.cpu["unpack"] += clock() - since
         return batch
 
     def _chunks(self, n: int, bucket: Bucket) -> list[int]:
@@ -341,7 +361,11 @@ class JaxReference:
     def _run_arrays(self, tape: Tape) -> tuple[np.ndarray, ...]:
         """Per real graph of the tape: value, jvp, jvp_dot, jvp_scale, consistent, kink distance,
         magnitude, in domain; and the gradients and their sweeps, flat in graph then input order."""
-        outputs = (np.asarray(x) for x in self._run(*tape.arrays()))
+        clock = time.process_time
+        traces, start = _traces, clock()
+        outputs = [np.asarray(x) for x in self._run(*tape.arrays())]
+        ran = clock()
+        self.cpu["compile" if _traces != traces else "xla"] += ran - start
         value, swept, jvp, kinks, magnitudes, inside = outputs
         rows, slots = tape.input_rows, tape.input_slots
         flat_grads = swept[rows, 0, slots]
@@ -359,6 +383,7 @@ class JaxReference:
                 & (np.abs(jvps - dots) <= JVP_RTOL * scales)
             )
         flat_sweeps = swept[rows, 1, slots]
+        self.cpu["unpack"] += clock() - ran
         return (
             value[:n], jvps, dots, scales, consistent, kinks[:n], magnitudes[:n], inside[:n],
             flat_grads, flat_sweeps,
