@@ -36,7 +36,7 @@ from gradoracle.fuzz.shrink import shrink
 from gradoracle.reference.compare import FAIL, NOT_COMPARABLE, Verdict
 from gradoracle.reference.graph import Graph
 
-BATCH = 256  # graphs per reference call: the JAX reference pads batches to 1, 64 or 256
+BATCH = 256  # graphs per reference call: ~80 rows of the JAX reference's tape, one call
 SHRINK_SHARE = 0.3  # of the budget kept for shrinking once something was found
 MAX_SHRUNK = 5  # failures shrunk per category; the rest are counted
 # Confirming a finding alone in a new worker may run this long past the budget (a hang needs
