@@ -21,8 +21,8 @@ so `jvp == dot(grads, tangent)` checks the sweep, relative to the same sum witho
 Non-finite values and gradients are returned as computed (the comparator sets them aside); as
 with jax.grad, a zero adjoint times an infinite partial gives NaN.
 
-Small graphs share rows (`reference.tape.place`): a row of ROW's 64 steps holds several graphs
-side by side, each in its own slots, so that padding costs little (one graph per row padded to a
+Graphs share rows (`reference.tape.place`): a row of ROW's 64 steps (DEEP_ROW's 512, for the
+sampler's long chains) holds several graphs side by side, each in its own slots, so that padding costs little (one graph per row padded to a
 power of two left a third of the steps and a quarter of the rows empty). Graphs sharing a row share
 no slot, so their values and adjoints never mix; each output is seeded, and what is reduced per
 graph (kink distance, magnitude, in-domain) comes back per step and slot and is reduced over each
@@ -45,6 +45,7 @@ import numpy as np
 
 from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
+from gradoracle.reference.jax_cache import PerShape, loaded_count
 from gradoracle.reference.libs import JAX
 from gradoracle.reference.ops import OPS, Op
 from gradoracle.reference.tape import (
@@ -87,8 +88,9 @@ _traces = 0  # how many times the batched interpreter was traced (i.e. compiled)
 
 
 def trace_count() -> int:
-    """Number of (bucket, batch size) shapes traced so far in this process."""
-    return _traces
+    """Number of (bucket, batch size) shapes traced, or loaded exported (reference.jax_cache), so
+    far in this process."""
+    return _traces + loaded_count()
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,12 @@ def _interpreter() -> Callable[..., Any]:
     return jax.jit(interpret)
 
 
+@cache
+def _shared_interpreter() -> PerShape:
+    """The interpreter, each shape loaded from disk when exported there (reference.jax_cache)."""
+    return PerShape(_interpreter())
+
+
 def configure_jax() -> None:
     import jax
 
@@ -308,7 +316,7 @@ class JaxReference:
             raise ValueError(f"batch_sizes must be positive, got {tuple(batch_sizes)}")
         self.batch_sizes = tuple(sorted(batch_sizes))
         configure_jax()
-        self._run = _interpreter()
+        self._run: Callable[..., Any] = _shared_interpreter()
         # CPU seconds (process time: XLA's threads included) spent so far, by part: 'pack'
         # (graphs to padded tapes, host), 'compile' (calls that traced and compiled a new shape, or
         # loaded it from the disk cache), 'xla' (the jitted interpreter on shapes compiled before),
@@ -379,10 +387,10 @@ class JaxReference:
         """Per real graph of the tape: value, jvp, jvp_dot, jvp_scale, consistent, kink distance,
         magnitude, in domain; and the gradients and their sweeps, flat in graph then input order."""
         clock = time.process_time
-        traces, start = _traces, clock()
+        traces, start = trace_count(), clock()
         outputs = [np.asarray(x) for x in self._run(*tape.arrays())]
         ran = clock()
-        self.cpu["compile" if _traces != traces else "xla"] += ran - start
+        self.cpu["compile" if trace_count() != traces else "xla"] += ran - start
         value, swept, jvp, kinks, magnitudes, inside = outputs
         rows, slots = tape.input_rows, tape.input_slots
         flat_grads = swept[rows, 0, slots]

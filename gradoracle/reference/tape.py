@@ -145,13 +145,20 @@ def tangent(n_inputs: int) -> np.ndarray:
 
 # The row shape small graphs share: several graphs to a row, laid side by side (see `place`).
 ROW = Bucket(64, 128)
+# ... and deeper ones (the sampler's long chains, 100-300 ops): one shape for all of them, not one
+# per power of two (each shape costs a compilation, ~0.4 s of every process that meets it).
+DEEP_ROW = Bucket(512, 1024)
 # Most graphs one row holds (its outputs array has this many places).
 GRAPHS_PER_ROW = 16
 
 
 def row_shape(bucket: Bucket) -> Bucket:
-    """The row shape a graph of this bucket runs in: ROW if it fits there, else its own."""
-    return ROW if bucket.steps <= ROW.steps and bucket.slots <= ROW.slots else bucket
+    """The row shape a graph of this bucket runs in: ROW or DEEP_ROW if it fits there, else its
+    own."""
+    for row in (ROW, DEEP_ROW):
+        if bucket.steps <= row.steps and bucket.slots <= row.slots:
+            return row
+    return bucket
 
 
 @dataclass(frozen=True)
