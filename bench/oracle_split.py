@@ -5,15 +5,16 @@
 
 Runs `gradoracle check IMPL --budget B --json` and `gradoracle fuzz --impl IMPL --budget B --json`
 (its own example database), each in a fresh process, `--runs` times, alternated; with `--against`,
-the same commands from another checkout (PYTHONPATH) alternate with these, for a before/after on
-one machine at one load. Each checkout first runs one short, untimed check (numba compiles the
-sampler for a new checkout, JAX compiles new shapes into its disk cache). Prints medians over the runs: CPU microseconds per checked graph, split
-by part (the report's `cpu_split`, defined in gradoracle/fuzz/cpu_split.py: the implementation,
-the rest of the worker, messaging, sampling, the JAX reference's packing, compiling, XLA and
-unpacking, quick and one-by-one comparisons, probe, battery, shrinking, other), and the two ratios
-the oracle is held to: reference_seconds / impl_seconds <= 0.5 and impl_seconds / cpu_seconds
->= 0.5. A checkout without `cpu_split` shows totals only. CPU time, not wall: other processes on
-the machine slow wall time down far more than CPU time (the load average is printed).
+the same commands from another checkout (PYTHONPATH) alternate with these, for a before/after on one
+machine at one load. Each checkout first runs one short, untimed check (numba compiles the sampler
+for a new checkout, JAX compiles new shapes into its disk cache). Prints medians over the runs: CPU
+microseconds per checked graph, split by part (the report's `cpu_split`, defined in
+gradoracle/fuzz/cpu_split.py: the implementation, the rest of the worker, messaging, sampling, the
+JAX reference's packing, compiling, XLA and unpacking, quick and one-by-one comparisons, probe,
+battery, shrinking, other), and the two ratios the oracle is held to: reference_seconds /
+impl_seconds <= 0.5 and impl_seconds / cpu_seconds >= 0.5. A checkout without `cpu_split` shows
+totals only. CPU time, not wall: other processes on the machine slow wall time down far more than
+CPU time (the load average is printed).
 """
 
 from __future__ import annotations

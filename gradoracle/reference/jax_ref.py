@@ -22,11 +22,11 @@ Non-finite values and gradients are returned as computed (the comparator sets th
 with jax.grad, a zero adjoint times an infinite partial gives NaN.
 
 Graphs share rows (`reference.tape.place`): a row of ROW's 64 steps (DEEP_ROW's 512, for the
-sampler's long chains) holds several graphs side by side, each in its own slots, so that padding costs little (one graph per row padded to a
-power of two left a third of the steps and a quarter of the rows empty). Graphs sharing a row share
-no slot, so their values and adjoints never mix; each output is seeded, and what is reduced per
-graph (kink distance, magnitude, in-domain) comes back per step and slot and is reduced over each
-graph's own run on the host.
+sampler's long chains) holds several graphs side by side, each in its own slots, so that padding
+costs little (one graph per row padded to a power of two left a third of the steps and a quarter of
+the rows empty). Graphs sharing a row share no slot, so their values and adjoints never mix; each
+output is seeded, and what is reduced per graph (kink distance, magnitude, in-domain) comes back per
+step and slot and is reduced over each graph's own run on the host.
 """
 
 from __future__ import annotations
