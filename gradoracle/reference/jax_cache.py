@@ -39,7 +39,9 @@ def fingerprint() -> str:
     digest = hashlib.sha256()
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    versions = f"{jax.__version__}/{jaxlib.__version__}/{jax.config.jax_enable_x64}"
+    config: Any = jax.config  # (its flags are attributes the stubs do not declare)
+    x64 = config.jax_enable_x64
+    versions = f"{jax.__version__}/{jaxlib.__version__}/{x64}"
     digest.update(versions.encode())
     return digest.hexdigest()[:20]
 
@@ -48,7 +50,8 @@ def exported_dir() -> Path | None:
     """Where exported shapes are kept: beside JAX's compilation cache, if it is on."""
     import jax
 
-    directory = jax.config.jax_compilation_cache_dir
+    config: Any = jax.config
+    directory = config.jax_compilation_cache_dir
     return Path(directory) / "exported" if directory else None
 
 
@@ -56,7 +59,7 @@ class PerShape:
     """`jitted(*arrays)`, each input shape prepared once: loaded from disk when exported there
     before, else traced by `jitted` (and exported for the next process)."""
 
-    def __init__(self, jitted: Callable[..., Any]) -> None:
+    def __init__(self, jitted: Any) -> None:  # a jax.jit-wrapped function
         self.jitted = jitted
         self._prepared: dict[tuple[Any, ...], Callable[..., Any]] = {}
 
