@@ -68,7 +68,7 @@ MICROGRAD_NAMES = {key: key for key in SPELLED}
 # A micrograd-spelled name anywhere in a snippet: `.backward(`, `.grad`, `.data`, `.log(`, ...
 MICROGRAD_CALL = re.compile(r"\.(backward\(|grad\b|data\b|(" + "|".join(METHOD_OPS) + r")\()")
 # What --json printed before engines could be spelled differently (with the conventions' `bugs`
-# and `conventions`); `spellings_used` is new.
+# and `conventions`); `spellings_used` and `cpu_split` (fuzz.cpu_split) are new.
 KEYS_BEFORE = {"bugs", "conventions",
     "impl", "seed", "budget", "graphs_checked", "not_comparable", "not_comparable_reasons",
     "notes", "replayed", "replayed_failing", "findings", "ops_covered", "ops_skipped", "seconds",
@@ -254,7 +254,7 @@ def test_reports_say_which_spellings_were_used(tmp_path: Path) -> None:
     assert "spellings:" not in summary_text(_result("planted_engines:ClosureValue"), plain)
     assert result_json(_result(NUM), spelled)["spellings_used"] == SPELLED
     report = result_json(_result("planted_engines:ClosureValue"), plain)
-    assert set(report) == KEYS_BEFORE | {"spellings_used"}
+    assert set(report) == KEYS_BEFORE | {"spellings_used", "cpu_split"}
     assert report["spellings_used"] == MICROGRAD_NAMES
     page = write_report(_result(NUM), spelled, tmp_path).read_text()
     assert "Spellings used: <code>backward: backwards, grad: gradient, data: value" in page
@@ -296,7 +296,7 @@ def test_a_micrograd_spelled_engine_reports_as_before() -> None:
         "check", "planted_engines:ClosureValue", "--budget", "4", "--json", cwd=TESTS
     )
     assert code == EXIT_CLEAN, report["findings"]
-    assert set(report) == KEYS_BEFORE | {"spellings_used"}
+    assert set(report) == KEYS_BEFORE | {"spellings_used", "cpu_split"}
     assert report["spellings_used"] == MICROGRAD_NAMES
 
 
