@@ -113,6 +113,7 @@ BENCHMARKS = [
     "bench/isolation_overhead.py",  # the worker process vs in-process
     "bench/validation.py",  # 10^5 random graphs on the engine: zero false findings
     "bench/campaign_split.py",  # where a campaign's CPU goes, engine and micrograd
+    "bench/oracle_split.py",  # check and fuzz: the oracle's CPU split, reference/impl, impl/cpu
     "bench/sensitivity.py",  # planted-bug catalogue: caught at every seed, no false alarm
 ]
 

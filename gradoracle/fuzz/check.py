@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.battery import run_battery_cases
 from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted
+from gradoracle.fuzz.cpu_split import CpuAccount
 from gradoracle.fuzz.findings import CONVENTION, DAMAGED, UNSHRUNK, Finding, Stats, category
 from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.probe import (
@@ -36,7 +37,7 @@ from gradoracle.fuzz.shrink import shrink
 from gradoracle.reference.compare import FAIL, NOT_COMPARABLE, Verdict
 from gradoracle.reference.graph import Graph
 
-BATCH = 256  # graphs per reference call: the JAX reference pads batches to 1, 64 or 256
+BATCH = 256  # graphs per reference call: ~80 rows of the JAX reference's tape, one call
 SHRINK_SHARE = 0.3  # of the budget kept for shrinking once something was found
 MAX_SHRUNK = 5  # failures shrunk per category; the rest are counted
 # Confirming a finding alone in a new worker may run this long past the budget (a hang needs
@@ -109,6 +110,19 @@ def sampler_config(config: SamplerConfig, offered: Sequence[Spelling]) -> Sample
     )
 
 
+def offered_partly(offered: set[Spelling]) -> bool:
+    """Some op form is offered with one kind of constant only (`a ** 2` but not `a ** 2.5`): the
+    sampler draws both kinds, so graphs with a spelling the engine refuses must be dropped. (An
+    int leaf, `Value(2)`, is no such form: the sampler draws int leaves only if it is offered.
+    Counting it made every check on an engine with int leaves filter every graph, ~50 us each.)"""
+    return any(
+        s.const
+        and s.op != LEAF
+        and replace(s, const=INT if s.const == FLOAT else FLOAT) not in offered
+        for s in offered
+    )
+
+
 def _judge_probe(oracle: Oracle, probe: ProbeResult) -> tuple[Failures, list[Finding]]:
     """The probe's runs judged like random graphs, and the runs that failed only in a worker
     that earlier graphs had used."""
@@ -162,12 +176,13 @@ def run_check(
     start_wall, start_cpu = time.monotonic(), time.process_time()
     deadline = start_wall + budget
     stats = oracle.stats
-    found = _Found(start_wall)
+    found = _Found(start_wall, CpuAccount(oracle))
     stopped_by = None
 
     def wind_up(until: float) -> list[Finding]:
         t = time.perf_counter()
-        shrunk = one_per_error(_shrink_all(oracle, found.raw, until) + found.findings)
+        with found.account.phase("shrink"):
+            shrunk = one_per_error(_shrink_all(oracle, found.raw, until) + found.findings)
         stats.shrink_seconds += time.perf_counter() - t
         return shrunk
 
@@ -183,6 +198,7 @@ def run_check(
         oracle.runner.abandon()
         findings = wind_up(time.monotonic() + interrupt.SHRINK_SECONDS)
     probed = found.probed
+    stats.cpu_split = found.account.split()
     return CheckResult(
         oracle.adapter.name,
         seed,
@@ -205,6 +221,7 @@ class _Found:
     """What a run has found so far: all of it is kept when the run is interrupted."""
 
     start_wall: float
+    account: CpuAccount  # where the CPU went (fuzz.cpu_split)
     probed: ProbeResult = field(default_factory=lambda: ProbeResult([], {}, [], []))
     raw: Failures = field(default_factory=dict)  # failures not yet shrunk
     findings: list[Finding] = field(default_factory=list)  # shown as they are
@@ -221,7 +238,8 @@ def _attack(
     """Probe, battery, replay, then sample and judge until the deadline (less the shrinking
     share once something failed), filling `found` as it goes."""
     stats = oracle.stats
-    found.probed = probed = run_probe(oracle, deadline)
+    with found.account.phase("probe"):
+        found.probed = probed = run_probe(oracle, deadline)
     raw, findings = _judge_probe(oracle, probed)
     found.raw, found.findings = raw, findings
 
@@ -234,9 +252,10 @@ def _attack(
     t = time.perf_counter()
     battery_end = time.monotonic() + budget / 3  # the battery may not eat the random graphs' time
     if battery:
-        from_battery, found.battery = run_battery_cases(
-            oracle, probed.offered, timeout, battery_end, accepted
-        )
+        with found.account.phase("battery"):
+            from_battery, found.battery = run_battery_cases(
+                oracle, probed.offered, timeout, battery_end, accepted
+            )
         findings += from_battery
         if findings:
             found_something()
@@ -252,12 +271,7 @@ def _attack(
     interrupt.check()
     config = sampler_config(config or SamplerConfig(), probed.offered)
     found.stream = stream = GraphStream(seed, config)
-    # An op form offered with one kind of constant only (`a ** 2` but not `a ** 2.5`): the sampler
-    # draws both kinds, so graphs with a spelling the engine refuses are dropped here.
-    partly = any(
-        s.const and replace(s, const=INT if s.const == FLOAT else FLOAT) not in offered
-        for s in offered
-    )
+    partly = offered_partly(offered)
     failures = sum(map(len, raw.values()))
     limit = max_graphs if max_graphs is not None else float("inf")
     sampled = 0  # graphs drawn so far; the next batch is drawn while the implementation runs one

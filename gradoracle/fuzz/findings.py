@@ -35,6 +35,7 @@ class Stats:
     reference_seconds: float = 0.0
     sample_seconds: float = 0.0
     compare_seconds: float = 0.0
+    adjudicate_seconds: float = 0.0  # of compare_seconds: graphs the quick pass did not accept
     shrink_seconds: float = 0.0
     battery_seconds: float = 0.0
     not_comparable_reasons: dict[str, int] = field(default_factory=dict)
@@ -42,6 +43,9 @@ class Stats:
     replayed: int = 0  # earlier findings judged again (from the example database)
     replayed_failing: int = 0  # ... and still failing
     first_finding_seconds: float | None = None  # wall seconds from the start to the first failure
+    # Where the CPU time went, in seconds by part (fuzz.check.CPU_SPLIT names and defines them):
+    # the parts add up to the run's cpu_seconds.
+    cpu_split: dict[str, float] = field(default_factory=dict)
     # What the engine does at each convention (fuzz.conventions.Observed.as_json), by name.
     conventions: dict[str, Any] = field(default_factory=dict)
 

@@ -118,6 +118,8 @@ class IsolatedImpl:
         # is killed (a hang's spinning included).
         self.worker_cpu_seconds = 0.0
         self._dead_cpu = 0.0
+        # This process's CPU time spent sending graphs and taking results (not the worker's).
+        self.message_cpu_seconds = 0.0
         self._box: list[_Worker] = []  # the live worker, shared with the finalizer
         self._job: _Job | None = None
         self._finalizer = weakref.finalize(self, _kill_all, self._box)  # runs at exit too
@@ -291,8 +293,10 @@ class IsolatedImpl:
         if worker is None:
             job.done = True
             return
+        start = time.process_time()
         worker.conn.send(RunBatch(todo, job.deadline, encode([job.graphs[i] for i in todo])))
         job.sent = todo
+        self.message_cpu_seconds += time.process_time() - start
 
     def _watch(self, job: _Job) -> None:
         """Take results until the worker finishes `job.sent`, hangs, dies or overruns the
@@ -303,6 +307,7 @@ class IsolatedImpl:
         while True:
             interrupt.check()
             if conn.poll(POLL):
+                received = time.process_time()
                 try:
                     message: FromWorker = conn.recv()
                 except (EOFError, OSError):
@@ -323,6 +328,7 @@ class IsolatedImpl:
                         {"status": kind, "outcome": outcome, "error": error, "seconds": seconds,
                          "phase": phase},
                     )  # fmt: skip
+                self.message_cpu_seconds += time.process_time() - received
                 if message.finished:
                     job.done = True
                     return None

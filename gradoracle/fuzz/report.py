@@ -228,6 +228,7 @@ def result_json(result: CheckResult, adapter: Adapter) -> dict[str, Any]:
         "battery_seconds": s.battery_seconds,
         "first_finding_seconds": s.first_finding_seconds,
         "spellings_offered": [str(s) for s in result.offered],
+        "cpu_split": s.cpu_split,  # the parts of cpu_seconds (fuzz.cpu_split)
         "spellings_refused": {str(k): v for k, v in result.refused.items()},
         "battery": result.battery,
         "spellings_used": spellings_used(adapter),

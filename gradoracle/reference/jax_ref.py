@@ -12,20 +12,28 @@ trick, at the level of the interpreter; `reference.libs.JAX` does the same insid
 A batch of one graph is not vmapped: there `lax.switch` really branches and runs only the op taken
 (~30 us per call for 30 ops instead of ~110 us).
 
-Two passes per graph. Forward: `jax.jvp` of the interpreter along `reference.tape.tangent` over the
-inputs gives every node's value and the JVP. Reverse: a reverse scan over the steps applies JAX's
-VJP of each op (`jax.vjp` of the same branch) to the adjoint of the node it wrote and scatters the
-results to its operands; the adjoints of the input slots are the gradients. The JVP is JAX's own
-forward mode through the whole interpreter, independent of that reverse sweep, so
-`jvp == dot(grads, tangent)` checks it, relative to the same sum without cancellation.
+Two passes per graph. Forward: a scan over the steps computes each node's value and JAX's local
+partials of its op (`jax.vjp` of the selected branch, seeded with 1), and carries the tangent along
+`reference.tape.tangent` over the inputs by forward accumulation (the JVP). Reverse: a reverse scan
+scatters each node's adjoint times those partials to its operands; the adjoints of the input slots
+are the gradients. The two accumulate the same partials in opposite directions, by separate code,
+so `jvp == dot(grads, tangent)` checks the sweep, relative to the same sum without cancellation.
 Non-finite values and gradients are returned as computed (the comparator sets them aside); as
 with jax.grad, a zero adjoint times an infinite partial gives NaN.
+
+Graphs share rows (`reference.tape.place`): a row of ROW's 64 steps (DEEP_ROW's 512, for the
+sampler's long chains) holds several graphs side by side, each in its own slots, so that padding
+costs little (one graph per row padded to a power of two left a third of the steps and a quarter of
+the rows empty). Graphs sharing a row share no slot, so their values and adjoints never mix; each
+output is seeded, and what is reduced per graph (kink distance, magnitude, in-domain) comes back per
+step and slot and is reduced over each graph's own run on the host.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +45,7 @@ import numpy as np
 
 from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
+from gradoracle.reference.jax_cache import PerShape, loaded_count
 from gradoracle.reference.libs import JAX
 from gradoracle.reference.ops import OPS, Op
 from gradoracle.reference.tape import (
@@ -47,13 +56,15 @@ from gradoracle.reference.tape import (
     Tape,
     compile_graph,
     pack,
+    place,
+    row_shape,
 )
 
-# Batch sizes a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5 s), and
-# a vmapped call costs a fixed ~0.1 ms plus ~3 us per graph of 30 ops (measured: batches of 8 and
-# 64 cost the same), so few sizes: a group of 2-64 graphs pads to 64, larger ones run in 256s.
-# One graph alone runs unvmapped (see the module doc).
-BATCH_SIZES: tuple[int, ...] = (1, 64, 256)
+# Batch sizes (rows) a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5
+# s), and a padding row costs as much as a full one, so few sizes, close together: a check's batch
+# of 256 sampled graphs fills 75-90 rows of reference.tape.ROW (several graphs to a row), one call
+# of 96; a few rows pad to 24. One graph alone runs unvmapped (see the module doc).
+BATCH_SIZES: tuple[int, ...] = (1, 24, 96)
 # Largest batch buffer (graphs x slots) run at once. Per graph, big graphs run fastest in batches
 # of about this many slots (measured: 512 slots in batches of 32-64, 2048 in batches of 16); beyond
 # it the vmapped buffer updates stop being cheap.
@@ -72,12 +83,14 @@ JVP_RTOL = 1e-10
 # Operands fed to the ops a step does not select: 1.0 is inside every op's domain (log, div, pow).
 SAFE_OPERAND = 1.0
 
+CPU_PARTS = ("pack", "compile", "xla", "unpack")  # JaxReference.cpu's keys
 _traces = 0  # how many times the batched interpreter was traced (i.e. compiled); see trace_count
 
 
 def trace_count() -> int:
-    """Number of (bucket, batch size) shapes traced so far in this process."""
-    return _traces
+    """Number of (bucket, batch size) shapes traced, or loaded exported (reference.jax_cache), so
+    far in this process."""
+    return _traces + loaded_count()
 
 
 @dataclass(frozen=True)
@@ -192,48 +205,57 @@ def _interpreter() -> Callable[..., Any]:
     ) -> tuple[Any, ...]:
         codes, left, right, dest = program.T
 
-        def forward(buf: Any) -> Any:
-            def step(buf: Any, op: tuple[Any, ...]) -> tuple[Any, None]:
-                code, a, b, d = op
-                return buf.at[d].set(apply_op(code, buf[a], buf[b])), None
+        # Forward: each step's value, and JAX's local partials of its op (one VJP of the op,
+        # seeded with 1), kept for the reverse sweep; the tangent along `tangents` is carried
+        # alongside by forward accumulation over the same partials. (A jax.jvp of this scan and a
+        # reverse sweep applying each op's VJP again computed every op of the registry three
+        # times per step; this computes them once, for ~half the interpreter's time.)
+        def forward(carry: Any, op: tuple[Any, ...]) -> tuple[Any, tuple[Any, Any]]:
+            buf, tan = carry
+            code, a, b, d = op
+            out, vjp = jax.vjp(lambda x, y: apply_op(code, x, y), buf[a], buf[b])
+            partial_a, partial_b = vjp(jnp.ones_like(out))
+            tangent = partial_a * tan[a] + partial_b * tan[b]
+            return (buf.at[d].set(out), tan.at[d].set(tangent)), (partial_a, partial_b)
 
-            final, _ = lax.scan(step, buf, (codes, left, right, dest))
-            return final  # every slot is written once, so this holds every node's value
+        # Every slot is written once, so `final` holds every node's value.
+        (final, final_tangents), (partials_a, partials_b) = lax.scan(
+            forward, (values, tangents), (codes, left, right, dest)
+        )
 
-        # Forward mode gives the value of every node and the JVP in one pass.
-        final, final_tangents = jax.jvp(forward, (values,), (tangents,))
-
-        # Reverse mode: a reverse sweep over the steps, each applying JAX's VJP of its op to the
-        # adjoint of its destination. (jax.grad of the scan would do the same, but its transpose
-        # adds a whole zero buffer per operand read: O(steps * slots), quadratic in graph size.)
-        # Row 1 sweeps magnitudes alongside: |partial| * magnitude, so it ends as the sum over all
-        # paths of |product of partials|, the gradient without cancellation (see JaxResult).
+        # Reverse mode: a reverse sweep over the steps, each scattering the adjoint of its
+        # destination times its partials to its operands. (jax.grad of the scan would do the
+        # same, but its transpose adds a whole zero buffer per operand read: O(steps * slots),
+        # quadratic in graph size.) Row 1 sweeps magnitudes alongside: |partial| * magnitude, so
+        # it ends as the sum over all paths of |product of partials|, the gradient without
+        # cancellation (see JaxResult). The forward tangent is accumulated in the other
+        # direction, by other code: `jvp == dot(grads, tangent)` checks the sweep.
         def backward(carry: Any, op: tuple[Any, ...]) -> tuple[Any, None]:
-            code, a, b, d, value_a, value_b = op
-            _, vjp = jax.vjp(lambda x, y: apply_op(code, x, y), value_a, value_b)
-            grad_a, grad_b = jax.vmap(vjp)(carry[:, d])
-            update = jnp.stack([grad_a, grad_b], axis=1)
+            a, b, d, partial_a, partial_b = op
+            update = carry[:, d][:, None] * jnp.stack([partial_a, partial_b])[None, :]
             update = update.at[1].set(jnp.abs(update[1]))
             # One scatter-add for both operands (they may be one slot: x * x); two updates in a
             # row make XLA copy the whole buffer at every step.
             return carry.at[:, jnp.stack([a, b])].add(update), None
 
+        # Per step and per slot, reduced per graph on the host (a row may hold several graphs:
+        # reference.tape.place): the distance of a kinked operand from its kink (inf at steps
+        # without one), every node's |value|, each step's operands inside its op's domain.
         at_kink = jnp.abs(
             jnp.where(kink_side[codes] == 0, final[left], final[right]) - kink_at[codes]
         )
-        kink = jnp.min(jnp.where(kink_side[codes] >= 0, at_kink, jnp.inf))
-        magnitude = jnp.max(jnp.abs(final))
+        kinks = jnp.where(kink_side[codes] >= 0, at_kink, jnp.inf)
         # A constant is a slot no step writes that is not an input (inputs have nonzero tangents).
         written = jnp.zeros(values.shape[0], dtype=bool).at[dest].set(True)
         constant = ~written & (tangents == 0.0)
-        inside = jnp.all(
-            in_domain(codes, final[left], final[right], constant[left], constant[right])
-        )
+        inside = in_domain(codes, final[left], final[right], constant[left], constant[right])
 
+        # Every graph of the row seeded at its output: graphs share no slot, so no adjoint
+        # crosses from one to another. (Unused places name ONE, which no real step reads.)
         seed = jnp.zeros((2, values.shape[0]), values.dtype).at[:, output].set(1.0)
-        steps = (codes, left, right, dest, final[left], final[right])
+        steps = (left, right, dest, partials_a, partials_b)
         swept, _ = lax.scan(backward, seed, steps, reverse=True)
-        return final[output], swept, final_tangents[output], kink, magnitude, inside
+        return final[output], swept, final_tangents[output], kinks, jnp.abs(final), inside
 
     def interpret(*arrays: Any) -> tuple[Any, ...]:
         global _traces
@@ -243,6 +265,12 @@ def _interpreter() -> Callable[..., Any]:
         return jax.vmap(lambda *row: one(select_op, *row))(*arrays)
 
     return jax.jit(interpret)
+
+
+@cache
+def _shared_interpreter() -> PerShape:
+    """The interpreter, each shape loaded from disk when exported there (reference.jax_cache)."""
+    return PerShape(_interpreter())
 
 
 def configure_jax() -> None:
@@ -288,7 +316,12 @@ class JaxReference:
             raise ValueError(f"batch_sizes must be positive, got {tuple(batch_sizes)}")
         self.batch_sizes = tuple(sorted(batch_sizes))
         configure_jax()
-        self._run = _interpreter()
+        self._run: Callable[..., Any] = _shared_interpreter()
+        # CPU seconds (process time: XLA's threads included) spent so far, by part: 'pack'
+        # (graphs to padded tapes, host), 'compile' (calls that traced and compiled a new shape, or
+        # loaded it from the disk cache), 'xla' (the jitted interpreter on shapes compiled before),
+        # 'unpack' (results to columns, host).
+        self.cpu: dict[str, float] = dict.fromkeys(CPU_PARTS, 0.0)
 
     def evaluate(self, graphs: Sequence[Graph]) -> list[JaxResult]:
         """One result per graph, in order; graphs are grouped by bucket, run in padded batches."""
@@ -300,30 +333,42 @@ class JaxReference:
     def evaluate_batch(self, graphs: Sequence[Graph]) -> JaxBatch:
         """evaluate() as columns (numpy arrays in graph order): a sequence of the same JaxResults,
         made only when asked for, and a vectorised quick-pass test for a whole batch."""
+        clock = time.process_time
+        since = clock()
         groups: dict[Bucket, list[tuple[int, CompiledGraph]]] = defaultdict(list)
         counts, op_counts = [], []
         for index, graph in enumerate(graphs):
             compiled = compile_graph(graph)
-            groups[compiled.bucket].append((index, compiled))
+            groups[row_shape(compiled.bucket)].append((index, compiled))
             counts.append(len(compiled.inputs))
             op_counts.append(compiled.n_ops)
         batch = JaxBatch(np.array(counts, dtype=np.int64), np.array(op_counts, dtype=np.int64))
-        for bucket, members in groups.items():
-            start = 0
-            for size in self._chunks(len(members), bucket):
-                part = members[start : start + size]
-                start += size
-                tape = pack([compiled for _, compiled in part], bucket, size)
+        for shape, members in groups.items():
+            rows = place([compiled for _, compiled in members], shape)
+            by_row: list[list[int]] = [[] for _ in range(max(rows) + 1)]
+            for member, row in enumerate(rows):
+                by_row[row].append(member)
+            first = 0
+            for size in self._chunks(len(by_row), shape):
+                taken = [(member, row - first) for row in range(first, first + size)
+                         if row < len(by_row) for member in by_row[row]]  # fmt: skip
+                first += size
+                part = [members[member] for member, _ in taken]
+                tape = pack([c for _, c in part], shape, size, [row for _, row in taken])
                 indices = np.fromiter((index for index, _ in part), dtype=np.int64, count=len(part))
-                batch.put(indices, *self._run_arrays(tape))
+                self.cpu["pack"] += clock() - since
+                columns = self._run_arrays(tape)
+                since = clock()
+                batch.put(indices, *columns)
         batch.finish()
+        self.cpu["unpack"] += clock() - since
         return batch
 
     def _chunks(self, n: int, bucket: Bucket) -> list[int]:
-        """Batch sizes that hold n graphs of a bucket with little padding: the largest size while
-        it fills up, then the smallest sizes above 1 that cover the rest (108 graphs run as two 64s,
-        not as one 256: padding rows cost as much as graphs, an extra call only ~0.1 ms); a few
-        graphs left of a big bucket run one at a time (BIG_STEPS, ALONE_MOST)."""
+        """Batch sizes that hold n rows of a bucket with little padding: the largest size while
+        it fills up, then the smallest sizes above 1 that cover the rest (108 rows run as two 64s,
+        not as one 256: padding rows cost as much as real ones, an extra call only ~0.1 ms); a few
+        rows left of a big bucket run one at a time (BIG_STEPS, ALONE_MOST)."""
         largest = max(1, min(self.batch_sizes[-1], MAX_BATCH_SLOTS // bucket.slots))
         sizes = sorted({s for s in self.batch_sizes if s < largest} | {largest})
         chunks = [largest] * (n // largest)
@@ -341,28 +386,58 @@ class JaxReference:
     def _run_arrays(self, tape: Tape) -> tuple[np.ndarray, ...]:
         """Per real graph of the tape: value, jvp, jvp_dot, jvp_scale, consistent, kink distance,
         magnitude, in domain; and the gradients and their sweeps, flat in graph then input order."""
-        outputs = (np.asarray(x) for x in self._run(*tape.arrays()))
+        clock = time.process_time
+        traces, start = trace_count(), clock()
+        outputs = [np.asarray(x) for x in self._run(*tape.arrays())]
+        ran = clock()
+        self.cpu["compile" if trace_count() != traces else "xla"] += ran - start
         value, swept, jvp, kinks, magnitudes, inside = outputs
         rows, slots = tape.input_rows, tape.input_slots
         flat_grads = swept[rows, 0, slots]
         tangents = tape.tangents[rows, slots]
         n = len(tape.input_counts)
-        jvps = jvp[:n]
+        owner = np.repeat(np.arange(n), tape.input_counts)  # each input's graph
+        values = value[tape.rows, tape.places]
+        jvps = jvp[tape.rows, tape.places]
         with np.errstate(invalid="ignore", over="ignore"):  # (gradients of 1e308 overflow here)
-            dots = np.bincount(rows, weights=flat_grads * tangents, minlength=n)
+            dots = np.bincount(owner, weights=flat_grads * tangents, minlength=n)
             weights = swept[rows, 1, slots] * np.abs(tangents)
-            scales = np.bincount(rows, weights=weights, minlength=n)
+            scales = np.bincount(owner, weights=weights, minlength=n)
             consistent = (
-                np.isfinite(value[:n])
+                np.isfinite(values)
                 & np.isfinite(jvps)
                 & np.isfinite(dots)
                 & (np.abs(jvps - dots) <= JVP_RTOL * scales)
             )
         flat_sweeps = swept[rows, 1, slots]
+        # Per graph: the smallest kink distance over its steps, the largest |value| over its slots
+        # (at least 1: unused slots hold 1.0), all its steps inside their domains.
+        kink = _per_graph(np.minimum, kinks, tape.step_starts, tape.n_ops, math.inf)
+        magnitude = np.maximum(
+            _per_graph(np.maximum, magnitudes, tape.slot_starts, tape.n_ops + 1, 1.0), 1.0
+        )
+        within = _per_graph(np.logical_and, inside, tape.step_starts, tape.n_ops, True)
+        self.cpu["unpack"] += clock() - ran
         return (
-            value[:n], jvps, dots, scales, consistent, kinks[:n], magnitudes[:n], inside[:n],
+            values, jvps, dots, scales, consistent, kink, magnitude, within,
             flat_grads, flat_sweeps,
         )  # fmt: skip
+
+
+def _per_graph(
+    reduce: np.ufunc, per_row: np.ndarray, starts: np.ndarray, sizes: np.ndarray, empty: Any
+) -> np.ndarray:
+    """`reduce` over each graph's run of the flattened per-row array: graph k's run begins at
+    starts[k] and ends where the next graph's begins (what lies between is padding, neutral for
+    `reduce`: NOP steps have no kink and are inside, unused slots hold 1.0). `empty` where
+    sizes[k] is 0."""
+    if not len(starts):
+        return np.empty(0, dtype=per_row.dtype)
+    # Ascending starts; a graph with no steps before one that begins at the same place.
+    order = np.lexsort((sizes, starts))
+    reduced = np.empty(len(starts), dtype=per_row.dtype)
+    reduced[order] = reduce.reduceat(per_row.reshape(-1), starts[order])
+    return np.where(sizes == 0, empty, reduced)
 
 
 class JaxBatch(Sequence[JaxResult]):

@@ -68,7 +68,8 @@ MICROGRAD_NAMES = {key: key for key in SPELLED}
 # A micrograd-spelled name anywhere in a snippet: `.backward(`, `.grad`, `.data`, `.log(`, ...
 MICROGRAD_CALL = re.compile(r"\.(backward\(|grad\b|data\b|(" + "|".join(METHOD_OPS) + r")\()")
 # What --json printed before engines could be spelled differently (with the conventions' `bugs`
-# and `conventions`); `spellings_used` and `interrupted` (null for a run not interrupted) are new.
+# and `conventions`); `spellings_used`, `interrupted` (null for a run not interrupted) and
+# `cpu_split` (fuzz.cpu_split) are new.
 KEYS_BEFORE = {"bugs", "conventions",
     "impl", "seed", "budget", "graphs_checked", "not_comparable", "not_comparable_reasons",
     "notes", "replayed", "replayed_failing", "findings", "ops_covered", "ops_skipped", "seconds",
@@ -76,7 +77,7 @@ KEYS_BEFORE = {"bugs", "conventions",
     "shrink_seconds", "battery_seconds", "first_finding_seconds", "spellings_refused", "coverage",
 }  # fmt: skip
 # Added later: the names used, and what `check --junit-xml` reads (spellings fuzzed, battery cases).
-KEYS_SINCE = {"spellings_used", "spellings_offered", "battery", "interrupted"}
+KEYS_SINCE = {"spellings_used", "spellings_offered", "battery", "interrupted", "cpu_split"}
 # log, a product reusing x0, then tanh: a method op renamed in two places.
 GRAPH = Graph(
     (Node.input(2.0), Node.apply("log", 0), Node.apply("mul", 1, 0), Node.apply("tanh", 2))

@@ -22,7 +22,17 @@ from gradoracle.reference.graph import Graph, Node, node_values
 from gradoracle.reference.jax_ref import JVP_RTOL, JaxReference, JaxResult, trace_count
 from gradoracle.reference.libs import FLOAT, JAX
 from gradoracle.reference.ops import OPS
-from gradoracle.reference.tape import NOP, Bucket, bucket_of, compile_graph, pack, tangent
+from gradoracle.reference.tape import (
+    GRAPHS_PER_ROW,
+    NOP,
+    ROW,
+    Bucket,
+    bucket_of,
+    compile_graph,
+    pack,
+    place,
+    tangent,
+)
 
 pytestmark = pytest.mark.jax
 
@@ -432,10 +442,53 @@ def test_padding_is_inert(ref: JaxReference, random_graphs: list[Graph]) -> None
     assert np.isfinite(value).all()
     assert np.isfinite(grads).all()
     assert np.isfinite(jvp).all()
+    assert (value[:, 1:] == 1.0).all()  # unused output places read ONE
     for row, (graph, expected) in enumerate(zip(graphs, ref.evaluate(graphs))):
-        assert value[row] == expected.value
+        assert value[row, 0] == expected.value
         assert tuple(grads[row, list(graph.inputs)]) == expected.grads
-        assert grads[row, len(graph.nodes) :].tolist() == [0.0] * (big.slots - len(graph.nodes))
+        # (ONE, which unused output places name, is seeded too: no real step reads it.)
+        assert grads[row, len(graph.nodes) : big.one].tolist() == [0.0] * (
+            big.one - len(graph.nodes)
+        )
+
+
+def test_graphs_sharing_a_row_give_what_they_give_alone(
+    ref: JaxReference, random_graphs: list[Graph]
+) -> None:
+    """Several graphs to a row (tape.place) change no bit of any result: they share no slot. One
+    graph per row (batch sizes of 1 run each graph alone, unvmapped: the other code path) agrees
+    within rounding."""
+    graphs = [g for g in random_graphs if compile_graph(g).bucket.steps <= ROW.steps]
+    compiled = [compile_graph(g) for g in graphs]
+    rows = place(compiled, ROW)
+    assert max(rows) + 1 < len(graphs) / 2  # really shared
+    shared = ref._run_arrays(pack(compiled, ROW, max(rows) + 1, rows))
+    alone = ref._run_arrays(pack(compiled, ROW, len(graphs)))
+    for a, b in zip(shared, alone, strict=True):
+        assert np.array_equal(a, b, equal_nan=True)
+    for one, batched in zip(
+        JaxReference(batch_sizes=(1,)).evaluate(graphs[:8]), ref.evaluate(graphs)
+    ):
+        assert close(one.value, batched.value, BATCH_RTOL)
+        assert all(close(x, y, BATCH_RTOL) for x, y in zip(one.grads, batched.grads))
+        assert one.kink_distance == batched.kink_distance
+        assert one.in_domain == batched.in_domain
+
+
+def test_rows_are_filled_and_never_overfilled(random_graphs: list[Graph]) -> None:
+    compiled = [c for c in map(compile_graph, random_graphs * 4) if c.bucket.steps <= ROW.steps]
+    rows = place(compiled, ROW)
+    assert sorted(set(rows)) == list(range(max(rows) + 1))
+    for row in set(rows):
+        members = [c for c, r in zip(compiled, rows) if r == row]
+        assert sum(c.n_ops for c in members) <= ROW.steps
+        assert sum(c.n_nodes for c in members) <= ROW.slots - 2
+        assert len(members) <= GRAPHS_PER_ROW
+    assert sum(c.n_ops for c in compiled) > 0.9 * ROW.steps * (max(rows) + 1)
+    half = next(c for c in compiled if 2 * c.n_ops > c.bucket.steps)  # two do not fit its bucket
+    pack([half], half.bucket, 1, [0])
+    with pytest.raises(ValueError, match="does not fit"):
+        pack([half, half], half.bucket, 1, [0, 0])
 
 
 def test_the_jnp_maximum_pitfall_is_real() -> None:
