@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from gradoracle.cli import check, corpus, fuzz
 from gradoracle.cli.common import Parser, stdout_kept_for_json, subparser, usage_error
+from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.adapters import UsageError
 
 
@@ -37,7 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(args.targets) > 1 or args.each is not None or in_folder:
             from gradoracle.cli.many import check_many
 
-            return check_many(args, argv, parser)
+            try:
+                return check_many(args, argv, parser)
+            finally:
+                interrupt.ending_at_once()
         if not args.targets:
             subparser(parser, "check").error(
                 "the following arguments are required: MODULE:CLASS (or --each DIR)"
@@ -51,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = fuzz.run(args, quiet) if args.command == "fuzz" else check.run(args, quiet)
     except UsageError as e:
         return usage_error(e)
+    finally:
+        interrupt.ending_at_once()
     for text in quiet:
         print(text)
     return code

@@ -170,10 +170,14 @@ def run_battery_cases(
     timeout: float,
     deadline: float,
     accepted: Accepted = NONE_ACCEPTED,
+    findings: list[Finding] | None = None,
 ) -> tuple[list[Finding], dict[str, str]]:
-    """run_battery's findings, and for each of CASES whether it ran: RAN, or 'not run: why'."""
+    """run_battery's findings, and for each of CASES whether it ran: RAN, or 'not run: why'.
+    `findings`, if given, is extended case by case and returned: a run stopped by a signal keeps
+    what the cases before it found."""
+    findings = [] if findings is None else findings
     battery = _Battery(oracle, offered, timeout, deadline)
-    findings = _graph_cases(battery)
+    findings += _graph_cases(battery)
     found, observed = run_conventions(oracle, offered, accepted, deadline)
     oracle.stats.conventions = {name: seen.as_json() for name, seen in observed.items()}
     findings += found

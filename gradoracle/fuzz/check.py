@@ -252,11 +252,10 @@ def _attack(
     t = time.perf_counter()
     battery_end = time.monotonic() + budget / 3  # the battery may not eat the random graphs' time
     if battery:
-        with found.account.phase("battery"):
-            from_battery, found.battery = run_battery_cases(
-                oracle, probed.offered, timeout, battery_end, accepted
+        with found.account.phase("battery"):  # its findings go straight into found.findings
+            _, found.battery = run_battery_cases(
+                oracle, probed.offered, timeout, battery_end, accepted, findings
             )
-        findings += from_battery
         if findings:
             found_something()
     stats.battery_seconds = time.perf_counter() - t

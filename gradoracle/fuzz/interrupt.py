@@ -17,6 +17,7 @@ SIGINT, `nohup` SIGHUP) stays ignored, as the classic Unix idiom has it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing
 import os
@@ -130,6 +131,25 @@ def stopping_on(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
         sys.unraisablehook = hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def ending_at_once() -> None:
+    """For the rest of an interrupted command (printing what it saved, the interpreter's shutdown):
+    any stop signal ends it at once, with its exit code, as a second signal does while it saves.
+    (Left to their defaults, a signal then would kill it with no exit code of its own.) Once the
+    interpreter shuts down, where Python handlers no longer run, they are ignored: the process is
+    ending with its exit code already."""
+    if _state.signum is None:
+        return
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, lambda signum, frame: end_now(signum))
+    atexit.register(_ignore_stop_signals)
+
+
+def _ignore_stop_signals() -> None:
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def before_ending(last: Callable[[], None]) -> None:

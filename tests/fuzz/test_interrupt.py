@@ -43,7 +43,8 @@ class Run:
 
     def __init__(self, cwd: Path, *argv: str) -> None:
         cwd.mkdir(exist_ok=True)
-        shutil.copy(TESTS / "planted_engines.py", cwd)
+        for module in ("planted_engines.py", "slow_import_engine.py"):
+            shutil.copy(TESTS / module, cwd)
         self.cwd = cwd
         self.out, self.err = cwd / "stdout.txt", cwd / "stderr.txt"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
@@ -164,10 +165,11 @@ def test_sigterm_to_a_check_of_a_clean_engine_is_no_verdict_of_clean(tmp_path: P
 
 @pytest.mark.slow
 def test_a_second_signal_while_saving_ends_the_check_at_once(tmp_path: Path) -> None:
-    run = Run(tmp_path, "check", PLANTED, "--budget", LONG, "--json", "--report", "report")
+    slow = "slow_import_engine:Value"  # its wind-up lasts seconds: see the module
+    run = Run(tmp_path, "check", slow, "--budget", LONG, "--json", "--report", "report")
     run.wait_for_progress()
     os.killpg(run.proc.pid, signal.SIGINT)
-    time.sleep(0.5)  # within the few seconds it shrinks and confirms what it found
+    time.sleep(0.5)  # within the seconds it shrinks and confirms what it found
     started = time.monotonic()
     assert run.stop(signal.SIGINT) == 130
     assert time.monotonic() - started < 5.0
