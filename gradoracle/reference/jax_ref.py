@@ -431,13 +431,14 @@ def _per_graph(
     starts[k] and ends where the next graph's begins (what lies between is padding, neutral for
     `reduce`: NOP steps have no kink and are inside, unused slots hold 1.0). `empty` where
     sizes[k] is 0."""
-    if not len(starts):
-        return np.empty(0, dtype=per_row.dtype)
-    # Ascending starts; a graph with no steps before one that begins at the same place.
-    order = np.lexsort((sizes, starts))
-    reduced = np.empty(len(starts), dtype=per_row.dtype)
-    reduced[order] = reduce.reduceat(per_row.reshape(-1), starts[order])
-    return np.where(sizes == 0, empty, reduced)
+    reduced = np.full(len(starts), empty, dtype=per_row.dtype)
+    # Graphs with steps only, by ascending start: a graph with none may begin where the array
+    # ends (a full last row), which reduceat refuses, and takes no part in anyone's run.
+    some = np.flatnonzero(sizes > 0)
+    if len(some):
+        order = some[np.argsort(starts[some], kind="stable")]
+        reduced[order] = reduce.reduceat(per_row.reshape(-1), starts[order])
+    return reduced
 
 
 class JaxBatch(Sequence[JaxResult]):
