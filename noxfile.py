@@ -141,7 +141,18 @@ def tests_compiled(session: nox.Session) -> None:
     """
     session.install(".[tests]", env={"GRADORACLE_MYPYC": "1"})
     env = {"GRADORACLE_EXPECT_ENGINE": "compiled"}
-    pytest_args = ["-o", "pythonpath=", "-p", "no:cacheprovider", "-n", "auto"]
+    # --confcutdir: the checkout's root conftest.py (the --impl alias) would put the root, and so
+    # its engine/*.py, first on sys.path.
+    pytest_args = [
+        "-o",
+        "pythonpath=",
+        "--confcutdir",
+        "tests",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "auto",
+    ]
     session.run("pytest", *pytest_args, "tests/engine", *session.posargs, env=env)
     # The property suite (the installed plugin's) beside the build check, on the compiled engine.
     suite = ["--gradoracle-impl", "engine:Value", "tests/engine/test_build.py"]
