@@ -3,10 +3,13 @@ grad), and from those a verdict for the graph.
 
 A quantity passes at once when the implementation agrees with JAX within QUICK_RTOL (scale-aware:
 the scale is the largest magnitude the float64 computation went through, not just the result's, so a
-result that cancels to near zero is not held to a relative tolerance it could never meet). Otherwise
-the exact answer is computed with mpmath and the implementation passes only if its error is not much
-worse than what float64 evaluation itself can err by there: JAX's own error times JAX_ERROR_FACTOR,
-or the rounding budget. A quantity is not comparable, by itself, when
+result that cancels to near zero is not held to a relative tolerance it could never meet). Where it
+does not, the same test is made against a second float64 evaluation, the registry's formulas in
+Python floats: XLA's CPU build flushes subnormals to 0, so JAX cannot judge graphs that go through
+them, and this one can. Otherwise the exact answer is computed with mpmath and the implementation
+passes only if its error is not much worse than what float64 evaluation itself can err by there:
+the better of the two evaluations' errors times JAX_ERROR_FACTOR, or the rounding budget. A
+quantity is not comparable, by itself, when
 - its reference is not finite (exp(709.9)'s value; log(5e-324)'s gradient, 2e323);
 - (a gradient) its input reaches the output through a node where the float64 evaluation overflows
   (the value raises, as exp(710) and 1e200 ** 2 do, or a local partial is not finite): JAX's
@@ -43,7 +46,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gradoracle.reference.float_sweep import float_gradients
+from gradoracle.reference.float_sweep import adjoints_at, float_gradients
 from gradoracle.reference.graph import Graph
 from gradoracle.reference.highprec import highprec
 from gradoracle.reference.libs import FLOAT
@@ -53,9 +56,9 @@ EPS = 2.0**-52  # float64 machine epsilon (sys.float_info.epsilon); the one defi
 # Quick accept. Two correct float64 engines differ by a few ulps per op; 1e-10 leaves room for ~10^5
 # ulps of drift while a derivative rounded through float32 (relative error ~1e-8) still fails.
 QUICK_RTOL = 1e-10
-# An implementation may err up to this many times JAX's own error (measured against the exact
-# answer): it may round differently (x*y*z vs x*(y*z)), but a wrong formula errs by orders of
-# magnitude more.
+# An implementation may err up to this many times float64 evaluation's own error there (JAX's, or
+# the Python-float evaluation's where that is closer; measured against the exact answer): it may
+# round differently (x*y*z vs x*(y*z)), but a wrong formula errs by orders of magnitude more.
 JAX_ERROR_FACTOR = 16.0
 # Rounding budget per op, in ulps of the largest magnitude the computation went through (its scale).
 ULPS_PER_OP = 8.0
@@ -101,11 +104,14 @@ class Quantity:
     status: str = PASS  # PASS, FAIL or NOT_COMPARABLE
     truth: float | None = None  # the exact answer, rounded to float64, when adjudicated
     fd: float | None = None  # a central finite difference, when asked for
+    float64: float | None = None  # the float64 evaluation here (Python floats), when it judged
 
     @property
     def error(self) -> float:
         """The implementation's absolute error against the best answer known."""
         best = self.truth if self.truth is not None else self.jax
+        if self.truth is None and self.float64 is not None:
+            best = self.float64
         return math.inf if self.impl is None else abs(self.impl - best)
 
 
@@ -147,6 +153,14 @@ def within_sweeps(
             for i, j, s in zip(impl[1:], jax[1:], sweeps, strict=True)
         )
     )
+
+
+def float64_error(truth: float, jax: float | None, here: float | None) -> float:
+    """How far float64 evaluation itself errs from the exact answer: the better of JAX's number
+    and the Python-float evaluation's (None or not finite: not there; JAX on CPU flushes
+    subnormals to 0, and its error there says nothing about float64's); 0 if neither is there."""
+    errors = [abs(r - truth) for r in (jax, here) if r is not None and math.isfinite(r)]
+    return min(errors, default=0.0)
 
 
 def _partial_floor(op: Op, slot: int, out: float) -> float:
@@ -607,6 +621,8 @@ class _Judge:
         self.status: list[str | None] = [None] * n
         self.scales = [0.0] * n
         self.truth: list[float | None] = [None] * n
+        self.here: list[float | None] = [None] * n  # the float64 evaluation's, where it judged
+        self.float64_numbers: list[float] | None = None  # the float64 evaluation's, all of them
         self.failed: dict[int, str] = {}  # failures that need their own words (None results)
         self.not_comparable: dict[str, list[str]] = {}  # why -> where
         self.adjudicated = False
@@ -682,6 +698,8 @@ class _Judge:
         if self.open():
             self.scaled()
         if self.open():
+            self.float64()
+        if self.open():
             self.exact()
         return self.verdict()
 
@@ -701,10 +719,33 @@ class _Judge:
             elif math.isfinite(i) and abs(i - j) <= max(QUICK_RTOL * abs(j), budget * s):
                 self.status[k] = PASS
 
+    def float64(self) -> None:
+        """Within the rounding budget of the float64 evaluation here: the registry's formulas in
+        Python floats, a second correct float64 evaluation held to JAX's test. It judges most of
+        what JAX cannot: XLA's CPU build flushes subnormals to 0 (JAX's log(1e-310) is -inf, and
+        a NaN or a wrong number follows downstream), where the exact answer cost ~5 ms a graph."""
+        try:
+            adjoint = adjoints_at(self.graph, self.values)
+        except (ValueError, ArithmeticError):
+            return  # a partial overflows: the exact answer judges
+        graph = self.graph
+        here = [self.values[graph.output], *(adjoint[i] for i in graph.inputs)]
+        self.float64_numbers = here
+        budget = ULPS_PER_OP * EPS * (graph.n_ops + 1)
+        for k in self.open():
+            i, f, s = self.impl[k], here[k], self.scales[k]
+            if k in self.unset or i is None or not (math.isfinite(f) and math.isfinite(s)):
+                continue
+            if math.isfinite(i) and abs(i - f) <= max(QUICK_RTOL * abs(f), budget * s):
+                self.status[k] = PASS
+                self.here[k] = f
+
     def exact(self) -> None:
         """Judge the rest against the exact answer: the implementation may err about as much as
-        JAX does (where JAX's number is finite), or by the rounding budget; a None gradient passes
-        only where the exact gradient is 0."""
+        float64 evaluation does (the better of JAX's and the one here, where JAX's number is
+        finite: JAX_ERROR_FACTOR times it), or by the rounding budget; a None gradient passes
+        only where the exact gradient is 0. (JAX's error alone let a value twice the answer
+        pass where XLA flushed a subnormal to 0: its error was then the whole answer.)"""
         self.adjudicated = True
         names = self.names
         try:
@@ -731,16 +772,25 @@ class _Judge:
                 else:
                     self.fail(k, f"{names[k]}.grad is None where the gradient is {t!r}")
             else:
-                jax_error = JAX_ERROR_FACTOR * abs(j - t) if k not in self.exact_only else 0.0
-                tolerance = max(QUICK_RTOL * abs(t), jax_error, budget * s)
+                here = self.float64_numbers[k] if self.float64_numbers else None
+                # (where JAX's number is not finite, the rounding budget alone, as before)
+                best = float64_error(t, j, here) if k not in self.exact_only else 0.0
+                tolerance = max(QUICK_RTOL * abs(t), JAX_ERROR_FACTOR * best, budget * s)
                 ok = i is not None and math.isfinite(i) and abs(i - t) <= tolerance
                 self.status[k] = PASS if ok else FAIL
 
     def verdict(self) -> Verdict:
         quantities = tuple(
-            Quantity(nm, i, j, s, st or NOT_COMPARABLE, truth=t)
-            for nm, i, j, s, st, t in zip(
-                self.names, self.impl, self.jax, self.scales, self.status, self.truth, strict=True
+            Quantity(nm, i, j, s, st or NOT_COMPARABLE, truth=t, float64=f)
+            for nm, i, j, s, st, t, f in zip(
+                self.names,
+                self.impl,
+                self.jax,
+                self.scales,
+                self.status,
+                self.truth,
+                self.here,
+                strict=True,
             )
         )
         set_aside = "; ".join(

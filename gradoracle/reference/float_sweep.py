@@ -10,6 +10,7 @@ agrees to within FLOAT_SWEEP_RTOL.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from gradoracle.reference.graph import Graph, node_values
 from gradoracle.reference.libs import FLOAT
@@ -26,6 +27,12 @@ FLOAT_SWEEP_ATOL = 1e-290
 def float_adjoints(graph: Graph) -> tuple[list[float], list[float]]:
     """Every node's value and adjoint (d output / d node), in float64, in node order."""
     values = node_values(graph, FLOAT)
+    return [float(v) for v in values], adjoints_at(graph, values)
+
+
+def adjoints_at(graph: Graph, values: Sequence[float]) -> list[float]:
+    """Every node's adjoint (d output / d node) in float64, given every node's float64 value.
+    Raises ValueError or ArithmeticError where a partial does (it overflows)."""
     nodes = graph.nodes
     adjoint = [0.0] * len(nodes)
     adjoint[graph.output] = 1.0
@@ -39,7 +46,7 @@ def float_adjoints(graph: Graph) -> tuple[list[float], list[float]]:
         for arg, partial in zip(node.args, partials, strict=True):
             if partial is not None:
                 adjoint[arg] += adjoint[i] * partial
-    return [float(v) for v in values], adjoint
+    return adjoint
 
 
 def float_gradients(graph: Graph) -> tuple[float, tuple[float, ...]]:

@@ -211,11 +211,12 @@ def test_at_the_edges_quantities_are_judged_not_the_whole_graph(jax_reference: A
     assert statuses(product) == {"value": NOT_COMPARABLE, "x0": PASS, "x1": PASS}
     assert product.reason == "not comparable: the reference is not finite (value)"
     # log(5e-324): JAX on CPU flushes the subnormal to 0 (its value is NaN, its domain flag says
-    # outside); Python's floats say inside, and the exact answer judges the value. The slope
-    # overflows.
+    # outside); Python's floats say inside, and the float64 evaluation here judges the value
+    # (no exact answer needed). The slope overflows.
     log = judge(EDGE_GRAPHS["log(5e-324)"], Value, jax_reference)
     assert statuses(log) == {"value": PASS, "x0": NOT_COMPARABLE}
-    assert log.quantities[0].truth == math.log(5e-324)
+    assert log.quantities[0].float64 == math.log(5e-324) and log.quantities[0].truth is None
+    assert not log.adjudicated
     assert "float64 overflows on its path (x0: node 1)" in log.reason
 
 
@@ -580,3 +581,22 @@ def test_a_power_whose_slope_needs_a_lost_parity_is_not_judged(k: float) -> None
     assert 2 in evaluation.unreliable
     below = Graph((Node.input(-1.0), Node.const(2.0**52 + 1), Node.apply("pow", 0, 1)))
     assert float_evaluation(below).unstable == {}  # an odd k - 1 that float64 still holds
+
+
+def test_the_float64_evaluation_judges_through_subnormals_and_still_catches_small_errors(
+    jax_reference: Any,
+) -> None:
+    """exp(-710) is 4.5e-309, a subnormal XLA's CPU build flushes to 0: JAX's exp(-710) * 1e300 is
+    0. The float64 evaluation here judges the value instead of the exact answer: a correct engine
+    passes without mpmath; a value off by 1e-8 (float32-like) fails. (The gradient goes through
+    exp's partial, itself subnormal: no relative precision to judge it by, see SCALE_FLOOR.)"""
+    graph = Graph((x(-710.0), op("exp", 0), x(1e300), op("mul", 1, 2)))
+    (r,) = jax_reference.evaluate([graph])
+    assert r.value == 0.0  # the premise: JAX cannot judge this graph
+    right = judge(graph, Value, jax_reference)
+    assert right.status == PASS and not right.adjudicated, right.reason
+    value = right.quantities[0].float64
+    assert value == math.exp(-710.0) * 1e300
+    grads = (value, math.exp(-710.0))
+    off = compare(graph, value * (1 + 1e-8), grads, r.value, r.grads, "", *_columns(r))
+    assert off.status == FAIL and statuses(off)["value"] == FAIL, off.reason
