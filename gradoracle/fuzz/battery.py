@@ -20,6 +20,7 @@ reported, not fatal.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -316,10 +317,13 @@ def _inputs_unchanged(b: _Battery) -> list[Finding]:
 
 
 def _check_run(
-    b: _Battery, category: str, graph: Graph, got: Any, what: str, snippet: str = ""
-) -> Finding | None:
-    """A (value, grads, seconds) result of a deep or wide graph against the float sweep."""
-    value, grads, _ = got
+    b: _Battery, category: str, graph: Graph, got: Any, what: str,
+    snippet: Callable[[], str] | None = None,
+) -> Finding | None:  # fmt: skip
+    """A (value, grads, seconds) result of a deep or wide graph against the float sweep; the
+    snippet is made only for a finding (a chain's costs a float sweep of its own)."""
+    value, grads, seconds = got
+    b.oracle.stats.impl_seconds += seconds  # the engine's build and backward(), in the worker
     expected_value, expected = float_gradients(graph)
     if agrees(value, expected_value) and all(
         agrees(g, e) for g, e in zip(grads, expected, strict=True)
@@ -329,20 +333,23 @@ def _check_run(
         f"{what}: value {_number_text(value)}, grads {grads}; expected {expected_value!r}, "
         f"{list(expected)}"
     )
-    snippet = snippet or graph_snippet(graph, b.oracle.adapter)
-    return Finding(category, graph, _failed(reason), graph, 1, snippet)
+    text = snippet() if snippet else graph_snippet(graph, b.oracle.adapter)
+    return Finding(category, graph, _failed(reason), graph, 1, text)
 
 
 def _chain_finding(b: _Battery, spelling: Spelling, depth: int, got: Any) -> Finding | None:
     """The verdict on one chain's result: a (value, grads, seconds) triple, what it raised (a
     string), or the Finding that calling it made."""
     adapter = b.oracle.adapter
-    snippet = graphs.chain_snippet(spelling, depth, adapter)
     what = f"a chain of {depth} `{spelling.text(adapter.spellings.methods)}`"
+
+    def snippet() -> str:
+        return graphs.chain_snippet(spelling, depth, adapter)
+
     if isinstance(got, str | Finding):
         problem = got if isinstance(got, str) else got.verdict.reason
         verdict = Verdict(FAIL, reason=f"{what} fails: {problem}", error=problem)
-        return Finding("deep graph", _one_leaf(), verdict, _one_leaf(), 1, snippet)
+        return Finding("deep graph", _one_leaf(), verdict, _one_leaf(), 1, snippet())
     return _check_run(b, "deep graph", graphs.chain(spelling, depth), got, what, snippet)
 
 
@@ -399,13 +406,13 @@ def _wide(b: _Battery) -> list[Finding]:
              graphs.diamonds_snippet),
         ):  # fmt: skip
             graph = make(name, size)
-            snippet = spell(name, size, adapter)
+            snippet = functools.partial(spell, name, size, adapter)
             got = b.call(category, function, name, size, expect=per_node * len(graph.nodes))
             what = f"{category} of `{name}` ({len(graph.nodes)} nodes)"
             if isinstance(got, Finding):
                 reason = f"{what}: {got.verdict.reason}"
                 verdict = Verdict(FAIL, reason=reason, error=got.verdict.error)
-                findings.append(Finding(category, graph, verdict, graph, 1, snippet))
+                findings.append(Finding(category, graph, verdict, graph, 1, snippet()))
             elif got is not None and (found := _check_run(b, category, graph, got, what, snippet)):
                 findings.append(found)
     return findings
