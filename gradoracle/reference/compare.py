@@ -163,6 +163,18 @@ def float64_error(truth: float, jax: float | None, here: float | None) -> float:
     return min(errors, default=0.0)
 
 
+def _near(impl: float, ref: float, sweep: float, budget: float) -> bool:
+    """Within QUICK_RTOL of a float64 evaluation's number, or within the budget of its sweep."""
+    return abs(impl - ref) <= QUICK_RTOL * abs(ref) or (
+        math.isfinite(sweep) and abs(impl - ref) <= budget * sweep
+    )
+
+
+def _at(sweeps: Sequence[float], k: int) -> float:
+    """Quantity k's sweep (k = 0 is the value: none)."""
+    return sweeps[k - 1] if k and len(sweeps) >= k else math.inf
+
+
 def _partial_floor(op: Op, slot: int, out: float) -> float:
     """How large a partial's own rounding error can be, where that exceeds the partial itself
     (Op.partial_floors): tanh's and sigmoid's partials (1 - t*t, s*(1 - s)) are computed from terms
@@ -622,13 +634,13 @@ class _Judge:
         self.scales = [0.0] * n
         self.truth: list[float | None] = [None] * n
         self.here: list[float | None] = [None] * n  # the float64 evaluation's, where it judged
-        self.float64_numbers: list[float] | None = None  # the float64 evaluation's, all of them
         self.failed: dict[int, str] = {}  # failures that need their own words (None results)
         self.not_comparable: dict[str, list[str]] = {}  # why -> where
         self.adjudicated = False
         self.exact_only: set[int] = set()  # JAX's number is not finite, the float64 evaluation's is
         self.unset: set[int] = set()  # None gradients: pass only where the exact gradient is 0
         self._sweep: tuple[list[float], list[list[float]]] | None = None
+        self._here: list[tuple[float, float]] | None = None
 
     def sweep(self) -> tuple[list[float], list[list[float]]]:
         if self._sweep is None:
@@ -674,7 +686,12 @@ class _Judge:
                     self.exact_only.add(k)
                 else:
                     self.set_aside(k, "the reference is not finite", names[k])
-        near = _near_kinks(graph, self.values, lambda: forward_errors(graph, self.sweep()[0]))
+        self.quick()
+        near = (
+            _near_kinks(graph, self.values, lambda: forward_errors(graph, self.sweep()[0]))
+            if self.open()
+            else {}
+        )
         for node, where in near.items():
             k = slot[node]
             self.set_aside(k, "within its forward error of a kink", f"{names[k]}: {where}")
@@ -686,15 +703,6 @@ class _Judge:
                     self.status[k] = PASS  # the output does not use it: its gradient is 0
                 else:
                     self.unset.add(k)
-        budget = sweep_budget(graph.n_ops)
-        sweeps = self.sweeps or ()
-        for k in self.open():
-            i, j = impl[k], jax[k]
-            if i is None or k in self.exact_only:
-                continue
-            s = sweeps[k - 1] if k and len(sweeps) >= k else math.inf
-            if abs(i - j) <= QUICK_RTOL * abs(j) or (math.isfinite(s) and abs(i - j) <= budget * s):
-                self.status[k] = PASS
         if self.open():
             self.scaled()
         if self.open():
@@ -702,6 +710,39 @@ class _Judge:
         if self.open():
             self.exact()
         return self.verdict()
+
+    def quick(self) -> None:
+        """The quick tests, quantity by quantity, against either float64 evaluation: within
+        QUICK_RTOL of it, or (a gradient) within the rounding budget of its sweep. A quantity that
+        agrees with a correct float64 evaluation passes, near a kink too (the quick pass lets
+        such graphs through as well): only the others are looked at closely, which costs a
+        forward sweep of error scales (~0.5 ms a graph)."""
+        budget = sweep_budget(self.graph.n_ops)
+        jax_sweeps = self.sweeps or ()
+        here = self.here_numbers()
+        for k in self.open():
+            i = self.impl[k]
+            if i is None or not math.isfinite(i):
+                continue
+            if k not in self.exact_only and _near(i, self.jax[k], _at(jax_sweeps, k), budget):
+                self.status[k] = PASS
+            elif here and _near(i, *here[k], budget):
+                self.status[k] = PASS
+                self.here[k] = here[k][0]
+
+    def here_numbers(self) -> list[tuple[float, float]] | None:
+        """The float64 evaluation's (number, sweep) per quantity (the value's sweep is inf: the
+        value has none), or None where a partial overflows."""
+        if self._here is None:
+            graph = self.graph
+            try:
+                adjoint, sweep = adjoints_at(graph, self.values)
+            except (ValueError, ArithmeticError):
+                self._here = []
+            else:
+                self._here = [(self.values[graph.output], math.inf)]
+                self._here += [(adjoint[i], sweep[i]) for i in graph.inputs]
+        return self._here or None
 
     def scaled(self) -> None:
         """Within the rounding budget of the error scales; not comparable where they overflow."""
@@ -724,13 +765,11 @@ class _Judge:
         Python floats, a second correct float64 evaluation held to JAX's test. It judges most of
         what JAX cannot: XLA's CPU build flushes subnormals to 0 (JAX's log(1e-310) is -inf, and
         a NaN or a wrong number follows downstream), where the exact answer cost ~5 ms a graph."""
-        try:
-            adjoint = adjoints_at(self.graph, self.values)
-        except (ValueError, ArithmeticError):
+        numbers = self.here_numbers()
+        if numbers is None:
             return  # a partial overflows: the exact answer judges
         graph = self.graph
-        here = [self.values[graph.output], *(adjoint[i] for i in graph.inputs)]
-        self.float64_numbers = here
+        here = [f for f, _ in numbers]
         budget = ULPS_PER_OP * EPS * (graph.n_ops + 1)
         for k in self.open():
             i, f, s = self.impl[k], here[k], self.scales[k]
@@ -772,7 +811,8 @@ class _Judge:
                 else:
                     self.fail(k, f"{names[k]}.grad is None where the gradient is {t!r}")
             else:
-                here = self.float64_numbers[k] if self.float64_numbers else None
+                numbers = self.here_numbers()
+                here = numbers[k][0] if numbers else None
                 # (where JAX's number is not finite, the rounding budget alone, as before)
                 best = float64_error(t, j, here) if k not in self.exact_only else 0.0
                 tolerance = max(QUICK_RTOL * abs(t), JAX_ERROR_FACTOR * best, budget * s)

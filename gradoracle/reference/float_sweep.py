@@ -27,26 +27,31 @@ FLOAT_SWEEP_ATOL = 1e-290
 def float_adjoints(graph: Graph) -> tuple[list[float], list[float]]:
     """Every node's value and adjoint (d output / d node), in float64, in node order."""
     values = node_values(graph, FLOAT)
-    return [float(v) for v in values], adjoints_at(graph, values)
+    return [float(v) for v in values], adjoints_at(graph, values)[0]
 
 
-def adjoints_at(graph: Graph, values: Sequence[float]) -> list[float]:
-    """Every node's adjoint (d output / d node) in float64, given every node's float64 value.
+def adjoints_at(graph: Graph, values: Sequence[float]) -> tuple[list[float], list[float]]:
+    """Every node's adjoint (d output / d node) in float64, given every node's float64 value, and
+    its sweep: the sum over paths of |product of local partials| (the adjoint without
+    cancellation, what its rounding error is relative to; reference.compare.within_sweeps).
     Raises ValueError or ArithmeticError where a partial does (it overflows)."""
     nodes = graph.nodes
     adjoint = [0.0] * len(nodes)
-    adjoint[graph.output] = 1.0
+    sweep = [0.0] * len(nodes)
+    adjoint[graph.output] = sweep[graph.output] = 1.0
     for i in range(graph.output, -1, -1):
         node = nodes[i]
-        if node.op is None or adjoint[i] == 0.0:
+        if node.op is None or sweep[i] == 0.0:
             continue
         a = values[node.args[0]]
         b = values[node.args[1]] if len(node.args) == 2 else None
         partials = OPS[node.op].partials(FLOAT, graph.forms[i], a, b, values[i])
         for arg, partial in zip(node.args, partials, strict=True):
             if partial is not None:
-                adjoint[arg] += adjoint[i] * partial
-    return adjoint
+                if adjoint[i] != 0.0:  # (0 * an overflowed partial would be NaN)
+                    adjoint[arg] += adjoint[i] * partial
+                sweep[arg] += sweep[i] * abs(partial)
+    return adjoint, sweep
 
 
 def float_gradients(graph: Graph) -> tuple[float, tuple[float, ...]]:
