@@ -200,6 +200,22 @@ def kernel_block() -> str:
     lines += ["    return _NAN", "", ""]
     lines += [
         "@njit(cache=True)",
+        "def op_unstable(code: int, form: int, a: float, b: float) -> bool:",
+        '    """Op.unstable: float64 cannot compute a local partial there."""',
+    ]
+    unstable = [
+        f"code == {k} and form == {FORM_CONSTANTS[u.form]} and ({u.where})  # {op.name}"
+        for k, op in enumerate(ops)
+        for u in op.unstable
+    ]
+    if unstable:
+        lines += ["    return (", *(f"        {c}" for c in unstable[:1])]
+        lines += [f"        or {c}" for c in unstable[1:]]  # (`and` binds tighter)
+        lines += ["    )", "", ""]
+    else:
+        lines += ["    return False", "", ""]
+    lines += [
+        "@njit(cache=True)",
         "def op_kink(code: int) -> tuple[int, float]:",
         '    """Op.kinks: (operand, value) of the op\'s kink, operand -1 for none."""',
     ]

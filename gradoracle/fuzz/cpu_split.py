@@ -14,8 +14,9 @@ The parts (`Stats.cpu_split`, the `cpu_split` object of `--json`), in CPU second
   (`reference_seconds`, their sum): graphs to padded tapes; calls that traced and compiled (or
   loaded) a new shape; the jitted interpreter on shapes already compiled; results to columns.
   Process time, so XLA's threads are included.
-- `compare quick`: the vectorised quick pass; `adjudicate`: graphs it did not accept, judged one
-  by one (float sweep, finite differences, mpmath). Together `compare_seconds`.
+- `compare quick`: the quick passes over whole batches: JAX's (vectorised), then for what it left
+  the float64 evaluation compiled with numba (fuzz.float64_pass); `adjudicate`: graphs neither
+  accepted, judged one by one (float sweep, error scales, mpmath). Together `compare_seconds`.
 - `probe`, `battery`, `shrink`: what those phases spent in this process beyond the parts above
   (their reference and comparisons are counted there).
 - `other`: the rest of this process (imports, JAX's start, the loop's own work).

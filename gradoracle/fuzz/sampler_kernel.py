@@ -404,6 +404,14 @@ def op_partial(code: int, slot: int, a: float, b: float, out: float) -> float:
 
 
 @njit(cache=True)
+def op_unstable(code: int, form: int, a: float, b: float) -> bool:
+    """Op.unstable: float64 cannot compute a local partial there."""
+    return (
+        code == 5 and form == VC and ((a < 0) & (abs(b) >= 2.0**53))  # pow
+    )
+
+
+@njit(cache=True)
 def op_kink(code: int) -> tuple[int, float]:
     """Op.kinks: (operand, value) of the op's kink, operand -1 for none."""
     if code == 9:  # relu

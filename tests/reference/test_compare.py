@@ -594,9 +594,9 @@ def test_the_float64_evaluation_judges_through_subnormals_and_still_catches_smal
     (r,) = jax_reference.evaluate([graph])
     assert r.value == 0.0  # the premise: JAX cannot judge this graph
     right = judge(graph, Value, jax_reference)
-    assert right.status == PASS and not right.adjudicated, right.reason
-    value = right.quantities[0].float64
-    assert value == math.exp(-710.0) * 1e300
+    assert right is QUICK_PASS  # every quantity at once, against the float64 evaluation here
+    value = math.exp(-710.0) * 1e300
+    assert Value(-710.0).exp().data * 1e300 == value
     grads = (value, math.exp(-710.0))
     off = compare(graph, value * (1 + 1e-8), grads, r.value, r.grads, "", *_columns(r))
     assert off.status == FAIL and statuses(off)["value"] == FAIL, off.reason

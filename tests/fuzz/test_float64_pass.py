@@ -1,0 +1,122 @@
+"""The second quick pass (fuzz.float64_pass) accepts only what compare() passes at once, and most of
+what JAX's quick pass leaves because XLA flushed a subnormal."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from test_quick_verdicts import graphs as edge_and_sampled_graphs
+from test_quick_verdicts import one_by_one, spoiled
+
+from gradoracle.fuzz.adapters import ImplResult, Outcome, load_adapter
+from gradoracle.fuzz.float64_pass import accept
+from gradoracle.fuzz.oracle import quick_outcomes
+from gradoracle.fuzz.runner import InProcess
+from gradoracle.fuzz.sampler import sample_graphs
+from gradoracle.fuzz.sampler_kernel import FORMS, op_unstable
+from gradoracle.reference.compare import QUICK_PASS, compare
+from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.jax_ref import JaxReference
+from gradoracle.reference.ops import OPS
+from gradoracle.reference.tape import OPCODES
+
+
+@pytest.fixture(scope="module")
+def ref() -> JaxReference:
+    return JaxReference()
+
+
+def left_by_jax(ref: JaxReference, gs: list[Graph], results: list[ImplResult]) -> list[int]:
+    outcomes = quick_outcomes(results)
+    quick = ref.evaluate_batch(gs).quick_pass(outcomes)
+    return [k for k, ok in enumerate(quick) if not ok and outcomes[k] is not None]
+
+
+def test_it_accepts_only_what_compare_passes_at_once(ref: JaxReference) -> None:
+    """Engine results, spoiled or not (near, far, NaN, a None gradient), on sampled and edge
+    graphs: wherever the kernel accepts, compare() returns QUICK_PASS."""
+    gs = edge_and_sampled_graphs() + sample_graphs(21, 3000)
+    refs = ref.evaluate(gs)
+    rng = random.Random(3)
+    engine = InProcess(load_adapter("engine:Value")).run(gs)
+    results = [r if rng.random() < 0.5 else spoiled(j, rng) for r, j in zip(engine, refs)]
+    left = left_by_jax(ref, gs, results)
+    outcomes = quick_outcomes(results)
+    accepted = accept([gs[k] for k in left], [outcomes[k] for k in left], [refs[k] for k in left])
+    verdicts = [one_by_one(gs[k], results[k], refs[k]) for k in left]
+    wrongly = [
+        gs[k].to_json() for k, ok, v in zip(left, accepted, verdicts) if ok and v is not QUICK_PASS
+    ]
+    assert not wrongly
+    # and it does its job: most graphs compare() passes at once, it accepts too
+    at_once = sum(v is QUICK_PASS for v in verdicts)
+    assert at_once >= 40 and sum(accepted) >= 0.6 * at_once, (sum(accepted), at_once)
+
+
+def test_the_engine_through_subnormals_is_accepted_and_a_small_error_is_not(
+    ref: JaxReference,
+) -> None:
+    x, op = Node.input, Node.apply
+    graph = Graph((x(-710.0), op("exp", 0), x(1e300), op("mul", 1, 2)))  # exp(-710) is subnormal
+    (r,) = ref.evaluate([graph])
+    assert r.value == 0.0  # XLA flushed it: JAX's quick pass cannot accept
+    value, grads = math.exp(-710.0) * 1e300, (math.exp(-710.0) * 1e300, math.exp(-710.0))
+    assert accept([graph] * 2, [(value, grads), (value * (1 + 1e-8), grads)], [r, r]) == [
+        True,
+        False,
+    ]
+
+
+def test_what_compare_must_look_at_is_never_accepted(ref: JaxReference) -> None:
+    x, c, op = Node.input, Node.const, Node.apply
+    cases = {
+        # outside a domain: JAX's finite answer means nothing
+        "x ** x at -1": (Graph((x(-1.0), op("pow", 0, 0))), None),
+        # float64 loses the sign of pow's slope (Op.unstable)
+        "(-1) ** -1e300": (Graph((x(-1.0), c(-1e300), op("pow", 0, 1))), None),
+        # an overflowing node
+        "exp(800)": (Graph((x(800.0), op("exp", 0))), None),
+    }
+    for name, (graph, _) in cases.items():
+        (r,) = ref.evaluate([graph])
+        numbers = (r.value, r.grads)
+        assert accept([graph], [numbers], [r]) == [False], name
+    # a None gradient, and a gradient count that does not match
+    graph = Graph((x(0.5), x(2.0), op("mul", 0, 1)))
+    (r,) = ref.evaluate([graph])
+    assert accept([graph] * 3, [(1.0, (2.0, None)), (1.0, (2.0,)), (1.0, (2.0, 0.5))], [r] * 3) == [
+        False,
+        False,
+        True,
+    ]
+    assert compare(graph, 1.0, (2.0, 0.5), r.value, r.grads) is QUICK_PASS
+
+
+def test_the_unstable_table_is_the_registrys() -> None:
+    """op_unstable (generated) says what Op.unstable_partial says, at points on both sides."""
+    rng = np.random.default_rng(0)
+    points = [-1.0, -2.5, 0.0, 3.0, 2.0**53, -(2.0**53), 1e300, -1e300, 2.0**53 - 1]
+    for name, op in OPS.items():
+        for form in op.forms:
+            for a in points + list(rng.normal(size=5) * 1e3):
+                for b in points if op.arity == 2 else [a]:
+                    expected = bool(op.unstable_partial(form, a, b if op.arity == 2 else None))
+                    got = op_unstable(OPCODES[name], FORMS[form], a, b)
+                    assert got == expected, (name, form, a, b)
+
+
+def test_oracle_verdicts_use_it(ref: JaxReference) -> None:
+    """The Oracle's verdicts on a run through subnormals: QUICK_PASS, without compare()."""
+    from gradoracle.fuzz.oracle import Oracle
+
+    x, op = Node.input, Node.apply
+    graph = Graph((x(-710.0), op("exp", 0), x(1e300), op("mul", 1, 2)))
+    oracle = Oracle(load_adapter("engine:Value"), ref)
+    result = ImplResult(
+        "ok", Outcome(math.exp(-710.0) * 1e300, (4.47628622567513e-09, math.exp(-710.0))), "", 0.0
+    )
+    assert oracle.verdicts([graph], [result]) == [QUICK_PASS]
+    assert oracle.stats.adjudicate_seconds < 0.05
