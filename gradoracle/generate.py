@@ -216,6 +216,18 @@ def kernel_block() -> str:
         lines += ["    return False", "", ""]
     lines += [
         "@njit(cache=True)",
+        "def op_partial_floor(code: int, slot: int, out: float) -> float:",
+        '    """Op.partial_floors[slot]: how large the partial\'s own rounding error can be."""',
+    ]
+    floor_exprs = {"1": "1.0", "out": "abs(out)"}
+    for k, op in enumerate(ops):
+        for slot, floor in enumerate(op.partial_floors):
+            if floor:
+                lines.append(f"    if code == {k} and slot == {slot}:  # {op.name}")
+                lines.append(f"        return {floor_exprs[floor]}")
+    lines += ["    return 0.0", "", ""]
+    lines += [
+        "@njit(cache=True)",
         "def op_kink(code: int) -> tuple[int, float]:",
         '    """Op.kinks: (operand, value) of the op\'s kink, operand -1 for none."""',
     ]

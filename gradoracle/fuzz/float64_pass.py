@@ -28,11 +28,25 @@ from gradoracle.fuzz.sampler_kernel import (
     VV,
     V,
     op_in_domain,
+    op_kink,
     op_partial,
+    op_partial_floor,
     op_unstable,
     op_value,
 )
-from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
+from gradoracle.reference.compare import (
+    EPS,
+    FORWARD_ULPS_PER_OP,
+    PROBE,
+    QUICK_PASS,
+    QUICK_RTOL,
+    SCALE_FLOOR,
+    SCALED_PASS,
+    TINY,
+    ULPS_PER_OP,
+    Verdict,
+    sweep_budget,
+)
 from gradoracle.reference.ops import OPS
 from gradoracle.reference.tape import CompiledGraph, compile_graph
 
@@ -48,17 +62,24 @@ def _near(impl: float, ref: float, sweep: float, budget: float, rtol: float) -> 
     return error <= rtol * abs(ref) or (math.isfinite(sweep) and error <= budget * sweep)
 
 
+# What _accept_one found: compare() must look (REJECT), it passes at once (QUICK_PASS), or after
+# its error scales (SCALED_PASS), with nothing set aside.
+REJECT, QUICK, SCALED = 0, 1, 2
+
+
 @njit(cache=True)
 def _accept_one(
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, inputs: np.ndarray,
     output: int, n_nodes: int, arity: np.ndarray, impl: np.ndarray, jax: np.ndarray,
     jax_sweeps: np.ndarray, budget: float, rtol: float,
-) -> bool:  # fmt: skip
+) -> int:  # fmt: skip
     values = np.zeros(n_nodes)
     constant = np.zeros(n_nodes, dtype=np.bool_)
+    leaf = np.zeros(n_nodes, dtype=np.bool_)
     for k in range(len(leaf_slots)):
         values[leaf_slots[k]] = leaf_values[k]
         constant[leaf_slots[k]] = True
+        leaf[leaf_slots[k]] = True
     for k in range(len(inputs)):
         constant[inputs[k]] = False
     n_ops = len(steps) // 4
@@ -70,23 +91,23 @@ def _accept_one(
         if arity[code] == 1:
             form = V
         elif constant[left] and constant[right]:
-            return False  # (no such graph is valid; compare() says so)
+            return REJECT  # (no such graph is valid; compare() says so)
         else:
             form = CV if constant[left] else VC if constant[right] else VV
         forms[t] = form
         if not (math.isfinite(a) and math.isfinite(b) and op_in_domain(code, form, a, b)):
-            return False
+            return REJECT
         if op_unstable(code, form, a, b):
-            return False
+            return REJECT
         out = op_value(code, a, b)
         if not math.isfinite(out):
-            return False
+            return REJECT
         if form != CV:
             partials[t, 0] = op_partial(code, 0, a, b, out)
         if form in (VV, CV):
             partials[t, 1] = op_partial(code, 1, a, b, out)
         if not (math.isfinite(partials[t, 0]) and math.isfinite(partials[t, 1])):
-            return False
+            return REJECT
         values[dest] = out
     # Reverse mode as reference.float_sweep.adjoints_at: adjoints, and sweeps without cancellation.
     adjoint = np.zeros(n_nodes)
@@ -105,21 +126,171 @@ def _accept_one(
             if adjoint[dest] != 0.0:
                 adjoint[arg] += adjoint[dest] * partial
             sweep[arg] += sweep[dest] * abs(partial)
-    for q in range(len(inputs) + 1):
+    # compare()'s quick tests (_Judge.quick), quantity by quantity.
+    n_q = len(inputs) + 1
+    mine = np.empty(n_q)
+    passed = np.zeros(n_q, dtype=np.bool_)
+    for q in range(n_q):
         got = impl[q]
         if not math.isfinite(got):
-            return False
+            return REJECT
         if q == 0:
-            mine, my_sweep, their_sweep = values[output], math.inf, math.inf
+            mine[q], my_sweep, their_sweep = values[output], math.inf, math.inf
         else:
             node = inputs[q - 1]
-            mine, my_sweep, their_sweep = adjoint[node], sweep[node], jax_sweeps[q]
-        if not (
-            _near(got, jax[q], their_sweep, budget, rtol)
-            or _near(got, mine, my_sweep, budget, rtol)
-        ):
-            return False
-    return True
+            mine[q], my_sweep, their_sweep = adjoint[node], sweep[node], jax_sweeps[q]
+        passed[q] = _near(got, jax[q], their_sweep, budget, rtol) or _near(
+            got, mine[q], my_sweep, budget, rtol
+        )
+    if passed.all():
+        return QUICK
+    # The rest as compare() goes on: nothing within its forward error of a kink, then every
+    # quantity within the rounding budget of its error scale of JAX's number or the float64 one.
+    spread, sizes = _forward_sweep(steps, forms, arity, values, partials, n_nodes)
+    scales = _scales(steps, forms, arity, sizes, spread, inputs, output, n_nodes)
+    if _below_a_kink(steps, forms, leaf, values, spread, inputs, output, passed, n_nodes):
+        return REJECT
+    scale_budget = ULPS_PER_OP * EPS * (n_ops + 1)
+    for q in range(n_q):
+        if passed[q]:
+            continue
+        s = scales[q]
+        if not math.isfinite(s):
+            return REJECT  # compare() sets it aside
+        got, theirs = impl[q], jax[q]
+        ok = math.isfinite(theirs) and abs(got - theirs) <= max(
+            rtol * abs(theirs), scale_budget * s
+        )
+        if not ok and math.isfinite(mine[q]):
+            ok = abs(got - mine[q]) <= max(rtol * abs(mine[q]), scale_budget * s)
+        if not ok:
+            return REJECT
+    return SCALED
+
+
+@njit(cache=True)
+def _forward_sweep(
+    steps: np.ndarray, forms: np.ndarray, arity: np.ndarray, values: np.ndarray,
+    partials: np.ndarray, n_nodes: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """reference.compare._forward_sweep: every node's spread and every step's partial sizes. A
+    probe that leaves the domain or overflows (compare() retries smaller steps) is not followed:
+    the spread is then NaN, and the graph goes to compare()."""
+    n_ops = len(steps) // 4
+    spread = np.zeros(n_nodes)
+    sizes = np.zeros((n_ops, 2))
+    for t in range(n_ops):
+        code, left, right, dest = steps[4 * t], steps[4 * t + 1], steps[4 * t + 2], steps[4 * t + 3]
+        form, n_args = forms[t], arity[code]
+        operands = (values[left], values[right])
+        out = values[dest]
+        magnitudes = np.zeros(2)
+        moves = np.zeros(2)
+        for slot in range(n_args):
+            if not _constant_slot(form, slot):
+                magnitudes[slot] = max(abs(partials[t, slot]), op_partial_floor(code, slot, out))
+        for k in range(n_args):
+            arg = left if k == 0 else right
+            operand_spread = spread[arg]
+            if operand_spread == 0.0 or _constant_slot(form, k):
+                continue
+            x = operands[k]
+            step = max(abs(x) * PROBE, EPS * operand_spread)
+            a2 = x + step if k == 0 else operands[0]
+            b2 = x + step if k == 1 else operands[1]
+            if n_args == 1:
+                b2 = a2
+            out2 = op_value(code, a2, b2)
+            for slot in range(n_args):
+                if _constant_slot(form, slot):
+                    continue
+                shifted = op_partial(code, slot, a2, b2, out2)
+                if not (math.isfinite(out2) and math.isfinite(shifted)):
+                    spread[dest] = math.nan
+                    return spread, sizes
+                moves[slot] += abs(shifted - partials[t, slot]) * (operand_spread / step)
+        total = max(abs(out), TINY)
+        for slot in range(n_args):
+            sizes[t, slot] = magnitudes[slot] + moves[slot]
+            arg = left if slot == 0 else right
+            if spread[arg] != 0.0:
+                total += (magnitudes[slot] + EPS * moves[slot]) * spread[arg]
+        spread[dest] = total
+    return spread, sizes
+
+
+@njit(cache=True)
+def _constant_slot(form: int, slot: int) -> bool:
+    return (slot == 0 and form == CV) or (slot == 1 and form == VC)
+
+
+@njit(cache=True)
+def _scales(
+    steps: np.ndarray, forms: np.ndarray, arity: np.ndarray, sizes: np.ndarray,
+    spread: np.ndarray, inputs: np.ndarray, output: int, n_nodes: int,
+) -> np.ndarray:  # fmt: skip
+    """reference.compare._scales_from: the value's scale, then each input's gradient scale."""
+    sens = np.zeros(n_nodes)
+    sens[output] = 1.0
+    for t in range(len(steps) // 4 - 1, -1, -1):
+        dest = steps[4 * t + 3]
+        if sens[dest] == 0.0:
+            continue
+        for slot in range(arity[steps[4 * t]]):
+            size = (
+                sizes[t, slot]
+                if _constant_slot(forms[t], slot)
+                else max(sizes[t, slot], SCALE_FLOOR)
+            )
+            sens[steps[4 * t + 1 + slot]] += size * sens[dest]
+    scales = np.empty(len(inputs) + 1)
+    scales[0] = _at_least(spread[output])
+    for q in range(len(inputs)):
+        scales[q + 1] = _at_least(sens[inputs[q]])
+    return scales
+
+
+@njit(cache=True)
+def _at_least(x: float) -> float:
+    return x if x != x else max(x, SCALE_FLOOR)
+
+
+@njit(cache=True)
+def _below_a_kink(
+    steps: np.ndarray, forms: np.ndarray, leaf: np.ndarray, values: np.ndarray,
+    spread: np.ndarray, inputs: np.ndarray, output: int, passed: np.ndarray, n_nodes: int,
+) -> bool:  # fmt: skip
+    """Whether a quantity not passed yet is a gradient below an operand within its forward error
+    of a kink (reference.compare._near_kinks): compare() sets it aside."""
+    n_ops = len(steps) // 4
+    reach = np.zeros(n_nodes, dtype=np.bool_)
+    reach[output] = True
+    for t in range(n_ops - 1, -1, -1):
+        if reach[steps[4 * t + 3]]:
+            reach[steps[4 * t + 1]] = True
+            reach[steps[4 * t + 2]] = True
+    error_budget = FORWARD_ULPS_PER_OP * EPS * (n_ops + 1)
+    below = np.zeros(n_nodes, dtype=np.bool_)
+    for t in range(n_ops):
+        code, dest = steps[4 * t], steps[4 * t + 3]
+        side, at = op_kink(code)
+        if side < 0 or not reach[dest] or _constant_slot(forms[t], side):
+            continue
+        arg = steps[4 * t + 1 + side]
+        distance = abs(values[arg] - at)
+        if distance > 0.0 and (leaf[arg] or not distance <= error_budget * spread[arg]):
+            continue  # an exact leaf off the kink, or an operand farther than its error
+        below[arg] = True
+    if not below.any():
+        return False
+    for t in range(n_ops - 1, -1, -1):
+        if below[steps[4 * t + 3]]:
+            below[steps[4 * t + 1]] = True
+            below[steps[4 * t + 2]] = True
+    for q in range(len(inputs)):  # noqa: SIM110 (numba compiles no generator into any())
+        if not passed[q + 1] and below[inputs[q]]:
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -130,7 +301,7 @@ def _accept_all(
     jax_sweeps: np.ndarray, budgets: np.ndarray, rtol: float,
 ) -> np.ndarray:  # fmt: skip
     n = len(outputs)
-    accepted = np.zeros(n, dtype=np.bool_)
+    accepted = np.zeros(n, dtype=np.int64)
     for g in range(n):
         q0, q1 = input_starts[g] + g, input_starts[g + 1] + g + 1  # value, then the gradients
         accepted[g] = _accept_one(
@@ -152,10 +323,11 @@ def _starts(lengths: Sequence[int]) -> np.ndarray:
 
 def accept(
     graphs: Sequence[Any], outcomes: Sequence[tuple[Any, Any] | None], refs: Sequence[Any]
-) -> list[bool]:
+) -> list[Verdict | None]:
     """Per graph (a reference.graph.Graph), with the implementation's (value, gradients) and JAX's
     result (`.value`, `.grads`, `.sweeps`): True where every quantity passes at once against JAX or
-    the float64 evaluation, as compare() would pass it; False where compare() has to look."""
+    the float64 evaluation, the verdict compare() gives (QUICK_PASS, or SCALED_PASS after its error
+    scales); None where compare() has to look."""
     if not graphs:
         return []
     compiled: list[CompiledGraph] = [compile_graph(g) for g in graphs]
@@ -179,7 +351,7 @@ def accept(
     try:
         leaves = [float(x) for c in compiled for x in c.leaf_values]  # (an int past float64)
     except OverflowError:
-        return [False] * len(graphs)
+        return [None] * len(graphs)
     got = np.array(impl, dtype=np.float64)
     accepted = _accept_all(
         np.fromiter((x for c in compiled for x in c.steps), np.int64),
@@ -198,4 +370,7 @@ def accept(
         np.array([sweep_budget(c.n_ops) for c in compiled], dtype=np.float64),
         QUICK_RTOL,
     )
-    return [bool(a) for a in accepted]
+    return [_VERDICTS[a] for a in accepted.tolist()]
+
+
+_VERDICTS = {REJECT: None, QUICK: QUICK_PASS, SCALED: SCALED_PASS}

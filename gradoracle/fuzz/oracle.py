@@ -60,9 +60,10 @@ class Oracle:
         quick_pass = getattr(refs, "quick_pass", None)
         outcomes = quick_outcomes(results)
         quick = quick_pass(outcomes) if quick_pass is not None else None
+        passed: dict[int, Verdict] = {}
         if quick is not None:
             # XLA flushes subnormals to 0: what JAX could not judge, the float64 evaluation
-            # may (fuzz.float64_pass: only what compare() would pass at once).
+            # may (fuzz.float64_pass: only what compare() would pass, with its verdict).
             left = [k for k, ok in enumerate(quick) if not ok and outcomes[k] is not None]
             if left:
                 from gradoracle.fuzz import float64_pass  # (numba: not in a worker's imports)
@@ -70,13 +71,15 @@ class Oracle:
                 again = float64_pass.accept(
                     [graphs[k] for k in left], [outcomes[k] for k in left], [refs[k] for k in left]
                 )
-                for k, ok in zip(left, again, strict=True):
-                    quick[k] = ok
+                passed = {k: v for k, v in zip(left, again, strict=True) if v is not None}
         verdicts: list[Verdict] = []
         quick_end = time.process_time()
         for k, (graph, result) in enumerate(zip(graphs, results, strict=True)):
             if quick is not None and quick[k]:
                 verdicts.append(QUICK_PASS)
+                continue
+            if k in passed:
+                verdicts.append(passed[k])
                 continue
             if result.status in UNSHRUNK:  # always a finding, comparable or not
                 error = f"{result.status}: {result.error}"

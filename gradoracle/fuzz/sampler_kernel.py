@@ -412,6 +412,18 @@ def op_unstable(code: int, form: int, a: float, b: float) -> bool:
 
 
 @njit(cache=True)
+def op_partial_floor(code: int, slot: int, out: float) -> float:
+    """Op.partial_floors[slot]: how large the partial's own rounding error can be."""
+    if code == 5 and slot == 1:  # pow
+        return abs(out)
+    if code == 6 and slot == 0:  # tanh
+        return 1.0
+    if code == 10 and slot == 0:  # sigmoid
+        return abs(out)
+    return 0.0
+
+
+@njit(cache=True)
 def op_kink(code: int) -> tuple[int, float]:
     """Op.kinks: (operand, value) of the op's kink, operand -1 for none."""
     if code == 9:  # relu

@@ -17,7 +17,7 @@ from gradoracle.fuzz.oracle import quick_outcomes
 from gradoracle.fuzz.runner import InProcess
 from gradoracle.fuzz.sampler import sample_graphs
 from gradoracle.fuzz.sampler_kernel import FORMS, op_unstable
-from gradoracle.reference.compare import QUICK_PASS, compare
+from gradoracle.reference.compare import QUICK_PASS, SCALED_PASS, compare
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.jax_ref import JaxReference
 from gradoracle.reference.ops import OPS
@@ -35,9 +35,10 @@ def left_by_jax(ref: JaxReference, gs: list[Graph], results: list[ImplResult]) -
     return [k for k, ok in enumerate(quick) if not ok and outcomes[k] is not None]
 
 
-def test_it_accepts_only_what_compare_passes_at_once(ref: JaxReference) -> None:
+def test_it_gives_compares_verdict_where_it_gives_one(ref: JaxReference) -> None:
     """Engine results, spoiled or not (near, far, NaN, a None gradient), on sampled and edge
-    graphs: wherever the kernel accepts, compare() returns QUICK_PASS."""
+    graphs: wherever the kernel gives a verdict (QUICK_PASS, SCALED_PASS), compare() gives the
+    same one."""
     gs = edge_and_sampled_graphs() + sample_graphs(21, 3000)
     refs = ref.evaluate(gs)
     rng = random.Random(3)
@@ -48,12 +49,16 @@ def test_it_accepts_only_what_compare_passes_at_once(ref: JaxReference) -> None:
     accepted = accept([gs[k] for k in left], [outcomes[k] for k in left], [refs[k] for k in left])
     verdicts = [one_by_one(gs[k], results[k], refs[k]) for k in left]
     wrongly = [
-        gs[k].to_json() for k, ok, v in zip(left, accepted, verdicts) if ok and v is not QUICK_PASS
+        (gs[k].to_json(), mine, theirs)
+        for k, mine, theirs in zip(left, accepted, verdicts, strict=True)
+        if mine is not None and mine is not theirs
     ]
     assert not wrongly
-    # and it does its job: most graphs compare() passes at once, it accepts too
-    at_once = sum(v is QUICK_PASS for v in verdicts)
-    assert at_once >= 40 and sum(accepted) >= 0.6 * at_once, (sum(accepted), at_once)
+    # and it does its job: most graphs compare() passes without the exact answer, it passes too
+    for kind in (QUICK_PASS, SCALED_PASS):
+        theirs = sum(v is kind for v in verdicts)
+        mine = sum(v is kind for v in accepted)
+        assert theirs >= 20 and mine >= 0.8 * theirs, (kind.reason, mine, theirs)
 
 
 def test_the_engine_through_subnormals_is_accepted_and_a_small_error_is_not(
@@ -65,8 +70,8 @@ def test_the_engine_through_subnormals_is_accepted_and_a_small_error_is_not(
     assert r.value == 0.0  # XLA flushed it: JAX's quick pass cannot accept
     value, grads = math.exp(-710.0) * 1e300, (math.exp(-710.0) * 1e300, math.exp(-710.0))
     assert accept([graph] * 2, [(value, grads), (value * (1 + 1e-8), grads)], [r, r]) == [
-        True,
-        False,
+        QUICK_PASS,
+        None,
     ]
 
 
@@ -83,15 +88,12 @@ def test_what_compare_must_look_at_is_never_accepted(ref: JaxReference) -> None:
     for name, (graph, _) in cases.items():
         (r,) = ref.evaluate([graph])
         numbers = (r.value, r.grads)
-        assert accept([graph], [numbers], [r]) == [False], name
+        assert accept([graph], [numbers], [r]) == [None], name
     # a None gradient, and a gradient count that does not match
     graph = Graph((x(0.5), x(2.0), op("mul", 0, 1)))
     (r,) = ref.evaluate([graph])
-    assert accept([graph] * 3, [(1.0, (2.0, None)), (1.0, (2.0,)), (1.0, (2.0, 0.5))], [r] * 3) == [
-        False,
-        False,
-        True,
-    ]
+    three = [(1.0, (2.0, None)), (1.0, (2.0,)), (1.0, (2.0, 0.5))]
+    assert accept([graph] * 3, three, [r] * 3) == [None, None, QUICK_PASS]
     assert compare(graph, 1.0, (2.0, 0.5), r.value, r.grads) is QUICK_PASS
 
 
@@ -120,3 +122,23 @@ def test_oracle_verdicts_use_it(ref: JaxReference) -> None:
     )
     assert oracle.verdicts([graph], [result]) == [QUICK_PASS]
     assert oracle.stats.adjudicate_seconds < 0.05
+
+
+def test_a_slope_computed_as_one_minus_tanh_squared_passes_by_its_error_scale(
+    ref: JaxReference,
+) -> None:
+    """tanh(log(x * x)) near saturation: an engine computing tanh' as 1 - t*t loses ~1e-9 of
+    the slope to cancellation. Neither float64 evaluation is that close (the registry's slope is
+    sech2), and the error scale (tanh's partial is known within 1, Op.partial_floors) allows
+    it: SCALED_PASS, without the exact answer, here as in compare(). Off by 1e-6, it is not."""
+    x, op = Node.input, Node.apply
+    graph = Graph((x(-0.01874948708629468), op("mul", 0, 0), op("log", 1), op("tanh", 2)))
+    (r,) = ref.evaluate([graph])
+    t = math.tanh(math.log(graph.nodes[0].value ** 2))
+    a = graph.nodes[0].value
+    slope = (1 - t * t) * (1 / (a * a)) * 2 * a
+    assert abs(slope - r.grads[0]) > 1e-10 * abs(r.grads[0])  # not a quick pass
+    numbers = [(t, (slope,)), (t, (slope * (1 + 1e-6),))]
+    assert accept([graph] * 2, numbers, [r] * 2) == [SCALED_PASS, None]
+    columns = (r.kink_distance, r.magnitude, r.sweeps, r.in_domain)
+    assert compare(graph, t, (slope,), r.value, r.grads, "", *columns) is SCALED_PASS
