@@ -142,3 +142,27 @@ def test_a_slope_computed_as_one_minus_tanh_squared_passes_by_its_error_scale(
     assert accept([graph] * 2, numbers, [r] * 2) == [SCALED_PASS, None]
     columns = (r.kink_distance, r.magnitude, r.sweeps, r.in_domain)
     assert compare(graph, t, (slope,), r.value, r.grads, "", *columns) is SCALED_PASS
+
+
+def test_its_gradients_are_the_float_sweeps_bit_for_bit() -> None:
+    """float64_pass.gradients (the battery's expected answers) is float_gradients compiled: the
+    same numbers on sampled graphs and on the battery's chains, fan-out and diamonds; None
+    (ask float_gradients) where a number is not finite or an operand is outside a domain."""
+    from gradoracle.fuzz.battery_graphs import chain, fan_out, stacked_diamonds
+    from gradoracle.fuzz.float64_pass import gradients
+    from gradoracle.fuzz.probe import Spelling
+    from gradoracle.reference.float_sweep import float_gradients
+
+    gs = [*sample_graphs(4, 1500), fan_out("add", 512), stacked_diamonds("mul", 40)]
+    gs += [chain(Spelling(op, form), 1000) for op, form in (("tanh", "v"), ("mul", "vc"))]
+    compared = 0
+    for graph in gs:
+        got = gradients(graph)
+        if got is None:
+            continue
+        assert repr(got) == repr(float_gradients(graph)), graph.to_json()
+        compared += 1
+    assert compared > 0.95 * len(gs)
+    x, op = Node.input, Node.apply
+    assert gradients(Graph((x(800.0), op("exp", 0)))) is None  # float_gradients raises there
+    assert gradients(Graph((x(-1.0), op("log", 0)))) is None
