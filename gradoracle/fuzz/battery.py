@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from gradoracle.fuzz import battery_graphs as graphs
 from gradoracle.fuzz import battery_worker as worker
-from gradoracle.fuzz import float64_pass
+from gradoracle.fuzz import float64_kernel
 from gradoracle.fuzz.conventions import NONE_ACCEPTED, Accepted, run_conventions
 from gradoracle.fuzz.findings import Finding
 from gradoracle.fuzz.probe import Spelling, probe_graphs, spellings_of
@@ -325,7 +325,7 @@ def _check_run(
     snippet is made only for a finding (a chain's costs a float sweep of its own)."""
     value, grads, seconds = got
     b.oracle.stats.impl_seconds += seconds  # the engine's build and backward(), in the worker
-    expected_value, expected = float64_pass.gradients(graph) or float_gradients(graph)
+    expected_value, expected = float64_kernel.gradients(graph) or float_gradients(graph)
     if agrees(value, expected_value) and all(
         agrees(g, e) for g, e in zip(grads, expected, strict=True)
     ):

@@ -149,7 +149,7 @@ def test_its_gradients_are_the_float_sweeps_bit_for_bit() -> None:
     same numbers on sampled graphs and on the battery's chains, fan-out and diamonds; None
     (ask float_gradients) where a number is not finite or an operand is outside a domain."""
     from gradoracle.fuzz.battery_graphs import chain, fan_out, stacked_diamonds
-    from gradoracle.fuzz.float64_pass import gradients
+    from gradoracle.fuzz.float64_kernel import gradients
     from gradoracle.fuzz.probe import Spelling
     from gradoracle.reference.float_sweep import float_gradients
 
