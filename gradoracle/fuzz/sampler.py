@@ -247,7 +247,6 @@ class _Plan:
 
 
 _PLANS: dict[int, _Plan] = {}
-_BUCKETS: dict[tuple[int, int], Bucket] = {}
 
 
 def _plan(config: SamplerConfig) -> _Plan:
@@ -318,35 +317,52 @@ def _graphs(
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
     inputs: np.ndarray, counts: np.ndarray,
 ) -> list[Graph]:  # fmt: skip
-    """The kernel's flat output as Graphs (lists sliced out of one tolist() per array; the
-    leaves flagged as ints become Python ints)."""
-    ends = np.cumsum(counts[:, :3], axis=0)
-    n_steps, n_leaves, n_inputs = (int(e) for e in ends[-1]) if len(ends) else (0, 0, 0)
+    """The kernel's flat output as Graphs: one tolist() per array, then each graph's lists sliced
+    out of those, its CompiledGraph and its Graph made by C-level maps (a Python loop over the
+    graphs cost as much as the compiled kernel that drew them). The leaves flagged as ints
+    become Python ints."""
+    if not len(counts):
+        return []
+    ends = counts.cumsum(axis=0)
+    starts = ends - counts
+    n_steps, n_leaves, n_inputs = ends[-1, :3].tolist()
     all_steps = steps[:n_steps].tolist()
     all_slots, all_values = leaf_slots[:n_leaves].tolist(), leaf_values[:n_leaves].tolist()
     for i in np.flatnonzero(leaf_ints[:n_leaves]).tolist():
         all_values[i] = int(all_values[i])
     all_inputs = inputs[:n_inputs].tolist()
-    graphs: list[Graph] = []
-    make, buckets = Graph.from_compiled, _BUCKETS
-    s0 = l0 = i0 = 0
-    for (s1, l1, i1), n in zip(ends.tolist(), counts[:, 3].tolist(), strict=True):
-        shape = ((s1 - s0) >> 2, n)
-        bucket = buckets.get(shape)
-        if bucket is None:
-            bucket = buckets[shape] = bucket_of(*shape)
-        compiled = CompiledGraph(
-            all_steps[s0:s1],
-            all_slots[l0:l1],
-            all_values[l0:l1],
-            tuple(all_inputs[i0:i1]),
-            n - 1,
-            n,
-            bucket,
-        )
-        graphs.append(make(compiled))
-        s0, l0, i0 = s1, l1, i1
-    return graphs
+    step_starts, leaf_starts, input_starts, _ = starts.T.tolist()
+    step_ends, leaf_ends, input_ends, _ = ends.T.tolist()
+    leaf_spans = list(map(slice, leaf_starts, leaf_ends))
+    n_nodes = counts[:, 3]
+    # A bucket per graph shape, found by one int key: n_ops * _SHAPE_KEY + n_nodes.
+    shape_keys = ((counts[:, 0] >> 2) * _SHAPE_KEY + n_nodes).tolist()
+    compiled = map(
+        tuple.__new__,  # CompiledGraph's fields in order, without its Python-level __new__
+        itertools.repeat(CompiledGraph),
+        zip(
+            map(all_steps.__getitem__, map(slice, step_starts, step_ends)),
+            map(all_slots.__getitem__, leaf_spans),
+            map(all_values.__getitem__, leaf_spans),
+            map(tuple, map(all_inputs.__getitem__, map(slice, input_starts, input_ends))),
+            (n_nodes - 1).tolist(),
+            n_nodes.tolist(),
+            map(_BUCKETS.__getitem__, shape_keys),
+        ),
+    )
+    return list(map(Graph.from_compiled, compiled))
+
+
+class _Buckets(dict[int, Bucket]):
+    """Shape key (n_ops * _SHAPE_KEY + n_nodes) -> reference.tape.bucket_of(n_ops, n_nodes)."""
+
+    def __missing__(self, key: int) -> Bucket:
+        bucket = self[key] = bucket_of(*divmod(key, _SHAPE_KEY))
+        return bucket
+
+
+_SHAPE_KEY = 1 << 32  # above any graph's node count
+_BUCKETS = _Buckets()
 
 
 def sample_graphs(seed: int, count: int, config: SamplerConfig | None = None) -> list[Graph]:
