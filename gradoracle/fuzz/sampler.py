@@ -305,38 +305,34 @@ class GraphStream:
         leaf_values = np.empty(count * leaves_most)
         leaf_ints = np.empty(count * leaves_most, dtype=np.int8)
         inputs = np.empty(count * inputs_most, dtype=np.int64)
-        counts = np.empty((count, 4), dtype=np.int64)
+        layout = np.empty((kernel.LAYOUT_ROWS, count), dtype=np.int64)
         _sample_batch(
             self._state, count, *plan.args, steps, leaf_slots, leaf_values, leaf_ints, inputs,
-            counts, self._region_counts,
+            layout, self._region_counts,
         )  # fmt: skip
-        return _graphs(steps, leaf_slots, leaf_values, leaf_ints, inputs, counts)
+        return _graphs(steps, leaf_slots, leaf_values, leaf_ints, inputs, layout)
 
 
 def _graphs(
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
-    inputs: np.ndarray, counts: np.ndarray,
+    inputs: np.ndarray, layout: np.ndarray,
 ) -> list[Graph]:  # fmt: skip
-    """The kernel's flat output as Graphs: one tolist() per array, then each graph's lists sliced
-    out of those, its CompiledGraph and its Graph made by C-level maps (a Python loop over the
-    graphs cost as much as the compiled kernel that drew them). The leaves flagged as ints
-    become Python ints."""
-    if not len(counts):
+    """The kernel's flat output as Graphs: one tolist() per array (the kernel's `layout` gives
+    every graph's bounds, output, size and shape key in one), then each graph's lists sliced out
+    of those, its CompiledGraph and its Graph made by C-level maps (a Python loop over the graphs
+    cost as much as the compiled kernel that drew them). The leaves flagged as ints become
+    Python ints."""
+    if not layout.shape[1]:
         return []
-    ends = counts.cumsum(axis=0)
-    starts = ends - counts
-    n_steps, n_leaves, n_inputs = ends[-1, :3].tolist()
-    all_steps = steps[:n_steps].tolist()
+    (step_starts, step_ends, leaf_starts, leaf_ends, input_starts, input_ends, outputs, n_nodes,
+     shape_keys) = layout.tolist()  # fmt: skip
+    all_steps = steps[: step_ends[-1]].tolist()
+    n_leaves = leaf_ends[-1]
     all_slots, all_values = leaf_slots[:n_leaves].tolist(), leaf_values[:n_leaves].tolist()
     for i in np.flatnonzero(leaf_ints[:n_leaves]).tolist():
         all_values[i] = int(all_values[i])
-    all_inputs = inputs[:n_inputs].tolist()
-    step_starts, leaf_starts, input_starts, _ = starts.T.tolist()
-    step_ends, leaf_ends, input_ends, _ = ends.T.tolist()
+    all_inputs = inputs[: input_ends[-1]].tolist()
     leaf_spans = list(map(slice, leaf_starts, leaf_ends))
-    n_nodes = counts[:, 3]
-    # A bucket per graph shape, found by one int key: n_ops * _SHAPE_KEY + n_nodes.
-    shape_keys = ((counts[:, 0] >> 2) * _SHAPE_KEY + n_nodes).tolist()
     compiled = map(
         tuple.__new__,  # CompiledGraph's fields in order, without its Python-level __new__
         itertools.repeat(CompiledGraph),
@@ -345,8 +341,8 @@ def _graphs(
             map(all_slots.__getitem__, leaf_spans),
             map(all_values.__getitem__, leaf_spans),
             map(tuple, map(all_inputs.__getitem__, map(slice, input_starts, input_ends))),
-            (n_nodes - 1).tolist(),
-            n_nodes.tolist(),
+            outputs,
+            n_nodes,
             map(_BUCKETS.__getitem__, shape_keys),
         ),
     )
@@ -354,14 +350,13 @@ def _graphs(
 
 
 class _Buckets(dict[int, Bucket]):
-    """Shape key (n_ops * _SHAPE_KEY + n_nodes) -> reference.tape.bucket_of(n_ops, n_nodes)."""
+    """Shape key (n_ops * SHAPE_KEY + n_nodes) -> reference.tape.bucket_of(n_ops, n_nodes)."""
 
     def __missing__(self, key: int) -> Bucket:
-        bucket = self[key] = bucket_of(*divmod(key, _SHAPE_KEY))
+        bucket = self[key] = bucket_of(*divmod(key, kernel.SHAPE_KEY))
         return bucket
 
 
-_SHAPE_KEY = 1 << 32  # above any graph's node count
 _BUCKETS = _Buckets()
 
 

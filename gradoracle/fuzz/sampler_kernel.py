@@ -69,6 +69,10 @@ SPAN_COLUMNS = 9
 # operand a, span of operand b (-1: any variable, or no operand).
 REGION_COLUMNS = 7
 SMALLEST_SUBNORMAL = 5e-324
+# Rows of sample_batch's `layout` (one column per graph, so that one tolist() gives each row as a
+# list), and the factor of a graph's op count in its shape key (above any node count).
+LAYOUT_ROWS = 9
+SHAPE_KEY = 1 << 32
 
 _L, _U, _K = MAGNITUDE_LIMIT, UNDERFLOW_LIMIT, KINK_DISTANCE
 _SPECIALS = np.array(_SPECIAL)
@@ -665,10 +669,12 @@ def sample_batch(
     spans: np.ndarray, span_values: np.ndarray, regions: np.ndarray,
     region_cumulative: np.ndarray, region_first: np.ndarray,
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
-    inputs: np.ndarray, counts: np.ndarray, region_counts: np.ndarray,
+    inputs: np.ndarray, layout: np.ndarray, region_counts: np.ndarray,
 ) -> None:  # fmt: skip
-    """Draw `count` graphs into the flat output arrays; counts[g] = (step ints, leaves, inputs,
-    nodes) of graph g; leaf_ints flags the leaves written as ints. sizes = (min_inputs,
+    """Draw `count` graphs into the flat output arrays; column g of `layout` (LAYOUT_ROWS rows)
+    says where graph g lies in them: its first and end step int, leaf and input, its output node
+    and node count, and its shape key (n_ops * SHAPE_KEY + n_nodes); leaf_ints flags the leaves
+    written as ints. sizes = (min_inputs,
     max_inputs, min_ops, max_ops, deep_min_ops, deep_max_ops, region_inputs); rates = (reuse,
     same_operand, fresh_input, int_constants, int_leaves, deep share, deep newest); the op plan
     has one row per allowed op, the region tables one row per span and per region, op row j's
@@ -818,7 +824,8 @@ def sample_batch(
                     steps[at_step + 2] = other
                     steps[at_step + 3] = n
                     acc, n, at_step = n, n + 1, at_step + 4
-        counts[g, 0] = at_step - first_step
-        counts[g, 1] = at_leaf - first_leaf
-        counts[g, 2] = at_input - first_input
-        counts[g, 3] = n
+        layout[0, g], layout[1, g] = first_step, at_step
+        layout[2, g], layout[3, g] = first_leaf, at_leaf
+        layout[4, g], layout[5, g] = first_input, at_input
+        layout[6, g], layout[7, g] = n - 1, n
+        layout[8, g] = ((at_step - first_step) >> 2) * SHAPE_KEY + n
