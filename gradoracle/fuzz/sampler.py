@@ -331,7 +331,7 @@ def _graphs(
     all_slots, all_values = leaf_slots[:n_leaves].tolist(), leaf_values[:n_leaves].tolist()
     for i in np.flatnonzero(leaf_ints[:n_leaves]).tolist():
         all_values[i] = int(all_values[i])
-    all_inputs = inputs[: input_ends[-1]].tolist()
+    all_inputs = tuple(inputs[: input_ends[-1]].tolist())  # (a slice of it is the tuple)
     leaf_spans = list(map(slice, leaf_starts, leaf_ends))
     compiled = map(
         tuple.__new__,  # CompiledGraph's fields in order, without its Python-level __new__
@@ -340,7 +340,7 @@ def _graphs(
             map(all_steps.__getitem__, map(slice, step_starts, step_ends)),
             map(all_slots.__getitem__, leaf_spans),
             map(all_values.__getitem__, leaf_spans),
-            map(tuple, map(all_inputs.__getitem__, map(slice, input_starts, input_ends))),
+            map(all_inputs.__getitem__, map(slice, input_starts, input_ends)),
             outputs,
             n_nodes,
             map(_BUCKETS.__getitem__, shape_keys),
