@@ -34,7 +34,7 @@ from gradoracle.fuzz.probe import (
 )
 from gradoracle.fuzz.sampler import GraphStream, SamplerConfig
 from gradoracle.fuzz.shrink import shrink
-from gradoracle.reference.compare import FAIL, NOT_COMPARABLE, Verdict
+from gradoracle.reference.compare import FAIL, NOT_COMPARABLE, PASS, Verdict
 from gradoracle.reference.graph import Graph
 
 BATCH = 256  # graphs per reference call: ~80 rows of the JAX reference's tape, one call
@@ -310,14 +310,17 @@ def _attack(
             if time.monotonic() >= stop:
                 break
             judged, graphs = oracle.judge_while(graphs, stop, next_batch)
-            for graph, verdict in judged:
-                stats.graphs_checked += 1
-                if verdict.status == NOT_COMPARABLE:
+            stats.graphs_checked += len(judged)
+            for graph, verdict in judged:  # (most pass: one attribute and one compare for those)
+                status = verdict.status
+                if status == PASS:
+                    continue
+                if status == NOT_COMPARABLE:
                     stats.not_comparable += 1
                     key = verdict.reason.split("(")[0].strip()
                     reasons = stats.not_comparable_reasons
                     reasons[key] = reasons.get(key, 0) + 1
-                elif verdict.status == FAIL:
+                elif status == FAIL:
                     found_something()
                     failures += 1
                     raw.setdefault(category(verdict), []).append((graph, verdict))

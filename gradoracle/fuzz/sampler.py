@@ -247,7 +247,6 @@ class _Plan:
 
 
 _PLANS: dict[int, _Plan] = {}
-_BUCKETS: dict[tuple[int, int], Bucket] = {}
 
 
 def _plan(config: SamplerConfig) -> _Plan:
@@ -306,47 +305,59 @@ class GraphStream:
         leaf_values = np.empty(count * leaves_most)
         leaf_ints = np.empty(count * leaves_most, dtype=np.int8)
         inputs = np.empty(count * inputs_most, dtype=np.int64)
-        counts = np.empty((count, 4), dtype=np.int64)
+        layout = np.empty((kernel.LAYOUT_ROWS, count), dtype=np.int64)
         _sample_batch(
             self._state, count, *plan.args, steps, leaf_slots, leaf_values, leaf_ints, inputs,
-            counts, self._region_counts,
+            layout, self._region_counts,
         )  # fmt: skip
-        return _graphs(steps, leaf_slots, leaf_values, leaf_ints, inputs, counts)
+        return _graphs(steps, leaf_slots, leaf_values, leaf_ints, inputs, layout)
 
 
 def _graphs(
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
-    inputs: np.ndarray, counts: np.ndarray,
+    inputs: np.ndarray, layout: np.ndarray,
 ) -> list[Graph]:  # fmt: skip
-    """The kernel's flat output as Graphs (lists sliced out of one tolist() per array; the
-    leaves flagged as ints become Python ints)."""
-    ends = np.cumsum(counts[:, :3], axis=0)
-    n_steps, n_leaves, n_inputs = (int(e) for e in ends[-1]) if len(ends) else (0, 0, 0)
-    all_steps = steps[:n_steps].tolist()
+    """The kernel's flat output as Graphs: one tolist() per array (the kernel's `layout` gives
+    every graph's bounds, output, size and shape key in one), then each graph's lists sliced out
+    of those, its CompiledGraph and its Graph made by C-level maps (a Python loop over the graphs
+    cost as much as the compiled kernel that drew them). The leaves flagged as ints become
+    Python ints."""
+    if not layout.shape[1]:
+        return []
+    (step_starts, step_ends, leaf_starts, leaf_ends, input_starts, input_ends, outputs, n_nodes,
+     shape_keys) = layout.tolist()  # fmt: skip
+    all_steps = steps[: step_ends[-1]].tolist()
+    n_leaves = leaf_ends[-1]
     all_slots, all_values = leaf_slots[:n_leaves].tolist(), leaf_values[:n_leaves].tolist()
     for i in np.flatnonzero(leaf_ints[:n_leaves]).tolist():
         all_values[i] = int(all_values[i])
-    all_inputs = inputs[:n_inputs].tolist()
-    graphs: list[Graph] = []
-    make, buckets = Graph.from_compiled, _BUCKETS
-    s0 = l0 = i0 = 0
-    for (s1, l1, i1), n in zip(ends.tolist(), counts[:, 3].tolist(), strict=True):
-        shape = ((s1 - s0) >> 2, n)
-        bucket = buckets.get(shape)
-        if bucket is None:
-            bucket = buckets[shape] = bucket_of(*shape)
-        compiled = CompiledGraph(
-            all_steps[s0:s1],
-            all_slots[l0:l1],
-            all_values[l0:l1],
-            tuple(all_inputs[i0:i1]),
-            n - 1,
-            n,
-            bucket,
-        )
-        graphs.append(make(compiled))
-        s0, l0, i0 = s1, l1, i1
-    return graphs
+    all_inputs = tuple(inputs[: input_ends[-1]].tolist())  # (a slice of it is the tuple)
+    leaf_spans = list(map(slice, leaf_starts, leaf_ends))
+    compiled = map(
+        tuple.__new__,  # CompiledGraph's fields in order, without its Python-level __new__
+        itertools.repeat(CompiledGraph),
+        zip(
+            map(all_steps.__getitem__, map(slice, step_starts, step_ends)),
+            map(all_slots.__getitem__, leaf_spans),
+            map(all_values.__getitem__, leaf_spans),
+            map(all_inputs.__getitem__, map(slice, input_starts, input_ends)),
+            outputs,
+            n_nodes,
+            map(_BUCKETS.__getitem__, shape_keys),
+        ),
+    )
+    return list(map(Graph.from_compiled, compiled))
+
+
+class _Buckets(dict[int, Bucket]):
+    """Shape key (n_ops * SHAPE_KEY + n_nodes) -> reference.tape.bucket_of(n_ops, n_nodes)."""
+
+    def __missing__(self, key: int) -> Bucket:
+        bucket = self[key] = bucket_of(*divmod(key, kernel.SHAPE_KEY))
+        return bucket
+
+
+_BUCKETS = _Buckets()
 
 
 def sample_graphs(seed: int, count: int, config: SamplerConfig | None = None) -> list[Graph]:

@@ -69,6 +69,10 @@ SPAN_COLUMNS = 9
 # operand a, span of operand b (-1: any variable, or no operand).
 REGION_COLUMNS = 7
 SMALLEST_SUBNORMAL = 5e-324
+# Rows of sample_batch's `layout` (one column per graph, so that one tolist() gives each row as a
+# list), and the factor of a graph's op count in its shape key (above any node count).
+LAYOUT_ROWS = 9
+SHAPE_KEY = 1 << 32
 
 _L, _U, _K = MAGNITUDE_LIMIT, UNDERFLOW_LIMIT, KINK_DISTANCE
 _SPECIALS = np.array(_SPECIAL)
@@ -149,7 +153,7 @@ def _is_integer(x: float) -> bool:
 is_integer = _is_integer  # the name the registry's domain expressions use (Op.domain)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def as_int(s: np.ndarray, x: float, rate: float) -> bool:
     """reference.ops.as_drawn: whether x is written as an int (a random draw only for whole
     numbers)."""
@@ -480,8 +484,13 @@ def region_value(code: int, form: int, a: float, b: float, need_partials: bool) 
 
 # ---- graphs --------------------------------------------------------------------------------------
 
+# The small helpers that take arrays and run per op are inlined into the loop (inline="always", as
+# as_int and _draw_op are): called, each array argument cost an atomic incref and decref (numba's
+# reference counts), ~15 % of the loop's time; inlined, numba prunes them. Inlining the larger
+# draws too gained nothing and compiles longer.
 
-@njit(cache=True)
+
+@njit(cache=True, inline="always")
 def _pick(s: np.ndarray, r: float, reuse: float, unused_below: float, variables: np.ndarray,
           n_vars: int, unused: np.ndarray, n_unused: int) -> int:  # fmt: skip
     """A variable: any one (reuse), else one that nothing consumes yet, else the newest."""
@@ -492,17 +501,18 @@ def _pick(s: np.ndarray, r: float, reuse: float, unused_below: float, variables:
     return variables[n_vars - 1]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _consume(unused: np.ndarray, n_unused: int, x: int) -> int:
     """Remove x from the increasing list unused[:n_unused] if it is there; the new length."""
     for i in range(n_unused):
         if unused[i] == x:
-            unused[i : n_unused - 1] = unused[i + 1 : n_unused]
+            for k in range(i, n_unused - 1):  # (a slice assignment here allocated a copy)
+                unused[k] = unused[k + 1]
             return n_unused - 1
     return n_unused
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _new_leaf(
     x: float, is_input: bool, is_int: bool, n: int, values: np.ndarray, leaf_slots: np.ndarray,
     leaf_values: np.ndarray, leaf_ints: np.ndarray, at_leaf: int, inputs: np.ndarray,
@@ -517,7 +527,7 @@ def _new_leaf(
         inputs[at_input] = n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _new_input(
     s: np.ndarray, x: float, int_rate: float, n: int, n_vars: int, n_unused: int, at_leaf: int,
     at_input: int, values: np.ndarray, variables: np.ndarray, unused: np.ndarray,
@@ -535,7 +545,7 @@ def _new_input(
     return n + 1, n_vars + 1, n_unused + 1, at_leaf + 1, at_input + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _link(
     code: int, a: int, b: int, out: float, n: int, n_vars: int, n_unused: int, at_step: int,
     values: np.ndarray, variables: np.ndarray, unused: np.ndarray, steps: np.ndarray,
@@ -660,7 +670,7 @@ def _place_region(
     return n, n_vars, n_unused, at_leaf, at_input, at_step, region_left, False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _draw_op(s: np.ndarray, cumulative: np.ndarray, total: float) -> int:
     """An op row, by weight."""
     u = rnd(s) * total
@@ -679,10 +689,12 @@ def sample_batch(
     spans: np.ndarray, span_values: np.ndarray, regions: np.ndarray,
     region_cumulative: np.ndarray, region_first: np.ndarray,
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
-    inputs: np.ndarray, counts: np.ndarray, region_counts: np.ndarray,
+    inputs: np.ndarray, layout: np.ndarray, region_counts: np.ndarray,
 ) -> None:  # fmt: skip
-    """Draw `count` graphs into the flat output arrays; counts[g] = (step ints, leaves, inputs,
-    nodes) of graph g; leaf_ints flags the leaves written as ints. sizes = (min_inputs,
+    """Draw `count` graphs into the flat output arrays; column g of `layout` (LAYOUT_ROWS rows)
+    says where graph g lies in them: its first and end step int, leaf and input, its output node
+    and node count, and its shape key (n_ops * SHAPE_KEY + n_nodes); leaf_ints flags the leaves
+    written as ints. sizes = (min_inputs,
     max_inputs, min_ops, max_ops, deep_min_ops, deep_max_ops, region_inputs); rates = (reuse,
     same_operand, fresh_input, int_constants, int_leaves, deep share, deep newest); the op plan
     has one row per allowed op, the region tables one row per span and per region, op row j's
@@ -832,7 +844,8 @@ def sample_batch(
                     steps[at_step + 2] = other
                     steps[at_step + 3] = n
                     acc, n, at_step = n, n + 1, at_step + 4
-        counts[g, 0] = at_step - first_step
-        counts[g, 1] = at_leaf - first_leaf
-        counts[g, 2] = at_input - first_input
-        counts[g, 3] = n
+        layout[0, g], layout[1, g] = first_step, at_step
+        layout[2, g], layout[3, g] = first_leaf, at_leaf
+        layout[4, g], layout[5, g] = first_input, at_input
+        layout[6, g], layout[7, g] = n - 1, n
+        layout[8, g] = ((at_step - first_step) >> 2) * SHAPE_KEY + n

@@ -47,6 +47,8 @@ FLOAT_ONLY_VERSION = 1  # the version written for graphs without an int
 KINDS = ("input", "const", "op")
 # Key in a Graph's __dict__ of its tape, for a graph made from it (see Graph.from_compiled).
 COMPILED = "_compiled"
+_INPUTS, _OUTPUT = 3, 4  # the places of `inputs` and `output` in a FlatGraph or CompiledGraph
+_new_object = object.__new__
 
 
 class GraphError(ValueError):
@@ -259,10 +261,10 @@ class Graph:
         """A graph given only as what `reference.tape.compile_graph` returns (a CompiledGraph),
         from a generator that guarantees what `trusted` asks for: its nodes and forms are derived
         from the steps when first used, which a campaign's passing graphs never do."""
-        graph = object.__new__(cls)
+        graph = _new_object(cls)  # (a global and two indexings: ~25 % less than attributes)
         fields = graph.__dict__
-        fields["output"] = compiled.output
-        fields["inputs"] = compiled.inputs
+        fields["output"] = compiled[_OUTPUT]
+        fields["inputs"] = compiled[_INPUTS]
         fields[COMPILED] = compiled
         return graph
 

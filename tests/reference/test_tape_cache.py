@@ -12,7 +12,7 @@ import pytest
 
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.reference.graph import COMPILED, Graph
-from gradoracle.reference.tape import compile_graph, compile_nodes
+from gradoracle.reference.tape import CompiledGraph, compile_graph, compile_nodes
 
 CONFIGS = {
     "default": SamplerConfig(),
@@ -29,6 +29,8 @@ def test_sampled_tapes_equal_compiled_ones(name: str) -> None:
     for graph in sample_graphs(17, 1500, CONFIGS[name]):
         assert COMPILED in vars(graph) and "nodes" not in vars(graph)
         assert compile_graph(graph) == compile_nodes(graph), graph.to_json()
+        assert type(compile_graph(graph)) is CompiledGraph  # (a plain tuple compares equal too)
+        assert graph.output == compile_nodes(graph).output
         assert graph.inputs == tuple(i for i, n in enumerate(graph.nodes) if n.kind == "input")
         rebuilt = Graph(graph.nodes, graph.output)
         assert COMPILED not in vars(rebuilt) and rebuilt == graph
