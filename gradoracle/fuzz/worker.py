@@ -129,9 +129,9 @@ def encode(graphs: Sequence[Graph]) -> bytes:
 
     try:
         # A sampled graph keeps its compiled lists (Graph.compiled): the first six fields are its
-        # FlatGraph's, sliced into the plain tuple marshal takes. Marshal format 2 writes a third
-        # faster than the default (it keeps no table of shared objects, which flat lists of
-        # numbers do not need).
+        # FlatGraph's, sliced into the plain tuple marshal takes. Marshal format 2 keeps no table
+        # of shared objects (flat lists of numbers gain nothing from one): writing takes ~a fifth
+        # less time than the default format, reading back ~a tenth more, a net gain.
         flats = [(g.compiled() or compile_graph(g))[:6] for g in graphs]
         return b"m" + marshal.dumps(flats, 2)
     except Exception:  # an unvalidated graph (a float subclass, say): pickle it all
@@ -216,6 +216,8 @@ def _run_batch(
     grads: list[Any] = []
     seconds: list[float] = []
     raised: list[tuple[int, str, str]] = []
+    value: float | None
+    grad: tuple[float | None, ...] | None
     last_send = now()
     for index, graph in zip(indices, batch):
         start = now()
