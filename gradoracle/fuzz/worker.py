@@ -76,10 +76,10 @@ class LoadFailed:
 
 @dataclass(frozen=True)
 class Results:
-    """A chunk of a batch's results, by column (one list per field, not a record per graph:
-    thousands of graphs a second cross the pipe, and per-graph tuples cost ~1 us more each to make,
-    pickle and take apart). A graph that raised has None for its value and gradients and an entry
-    in `raised`; the others ran without error."""
+    """A chunk of a batch's results, by column: one list per field, not a tuple per graph
+    (thousands of graphs a second cross the pipe; status, error and phase travel only for the
+    graphs that raised). A graph that raised has None for its value and gradients and an entry in
+    `raised`; the others ran without error."""
 
     indices: list[int]  # the graphs' places in the parent's job
     values: list[Any]  # the output's value (a float), None if it raised
