@@ -59,15 +59,21 @@ def test_same_results_as_in_process(engine: IsolatedImpl) -> None:
     results = engine.run(graphs)
     assert len(results) == len(graphs)
     for graph, result in zip(graphs, results, strict=True):
-        expected: tuple[str, object, str]
+        expected: tuple[str, object, str, str]
         try:
-            expected = ("ok", adapter.run(graph), "")
+            expected = ("ok", adapter.run(graph), "", "")
         except Exception as e:
-            expected = ("exception", None, describe(e))
+            expected = ("exception", None, describe(e), adapter.phase)
         # (repr: a NaN gradient, log's slope at a subnormal times 0, equals itself there)
-        assert repr((result.status, result.outcome, result.error)) == repr(expected)
+        assert repr((result.status, result.outcome, result.error, result.phase)) == repr(expected)
         assert 0 < result.seconds < 1
     assert {r.status for r in results} == {"ok", "exception"}
+    # Results travel in chunks: the exceptions after the first chunk land at their own graphs.
+    assert [(r.status, r.phase) for r in results[-3:]] == [
+        ("exception", "build"),
+        ("ok", ""),
+        ("exception", "build"),
+    ]
     assert engine.restarts == 0
     assert engine.worker_cpu_seconds > 0
 
