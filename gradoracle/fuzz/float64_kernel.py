@@ -33,7 +33,7 @@ from gradoracle.reference.tape import compile_graph
 ARITY = np.array([op.arity for op in OPS.values()], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def evaluate(
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, inputs: np.ndarray,
     output: int, n_nodes: int, arity: np.ndarray,
@@ -98,7 +98,7 @@ def evaluate(
     return True, values, forms, partials, adjoint, sweep, leaf
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def forward_sweep(
     steps: np.ndarray, forms: np.ndarray, arity: np.ndarray, values: np.ndarray,
     partials: np.ndarray, n_nodes: int,
@@ -149,12 +149,12 @@ def forward_sweep(
     return spread, sizes
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def constant_slot(form: int, slot: int) -> bool:
     return (slot == 0 and form == CV) or (slot == 1 and form == VC)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def error_scales(
     steps: np.ndarray, forms: np.ndarray, arity: np.ndarray, sizes: np.ndarray,
     spread: np.ndarray, inputs: np.ndarray, output: int, n_nodes: int,
@@ -180,12 +180,12 @@ def error_scales(
     return scales
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _at_least(x: float) -> float:
     return x if x != x else max(x, SCALE_FLOOR)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def below_a_kink(
     steps: np.ndarray, forms: np.ndarray, leaf: np.ndarray, values: np.ndarray,
     spread: np.ndarray, inputs: np.ndarray, output: int, passed: np.ndarray, n_nodes: int,

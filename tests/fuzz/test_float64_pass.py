@@ -166,3 +166,21 @@ def test_its_gradients_are_the_float_sweeps_bit_for_bit() -> None:
     x, op = Node.input, Node.apply
     assert gradients(Graph((x(800.0), op("exp", 0)))) is None  # float_gradients raises there
     assert gradients(Graph((x(-1.0), op("log", 0)))) is None
+
+
+def test_a_probe_past_float64s_range_sends_the_graph_to_compare(ref: JaxReference) -> None:
+    """exp(709.69) is near the largest float; its x - x has an infinite spread, and the probe of
+    tanh beyond it a NaN one: the next probe's step was NaN / 0, a ZeroDivisionError that stopped a
+    campaign (Python's compare() catches it and sets the gradient aside). The kernel now gives no
+    verdict there, and compare() judges."""
+    graph = Graph.from_json(
+        '{"format":"gradoracle-graph","nodes":[{"input":-2.8829549961534116},'
+        '{"input":709.6944961389431},{"args":[1],"op":"exp"},{"args":[2,2],"op":"sub"},'
+        '{"args":[3],"op":"tanh"},{"args":[1],"op":"tanh"},{"args":[0,5],"op":"sub"},'
+        '{"args":[6,4],"op":"add"}],"output":7,"version":1}'
+    )
+    (r,) = ref.evaluate([graph])
+    outcome = (-3.8829549961534116, (1.0, -1.645900246406336e308))  # products overwrote
+    assert accept([graph], [outcome], [r]) == [None]
+    verdict = compare(graph, outcome[0], outcome[1], r.value, r.grads, "", None, None, r.sweeps)
+    assert verdict not in (QUICK_PASS, SCALED_PASS)
