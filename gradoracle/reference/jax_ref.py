@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -48,17 +47,7 @@ from gradoracle.reference.graph import Graph
 from gradoracle.reference.jax_cache import PerShape, loaded_count
 from gradoracle.reference.libs import JAX
 from gradoracle.reference.ops import OPS, Op
-from gradoracle.reference.tape import (
-    NOP,
-    OP_NAMES,
-    Bucket,
-    CompiledGraph,
-    Tape,
-    compile_graph,
-    pack,
-    place,
-    row_shape,
-)
+from gradoracle.reference.tape import NOP, OP_NAMES, Bucket, FlatGraphs, Tape, compile_graph, tapes
 
 # Batch sizes (rows) a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5
 # s), and a padding row costs as much as a full one, so few sizes, close together: a check's batch
@@ -335,31 +324,15 @@ class JaxReference:
         made only when asked for, and a vectorised quick-pass test for a whole batch."""
         clock = time.process_time
         since = clock()
-        groups: dict[Bucket, list[tuple[int, CompiledGraph]]] = defaultdict(list)
-        counts, op_counts = [], []
-        for index, graph in enumerate(graphs):
-            compiled = compile_graph(graph)
-            groups[row_shape(compiled.bucket)].append((index, compiled))
-            counts.append(len(compiled.inputs))
-            op_counts.append(compiled.n_ops)
-        batch = JaxBatch(np.array(counts, dtype=np.int64), np.array(op_counts, dtype=np.int64))
-        for shape, members in groups.items():
-            rows = place([compiled for _, compiled in members], shape)
-            by_row: list[list[int]] = [[] for _ in range(max(rows) + 1)]
-            for member, row in enumerate(rows):
-                by_row[row].append(member)
-            first = 0
-            for size in self._chunks(len(by_row), shape):
-                taken = [(member, row - first) for row in range(first, first + size)
-                         if row < len(by_row) for member in by_row[row]]  # fmt: skip
-                first += size
-                part = [members[member] for member, _ in taken]
-                tape = pack([c for _, c in part], shape, size, [row for _, row in taken])
-                indices = np.fromiter((index for index, _ in part), dtype=np.int64, count=len(part))
-                self.cpu["pack"] += clock() - since
-                columns = self._run_arrays(tape)
-                since = clock()
-                batch.put(indices, *columns)
+        flat = FlatGraphs.of([compile_graph(graph) for graph in graphs])
+        batch = JaxBatch(flat.n_inputs, flat.n_ops)
+        for indices, tape in tapes(flat, self._chunks):
+            self.cpu["pack"] += clock() - since
+            columns = self._run_arrays(tape)
+            since = clock()
+            batch.put(indices, *columns)
+            self.cpu["unpack"] += clock() - since
+            since = clock()
         batch.finish()
         self.cpu["unpack"] += clock() - since
         return batch

@@ -1,0 +1,132 @@
+"""reference.tape's loops over graphs, steps and leaves, compiled with numba.
+
+Per-graph Python work in packing (a bin-packing loop, numpy calls per graph or per row) cost as
+much host CPU as XLA spent running the graphs; compiled, placing and scattering a sampled graph
+costs well under a microsecond. The Python side (reference.tape) concatenates the graphs' lists
+once (`FlatGraphs`) and checks what these kernels lay out; these write the arrays. numba keeps the
+compiled kernels on disk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def place_rows(
+    order: np.ndarray, ops: np.ndarray, nodes: np.ndarray, row_steps: int, room: int, most: int
+) -> np.ndarray:
+    """reference.tape.place's best fit decreasing, graphs taken in `order` (largest first).
+
+    Open rows are kept per free-step level as doubly linked lists in the order they entered the
+    level; a graph takes, at the lowest level with room for its steps, the latest row whose slots
+    fit it (as the Python lists it replaces did: appended at the end, searched from the end)."""
+    n = len(ops)
+    placed = np.empty(n, dtype=np.int64)
+    steps_used = np.zeros(n, dtype=np.int64)  # per row (at most one row per graph)
+    slots_used = np.zeros(n, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    prev = np.full(n, -1, dtype=np.int64)  # the row before, in its level's list
+    after = np.full(n, -1, dtype=np.int64)
+    level_of = np.full(n, -1, dtype=np.int64)  # the free steps of an open row, -1 closed
+    head = np.full(row_steps + 1, -1, dtype=np.int64)
+    tail = np.full(row_steps + 1, -1, dtype=np.int64)
+    n_rows = 0
+    for k in order:
+        need, size = ops[k], nodes[k]
+        row = -1
+        for free in range(need, row_steps + 1):
+            candidate = tail[free]
+            while candidate >= 0 and slots_used[candidate] + size > room:
+                candidate = prev[candidate]
+            if candidate >= 0:
+                row = candidate
+                break
+        if row < 0:
+            row = n_rows
+            n_rows += 1
+        else:  # unlink it from its level
+            level = level_of[row]
+            if prev[row] >= 0:
+                after[prev[row]] = after[row]
+            else:
+                head[level] = after[row]
+            if after[row] >= 0:
+                prev[after[row]] = prev[row]
+            else:
+                tail[level] = prev[row]
+            level_of[row] = -1
+        steps_used[row] += need
+        slots_used[row] += size
+        counts[row] += 1
+        placed[k] = row
+        if counts[row] < most and slots_used[row] < room:  # still open: to its level's end
+            level = row_steps - steps_used[row]
+            level_of[row] = level
+            prev[row] = tail[level]
+            after[row] = -1
+            if tail[level] >= 0:
+                after[tail[level]] = row
+            else:
+                head[level] = row
+            tail[level] = row
+    return placed
+
+
+@njit(cache=True)
+def lay_out(
+    members: np.ndarray, rows: np.ndarray, ops: np.ndarray, nodes: np.ndarray, batch: int,
+    at_step: np.ndarray, base: np.ndarray, places: np.ndarray,
+) -> None:  # fmt: skip
+    """Where each member graph goes in its row: after the graphs before it there, in member order
+    (its first step, its first slot, its place among the row's outputs)."""
+    steps_used = np.zeros(batch, dtype=np.int64)
+    slots_used = np.zeros(batch, dtype=np.int64)
+    counts = np.zeros(batch, dtype=np.int64)
+    for i in range(len(members)):
+        g, row = members[i], rows[i]
+        at_step[i], base[i], places[i] = steps_used[row], slots_used[row], counts[row]
+        steps_used[row] += ops[g]
+        slots_used[row] += nodes[g]
+        counts[row] += 1
+
+
+@njit(cache=True)
+def scatter(
+    members: np.ndarray, rows: np.ndarray, at_step: np.ndarray, base: np.ndarray,
+    places: np.ndarray, nop: int, one: int, scratch: int,
+    steps: np.ndarray, step_offsets: np.ndarray,
+    leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_offsets: np.ndarray,
+    inputs: np.ndarray, input_offsets: np.ndarray, outputs: np.ndarray, tangents_at: np.ndarray,
+    program: np.ndarray, values: np.ndarray, tangents: np.ndarray, output: np.ndarray,
+    input_rows: np.ndarray, input_cols: np.ndarray,
+) -> None:  # fmt: skip
+    """Fills a tape's arrays (padding everywhere, then each member graph at its place, every slot
+    moved to its base) and where its inputs went; tangents_at[j] is input j's tangent."""
+    program[:, :, 0] = nop
+    program[:, :, 1] = one
+    program[:, :, 2] = one
+    program[:, :, 3] = scratch
+    values[:, :] = 1.0
+    tangents[:, :] = 0.0
+    output[:, :] = one
+    j = 0  # inputs written so far
+    for i in range(len(members)):
+        g, row, shift = members[i], rows[i], base[i]
+        step = at_step[i]
+        for s in range(step_offsets[g], step_offsets[g + 1], 4):
+            program[row, step, 0] = steps[s]
+            program[row, step, 1] = steps[s + 1] + shift
+            program[row, step, 2] = steps[s + 2] + shift
+            program[row, step, 3] = steps[s + 3] + shift
+            step += 1
+        for leaf in range(leaf_offsets[g], leaf_offsets[g + 1]):
+            values[row, leaf_slots[leaf] + shift] = leaf_values[leaf]
+        first = input_offsets[g]
+        for position in range(input_offsets[g + 1] - first):
+            col = inputs[first + position] + shift
+            tangents[row, col] = tangents_at[position]
+            input_rows[j], input_cols[j] = row, col
+            j += 1
+        output[row, places[i]] = outputs[g] + shift
