@@ -311,22 +311,24 @@ def pack_flat(
 ) -> Tape:
     """`pack` of the graphs flat[members], member i in row rows[i]."""
     n = len(members)
-    if n and (rows.min() < 0 or rows.max() >= batch):
+    at_step, base, places, step_starts, slot_starts, n_ops, input_counts = (
+        np.empty(n, dtype=np.int64) for _ in range(7)
+    )
+    verdict, k, n_inputs, widest = _kernel.lay_out(
+        members, rows, flat.n_ops, flat.n_nodes, flat.n_inputs, batch, bucket.steps,
+        bucket.slots, EXTRA_SLOTS, GRAPHS_PER_ROW,
+        at_step, base, places, step_starts, slot_starts, n_ops, input_counts,
+    )  # fmt: skip
+    if verdict == _kernel.ROW_OUTSIDE:
         raise ValueError(f"pack: rows must lie in 0..{batch - 1}")
-    at_step, base, places = (np.empty(n, dtype=np.int64) for _ in range(3))
-    _kernel.lay_out(members, rows, flat.n_ops, flat.n_nodes, batch, at_step, base, places)
-    n_ops, n_nodes = flat.n_ops[members], flat.n_nodes[members]
-    too_big = (at_step + n_ops > bucket.steps) | (base + n_nodes + EXTRA_SLOTS > bucket.slots)
-    if too_big.any():
-        k = int(np.argmax(too_big))
+    if verdict == _kernel.TOO_BIG:
+        g = members[k]
         raise ValueError(
-            f"pack: a graph of {n_ops[k]} ops and {n_nodes[k]} nodes does not fit {bucket}"
-            + (f" (after others in row {rows[k]})" if at_step[k] or base[k] else "")
+            f"pack: a graph of {flat.n_ops[g]} ops and {flat.n_nodes[g]} nodes does not fit "
+            f"{bucket}" + (f" (after others in row {rows[k]})" if at_step[k] or base[k] else "")
         )
-    if n and places.max() >= GRAPHS_PER_ROW:
+    if verdict == _kernel.ROW_FULL:
         raise ValueError(f"pack: more than {GRAPHS_PER_ROW} graphs in a row")
-    input_counts = flat.n_inputs[members]
-    n_inputs = int(input_counts.sum())
     input_rows, input_cols = np.empty(n_inputs, dtype=np.int64), np.empty(n_inputs, dtype=np.int64)
     program = np.empty((batch, bucket.steps, 4), dtype=np.int32)
     values, tangents = np.empty((batch, bucket.slots)), np.empty((batch, bucket.slots))
@@ -336,15 +338,24 @@ def pack_flat(
     _kernel.scatter(
         members, rows, at_step, base, places, NOP, bucket.one, bucket.scratch,
         flat.steps, flat.step_offsets, flat.leaf_slots, flat.leaf_values, flat.leaf_offsets,
-        flat.inputs, flat.input_offsets, flat.outputs,
-        tangent(int(input_counts.max()) if n else 0),
+        flat.inputs, flat.input_offsets, flat.outputs, _tangents(widest),
         program, values, tangents, output, input_rows, input_cols,
     )  # fmt: skip
     return Tape(
         bucket, values, tangents, program, output, input_rows, input_cols,
-        tuple(input_counts.tolist()), rows, places, rows * bucket.steps + at_step,
-        rows * bucket.slots + base, n_ops,
+        tuple(input_counts.tolist()), rows, places, step_starts, slot_starts, n_ops,
     )  # fmt: skip
+
+
+_tangent_table = tangent(64)
+
+
+def _tangents(n: int) -> np.ndarray:
+    """tangent(m) for some m >= n (its first n entries are tangent(n)'s), made once."""
+    global _tangent_table
+    if n > len(_tangent_table):
+        _tangent_table = tangent(2 * n)
+    return _tangent_table
 
 
 def tapes(

@@ -74,22 +74,48 @@ def place_rows(
     return placed
 
 
+# lay_out's verdicts (with the first graph they concern).
+FITS, ROW_OUTSIDE, TOO_BIG, ROW_FULL = range(4)
+
+
 @njit(cache=True)
 def lay_out(
-    members: np.ndarray, rows: np.ndarray, ops: np.ndarray, nodes: np.ndarray, batch: int,
-    at_step: np.ndarray, base: np.ndarray, places: np.ndarray,
-) -> None:  # fmt: skip
+    members: np.ndarray, rows: np.ndarray, n_ops: np.ndarray, n_nodes: np.ndarray,
+    n_inputs: np.ndarray, batch: int, row_steps: int, row_slots: int, extra: int, most: int,
+    at_step: np.ndarray, base: np.ndarray, places: np.ndarray, step_starts: np.ndarray,
+    slot_starts: np.ndarray, ops: np.ndarray, inputs: np.ndarray,
+) -> tuple[int, int, int, int]:  # fmt: skip
     """Where each member graph goes in its row: after the graphs before it there, in member order
-    (its first step, its first slot, its place among the row's outputs)."""
+    (its first step, its first slot, its place among the row's outputs; the same in the
+    flattened arrays), with its ops and inputs. -> (verdict, the first graph it concerns, the
+    inputs in all, the most inputs of one graph); ROW_OUTSIDE is checked for all graphs first,
+    then TOO_BIG, then ROW_FULL."""
+    n = len(members)
+    for i in range(n):
+        if rows[i] < 0 or rows[i] >= batch:
+            return ROW_OUTSIDE, i, 0, 0
     steps_used = np.zeros(batch, dtype=np.int64)
     slots_used = np.zeros(batch, dtype=np.int64)
     counts = np.zeros(batch, dtype=np.int64)
-    for i in range(len(members)):
+    total, widest, full = 0, 0, -1
+    for i in range(n):
         g, row = members[i], rows[i]
         at_step[i], base[i], places[i] = steps_used[row], slots_used[row], counts[row]
-        steps_used[row] += ops[g]
-        slots_used[row] += nodes[g]
+        step_starts[i] = row * row_steps + at_step[i]
+        slot_starts[i] = row * row_slots + base[i]
+        ops[i], inputs[i] = n_ops[g], n_inputs[g]
+        steps_used[row] += n_ops[g]
+        slots_used[row] += n_nodes[g]
         counts[row] += 1
+        if steps_used[row] > row_steps or slots_used[row] + extra > row_slots:
+            return TOO_BIG, i, 0, 0
+        if counts[row] > most and full < 0:
+            full = i
+        total += n_inputs[g]
+        widest = max(widest, n_inputs[g])
+    if full >= 0:
+        return ROW_FULL, full, 0, 0
+    return FITS, -1, total, widest
 
 
 @njit(cache=True)

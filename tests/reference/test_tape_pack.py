@@ -233,3 +233,20 @@ def test_row_shapes_are_row_shape_of_the_bucket() -> None:
             )  # only the counts matter here
             shapes, which = FlatGraphs.of([compiled]).row_shapes()
             assert shapes[int(which[0])] == row_shape(bucket), (n_ops, n_nodes)
+
+
+def test_pack_says_what_does_not_fit() -> None:
+    graphs = [compile_graph(g) for g in sample_graphs(2, 40, SamplerConfig(min_ops=5, max_ops=9))]
+    with pytest.raises(ValueError, match=r"^pack: rows must lie in 0\.\.1$"):
+        pack(graphs[:2], ROW, 2, [0, 2])
+    with pytest.raises(ValueError, match=r"^pack: 3 graphs do not fit a batch of 2$"):
+        pack(graphs[:3], ROW, 2)
+    with pytest.raises(ValueError, match=r"^pack: more than 16 graphs in a row$"):
+        pack(graphs[:17], Bucket(256, 512), 1, [0] * 17)
+    wide = compile_graph(Graph((Node.input(1.0), *(Node.apply("neg", i) for i in range(40)))))
+    with pytest.raises(ValueError, match=r"^pack: a graph of 40 ops and 41 nodes does not fit "
+                       r"Bucket\(steps=64, slots=128\) \(after others in row 1\)$"):  # fmt: skip
+        pack([graphs[0], wide, wide], ROW, 2, [1, 1, 1])
+    with pytest.raises(ValueError, match=r"^pack: a graph of 40 ops and 41 nodes does not fit "
+                       r"Bucket\(steps=16, slots=32\)$"):  # fmt: skip
+        pack([graphs[0], wide], Bucket(16, 32), 2)
