@@ -130,10 +130,12 @@ def scatter(
 ) -> None:  # fmt: skip
     """Fills a tape's arrays (padding everywhere, then each member graph at its place, every slot
     moved to its base) and where its inputs went; tangents_at[j] is input j's tangent."""
-    program[:, :, 0] = nop
-    program[:, :, 1] = one
-    program[:, :, 2] = one
-    program[:, :, 3] = scratch
+    for row in range(program.shape[0]):
+        for step in range(program.shape[1]):
+            program[row, step, 0] = nop
+            program[row, step, 1] = one
+            program[row, step, 2] = one
+            program[row, step, 3] = scratch
     values[:, :] = 1.0
     tangents[:, :] = 0.0
     output[:, :] = one
