@@ -9,6 +9,8 @@ compiled kernels on disk.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -158,3 +160,94 @@ def scatter(
             input_rows[j], input_cols[j] = row, col
             j += 1
         output[row, places[i]] = outputs[g] + shift
+
+
+@njit(cache=True)
+def _reduce(values: np.ndarray, start: int, end: int, largest: bool) -> float:
+    """np.maximum (largest) or np.minimum reduced over values[start:end] (not empty): NaN if any
+    is NaN."""
+    acc = values[start]
+    nan = False
+    if largest:
+        for j in range(start, end):
+            x = values[j]
+            nan |= x != x
+            acc = x if x > acc else acc
+    else:
+        for j in range(start, end):
+            x = values[j]
+            nan |= x != x
+            acc = x if x < acc else acc
+    return math.nan if nan else acc
+
+
+@njit(cache=True)
+def _runs(
+    reduced: np.ndarray, per_row: np.ndarray, starts: np.ndarray, sizes: np.ndarray, largest: bool
+) -> None:
+    """reference.jax_ref._per_graph's min (largest=False) or max over each graph's run of the
+    flattened per_row array, as numpy's NaN-propagating ufuncs reduce: graph k's run is from
+    starts[k] to the next start of a graph with sizes > 0 (or the end); a graph with none keeps
+    what `reduced` holds."""
+    order = np.argsort(starts, kind="mergesort")
+    end = len(per_row)
+    for i in range(len(order) - 1, -1, -1):
+        k = order[i]
+        if sizes[k] <= 0:
+            continue
+        reduced[k] = _reduce(per_row, starts[k], end, largest)
+        end = starts[k]
+
+
+@njit(cache=True)
+def unpack(
+    value: np.ndarray, swept: np.ndarray, jvp: np.ndarray, kinks: np.ndarray,
+    magnitudes: np.ndarray, inside: np.ndarray, tangents: np.ndarray,
+    input_rows: np.ndarray, input_slots: np.ndarray, input_counts: np.ndarray, rows: np.ndarray,
+    places: np.ndarray, step_starts: np.ndarray, slot_starts: np.ndarray, n_ops: np.ndarray,
+    jvp_rtol: float,
+    values: np.ndarray, jvps: np.ndarray, dots: np.ndarray, scales: np.ndarray,
+    consistent: np.ndarray, kink: np.ndarray, magnitude: np.ndarray, within: np.ndarray,
+    flat_grads: np.ndarray, flat_sweeps: np.ndarray,
+) -> None:  # fmt: skip
+    """reference.jax_ref.JaxReference._run_arrays's columns from the interpreter's outputs, each
+    number as its numpy calls compute it (sums in input order, products then sums, no fused
+    multiply-add)."""
+    j = 0
+    for k in range(len(rows)):
+        row = rows[k]
+        values[k] = value[row, places[k]]
+        jvps[k] = jvp[row, places[k]]
+        dot, scale = 0.0, 0.0
+        for _ in range(input_counts[k]):
+            r, slot = input_rows[j], input_slots[j]
+            grad, sweep, t = swept[r, 0, slot], swept[r, 1, slot], tangents[r, slot]
+            flat_grads[j], flat_sweeps[j] = grad, sweep
+            dot += grad * t
+            scale += sweep * abs(t)
+            j += 1
+        dots[k], scales[k] = dot, scale
+        consistent[k] = (
+            np.isfinite(values[k]) and np.isfinite(jvps[k]) and np.isfinite(dot)
+            and abs(jvps[k] - dot) <= jvp_rtol * scale
+        )  # fmt: skip
+    kink[:] = np.inf
+    _runs(kink, kinks.reshape(-1), step_starts, n_ops, False)
+    magnitude[:] = 1.0
+    _runs(magnitude, magnitudes.reshape(-1), slot_starts, n_ops + 1, True)
+    for k in range(len(rows)):  # (max(x, 1.0) as np.maximum: NaN stays NaN)
+        if not np.isnan(magnitude[k]) and magnitude[k] < 1.0:
+            magnitude[k] = 1.0
+    flat_inside = inside.reshape(-1)
+    order = np.argsort(step_starts, kind="mergesort")
+    end = len(flat_inside)
+    for i in range(len(order) - 1, -1, -1):
+        k = order[i]
+        within[k] = True
+        if n_ops[k] <= 0:
+            continue
+        for s in range(step_starts[k], end):
+            if not flat_inside[s]:
+                within[k] = False
+                break
+        end = step_starts[k]

@@ -4,6 +4,7 @@ order. `_before_*` below is that Python code, kept verbatim as the specification
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
@@ -14,7 +15,7 @@ import pytest
 
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.reference.graph import Graph, Node
-from gradoracle.reference.jax_ref import JaxReference
+from gradoracle.reference.jax_ref import JVP_RTOL, JaxReference
 from gradoracle.reference.tape import (
     DEEP_ROW,
     EXTRA_SLOTS,
@@ -171,6 +172,48 @@ def _before_tapes(graphs: Sequence[Graph], ref: JaxReference) -> Iterator[tuple[
             yield [index for index, _ in part], tape
 
 
+def _before_per_graph(
+    reduce: np.ufunc, per_row: np.ndarray, starts: np.ndarray, sizes: np.ndarray, empty: float
+) -> np.ndarray:
+    reduced = np.full(len(starts), empty, dtype=per_row.dtype)
+    some = np.flatnonzero(sizes > 0)
+    if len(some):
+        order = some[np.argsort(starts[some], kind="stable")]
+        reduced[order] = reduce.reduceat(per_row.reshape(-1), starts[order])
+    return reduced
+
+
+def _before_columns(tape: Tape, outputs: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """JaxReference._run_arrays's columns from the interpreter's outputs, before the kernel."""
+    value, swept, jvp, kinks, magnitudes, inside = outputs
+    rows, slots = tape.input_rows, tape.input_slots
+    flat_grads = swept[rows, 0, slots]
+    tangents = tape.tangents[rows, slots]
+    n = len(tape.input_counts)
+    owner = np.repeat(np.arange(n), tape.input_counts)
+    values = value[tape.rows, tape.places]
+    jvps = jvp[tape.rows, tape.places]
+    with np.errstate(invalid="ignore", over="ignore"):
+        dots = np.bincount(owner, weights=flat_grads * tangents, minlength=n)
+        weights = swept[rows, 1, slots] * np.abs(tangents)
+        scales = np.bincount(owner, weights=weights, minlength=n)
+        consistent = (
+            np.isfinite(values)
+            & np.isfinite(jvps)
+            & np.isfinite(dots)
+            & (np.abs(jvps - dots) <= JVP_RTOL * scales)
+        )
+    flat_sweeps = swept[rows, 1, slots]
+    kink = _before_per_graph(np.minimum, kinks, tape.step_starts, tape.n_ops, math.inf)
+    magnitude = np.maximum(
+        _before_per_graph(np.maximum, magnitudes, tape.slot_starts, tape.n_ops + 1, 1.0), 1.0
+    )
+    within = _before_per_graph(np.logical_and, inside, tape.step_starts, tape.n_ops, True)
+    return (
+        values, jvps, dots, scales, consistent, kink, magnitude, within, flat_grads, flat_sweeps,
+    )  # fmt: skip
+
+
 def assert_same_tape(new: Tape, old: Tape) -> None:
     for field in fields(Tape):
         a, b = getattr(new, field.name), getattr(old, field.name)
@@ -250,3 +293,36 @@ def test_pack_says_what_does_not_fit() -> None:
     with pytest.raises(ValueError, match=r"^pack: a graph of 40 ops and 41 nodes does not fit "
                        r"Bucket\(steps=16, slots=32\)$"):  # fmt: skip
         pack([graphs[0], wide], Bucket(16, 32), 2)
+
+
+def _non_finite_graphs() -> list[Graph]:
+    """NaN and inf in values, gradients, kink distances and magnitudes; an op outside its domain;
+    a graph without steps."""
+    x, neg = Node.input(-1.0), Node.input(-2.0)
+    return [
+        Graph((x, Node.apply("log", 0), Node.apply("relu", 1))),  # NaN at a kink
+        Graph((Node.input(30.0), Node.apply("exp", 0), Node.apply("exp", 1))),  # inf
+        Graph((Node.input(800.0), Node.apply("exp", 0), Node.apply("sub", 1, 1))),  # inf - inf
+        Graph((neg, Node.const(0.0), Node.apply("div", 0, 1), Node.apply("relu", 2))),
+        Graph((Node.input(0.0), Node.apply("relu", 0), Node.apply("mul", 1, 0))),  # on the kink
+        Graph((Node.input(1e-320), Node.apply("log", 0))),  # subnormal
+        Graph((Node.input(2.5),)),  # no steps
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_the_reference_unpacks_what_it_unpacked_before(name: str, ref: JaxReference) -> None:
+    graphs = _non_finite_graphs() + sample_graphs(29, 700, CONFIGS[name]) + _non_finite_graphs()
+    flat = FlatGraphs.of([compile_graph(g) for g in graphs])
+    for _, tape in tapes(flat, ref._chunks):
+        outputs = [np.asarray(x) for x in ref._run(*tape.arrays())]
+        new, old = ref._run_arrays(tape), _before_columns(tape, outputs)
+        for a, b in zip(new, old, strict=True):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert np.array_equal(a, b, equal_nan=True)
+            same_sign = np.signbit(a[np.isfinite(a)]) == np.signbit(b[np.isfinite(b)])
+            assert same_sign.all()
+    results = ref.evaluate(_non_finite_graphs())
+    assert math.isnan(results[0].kink_distance) and math.isinf(results[1].value)
+    assert not results[3].in_domain and results[4].kink_distance == 0.0
+    assert not all(r.jvp_consistent for r in results)
