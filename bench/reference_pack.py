@@ -25,7 +25,8 @@ BATCH = 256
 WARM_UP = 5
 
 
-def worker(batches: int, seed: int) -> None:
+def worker(batches: int, seed: int, checkout: Path) -> None:
+    sys.path.insert(0, str(checkout))  # before this checkout, which _harness put first
     from gradoracle.fuzz.sampler import GraphStream
     from gradoracle.reference.jax_ref import JaxReference
 
@@ -40,7 +41,10 @@ def worker(batches: int, seed: int) -> None:
         ref.evaluate_batch(batch)
         for part, values in per_graph.items():
             values.append((ref.cpu[part] - before[part]) / BATCH * 1e6)
-    emit({part: statistics.median(values) for part, values in per_graph.items()})
+    import gradoracle
+
+    result: dict[str, object] = {p: statistics.median(v) for p, v in per_graph.items()}
+    emit(result | {"from": str(Path(gradoracle.__file__).resolve().parent.parent)})
 
 
 def run(checkout: Path, batches: int, seed: int) -> dict[str, float]:
@@ -48,12 +52,15 @@ def run(checkout: Path, batches: int, seed: int) -> dict[str, float]:
     import subprocess
 
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    command = [sys.executable, __file__, "--worker", "--batches", str(batches), "--seed", str(seed)]
+    command = [sys.executable, __file__, "--worker", "--batches", str(batches), "--seed", str(seed),
+               "--checkout", str(checkout)]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=checkout)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     result: dict[str, float] = json.loads(lines[-1])
+    if Path(str(result.pop("from"))) != checkout.resolve():
+        raise RuntimeError(f"the worker for {checkout} imported gradoracle from elsewhere")
     return result
 
 
@@ -65,11 +72,12 @@ def main() -> None:
     parser.add_argument("--against", type=Path, help="another checkout, run alternately")
     parser.add_argument("--quick", action="store_true", help="one run of 10 batches (a smoke run)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--checkout", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.batches, args.runs = 10, 1
     if args.worker:
-        worker(args.batches, args.seed)
+        worker(args.batches, args.seed, args.checkout)
         return
     checkouts = {"this": ROOT} | ({"against": args.against.resolve()} if args.against else {})
     load = os.getloadavg()

@@ -1,4 +1,5 @@
-"""Graphs compiled into padded arrays (a "tape") for the batched JAX interpreter; numpy only.
+"""Graphs compiled into padded arrays (a "tape") for the batched JAX interpreter; numpy, and numba
+for the loops over graphs (reference.tape_kernel).
 
 Layout of one graph in a bucket of `steps` op steps and `slots` buffer slots:
 - value buffer (slots,): node i lives in slot i (inputs and constants hold their values, op slots
