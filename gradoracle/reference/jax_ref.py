@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -43,22 +42,13 @@ from typing import Any, overload
 
 import numpy as np
 
+from gradoracle.reference import tape_kernel
 from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
 from gradoracle.reference.jax_cache import PerShape, loaded_count
 from gradoracle.reference.libs import JAX
 from gradoracle.reference.ops import OPS, Op
-from gradoracle.reference.tape import (
-    NOP,
-    OP_NAMES,
-    Bucket,
-    CompiledGraph,
-    Tape,
-    compile_graph,
-    pack,
-    place,
-    row_shape,
-)
+from gradoracle.reference.tape import NOP, OP_NAMES, Bucket, FlatGraphs, Tape, compile_graph, tapes
 
 # Batch sizes (rows) a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5
 # s), and a padding row costs as much as a full one, so few sizes, close together: a check's batch
@@ -82,6 +72,8 @@ ALONE_MOST = 16
 JVP_RTOL = 1e-10
 # Operands fed to the ops a step does not select: 1.0 is inside every op's domain (log, div, pow).
 SAFE_OPERAND = 1.0
+
+_unpack: Any = tape_kernel.unpack  # (a numba Dispatcher: its type hides the signature)
 
 CPU_PARTS = ("pack", "compile", "xla", "unpack")  # JaxReference.cpu's keys
 _traces = 0  # how many times the batched interpreter was traced (i.e. compiled); see trace_count
@@ -335,31 +327,15 @@ class JaxReference:
         made only when asked for, and a vectorised quick-pass test for a whole batch."""
         clock = time.process_time
         since = clock()
-        groups: dict[Bucket, list[tuple[int, CompiledGraph]]] = defaultdict(list)
-        counts, op_counts = [], []
-        for index, graph in enumerate(graphs):
-            compiled = compile_graph(graph)
-            groups[row_shape(compiled.bucket)].append((index, compiled))
-            counts.append(len(compiled.inputs))
-            op_counts.append(compiled.n_ops)
-        batch = JaxBatch(np.array(counts, dtype=np.int64), np.array(op_counts, dtype=np.int64))
-        for shape, members in groups.items():
-            rows = place([compiled for _, compiled in members], shape)
-            by_row: list[list[int]] = [[] for _ in range(max(rows) + 1)]
-            for member, row in enumerate(rows):
-                by_row[row].append(member)
-            first = 0
-            for size in self._chunks(len(by_row), shape):
-                taken = [(member, row - first) for row in range(first, first + size)
-                         if row < len(by_row) for member in by_row[row]]  # fmt: skip
-                first += size
-                part = [members[member] for member, _ in taken]
-                tape = pack([c for _, c in part], shape, size, [row for _, row in taken])
-                indices = np.fromiter((index for index, _ in part), dtype=np.int64, count=len(part))
-                self.cpu["pack"] += clock() - since
-                columns = self._run_arrays(tape)
-                since = clock()
-                batch.put(indices, *columns)
+        flat = FlatGraphs.of([compile_graph(graph) for graph in graphs])
+        batch = JaxBatch(flat.n_inputs, flat.n_ops)
+        for indices, tape in tapes(flat, self._chunks):
+            self.cpu["pack"] += clock() - since
+            columns = self._run_arrays(tape)
+            since = clock()
+            batch.put(indices, *columns)
+            self.cpu["unpack"] += clock() - since
+            since = clock()
         batch.finish()
         self.cpu["unpack"] += clock() - since
         return batch
@@ -391,54 +367,28 @@ class JaxReference:
         outputs = [np.asarray(x) for x in self._run(*tape.arrays())]
         ran = clock()
         self.cpu["compile" if trace_count() != traces else "xla"] += ran - start
-        value, swept, jvp, kinks, magnitudes, inside = outputs
-        rows, slots = tape.input_rows, tape.input_slots
-        flat_grads = swept[rows, 0, slots]
-        tangents = tape.tangents[rows, slots]
-        n = len(tape.input_counts)
-        owner = np.repeat(np.arange(n), tape.input_counts)  # each input's graph
-        values = value[tape.rows, tape.places]
-        jvps = jvp[tape.rows, tape.places]
-        with np.errstate(invalid="ignore", over="ignore"):  # (gradients of 1e308 overflow here)
-            dots = np.bincount(owner, weights=flat_grads * tangents, minlength=n)
-            weights = swept[rows, 1, slots] * np.abs(tangents)
-            scales = np.bincount(owner, weights=weights, minlength=n)
-            consistent = (
-                np.isfinite(values)
-                & np.isfinite(jvps)
-                & np.isfinite(dots)
-                & (np.abs(jvps - dots) <= JVP_RTOL * scales)
-            )
-        flat_sweeps = swept[rows, 1, slots]
-        # Per graph: the smallest kink distance over its steps, the largest |value| over its slots
-        # (at least 1: unused slots hold 1.0), all its steps inside their domains.
-        kink = _per_graph(np.minimum, kinks, tape.step_starts, tape.n_ops, math.inf)
-        magnitude = np.maximum(
-            _per_graph(np.maximum, magnitudes, tape.slot_starts, tape.n_ops + 1, 1.0), 1.0
-        )
-        within = _per_graph(np.logical_and, inside, tape.step_starts, tape.n_ops, True)
+        n, n_inputs = len(tape.rows), len(tape.input_rows)
+        per_graph = [np.empty(n) for _ in range(4)]
+        consistent = np.empty(n, dtype=bool)
+        kink, magnitude, within = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
+        flat_grads, flat_sweeps = np.empty(n_inputs), np.empty(n_inputs)
+        # Per graph: its value, jvp, dot(grads, tangent) and that sum without cancellation, the
+        # two modes' agreement; the smallest kink distance over its steps, the largest |value|
+        # over its slots (at least 1: unused slots hold 1.0), all its steps inside their domains
+        # (each reduced over the graph's run of the flattened rows: what lies between graphs is
+        # padding, neutral: NOP steps have no kink and are inside).
+        _unpack(
+            *outputs, tape.tangents, tape.input_rows, tape.input_slots,
+            np.asarray(tape.input_counts, dtype=np.int64), tape.rows, tape.places,
+            tape.step_starts, tape.slot_starts, tape.n_ops, JVP_RTOL,
+            *per_graph, consistent, kink, magnitude, within, flat_grads, flat_sweeps,
+        )  # fmt: skip
         self.cpu["unpack"] += clock() - ran
+        values, jvps, dots, scales = per_graph
         return (
             values, jvps, dots, scales, consistent, kink, magnitude, within,
             flat_grads, flat_sweeps,
         )  # fmt: skip
-
-
-def _per_graph(
-    reduce: np.ufunc, per_row: np.ndarray, starts: np.ndarray, sizes: np.ndarray, empty: Any
-) -> np.ndarray:
-    """`reduce` over each graph's run of the flattened per-row array: graph k's run begins at
-    starts[k] and ends where the next graph's begins (what lies between is padding, neutral for
-    `reduce`: NOP steps have no kink and are inside, unused slots hold 1.0). `empty` where
-    sizes[k] is 0."""
-    reduced = np.full(len(starts), empty, dtype=per_row.dtype)
-    # Graphs with steps only, by ascending start: a graph with none may begin where the array
-    # ends (a full last row), which reduceat refuses, and takes no part in anyone's run.
-    some = np.flatnonzero(sizes > 0)
-    if len(some):
-        order = some[np.argsort(starts[some], kind="stable")]
-        reduced[order] = reduce.reduceat(per_row.reshape(-1), starts[order])
-    return reduced
 
 
 class JaxBatch(Sequence[JaxResult]):

@@ -1,4 +1,5 @@
-"""Graphs compiled into padded arrays (a "tape") for the batched JAX interpreter; numpy only.
+"""Graphs compiled into padded arrays (a "tape") for the batched JAX interpreter; numpy, and numba
+for the loops over graphs (reference.tape_kernel).
 
 Layout of one graph in a bucket of `steps` op steps and `slots` buffer slots:
 - value buffer (slots,): node i lives in slot i (inputs and constants hold their values, op slots
@@ -15,7 +16,7 @@ interpreter; a batch is padded with inert all-NOP graphs to a fixed batch size f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
@@ -23,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gradoracle.reference import tape_kernel as _kernel
 from gradoracle.reference.graph import OP_NAMES, FlatGraph, Graph, Number
 
 OPCODES: dict[str, int] = {name: code for code, name in enumerate(OP_NAMES)}
@@ -201,11 +203,79 @@ class Tape:
         return (self.values, self.tangents, self.program, self.output)
 
 
-def _positions(counts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Items grouped by row, counts[row] items each: every item's row and its index in the row."""
-    rows = np.repeat(np.arange(len(counts)), counts)
-    starts = np.cumsum(counts) - np.asarray(counts, dtype=np.int64)
-    return rows, np.arange(len(rows)) - np.repeat(starts, counts)
+class FlatGraphs(NamedTuple):
+    """Compiled graphs' lists concatenated, graph k's part of each at its offsets [k]:[k + 1]
+    (made once per batch: per-graph numpy calls would cost more than the interpreter itself)."""
+
+    n_ops: np.ndarray
+    n_nodes: np.ndarray
+    n_inputs: np.ndarray
+    outputs: np.ndarray
+    steps: np.ndarray  # int64, 4 per op: opcode, left, right, dest
+    step_offsets: np.ndarray
+    leaf_slots: np.ndarray
+    leaf_values: np.ndarray  # float64 (an int leaf as its float)
+    leaf_offsets: np.ndarray
+    inputs: np.ndarray
+    input_offsets: np.ndarray
+
+    @classmethod
+    def of(cls, graphs: Sequence[CompiledGraph]) -> FlatGraphs:
+        n = len(graphs)
+        if not n:
+            empty = np.zeros(0, dtype=np.int64)
+            start = np.zeros(1, dtype=np.int64)
+            return cls(empty, empty, empty, empty, empty, start, empty, np.zeros(0), start, empty,
+                       start)  # fmt: skip
+        steps, leaf_slots, leaf_values, inputs, outputs, n_nodes, _ = zip(*graphs, strict=True)
+        step_offsets = _offsets(steps, n)
+        leaf_offsets = _offsets(leaf_slots, n)
+        input_offsets = _offsets(inputs, n)
+        return cls(
+            np.diff(step_offsets) >> 2,
+            np.array(n_nodes, dtype=np.int64),
+            np.diff(input_offsets),
+            np.array(outputs, dtype=np.int64),
+            np.fromiter(chain.from_iterable(steps), np.int64, int(step_offsets[-1])),
+            step_offsets,
+            np.fromiter(chain.from_iterable(leaf_slots), np.int64, int(leaf_offsets[-1])),
+            np.fromiter(chain.from_iterable(leaf_values), np.float64, int(leaf_offsets[-1])),
+            leaf_offsets,
+            np.fromiter(chain.from_iterable(inputs), np.int64, int(input_offsets[-1])),
+            input_offsets,
+        )
+
+    def row_shapes(self) -> tuple[list[Bucket], np.ndarray]:
+        """The row shapes the graphs run in (`row_shape` of their buckets), in order of first
+        appearance, and each graph's index among them."""
+        # A graph's bucket fits a row shape of ROW's form (a power of two of steps, twice as many
+        # slots) exactly when its ops and nodes do: see bucket_of.
+        which = np.where(
+            (self.n_ops <= ROW.steps) & (self.n_nodes + EXTRA_SLOTS <= ROW.slots),
+            0,
+            np.where(
+                (self.n_ops <= DEEP_ROW.steps) & (self.n_nodes + EXTRA_SLOTS <= DEEP_ROW.slots),
+                1,
+                2,
+            ),
+        )
+        shapes = [ROW, DEEP_ROW]
+        for k in np.flatnonzero(which == 2).tolist():  # bigger than any row: their own buckets
+            shape = row_shape(bucket_of(int(self.n_ops[k]), int(self.n_nodes[k])))
+            if shape not in shapes:
+                shapes.append(shape)
+            which[k] = shapes.index(shape)
+        used, first = np.unique(which, return_index=True)
+        order = used[np.argsort(first)]
+        renumber = np.empty(len(shapes), dtype=np.int64)
+        renumber[order] = np.arange(len(order))
+        return [shapes[i] for i in order.tolist()], renumber[which]
+
+
+def _offsets(lists: Sequence[Sequence[object]], n: int) -> np.ndarray:
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, lists), np.int64, n), out=offsets[1:])
+    return offsets
 
 
 def place(graphs: Sequence[CompiledGraph], bucket: Bucket) -> list[int]:
@@ -213,44 +283,15 @@ def place(graphs: Sequence[CompiledGraph], bucket: Bucket) -> list[int]:
     and outputs fit: largest graphs first, each into the open row it leaves the fewest free steps
     in (best fit decreasing: rows come out ~99 % full of real steps for sampled graphs in ROW).
     Rows are numbered from 0, all used."""
+    flat = FlatGraphs.of(graphs)
+    return place_flat(flat.n_ops, flat.n_nodes, bucket).tolist()
+
+
+def place_flat(n_ops: np.ndarray, n_nodes: np.ndarray, bucket: Bucket) -> np.ndarray:
+    """`place` for graphs given by their op and node counts."""
+    order = np.argsort(-n_ops, kind="stable")  # largest first, ties in graph order
     room = bucket.slots - EXTRA_SLOTS
-    ops = [g.n_ops for g in graphs]
-    nodes = [g.n_nodes for g in graphs]
-    steps_used: list[int] = []  # per row
-    slots_used: list[int] = []
-    counts: list[int] = []
-    by_free: list[list[int]] = [[] for _ in range(bucket.steps + 1)]  # open rows by free steps
-    levels = 0  # bit f set: by_free[f] is not empty
-    placed = [0] * len(graphs)
-    for k in sorted(range(len(graphs)), key=ops.__getitem__, reverse=True):
-        need, size = ops[k], nodes[k]
-        row = -1
-        candidates = levels >> need
-        while candidates and row < 0:
-            lowest = candidates & -candidates
-            free = need + lowest.bit_length() - 1
-            rows = by_free[free]
-            for i in range(len(rows) - 1, -1, -1):
-                if slots_used[rows[i]] + size <= room:
-                    row = rows.pop(i)
-                    break
-            if not rows:
-                levels &= ~(1 << free)
-            candidates ^= lowest
-        if row < 0:
-            row = len(counts)
-            steps_used.append(0)
-            slots_used.append(0)
-            counts.append(0)
-        steps_used[row] += need
-        slots_used[row] += size
-        counts[row] += 1
-        placed[k] = row
-        if counts[row] < GRAPHS_PER_ROW and slots_used[row] < room:
-            free = bucket.steps - steps_used[row]
-            by_free[free].append(row)
-            levels |= 1 << free
-    return placed
+    return _kernel.place_rows(order, n_ops, n_nodes, bucket.steps, room, GRAPHS_PER_ROW)
 
 
 def pack(
@@ -258,83 +299,81 @@ def pack(
 ) -> Tape:
     """Pad compiled graphs (each fitting `bucket`) into a tape of `batch` rows: graph k in row
     rows[k] (default: row k), after the graphs before it in that row, steps and slots alike.
-
-    numpy scatters the concatenated lists into the padded arrays in one call per array (per-graph
-    numpy calls would cost more than the interpreter itself). Padding rows and steps are inert.
-    """
+    Padding rows and steps are inert."""
     n = len(graphs)
     if rows is None and n > batch:
         raise ValueError(f"pack: {n} graphs do not fit a batch of {batch}")
-    steps, slots = bucket.steps, bucket.slots
     graph_rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-    n_ops = np.fromiter((g.n_ops for g in graphs), dtype=np.int64, count=n)
-    n_nodes = np.fromiter((g.n_nodes for g in graphs), dtype=np.int64, count=n)
-    if n and (graph_rows.min() < 0 or graph_rows.max() >= batch):
+    return pack_flat(FlatGraphs.of(graphs), np.arange(n), graph_rows, bucket, batch)
+
+
+def pack_flat(
+    flat: FlatGraphs, members: np.ndarray, rows: np.ndarray, bucket: Bucket, batch: int
+) -> Tape:
+    """`pack` of the graphs flat[members], member i in row rows[i]."""
+    n = len(members)
+    at_step, base, places, step_starts, slot_starts, n_ops, input_counts = (
+        np.empty(n, dtype=np.int64) for _ in range(7)
+    )
+    verdict, k, n_inputs, widest = _kernel.lay_out(
+        members, rows, flat.n_ops, flat.n_nodes, flat.n_inputs, batch, bucket.steps,
+        bucket.slots, EXTRA_SLOTS, GRAPHS_PER_ROW,
+        at_step, base, places, step_starts, slot_starts, n_ops, input_counts,
+    )  # fmt: skip
+    if verdict == _kernel.ROW_OUTSIDE:
         raise ValueError(f"pack: rows must lie in 0..{batch - 1}")
-    # Where each graph begins in its row: after the graphs before it there (a cumulative sum
-    # within each row, in graph order).
-    order = np.argsort(graph_rows, kind="stable")
-    ops_before, nodes_before = _within_rows(graph_rows[order], n_ops[order], n_nodes[order])
-    at_step, base = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-    at_step[order], base[order] = ops_before, nodes_before
-    places = np.empty(n, dtype=np.int64)
-    places[order] = _positions(np.bincount(graph_rows, minlength=batch).tolist())[1]
-    too_big = (at_step + n_ops > steps) | (base + n_nodes + EXTRA_SLOTS > slots)
-    if too_big.any():
-        k = int(np.argmax(too_big))
+    if verdict == _kernel.TOO_BIG:
+        g = members[k]
         raise ValueError(
-            f"pack: a graph of {n_ops[k]} ops and {n_nodes[k]} nodes does not fit {bucket}"
-            + (f" (after others in row {graph_rows[k]})" if at_step[k] or base[k] else "")
+            f"pack: a graph of {flat.n_ops[g]} ops and {flat.n_nodes[g]} nodes does not fit "
+            f"{bucket}" + (f" (after others in row {rows[k]})" if at_step[k] or base[k] else "")
         )
-    if n and places.max() >= GRAPHS_PER_ROW:
+    if verdict == _kernel.ROW_FULL:
         raise ValueError(f"pack: more than {GRAPHS_PER_ROW} graphs in a row")
-    step_starts, slot_starts = graph_rows * steps + at_step, graph_rows * slots + base
-
-    program = np.empty((batch, steps, 4), dtype=np.int32)
-    program[:, :] = (NOP, bucket.one, bucket.one, bucket.scratch)
-    owner, within = _positions(n_ops.tolist())  # per step: its graph, its index there
-    flat = np.fromiter(chain.from_iterable(g.steps for g in graphs), np.int64, 4 * int(n_ops.sum()))
-    placed = flat.reshape(-1, 4)
-    placed[:, 1:] += base[owner, None]  # every slot of a graph moves to its base
-    program.reshape(-1, 4)[step_starts[owner] + within] = placed
-
-    values = np.ones((batch, slots))
-    leaf_counts = [len(g.leaf_slots) for g in graphs]
-    leaf_owner, _ = _positions(leaf_counts)
-    leaf_slots = np.fromiter(
-        chain.from_iterable(g.leaf_slots for g in graphs), np.int64, sum(leaf_counts)
-    )
-    leaf_values = list(chain.from_iterable(g.leaf_values for g in graphs))
-    values.reshape(-1)[slot_starts[leaf_owner] + leaf_slots] = leaf_values  # ints: their floats
-    input_counts = tuple(len(g.inputs) for g in graphs)
-    input_owner, positions = _positions(input_counts)
-    input_slots = np.fromiter(
-        chain.from_iterable(g.inputs for g in graphs), np.int64, sum(input_counts)
-    )
-    input_rows = graph_rows[input_owner]
-    input_cols = base[input_owner] + input_slots
-    tangents = np.zeros((batch, slots))
-    tangents[input_rows, input_cols] = tangent_at(positions)
-
+    input_rows, input_cols = np.empty(n_inputs, dtype=np.int64), np.empty(n_inputs, dtype=np.int64)
+    program = np.empty((batch, bucket.steps, 4), dtype=np.int32)
+    values, tangents = np.empty((batch, bucket.slots)), np.empty((batch, bucket.slots))
     # Always GRAPHS_PER_ROW places, so that the shape (and the compiled interpreter) is the
     # bucket's and the batch's alone.
-    output = np.full((batch, GRAPHS_PER_ROW), bucket.one, dtype=np.int32)
-    outputs = np.fromiter((g.output for g in graphs), dtype=np.int64, count=n)
-    output[graph_rows, places] = base + outputs
+    output = np.empty((batch, GRAPHS_PER_ROW), dtype=np.int32)
+    _kernel.scatter(
+        members, rows, at_step, base, places, NOP, bucket.one, bucket.scratch,
+        flat.steps, flat.step_offsets, flat.leaf_slots, flat.leaf_values, flat.leaf_offsets,
+        flat.inputs, flat.input_offsets, flat.outputs, _tangents(widest),
+        program, values, tangents, output, input_rows, input_cols,
+    )  # fmt: skip
     return Tape(
-        bucket, values, tangents, program, output, input_rows, input_cols, input_counts,
-        graph_rows, places, step_starts, slot_starts, n_ops,
+        bucket, values, tangents, program, output, input_rows, input_cols,
+        tuple(input_counts.tolist()), rows, places, step_starts, slot_starts, n_ops,
     )  # fmt: skip
 
 
-def _within_rows(
-    rows: np.ndarray, ops: np.ndarray, nodes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """For graphs sorted by row: the ops and nodes of the graphs before each in its row."""
-    ops_before = np.cumsum(ops) - ops
-    nodes_before = np.cumsum(nodes) - nodes
-    first = np.ones(len(rows), dtype=bool)
-    first[1:] = rows[1:] != rows[:-1]
-    starts = np.flatnonzero(first)
-    group = np.cumsum(first) - 1
-    return ops_before - ops_before[starts][group], nodes_before - nodes_before[starts][group]
+_tangent_table = tangent(64)
+
+
+def _tangents(n: int) -> np.ndarray:
+    """tangent(m) for some m >= n (its first n entries are tangent(n)'s), made once."""
+    global _tangent_table
+    if n > len(_tangent_table):
+        _tangent_table = tangent(2 * n)
+    return _tangent_table
+
+
+def tapes(
+    flat: FlatGraphs, chunks: Callable[[int, Bucket], list[int]]
+) -> Iterator[tuple[np.ndarray, Tape]]:
+    """The graphs as tapes, grouped by row shape (in order of first appearance) and placed
+    several to a row (`place`), with the indices of the graphs each tape holds in its order: a
+    shape's rows are cut into tapes of chunks(rows, shape) rows each, a tape's graphs ordered by
+    row, then by index."""
+    shapes, which = flat.row_shapes()
+    for number, shape in enumerate(shapes):
+        members = np.flatnonzero(which == number) if len(shapes) > 1 else np.arange(len(which))
+        rows = place_flat(flat.n_ops[members], flat.n_nodes[members], shape)
+        order = np.argsort(rows, kind="stable")
+        members, rows = members[order], rows[order]
+        first = 0
+        for size in chunks(int(rows[-1]) + 1, shape):
+            lo, hi = np.searchsorted(rows, (first, first + size))
+            yield members[lo:hi], pack_flat(flat, members[lo:hi], rows[lo:hi] - first, shape, size)
+            first += size
