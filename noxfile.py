@@ -110,6 +110,7 @@ BENCHMARKS = [
     "bench/chain_backward.py",  # ... deep chains
     "bench/sampler_speed.py",  # the campaign sampler vs hypothesis draws
     "bench/reference_speed.py",  # JAX reference time per graph vs the engine's own
+    "bench/reference_pack.py",  # the JAX reference's host side: packing and unpacking per graph
     "bench/isolation_overhead.py",  # the worker process vs in-process
     "bench/validation.py",  # 10^5 random graphs on the engine: zero false findings
     "bench/campaign_split.py",  # where a campaign's CPU goes, engine and micrograd
