@@ -28,7 +28,7 @@ from gradoracle.fuzz.sampler_kernel import (
 )
 from gradoracle.reference.compare import EPS, FORWARD_ULPS_PER_OP, PROBE, SCALE_FLOOR, TINY
 from gradoracle.reference.ops import OPS
-from gradoracle.reference.tape import compile_graph
+from gradoracle.reference.tape import FlatGraphs, compile_graph
 
 ARITY = np.array([op.arity for op in OPS.values()], dtype=np.int64)
 
@@ -228,16 +228,14 @@ def gradients(graph: Any) -> tuple[float, tuple[float, ...]] | None:
     them, compiled (the battery's chains of 10^3 steps in 0.5 ms instead of 3), or None where
     the kernel does not evaluate it (an operand outside a domain, a number not finite): then ask
     float_gradients, which says what went wrong."""
-    c = compile_graph(graph)
     try:
-        leaves = np.array([float(x) for x in c.leaf_values], dtype=np.float64)
-    except OverflowError:
+        flat = FlatGraphs.of([compile_graph(graph)])
+    except OverflowError:  # an int leaf past float64
         return None
-    inputs = np.array(c.inputs, dtype=np.int64)
     evaluated, values, _, _, adjoint, _, _ = evaluate(
-        np.array(c.steps, dtype=np.int64), np.array(c.leaf_slots, dtype=np.int64), leaves,
-        inputs, c.output, c.n_nodes, ARITY,
+        flat.steps, flat.leaf_slots, flat.leaf_values, flat.inputs, int(flat.outputs[0]),
+        int(flat.n_nodes[0]), ARITY,
     )  # fmt: skip
     if not evaluated:
         return None
-    return float(values[c.output]), tuple(adjoint[inputs].tolist())
+    return float(values[flat.outputs[0]]), tuple(adjoint[flat.inputs].tolist())

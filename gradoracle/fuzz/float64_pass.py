@@ -43,7 +43,7 @@ from gradoracle.reference.compare import (
     Verdict,
     sweep_budget,
 )
-from gradoracle.reference.tape import CompiledGraph, compile_graph
+from gradoracle.reference.tape import CompiledGraph, FlatGraphs, compile_graph
 
 
 @njit(cache=True, error_model="numpy")
@@ -136,12 +136,6 @@ def _accept_all(
     return accepted
 
 
-def _starts(lengths: Sequence[int]) -> np.ndarray:
-    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    return starts
-
-
 def accept(
     graphs: Sequence[Any], outcomes: Sequence[tuple[Any, Any] | None], refs: Sequence[Any]
 ) -> list[Verdict | None]:
@@ -169,27 +163,18 @@ def accept(
         jax_sweeps.append(math.inf)  # (the value has no sweep)
         jax_sweeps += ref.sweeps if len(ref.sweeps) == n else [math.inf] * n
     try:
-        leaves = [float(x) for c in compiled for x in c.leaf_values]  # (an int past float64)
-    except OverflowError:
+        flat = FlatGraphs.of(compiled)
+    except OverflowError:  # an int leaf past float64
         return [None] * len(graphs)
-    got = np.array(impl, dtype=np.float64)
     arrays = (
-        np.fromiter((x for c in compiled for x in c.steps), np.int64),
-        _starts([len(c.steps) for c in compiled]),
-        np.fromiter((x for c in compiled for x in c.leaf_slots), np.int64),
-        np.array(leaves, dtype=np.float64),
-        _starts([len(c.leaf_slots) for c in compiled]),
-        np.fromiter((x for c in compiled for x in c.inputs), np.int64),
-        _starts([len(c.inputs) for c in compiled]),
-        np.array([c.output for c in compiled], dtype=np.int64),
-        np.array([c.n_nodes for c in compiled], dtype=np.int64),
-        ARITY,
-        got,
+        flat.steps, flat.step_offsets, flat.leaf_slots, flat.leaf_values, flat.leaf_offsets,
+        flat.inputs, flat.input_offsets, flat.outputs, flat.n_nodes, ARITY,
+        np.array(impl, dtype=np.float64),
         np.array(jax, dtype=np.float64),
         np.array(jax_sweeps, dtype=np.float64),
-        np.array([sweep_budget(c.n_ops) for c in compiled], dtype=np.float64),
+        sweep_budget(flat.n_ops.astype(np.float64)),
         QUICK_RTOL,
-    )
+    )  # fmt: skip
     try:
         accepted = _accept_all(*arrays)
     except Exception:  # a corner the kernel gets wrong must not stop a campaign: compare() judges

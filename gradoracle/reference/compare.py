@@ -811,6 +811,7 @@ class _Judge:
                 self.set_aside(k, "the exact answer did not converge", names[k])
             return
         budget = ULPS_PER_OP * EPS * (self.graph.n_ops + 1)
+        numbers = self.here_numbers()
         for k, t in enumerate(exact.rounded()):
             if self.status[k] is not None:
                 continue
@@ -824,7 +825,6 @@ class _Judge:
                 else:
                     self.fail(k, f"{names[k]}.grad is None where the gradient is {t!r}")
             else:
-                numbers = self.here_numbers()
                 here = numbers[k][0] if numbers else None
                 # (where JAX's number is not finite, the rounding budget alone, as before)
                 best = float64_error(t, j, here) if k not in self.exact_only else 0.0
