@@ -286,7 +286,8 @@ def _attack(
             batch = stream.take(want - len(graphs))
             if partly:
                 batch = [g for g in batch if spellings_of(g) <= offered]
-            graphs += batch
+            # (the sampled list itself when it is all: it carries its arrays to the reference)
+            graphs = graphs + batch if graphs else batch
             if len(graphs) >= want:
                 break
         sampled += len(graphs)

@@ -50,7 +50,14 @@ from gradoracle.reference.ops import (
     Region,
     Span,
 )
-from gradoracle.reference.tape import OPCODES, Bucket, CompiledGraph, bucket_of
+from gradoracle.reference.tape import (
+    OPCODES,
+    Bucket,
+    CompiledGraph,
+    FlatGraphs,
+    GraphsWithFlat,
+    bucket_of,
+)
 
 __all__ = [
     "ATTEMPTS", "FOLD_OPS", "KINK_DISTANCE", "MAGNITUDE_LIMIT", "UNDERFLOW_LIMIT", "GraphStream",
@@ -292,12 +299,17 @@ class GraphStream:
         return counts
 
     def take(self, count: int) -> list[Graph]:
+        """The next `count` graphs, as a list that carries their flat arrays for the reference
+        (reference.tape.GraphsWithFlat)."""
         graphs: list[Graph] = []
+        flats: list[FlatGraphs] = []
         while len(graphs) < count:
-            graphs += self._chunk(min(CHUNK, count - len(graphs)))
-        return graphs
+            chunk, flat = self._chunk(min(CHUNK, count - len(graphs)))
+            graphs += chunk
+            flats.append(flat)
+        return GraphsWithFlat(graphs, FlatGraphs.concatenate(flats))
 
-    def _chunk(self, count: int) -> list[Graph]:
+    def _chunk(self, count: int) -> tuple[list[Graph], FlatGraphs]:
         plan = _plan(self.config)
         steps_most, leaves_most, inputs_most = plan.most
         steps = np.empty(count * steps_most, dtype=np.int64)
@@ -310,7 +322,39 @@ class GraphStream:
             self._state, count, *plan.args, steps, leaf_slots, leaf_values, leaf_ints, inputs,
             layout, self._region_counts,
         )  # fmt: skip
-        return _graphs(steps, leaf_slots, leaf_values, leaf_ints, inputs, layout)
+        arrays = (steps, leaf_slots, leaf_values, leaf_ints, inputs, layout)
+        return _graphs(*arrays), _flat(*arrays)
+
+
+def _flat(
+    steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
+    inputs: np.ndarray, layout: np.ndarray,
+) -> FlatGraphs:  # fmt: skip
+    """The kernel's flat output as the FlatGraphs that FlatGraphs.of gives for its graphs (the
+    kernel writes graph after graph: each one's first step, leaf and input is where the one before
+    it ended). Copies: the buffers are sized for the largest graphs the config allows."""
+    (step_starts, step_ends, leaf_starts, leaf_ends, input_starts, input_ends, outputs,
+     n_nodes) = layout[:8]  # fmt: skip
+    n_steps, n_leaves, n_inputs = (int(ends[-1]) if len(ends) else 0
+                                   for ends in (step_ends, leaf_ends, input_ends))  # fmt: skip
+    values = leaf_values[:n_leaves].copy()
+    # An int leaf reaches FlatGraphs.of as a Python int, which becomes float(int(x)): x itself,
+    # but for -0.0, which becomes 0.0 (as x + 0.0 does).
+    ints = leaf_ints[:n_leaves] != 0
+    values[ints] += 0.0
+    return FlatGraphs(
+        (step_ends - step_starts) >> 2,
+        n_nodes.copy(),
+        input_ends - input_starts,
+        outputs.copy(),
+        steps[:n_steps].copy(),
+        np.append(step_starts, n_steps),
+        leaf_slots[:n_leaves].copy(),
+        values,
+        np.append(leaf_starts, n_leaves),
+        inputs[:n_inputs].copy(),
+        np.append(input_starts, n_inputs),
+    )
 
 
 def _graphs(

@@ -48,7 +48,7 @@ from gradoracle.reference.graph import Graph
 from gradoracle.reference.jax_cache import PerShape, loaded_count
 from gradoracle.reference.libs import JAX
 from gradoracle.reference.ops import OPS, Op
-from gradoracle.reference.tape import NOP, OP_NAMES, Bucket, FlatGraphs, Tape, compile_graph, tapes
+from gradoracle.reference.tape import NOP, OP_NAMES, Bucket, Tape, flat_graphs, tapes
 
 # Batch sizes (rows) a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5
 # s), and a padding row costs as much as a full one, so few sizes, close together: a check's batch
@@ -327,7 +327,7 @@ class JaxReference:
         made only when asked for, and a vectorised quick-pass test for a whole batch."""
         clock = time.process_time
         since = clock()
-        flat = FlatGraphs.of([compile_graph(graph) for graph in graphs])
+        flat = flat_graphs(graphs)  # (a sampled batch carries it)
         batch = JaxBatch(flat.n_inputs, flat.n_ops)
         for indices, tape in tapes(flat, self._chunks):
             self.cpu["pack"] += clock() - since

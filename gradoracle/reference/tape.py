@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
+from operator import is_
 from typing import NamedTuple
 
 import numpy as np
@@ -245,6 +246,22 @@ class FlatGraphs(NamedTuple):
             input_offsets,
         )
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[FlatGraphs]) -> FlatGraphs:
+        """The graphs of all parts, in order: what `of` gives for their graphs together."""
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls.of([])
+        joined = [np.concatenate(column) for column in zip(*parts, strict=True)]
+        for field, counted in (("step_offsets", "steps"), ("leaf_offsets", "leaf_values"),
+                               ("input_offsets", "inputs")):  # fmt: skip
+            starts = np.cumsum([0] + [len(getattr(part, counted)) for part in parts[:-1]])
+            shifted = [getattr(part, field)[:-1] + start for part, start in zip(parts, starts)]
+            total = sum(len(getattr(part, counted)) for part in parts)
+            joined[cls._fields.index(field)] = np.concatenate([*shifted, [total]])
+        return cls(*joined)
+
     def row_shapes(self) -> tuple[list[Bucket], np.ndarray]:
         """The row shapes the graphs run in (`row_shape` of their buckets), in order of first
         appearance, and each graph's index among them."""
@@ -270,6 +287,38 @@ class FlatGraphs(NamedTuple):
         renumber = np.empty(len(shapes), dtype=np.int64)
         renumber[order] = np.arange(len(order))
         return [shapes[i] for i in order.tolist()], renumber[which]
+
+
+class GraphsWithFlat(list[Graph]):
+    """A list of graphs that keeps their FlatGraphs (what `FlatGraphs.of` gives for their
+    compiled lists), made by whoever had the arrays already (the sampler draws into them): the
+    reference packs from those instead of reading every graph's lists back. They count for as
+    long as the list holds exactly the graphs it was made with (`flat_graphs` checks); a slice,
+    a copy by list() or a concatenation is a plain list."""
+
+    __slots__ = ("_flat", "_members")
+
+    def __init__(self, graphs: Sequence[Graph], flat: FlatGraphs) -> None:
+        super().__init__(graphs)
+        if len(flat.n_ops) != len(self):
+            raise ValueError(f"{len(self)} graphs, but flat arrays of {len(flat.n_ops)}")
+        self._flat = flat
+        self._members = tuple(self)
+
+    def carried_flat(self) -> FlatGraphs | None:
+        """The FlatGraphs made with the list, if it still holds exactly those graphs."""
+        members = self._members
+        if len(members) == len(self) and all(map(is_, members, self)):
+            return self._flat
+        return None
+
+
+def flat_graphs(graphs: Sequence[Graph]) -> FlatGraphs:
+    """FlatGraphs.of the graphs' compiled lists, or the FlatGraphs they carry (GraphsWithFlat)."""
+    carried = graphs.carried_flat() if isinstance(graphs, GraphsWithFlat) else None
+    if carried is not None:
+        return carried
+    return FlatGraphs.of([compile_graph(graph) for graph in graphs])
 
 
 def _offsets(lists: Sequence[Sequence[object]], n: int) -> np.ndarray:
