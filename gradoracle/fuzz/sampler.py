@@ -9,10 +9,13 @@ moderate and away from kinks, so almost every graph is comparable against the re
 Speed matters: a campaign must spend most of its CPU inside the implementation under test, and a
 pure-Python sampler cost about as much per op as our engine does. `op_result` is the definition of
 "fits"; the drawing loop is compiled with numba (fuzz.sampler_kernel, which writes the same checks
-out for it) and writes each graph as the flat lists of its tape (`reference.tape.CompiledGraph`),
-which the JAX reference and the worker's wire format take as they are. Graphs are valid by
-construction and their nodes are only made when asked for (`Graph.from_compiled`); the tests check
-that `Graph(nodes)` validates them to the same graph.
+out for it) and writes a batch of graphs as flat arrays. `take` returns the graphs as a list that
+carries those arrays (`reference.tape.GraphsWithFlat`: what `FlatGraphs.of` would read back from
+the graphs, bit for bit), from which the JAX reference packs its tapes. Each graph's own flat
+lists (`reference.tape.CompiledGraph`, which the worker's wire format takes as they are) are made
+for a whole chunk when one of its graphs is first asked for (`Graph.compiled_later`), and its
+nodes only when asked for; graphs are valid by construction, and the tests check that
+`Graph(nodes)` validates them to the same graph.
 
 Regions where bugs live (reference.ops.Region, per op; reference.ops.DEEP_GRAPHS): with each
 region's weight an op is drawn there instead (its operands from the region's spans: an existing
@@ -29,15 +32,18 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import call
 from typing import Any
 
 import numpy as np
 
 from gradoracle.fuzz import sampler_kernel as kernel
 from gradoracle.fuzz.sampler_kernel import ATTEMPTS, KINK_DISTANCE, MAGNITUDE_LIMIT, UNDERFLOW_LIMIT
-from gradoracle.reference.graph import Graph
+from gradoracle.reference.graph import COMPILED, LATER, Graph
 from gradoracle.reference.libs import FLOAT
 from gradoracle.reference.ops import (
     DEEP_GRAPHS,
@@ -57,6 +63,7 @@ from gradoracle.reference.tape import (
     FlatGraphs,
     GraphsWithFlat,
     bucket_of,
+    graph_columns,
 )
 
 __all__ = [
@@ -69,6 +76,7 @@ __all__ = [
 FOLD_OPS = ("add", "sub", "mul")
 CHUNK = 256  # graphs drawn per call of the compiled loop
 _sample_batch: Any = kernel.sample_batch  # (a numba Dispatcher: its type hides the signature)
+_trimmed: Any = kernel.trimmed
 
 
 @dataclass(frozen=True)
@@ -303,13 +311,17 @@ class GraphStream:
         (reference.tape.GraphsWithFlat)."""
         graphs: list[Graph] = []
         flats: list[FlatGraphs] = []
+        ints: list[np.ndarray] = []
         while len(graphs) < count:
-            chunk, flat = self._chunk(min(CHUNK, count - len(graphs)))
+            chunk, flat, leaf_ints = self._chunk(min(CHUNK, count - len(graphs)))
             graphs += chunk
             flats.append(flat)
-        return GraphsWithFlat(graphs, FlatGraphs.concatenate(flats))
+            ints.append(leaf_ints)
+        leaf_ints = ints[0] if len(ints) == 1 else np.concatenate([np.zeros(0, bool), *ints])
+        return GraphsWithFlat(graphs, FlatGraphs.concatenate(flats), leaf_ints)
 
-    def _chunk(self, count: int) -> tuple[list[Graph], FlatGraphs]:
+    def _chunk(self, count: int) -> tuple[list[Graph], FlatGraphs, np.ndarray]:
+        """The next `count` graphs, their FlatGraphs, which of their leaves are ints."""
         plan = _plan(self.config)
         steps_most, leaves_most, inputs_most = plan.most
         steps = np.empty(count * steps_most, dtype=np.int64)
@@ -322,75 +334,73 @@ class GraphStream:
             self._state, count, *plan.args, steps, leaf_slots, leaf_values, leaf_ints, inputs,
             layout, self._region_counts,
         )  # fmt: skip
-        arrays = (steps, leaf_slots, leaf_values, leaf_ints, inputs, layout)
-        return _graphs(*arrays), _flat(*arrays)
+        flat, ints = _flat(steps, leaf_slots, leaf_values, leaf_ints, inputs, layout)
+        return _CompiledLater.graphs(flat, ints, layout[8].copy()), flat, ints
 
 
 def _flat(
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
     inputs: np.ndarray, layout: np.ndarray,
-) -> FlatGraphs:  # fmt: skip
-    """The kernel's flat output as the FlatGraphs that FlatGraphs.of gives for its graphs (the
-    kernel writes graph after graph: each one's first step, leaf and input is where the one before
-    it ended). Copies: the buffers are sized for the largest graphs the config allows."""
-    (step_starts, step_ends, leaf_starts, leaf_ends, input_starts, input_ends, outputs,
-     n_nodes) = layout[:8]  # fmt: skip
-    n_steps, n_leaves, n_inputs = (int(ends[-1]) if len(ends) else 0
-                                   for ends in (step_ends, leaf_ends, input_ends))  # fmt: skip
-    values = leaf_values[:n_leaves].copy()
-    # An int leaf reaches FlatGraphs.of as a Python int, which becomes float(int(x)): x itself,
-    # but for -0.0, which becomes 0.0 (as x + 0.0 does).
-    ints = leaf_ints[:n_leaves] != 0
-    values[ints] += 0.0
-    return FlatGraphs(
-        (step_ends - step_starts) >> 2,
-        n_nodes.copy(),
-        input_ends - input_starts,
-        outputs.copy(),
-        steps[:n_steps].copy(),
-        np.append(step_starts, n_steps),
-        leaf_slots[:n_leaves].copy(),
-        values,
-        np.append(leaf_starts, n_leaves),
-        inputs[:n_inputs].copy(),
-        np.append(input_starts, n_inputs),
-    )
+) -> tuple[FlatGraphs, np.ndarray]:  # fmt: skip
+    """The kernel's flat output as the FlatGraphs that FlatGraphs.of gives for its graphs, and
+    which leaves are ints (sampler_kernel.trimmed)."""
+    *arrays, ints = _trimmed(steps, leaf_slots, leaf_values, leaf_ints, inputs, layout)
+    return FlatGraphs(*arrays), ints
 
 
-def _graphs(
-    steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
-    inputs: np.ndarray, layout: np.ndarray,
-) -> list[Graph]:  # fmt: skip
-    """The kernel's flat output as Graphs: one tolist() per array (the kernel's `layout` gives
-    every graph's bounds, output, size and shape key in one), then each graph's lists sliced out
-    of those, its CompiledGraph and its Graph made by C-level maps (a Python loop over the graphs
-    cost as much as the compiled kernel that drew them). The leaves flagged as ints become
-    Python ints."""
-    if not layout.shape[1]:
-        return []
-    (step_starts, step_ends, leaf_starts, leaf_ends, input_starts, input_ends, outputs, n_nodes,
-     shape_keys) = layout.tolist()  # fmt: skip
-    all_steps = steps[: step_ends[-1]].tolist()
-    n_leaves = leaf_ends[-1]
-    all_slots, all_values = leaf_slots[:n_leaves].tolist(), leaf_values[:n_leaves].tolist()
-    for i in np.flatnonzero(leaf_ints[:n_leaves]).tolist():
-        all_values[i] = int(all_values[i])
-    all_inputs = tuple(inputs[: input_ends[-1]].tolist())  # (a slice of it is the tuple)
-    leaf_spans = list(map(slice, leaf_starts, leaf_ends))
+class _CompiledLater:
+    """A sampled chunk's graphs (`Graph.compiled_later`) and what makes their CompiledGraphs: all
+    at once, when the first one is asked for (the worker's wire reads them, compare() the nodes
+    of a few), from the chunk's arrays, written into every graph of the chunk still alive. The
+    reference packs from the arrays: a graph nobody else reads never gets its lists."""
+
+    __slots__ = ("_arrays", "_graphs", "_made")
+
+    def __init__(self, flat: FlatGraphs, ints: np.ndarray, shape_keys: np.ndarray) -> None:
+        self._arrays: tuple[FlatGraphs, np.ndarray, np.ndarray] | None = (flat, ints, shape_keys)
+        self._graphs: list[weakref.ref[Graph]] = []  # (weak: graphs hold their maker)
+        self._made: list[CompiledGraph] | None = None
+
+    @classmethod
+    def graphs(cls, flat: FlatGraphs, ints: np.ndarray, shape_keys: np.ndarray) -> list[Graph]:
+        maker = cls(flat, ints, shape_keys)
+        outputs = flat.outputs.tolist()
+        graphs = list(
+            map(Graph.compiled_later, outputs, zip(itertools.repeat(maker), range(len(outputs))))
+        )
+        maker._graphs = list(map(weakref.ref, graphs))
+        return graphs
+
+    def compiled(self, k: int) -> CompiledGraph:
+        made = self._made
+        if made is None:
+            assert self._arrays is not None
+            made = self._made = _compiled_graphs(*self._arrays)
+            self._arrays = None
+            graphs = list(map(call, self._graphs))
+            if all(graphs):  # (a Graph is always true): all alive, written by C-level maps
+                dicts = list(map(vars, graphs))
+                deque(map(dict.__setitem__, dicts, itertools.repeat(COMPILED), made), 0)
+                deque(map(dict.pop, dicts, itertools.repeat(LATER)), 0)
+            else:
+                for graph, compiled in zip(graphs, made, strict=True):
+                    if graph is not None:
+                        vars(graph)[COMPILED] = compiled
+                        vars(graph).pop(LATER, None)
+            self._graphs = []
+        return made[k]
+
+
+def _compiled_graphs(
+    flat: FlatGraphs, ints: np.ndarray, shape_keys: np.ndarray
+) -> list[CompiledGraph]:
+    """The CompiledGraphs of the graphs in `flat` (leaves flagged in `ints` as Python ints)."""
     compiled = map(
         tuple.__new__,  # CompiledGraph's fields in order, without its Python-level __new__
         itertools.repeat(CompiledGraph),
-        zip(
-            map(all_steps.__getitem__, map(slice, step_starts, step_ends)),
-            map(all_slots.__getitem__, leaf_spans),
-            map(all_values.__getitem__, leaf_spans),
-            map(all_inputs.__getitem__, map(slice, input_starts, input_ends)),
-            outputs,
-            n_nodes,
-            map(_BUCKETS.__getitem__, shape_keys),
-        ),
+        zip(*graph_columns(flat, ints), map(_BUCKETS.__getitem__, shape_keys.tolist())),
     )
-    return list(map(Graph.from_compiled, compiled))
+    return list(compiled)
 
 
 class _Buckets(dict[int, Bucket]):

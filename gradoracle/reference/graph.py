@@ -35,7 +35,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from gradoracle.reference.libs import Lib
 from gradoracle.reference.ops import OPS, apply, calls_by_code
@@ -47,6 +47,8 @@ FLOAT_ONLY_VERSION = 1  # the version written for graphs without an int
 KINDS = ("input", "const", "op")
 # Key in a Graph's __dict__ of its tape, for a graph made from it (see Graph.from_compiled).
 COMPILED = "_compiled"
+# ... and of what makes that tape when first asked for (see Graph.compiled_later).
+LATER = "_compiled_later"
 _INPUTS, _OUTPUT = 3, 4  # the places of `inputs` and `output` in a FlatGraph or CompiledGraph
 _new_object = object.__new__
 
@@ -68,6 +70,15 @@ class FlatGraph(NamedTuple):
     inputs: Sequence[int]  # the node indices of the inputs, in input order
     output: int
     n_nodes: int
+
+
+class CompiledLater(Protocol):
+    """Makes the CompiledGraphs of a batch of graphs (`Graph.compiled_later`) when first asked."""
+
+    def compiled(self, k: int) -> Any:
+        """Graph k's CompiledGraph (the maker may write every graph's into its __dict__ under
+        COMPILED, removing LATER, on the way)."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -268,12 +279,24 @@ class Graph:
         fields[COMPILED] = compiled
         return graph
 
+    @classmethod
+    def compiled_later(cls, output: int, later: tuple[CompiledLater, int]) -> Graph:
+        """`from_compiled` for a graph whose CompiledGraph is made only when first asked for:
+        `later` is (maker, k), the graph being its maker's k-th (a sampled batch's graphs share one
+        maker, which makes them all at once). Whoever needs none of a graph's lists (its nodes,
+        inputs, steps), as a campaign's reference reading the batch's arrays, never makes them."""
+        graph = _new_object(cls)
+        fields = graph.__dict__
+        fields["output"] = output
+        fields[LATER] = later
+        return graph
+
     if not TYPE_CHECKING:  # (for type checkers, Graph has no attributes beyond its own)
 
         def __getattr__(self, name: str) -> Any:
             """Only for a graph made by `from_compiled`: its nodes and forms, made once."""
-            compiled = self.__dict__.get(COMPILED)
-            if name not in ("nodes", "forms") or compiled is None:
+            compiled = self.compiled() if name in ("nodes", "forms") else None
+            if compiled is None:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
             nodes, forms = nodes_from_steps(compiled.flat)
             self.__dict__["nodes"] = nodes
@@ -282,11 +305,22 @@ class Graph:
 
     def compiled(self) -> Any:
         """What `from_compiled` made the graph from (a reference.tape.CompiledGraph), else None."""
-        return self.__dict__.get(COMPILED)
+        fields = self.__dict__
+        compiled = fields.get(COMPILED)
+        if compiled is None and LATER in fields:
+            maker, k = fields[LATER]
+            compiled = fields[COMPILED] = maker.compiled(k)
+            fields.pop(LATER, None)  # (the maker may have done it)
+        return compiled
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickle and copy keep: the graph's own lists, never its batch's maker."""
+        self.compiled()
+        return self.__dict__
 
     def flat(self) -> FlatGraph | None:
         """The flat lists `from_compiled` made the graph from, else None (then use its nodes)."""
-        compiled = self.__dict__.get(COMPILED)
+        compiled = self.compiled()
         if compiled is None:
             return None
         flat: FlatGraph = compiled.flat
@@ -295,6 +329,9 @@ class Graph:
     @cached_property
     def inputs(self) -> tuple[int, ...]:
         """Indices of the input nodes, in order."""
+        compiled = self.compiled()
+        if compiled is not None:
+            return tuple(compiled[_INPUTS])
         return tuple(i for i, n in enumerate(self.nodes) if n.kind == "input")
 
     @property
@@ -305,7 +342,7 @@ class Graph:
 
     @property
     def n_ops(self) -> int:
-        compiled = self.__dict__.get(COMPILED)
+        compiled = self.compiled()
         if compiled is not None:  # (without deriving the nodes of a graph from_compiled)
             return int(compiled.n_ops)
         return sum(1 for n in self.nodes if n.kind == "op")

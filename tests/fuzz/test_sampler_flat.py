@@ -7,10 +7,13 @@ themselves, and gives them the results it gives their plain copies."""
 from __future__ import annotations
 
 import copy
+import gc
+import marshal
 import pickle
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 
 from engine import Value
@@ -18,7 +21,8 @@ from gradoracle.fuzz.adapters import ValueClassAdapter
 from gradoracle.fuzz.check import run_check
 from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.sampler import CHUNK, GraphStream, SamplerConfig, sample_graphs
-from gradoracle.reference.graph import Graph
+from gradoracle.reference.graph import COMPILED, LATER, Graph
+from gradoracle.reference.jax_ref import JaxReference
 from gradoracle.reference.tape import (
     FlatGraphs,
     GraphsWithFlat,
@@ -113,8 +117,60 @@ def test_copies_carry_arrays_that_still_fit() -> None:
 
 def test_arrays_for_another_number_of_graphs_are_refused() -> None:
     graphs = sample_graphs(1, 3)
-    with pytest.raises(ValueError, match="3 graphs, but flat arrays of 2"):
-        GraphsWithFlat(graphs, flat_graphs(graphs[:2]))
+    flat = flat_graphs(graphs)
+    ints = np.zeros(len(flat.leaf_values), dtype=bool)
+    with pytest.raises(ValueError, match=r"3 graphs of \d+ leaves, but flat arrays of 2 graphs"):
+        GraphsWithFlat(graphs, flat_graphs(graphs[:2]), ints)
+    with pytest.raises(ValueError, match="leaves, but flat arrays"):
+        GraphsWithFlat(graphs, flat, ints[1:])
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_the_wire_lists_from_the_arrays_are_the_graphs_own(name: str) -> None:
+    """flat_lists() is what each graph's compile_graph(graph)[:6] is, types and all (ints stay
+    ints): the same bytes once marshalled, as the worker's wire writes them."""
+    for seed in range(4):
+        graphs = sample_graphs(seed, CHUNK + 100, CONFIGS[name])
+        lists = graphs.flat_lists()
+        assert lists is not None
+        own = [tuple(compile_nodes(Graph(g.nodes, g.output))[:6]) for g in graphs]
+        assert marshal.dumps(lists, 2) == marshal.dumps(own, 2)
+        assert [tuple(map(type, x)) for x in lists] == [tuple(map(type, x)) for x in own]
+        graphs.append(graphs[0])
+        assert graphs.flat_lists() is None
+
+
+def test_a_sampled_graph_makes_its_lists_only_when_asked() -> None:
+    graphs = sample_graphs(3, 2 * CHUNK, CONFIGS["some deep"])
+    assert not any(COMPILED in vars(g) or "inputs" in vars(g) for g in graphs)
+    JaxReference().evaluate_batch(graphs)  # packs from the arrays
+    assert not any(COMPILED in vars(g) for g in graphs)
+    assert graphs[CHUNK + 5].inputs == compile_nodes(graphs[CHUNK + 5]).inputs
+    # the first graph asked for makes its whole chunk's lists, and only that chunk's
+    assert all(COMPILED in vars(g) and LATER not in vars(g) for g in graphs[CHUNK:])
+    assert not any(COMPILED in vars(g) for g in graphs[:CHUNK])
+    for g in graphs:
+        assert compile_graph(g) == compile_nodes(Graph(g.nodes, g.output))
+
+
+def test_a_chunk_whose_other_graphs_are_gone_still_makes_its_lists() -> None:
+    graphs = sample_graphs(12, 40)
+    kept = graphs[7]
+    expected = compile_nodes(Graph(sample_graphs(12, 40)[7].nodes))
+    del graphs
+    gc.collect()
+    assert compile_graph(kept) == expected and LATER not in vars(kept)
+
+
+def test_pickles_and_copies_of_a_graph_not_yet_made_carry_its_lists() -> None:
+    for make in (
+        lambda g: pickle.loads(pickle.dumps(g)), copy.copy, copy.deepcopy,
+    ):  # fmt: skip
+        graphs = sample_graphs(13, 30)
+        other = make(graphs[4])
+        assert LATER not in vars(other) and COMPILED in vars(other)
+        assert other == graphs[4] and compile_graph(other) == compile_graph(graphs[4])
+        assert len(pickle.dumps(graphs[4])) < 2000  # its own lists, not its batch's arrays
 
 
 def test_the_reference_gives_a_sampled_batch_what_it_gives_its_copy(jax_reference: Any) -> None:

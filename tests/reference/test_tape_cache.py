@@ -1,7 +1,7 @@
-"""The sampler writes each graph down as its tape only (`Graph.from_compiled`): what it writes must
-be exactly what `compile_graph`'s own pass over the nodes gives, the nodes and forms derived from it
-what validation gives, and the inputs what the property computes; a graph rebuilt by validation
-carries no cache."""
+"""The sampler writes each graph down as its tape only (`Graph.compiled_later`: made from the
+batch's arrays when first asked for): what it writes must be exactly what `compile_graph`'s own
+pass over the nodes gives, the nodes and forms derived from it what validation gives, and the
+inputs what the property computes; a graph rebuilt by validation carries no cache."""
 
 from __future__ import annotations
 
@@ -26,9 +26,13 @@ CONFIGS = {
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_sampled_tapes_equal_compiled_ones(name: str) -> None:
-    for graph in sample_graphs(17, 1500, CONFIGS[name]):
+    graphs = sample_graphs(17, 1500, CONFIGS[name])
+    assert not any({"nodes", COMPILED} & set(vars(graph)) for graph in graphs)
+    for graph in graphs:
+        assert "nodes" not in vars(graph)
+        compiled = compile_graph(graph)
         assert COMPILED in vars(graph) and "nodes" not in vars(graph)
-        assert compile_graph(graph) == compile_nodes(graph), graph.to_json()
+        assert compiled == compile_nodes(graph), graph.to_json()
         assert type(compile_graph(graph)) is CompiledGraph  # (a plain tuple compares equal too)
         assert graph.output == compile_nodes(graph).output
         assert graph.inputs == tuple(i for i, n in enumerate(graph.nodes) if n.kind == "input")
