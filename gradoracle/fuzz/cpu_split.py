@@ -8,8 +8,10 @@ The parts (`Stats.cpu_split`, the `cpu_split` object of `--json`), in CPU second
   backward()), and nothing else. It is `impl_seconds`.
 - `worker other`: the rest of the workers' CPU: starting and importing, decoding the graphs sent,
   sending results back, the probe's and battery's calls into the worker.
-- `messaging`: this process encoding batches for the worker and taking its results.
-- `sampling`: drawing random graphs (`sample_seconds`).
+- `messaging`: this process encoding batches for the worker and taking its results; for sampled
+  graphs, that includes making their flat lists from the batch's arrays (the first reader makes
+  them: see fuzz.sampler).
+- `sampling`: drawing random graphs (`sample_seconds`), as arrays and Graph objects.
 - `reference pack`, `reference compile`, `reference xla`, `reference unpack`: the JAX reference
   (`reference_seconds`, their sum): graphs to padded tapes; calls that traced and compiled (or
   loaded) a new shape; the jitted interpreter on shapes already compiled; results to columns.

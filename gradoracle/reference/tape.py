@@ -317,6 +317,12 @@ class GraphsWithFlat(list[Graph]):
             return self._flat
         return None
 
+    @property
+    def leaf_ints(self) -> np.ndarray:
+        """Per leaf of the carried FlatGraphs, whether it is a Python int (its value is the float
+        of it there)."""
+        return self._leaf_ints
+
     def flat_lists(
         self,
     ) -> list[tuple[list[int], list[int], list[Number], tuple[int, ...], int, int]] | None:

@@ -136,6 +136,8 @@ def test_the_wire_lists_from_the_arrays_are_the_graphs_own(name: str) -> None:
         own = [tuple(compile_nodes(Graph(g.nodes, g.output))[:6]) for g in graphs]
         assert marshal.dumps(lists, 2) == marshal.dumps(own, 2)
         assert [tuple(map(type, x)) for x in lists] == [tuple(map(type, x)) for x in own]
+        flags = [type(v) is int for x in own for v in x[2]]
+        assert graphs.leaf_ints.tolist() == flags
         graphs.append(graphs[0])
         assert graphs.flat_lists() is None
 
