@@ -10,7 +10,7 @@ Speed matters: a campaign must spend most of its CPU inside the implementation u
 pure-Python sampler cost about as much per op as our engine does. `op_result` is the definition of
 "fits"; the drawing loop is compiled with numba (fuzz.sampler_kernel, which writes the same checks
 out for it) and writes a batch of graphs as flat arrays. `take` returns the graphs as a list that
-carries those arrays (`reference.tape.GraphsWithFlat`: what `FlatGraphs.of` would read back from
+carries those arrays (`reference.carried.GraphsWithFlat`: what `FlatGraphs.of` would read back from
 the graphs, bit for bit), from which the JAX reference packs its tapes. Each graph's own flat
 lists (`reference.tape.CompiledGraph`, which the worker's wire format takes as they are) are made
 for a whole chunk when one of its graphs is first asked for (`Graph.compiled_later`), and its
@@ -43,6 +43,7 @@ import numpy as np
 
 from gradoracle.fuzz import sampler_kernel as kernel
 from gradoracle.fuzz.sampler_kernel import ATTEMPTS, KINK_DISTANCE, MAGNITUDE_LIMIT, UNDERFLOW_LIMIT
+from gradoracle.reference.carried import GraphsWithFlat, graph_columns
 from gradoracle.reference.graph import COMPILED, LATER, Graph
 from gradoracle.reference.libs import FLOAT
 from gradoracle.reference.ops import (
@@ -56,15 +57,7 @@ from gradoracle.reference.ops import (
     Region,
     Span,
 )
-from gradoracle.reference.tape import (
-    OPCODES,
-    Bucket,
-    CompiledGraph,
-    FlatGraphs,
-    GraphsWithFlat,
-    bucket_of,
-    graph_columns,
-)
+from gradoracle.reference.tape import OPCODES, Bucket, CompiledGraph, FlatGraphs, bucket_of
 
 __all__ = [
     "ATTEMPTS", "FOLD_OPS", "KINK_DISTANCE", "MAGNITUDE_LIMIT", "UNDERFLOW_LIMIT", "GraphStream",
@@ -308,7 +301,7 @@ class GraphStream:
 
     def take(self, count: int) -> list[Graph]:
         """The next `count` graphs, as a list that carries their flat arrays for the reference
-        (reference.tape.GraphsWithFlat)."""
+        (reference.carried.GraphsWithFlat)."""
         graphs: list[Graph] = []
         flats: list[FlatGraphs] = []
         ints: list[np.ndarray] = []

@@ -43,12 +43,13 @@ from typing import Any, overload
 import numpy as np
 
 from gradoracle.reference import tape_kernel
+from gradoracle.reference.carried import flat_graphs
 from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
 from gradoracle.reference.jax_cache import PerShape, loaded_count
 from gradoracle.reference.libs import JAX
 from gradoracle.reference.ops import OPS, Op
-from gradoracle.reference.tape import NOP, OP_NAMES, Bucket, Tape, flat_graphs, tapes
+from gradoracle.reference.tape import NOP, OP_NAMES, Bucket, Tape, tapes
 
 # Batch sizes (rows) a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5
 # s), and a padding row costs as much as a full one, so few sizes, close together: a check's batch

@@ -1,4 +1,4 @@
-"""A sampled batch carries its flat arrays to the reference (reference.tape.GraphsWithFlat): what
+"""A sampled batch carries its flat arrays to the reference (reference.carried.GraphsWithFlat): what
 the sampler makes of its kernel's arrays must be, bit for bit, what `FlatGraphs.of` reads back
 from the graphs (deep chains, int leaves, several chunks joined), and it must count only while the
 list holds exactly the graphs it was made with. A campaign's reference gets the sampled lists
@@ -21,15 +21,10 @@ from gradoracle.fuzz.adapters import ValueClassAdapter
 from gradoracle.fuzz.check import run_check
 from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.sampler import CHUNK, GraphStream, SamplerConfig, sample_graphs
+from gradoracle.reference.carried import GraphsWithFlat, flat_graphs
 from gradoracle.reference.graph import COMPILED, LATER, Graph
 from gradoracle.reference.jax_ref import JaxReference
-from gradoracle.reference.tape import (
-    FlatGraphs,
-    GraphsWithFlat,
-    compile_graph,
-    compile_nodes,
-    flat_graphs,
-)
+from gradoracle.reference.tape import FlatGraphs, compile_graph, compile_nodes
 
 CONFIGS = {
     "default": SamplerConfig(),

@@ -1,0 +1,94 @@
+"""Sampled batches that carry their flat arrays to the reference (`GraphsWithFlat`).
+
+The sampler draws a batch straight into the arrays `reference.tape.FlatGraphs` holds; reading them
+back from every graph's Python lists (`FlatGraphs.of`) cost the reference ~2 us a graph. A list of
+graphs made with its arrays keeps them, and `flat_graphs` hands them to the reference for as long
+as the list holds exactly those graphs; any other list of graphs goes through FlatGraphs.of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from operator import is_
+from typing import Any
+
+import numpy as np
+
+from gradoracle.reference.graph import Graph, Number
+from gradoracle.reference.tape import FlatGraphs, compile_graph
+
+
+class GraphsWithFlat(list[Graph]):
+    """A list of graphs that keeps their FlatGraphs (what `FlatGraphs.of` gives for their
+    compiled lists) and which of their leaves are Python ints, made by whoever had the arrays
+    already (the sampler draws into them): the reference packs from those instead of reading every
+    graph's lists back, and the wire can take each graph's lists from them (`flat_lists`). They
+    count for as long as the list holds exactly the graphs it was made with (`carried_flat`); a
+    slice, a copy by list() or a concatenation is a plain list."""
+
+    __slots__ = ("_flat", "_leaf_ints", "_members")
+
+    def __init__(self, graphs: Sequence[Graph], flat: FlatGraphs, leaf_ints: np.ndarray) -> None:
+        super().__init__(graphs)
+        if len(flat.n_ops) != len(self) or len(leaf_ints) != len(flat.leaf_values):
+            raise ValueError(
+                f"{len(self)} graphs of {len(leaf_ints)} leaves, but flat arrays of "
+                f"{len(flat.n_ops)} graphs and {len(flat.leaf_values)} leaves"
+            )
+        self._flat = flat
+        self._leaf_ints = leaf_ints
+        self._members = tuple(self)
+
+    def carried_flat(self) -> FlatGraphs | None:
+        """The FlatGraphs made with the list, if it still holds exactly those graphs."""
+        members = self._members
+        if len(members) == len(self) and all(map(is_, members, self)):
+            return self._flat
+        return None
+
+    @property
+    def leaf_ints(self) -> np.ndarray:
+        """Per leaf of the carried FlatGraphs, whether it is a Python int (its value is the float
+        of it there)."""
+        return self._leaf_ints
+
+    def flat_lists(
+        self,
+    ) -> list[tuple[list[int], list[int], list[Number], tuple[int, ...], int, int]] | None:
+        """Each graph's FlatGraph fields as a plain tuple, as `compile_graph(graph)[:6]` gives
+        them (ints where the graph has ints), made from the carried arrays at once; None if the
+        list no longer holds its graphs."""
+        flat = self.carried_flat()
+        return None if flat is None else list(zip(*graph_columns(flat, self._leaf_ints)))
+
+
+def graph_columns(flat: FlatGraphs, leaf_ints: np.ndarray) -> tuple[Iterator[Any], ...]:
+    """The graphs' CompiledGraph fields but the bucket, one iterator per field in graph order, as
+    compile_graph gives them: steps, leaf slots and leaf values lists (a Python int where
+    leaf_ints is set), the inputs tuple, the output, the node count. One tolist() per array, each
+    graph's lists sliced out of those by C-level maps (a Python loop over the graphs cost as
+    much as the compiled sampler that drew them)."""
+    steps, slots, values = flat.steps.tolist(), flat.leaf_slots.tolist(), flat.leaf_values.tolist()
+    for i in np.flatnonzero(leaf_ints).tolist():
+        values[i] = int(values[i])
+    inputs = tuple(flat.inputs.tolist())  # (a slice of it is the tuple)
+    step_offsets, leaf_offsets, input_offsets = (
+        offsets.tolist() for offsets in (flat.step_offsets, flat.leaf_offsets, flat.input_offsets)
+    )
+    leaf_spans = list(map(slice, leaf_offsets[:-1], leaf_offsets[1:]))
+    return (
+        map(steps.__getitem__, map(slice, step_offsets[:-1], step_offsets[1:])),
+        map(slots.__getitem__, leaf_spans),
+        map(values.__getitem__, leaf_spans),
+        map(inputs.__getitem__, map(slice, input_offsets[:-1], input_offsets[1:])),
+        iter(flat.outputs.tolist()),
+        iter(flat.n_nodes.tolist()),
+    )
+
+
+def flat_graphs(graphs: Sequence[Graph]) -> FlatGraphs:
+    """FlatGraphs.of the graphs' compiled lists, or the FlatGraphs they carry (GraphsWithFlat)."""
+    carried = graphs.carried_flat() if isinstance(graphs, GraphsWithFlat) else None
+    if carried is not None:
+        return carried
+    return FlatGraphs.of([compile_graph(graph) for graph in graphs])
