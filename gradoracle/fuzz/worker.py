@@ -31,6 +31,7 @@ from typing import Any
 
 from gradoracle.fuzz import adapters
 from gradoracle.fuzz.adapters import UsageError
+from gradoracle.fuzz.runner import cpu_seconds
 from gradoracle.fuzz.spellings import Spellings
 from gradoracle.reference.graph import FlatGraph, Graph, build_from_steps, nodes_from_steps
 
@@ -84,7 +85,7 @@ class Results:
     indices: list[int]  # the graphs' places in the parent's job
     values: list[Any]  # the output's value (a float), None if it raised
     grads: list[Any]  # one per input (a float, or None for an unset grad), None if it raised
-    seconds: list[float]  # the implementation's CPU seconds on each graph
+    seconds: list[float]  # the implementation's CPU seconds on each graph (runner.cpu_seconds)
     # (position in this chunk, `describe(exception)`, phase: adapters.BUILD ...) per graph that
     # raised
     raised: list[tuple[int, str, str]]
@@ -210,39 +211,46 @@ def _run_batch(
     adapter: adapters.Adapter, conn: Connection, slots: Any, indices: list[int],
     deadline: float | None, batch: list[Any],
 ) -> None:  # fmt: skip
-    run, now, cpu = adapter.run, time.monotonic, time.thread_time
+    run, now, thread_cpu = adapter.run, time.monotonic, time.thread_time
     done: list[int] = []
     values: list[Any] = []
     grads: list[Any] = []
-    seconds: list[float] = []
+    walls: list[float] = []  # wall seconds around each graph's adapter.run
     raised: list[tuple[int, str, str]] = []
     value: float | None
     grad: tuple[float | None, ...] | None
-    last_send = now()
+    # The engine's CPU time is its wall time scaled by this thread's share of a core over the
+    # chunk (runner.cpu_seconds): a CPU clock is a system call (~1 us), the wall clock is not.
+    end = chunk_wall = last_send = now()
+    chunk_cpu = thread_cpu()
     for index, graph in zip(indices, batch):
-        start = now()
-        # The graphs done so far are sent before the next starts, not after each graph: one
-        # clock reading serves both (a slow graph's result still leaves as soon as it is done).
-        if done and (len(done) >= CHUNK_GRAPHS or start - last_send >= CHUNK_SECONDS):
+        # The graphs done so far are sent before the next starts, not after each graph (a slow
+        # graph's result still leaves as soon as it is done).
+        if done and (len(done) >= CHUNK_GRAPHS or end - last_send >= CHUNK_SECONDS):
+            seconds = cpu_seconds(walls, thread_cpu() - chunk_cpu, now() - chunk_wall)
             conn.send(Results(done, values, grads, seconds, raised, False, time.process_time()))
-            done, values, grads, seconds, raised = [], [], [], [], []
-            start = last_send = now()  # (sending can wait on a full pipe: not this graph's time)
-        if deadline is not None and start >= deadline:
+            done, values, grads, walls, raised = [], [], [], [], []
+            # (sending can wait on a full pipe: not part of the next chunk)
+            end = chunk_wall = last_send = now()
+            chunk_cpu = thread_cpu()
+        if deadline is not None and end >= deadline:
             break
-        slots[1] = start
+        slots[1] = end  # (when the last graph ended: as good as now for the hang watch)
         slots[0] = index
-        cpu_start = cpu()  # the implementation's own CPU time: waiting for a core is not its cost
+        start = now()
         try:
             out = run(graph)
             value, grad = out.value, out.grads
         except Exception as e:
             value = grad = None
             raised.append((len(done), describe(e), adapter.phase))
-        seconds.append(cpu() - cpu_start)
+        end = now()
+        walls.append(end - start)
         slots[0] = IDLE
         done.append(index)
         values.append(value)
         grads.append(grad)
+    seconds = cpu_seconds(walls, thread_cpu() - chunk_cpu, now() - chunk_wall)
     conn.send(Results(done, values, grads, seconds, raised, True, time.process_time()))
 
 

@@ -8,6 +8,7 @@ import _thread
 import multiprocessing
 import signal
 import threading
+import statistics
 import time
 from collections.abc import Callable, Iterator
 
@@ -17,7 +18,7 @@ import pytest
 from gradoracle.fuzz import isolation
 from gradoracle.fuzz.adapters import UsageError, load_adapter
 from gradoracle.fuzz.isolation import IsolatedImpl
-from gradoracle.fuzz.runner import IsolationError
+from gradoracle.fuzz.runner import InProcess, IsolationError, cpu_seconds
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.fuzz.worker import decode, describe, encode
 from gradoracle.reference.graph import Graph, Node
@@ -76,6 +77,40 @@ def test_same_results_as_in_process(engine: IsolatedImpl) -> None:
     ]
     assert engine.restarts == 0
     assert engine.worker_cpu_seconds > 0
+
+
+@pytest.mark.parametrize("isolated", [True, False])
+def test_seconds_are_the_engines_cpu_time_not_its_waiting(isolated: bool) -> None:
+    """An engine's seconds are its CPU time: a backward() that sleeps 50 ms costs it next to
+    nothing, one that keeps a core busy for 20 ms costs it about that (each graph's wall time is
+    scaled by the thread's share of a core: runner.cpu_seconds)."""
+    graphs = [FINE] * 4
+    for name, low, high in (("SlowBackward", 0.0, 0.01), ("BusyBackward", 0.6, 1.4)):
+        spec = f"hostile_engines:{name}"
+        if isolated:
+            with IsolatedImpl(spec) as impl:
+                cpu = impl.worker_cpu_seconds
+                results = impl.run(graphs)
+                worker_cpu = impl.worker_cpu_seconds - cpu
+        else:
+            start = time.process_time()
+            results = InProcess(load_adapter(spec)).run(graphs)
+            worker_cpu = time.process_time() - start
+        assert [r.status for r in results] == ["ok"] * 4
+        seconds = [r.seconds for r in results]
+        assert all(s > 0 for s in seconds), seconds
+        # (the worker's CPU is read once per chunk: what it reports includes all of the graphs')
+        assert sum(seconds) <= worker_cpu + 1e-6, (seconds, worker_cpu)
+        busy = hostile_engines.BUSY_SECONDS
+        assert low * busy <= statistics.median(seconds) <= high * busy, (name, seconds)
+
+
+def test_cpu_seconds_scale_wall_times_by_the_share_of_a_core() -> None:
+    assert cpu_seconds([0.1, 0.3], cpu=0.2, wall=0.8) == [0.025, 0.075]
+    # A thread never has more than a core: the clocks' small disagreements are not scaled up.
+    assert cpu_seconds([0.1, 0.3], cpu=0.5000001, wall=0.5) == [0.1, 0.3]
+    assert cpu_seconds([], cpu=0.0, wall=0.0) == []
+    assert cpu_seconds([0.0], cpu=0.0, wall=0.0) == [0.0]
 
 
 def test_the_wire_format_round_trips_graphs() -> None:
