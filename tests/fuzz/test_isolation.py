@@ -7,8 +7,8 @@ from __future__ import annotations
 import _thread
 import multiprocessing
 import signal
-import threading
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 
