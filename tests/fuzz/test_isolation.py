@@ -5,9 +5,11 @@ reported at the right graph while the rest of the batch still runs; deadlines ke
 from __future__ import annotations
 
 import _thread
+import array
 import multiprocessing
 import signal
 import statistics
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +23,8 @@ from gradoracle.fuzz.isolation import IsolatedImpl
 from gradoracle.fuzz.runner import InProcess, IsolationError, cpu_seconds
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.fuzz.worker import decode, describe, encode
-from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.graph import FlatGraph, Graph, Node
+from gradoracle.reference.tape import compile_graph
 
 x, op = Node.input, Node.apply
 FINE = Graph((x(1.5), x(-0.5), op("mul", 0, 1), op("add", 2, 0)))  # x*y + x
@@ -123,6 +126,75 @@ def test_the_wire_format_round_trips_graphs() -> None:
     assert [g.forms for g in decoded] == [g.forms for g in graphs]
     assert [g.inputs for g in decoded] == [g.inputs for g in graphs]
     assert str(decoded[-1].nodes[1].value) == "-0.0"
+
+
+def chain_of(n_nodes: int) -> Graph:
+    """x, then n_nodes - 1 ops each on the one before (node indices up to n_nodes - 1)."""
+    return Graph((x(0.5), *(op("tanh", k) for k in range(n_nodes - 1))))
+
+
+EDGE_LEAVES = (-0.0, 5e-324, 2.2250738585072014e-308, 1e-300, 1.7976931348623157e308, -1e300,
+               0.1, 3, -7, 0, 10**30, -(2**70))  # fmt: skip
+
+
+def test_the_wire_carries_every_field_exactly() -> None:
+    """What the default adapter builds from: FlatGraphs equal, number for number and type for
+    type, to the compiled graphs sent (ints stay ints, a float keeps its bits), for graphs small
+    enough to travel as bytes and graphs too large to."""
+    graphs = sample_graphs(11, 200) + sample_graphs(12, 40, SamplerConfig(deep=1.0))
+    graphs += [chain_of(n) for n in (255, 256, 257, 300)]
+    graphs += [Graph((x(v), Node.const(v), op("mul", 0, 1), x(v), op("add", 2, 3)))
+               for v in EDGE_LEAVES]  # fmt: skip
+    assert max(g.compiled().n_nodes if g.compiled() else len(g.nodes) for g in graphs) > 256
+    flat, decoded = decode(encode(graphs), flat=True)
+    assert flat and len(decoded) == len(graphs)
+    for graph, got in zip(graphs, decoded, strict=True):
+        sent = compile_graph(graph)
+        assert isinstance(got, FlatGraph)
+        for field in ("steps", "leaf_slots", "inputs"):
+            assert list(getattr(got, field)) == list(getattr(sent, field)), field
+        assert (got.output, got.n_nodes) == (sent.output, sent.n_nodes)
+        assert [(type(v), repr(v)) for v in got.leaf_values] == [
+            (type(v), repr(v)) for v in sent.leaf_values
+        ]
+        assert [struct.pack("<d", v) for v in got.leaf_values if isinstance(v, float)] == [
+            struct.pack("<d", v) for v in sent.leaf_values if isinstance(v, float)
+        ]
+    # (the small graphs' index lists travelled as bytes, the large ones' as lists)
+    kinds = {type(got.steps).__name__ for got in decoded}
+    assert kinds == {"bytes", "list"}, kinds
+
+
+def test_index_arrays_travel_as_their_numbers_not_their_buffers() -> None:
+    """bytes() or bytearray() of an int64 array is its 8-byte buffer: a compiled graph whose
+    lists are arrays (another sampler's) must still arrive as the same numbers."""
+    sent = compile_graph(FINE)
+    as_arrays = sent._replace(
+        steps=array.array("q", sent.steps),
+        leaf_slots=array.array("q", sent.leaf_slots),
+        inputs=array.array("q", sent.inputs),
+    )
+    flat, decoded = decode(encode([Graph.from_compiled(as_arrays), FINE]), flat=True)
+    assert flat
+    for got in decoded:
+        assert [list(got.steps), list(got.leaf_slots), list(got.inputs)] == [
+            list(sent.steps),
+            list(sent.leaf_slots),
+            list(sent.inputs),
+        ]
+
+
+def test_graphs_of_every_size_give_the_in_process_results(engine: IsolatedImpl) -> None:
+    graphs = sample_graphs(13, 40, SamplerConfig(deep=1.0)) + [
+        chain_of(n) for n in (255, 256, 257, 300)
+    ]
+    graphs += [Graph((x(v), Node.const(3), op("mul", 0, 1))) for v in EDGE_LEAVES]
+    adapter = load_adapter("engine:Value")
+    results = engine.run(graphs)
+    for graph, result in zip(graphs, results, strict=True):
+        expected = adapter.run(graph)
+        assert result.status == "ok", result
+        assert repr(result.outcome) == repr(expected)
 
 
 class Real(float):
