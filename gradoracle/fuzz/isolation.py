@@ -22,7 +22,6 @@ run ends on time whatever the engine does.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import multiprocessing
 import os
 import pickle
@@ -85,7 +84,7 @@ class _Job:
     graphs: Sequence[Graph]
     deadline: float | None
     results: list[ImplResult | None]
-    sent: list[int] = dataclasses.field(default_factory=list)  # the graphs the worker has
+    sent: Sequence[int] = ()  # the graphs the worker has
     done: bool = False
 
 
@@ -285,7 +284,11 @@ class IsolatedImpl:
 
     def _send_rest(self, job: _Job) -> None:
         """Send the graphs without a result to the (maybe new) worker; skip them at the deadline."""
-        todo = [i for i, r in enumerate(job.results) if r is None]
+        results = job.results
+        if results.count(None) == len(results):  # (a new batch: all of it, as a range)
+            todo: Sequence[int] = range(len(results))
+        else:
+            todo = [i for i, r in enumerate(results) if r is None]
         worker = None
         interrupt.check()
         if todo and (job.deadline is None or time.monotonic() < job.deadline):
@@ -294,7 +297,7 @@ class IsolatedImpl:
             job.done = True
             return
         start = time.process_time()
-        graphs = job.graphs if len(todo) == len(job.results) else [job.graphs[i] for i in todo]
+        graphs = job.graphs if len(todo) == len(results) else [job.graphs[i] for i in todo]
         worker.conn.send(RunBatch(todo, job.deadline, encode(graphs)))
         job.sent = todo
         self.message_cpu_seconds += time.process_time() - start

@@ -50,7 +50,7 @@ IDLE, CALLING = -1.0, -2.0  # the first shared slot outside any graph; while run
 
 @dataclass(frozen=True)
 class RunBatch:
-    indices: list[int]  # the batch's graphs' places in the parent's job
+    indices: Sequence[int]  # the batch's graphs' places in the parent's job (a list or a range)
     deadline: float | None  # a time.monotonic() value: graphs not started by then are not run
     payload: bytes  # the graphs, as `encode` writes them
 
@@ -86,7 +86,7 @@ class Results:
     graphs that raised). A graph that raised has None for its value and gradients and an entry in
     `raised`; the others ran without error."""
 
-    indices: list[int]  # the graphs' places in the parent's job
+    indices: Sequence[int]  # the graphs' places in the parent's job (a list or a range)
     values: list[Any]  # the output's value (a float), None if it raised
     grads: list[Any]  # one per input (a float, or None for an unset grad), None if it raised
     seconds: list[float]  # the implementation's CPU seconds on each graph (runner.cpu_seconds)
@@ -289,26 +289,28 @@ def _run_batch(
 ) -> None:  # fmt: skip
     """Run the graphs with `read` (the adapter's: its phase says where an exception came from)."""
     now, thread_cpu = time.monotonic, time.thread_time
-    done: list[int] = []
+    first = 0  # the place in the batch of the chunk's first graph
     values: list[Any] = []
     grads: list[Any] = []
-    walls: list[float] = []  # wall seconds around each graph's adapter.run
+    walls: list[float] = []  # wall seconds around each graph's run
     raised: list[tuple[int, str, str]] = []
     value: float | None
     grad: tuple[float | None, ...] | None
     # The engine's CPU time is its wall time scaled by this thread's share of a core over the
     # chunk (runner.cpu_seconds): a CPU clock is a system call (~1 us), the wall clock is not.
-    end = chunk_wall = last_send = now()
+    end = chunk_wall = now()
     chunk_cpu = thread_cpu()
     for index, graph in zip(indices, batch):
         # The graphs done so far are sent before the next starts, not after each graph (a slow
         # graph's result still leaves as soon as it is done).
-        if done and (len(done) >= CHUNK_GRAPHS or end - last_send >= CHUNK_SECONDS):
+        if values and (len(values) >= CHUNK_GRAPHS or end - chunk_wall >= CHUNK_SECONDS):
             seconds = cpu_seconds(walls, thread_cpu() - chunk_cpu, now() - chunk_wall)
+            last = first + len(values)
+            done = indices[first:last]  # (a slice of a range is a range: a few bytes to send)
             conn.send(Results(done, values, grads, seconds, raised, False, time.process_time()))
-            done, values, grads, walls, raised = [], [], [], [], []
+            first, values, grads, walls, raised = last, [], [], [], []
             # (sending can wait on a full pipe: not part of the next chunk)
-            end = chunk_wall = last_send = now()
+            end = chunk_wall = now()
             chunk_cpu = thread_cpu()
         if deadline is not None and end >= deadline:
             break
@@ -319,14 +321,14 @@ def _run_batch(
             value, grad = read(graph)
         except Exception as e:
             value = grad = None
-            raised.append((len(done), describe(e), adapter.phase))
+            raised.append((len(values), describe(e), adapter.phase))
         end = now()
         walls.append(end - start)
         slots[0] = IDLE
-        done.append(index)
         values.append(value)
         grads.append(grad)
     seconds = cpu_seconds(walls, thread_cpu() - chunk_cpu, now() - chunk_wall)
+    done = indices[first : first + len(values)]
     conn.send(Results(done, values, grads, seconds, raised, True, time.process_time()))
 
 
