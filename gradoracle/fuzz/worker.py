@@ -10,8 +10,11 @@ is in (or `IDLE`, or `CALLING`) and when that began: the parent watches them for
 A batch of graphs travels in one message as marshalled flat lists (`reference.graph.FlatGraph`,
 which the sampler writes while sampling; by column, small graphs' index lists as bytes: `encode`):
 several times faster than pickling frozen dataclasses, and the worker does not validate the
-graphs again. The default adapter builds straight from them
-(`_FlatAdapter`); a custom adapter gets Graph objects rebuilt from them.
+graphs again. The default adapter builds straight from them and reads the numbers back with less
+of the oracle's own work around the engine's (`_FlatAdapter.read`); a custom adapter gets Graph
+objects rebuilt from them and its own `run`. Each graph's CPU seconds are its wall time scaled by
+the worker's share of a core over its chunk (fuzz.runner.cpu_seconds): CPU clocks are read per
+chunk, not per graph.
 """
 
 from __future__ import annotations
