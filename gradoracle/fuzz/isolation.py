@@ -90,6 +90,7 @@ class _Job:
 
 _CTX = multiprocessing.get_context("spawn")
 _SKIPPED = ImplResult("skipped", None, "not started before the deadline", 0.0)
+_OK_FIELDS = vars(ImplResult("ok", None, "", 0.0))  # what _store fills in, then completes
 
 
 class IsolatedImpl:
@@ -355,16 +356,21 @@ class IsolatedImpl:
         """The chunk's ImplResults in the job: ImplResult('ok', Outcome(value, grads), '', seconds)
         for each graph, then ImplResult('exception', None, error, seconds, phase) for those that
         raised. The ok ones are made inline, equal to what the frozen dataclasses' __init__ would
-        make at a fraction of the cost (thousands a second; no Python call per object)."""
-        store, alloc, put = job.results, object.__new__, object.__setattr__
+        make at a fraction of the cost (thousands a second; no Python call per object, and
+        each object's own __dict__ filled in place: a quarter less than setting a new one)."""
+        store, alloc, ok = job.results, object.__new__, _OK_FIELDS
         indices, seconds = message.indices, message.seconds
         self.worker_graphs += len(indices)
         for index, value, grads, spent in zip(indices, message.values, message.grads, seconds):
             outcome = alloc(Outcome)
-            put(outcome, "__dict__", {"value": value, "grads": grads})
+            fields = outcome.__dict__
+            fields["value"] = value
+            fields["grads"] = grads
             result = alloc(ImplResult)
-            put(result, "__dict__", {"status": "ok", "outcome": outcome, "error": "",
-                                     "seconds": spent, "phase": ""})  # fmt: skip
+            fields = result.__dict__
+            fields.update(ok)  # (status 'ok', no error, no phase: in the fields' order)
+            fields["outcome"] = outcome
+            fields["seconds"] = spent
             store[index] = result
         for position, error, phase in message.raised:
             store[indices[position]] = ImplResult(

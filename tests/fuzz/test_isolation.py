@@ -18,7 +18,7 @@ import hostile_engines
 import pytest
 
 from gradoracle.fuzz import isolation
-from gradoracle.fuzz.adapters import UsageError, load_adapter
+from gradoracle.fuzz.adapters import ImplResult, Outcome, UsageError, load_adapter
 from gradoracle.fuzz.isolation import IsolatedImpl
 from gradoracle.fuzz.runner import InProcess, IsolationError, cpu_seconds
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
@@ -71,6 +71,11 @@ def test_same_results_as_in_process(engine: IsolatedImpl) -> None:
         # (repr: a NaN gradient, log's slope at a subnormal times 0, equals itself there)
         assert repr((result.status, result.outcome, result.error, result.phase)) == repr(expected)
         assert 0 < result.seconds < 1
+        if result.outcome is not None:  # made field by field: what the dataclasses would make
+            outcome = Outcome(result.outcome.value, result.outcome.grads)
+            made = ImplResult("ok", outcome, "", result.seconds)
+            assert vars(result) == vars(made) and vars(result.outcome) == vars(outcome)
+            assert list(vars(result)) == list(vars(made))
     assert {r.status for r in results} == {"ok", "exception"}
     # Results travel in chunks: the exceptions after the first chunk land at their own graphs.
     assert [(r.status, r.phase) for r in results[-3:]] == [
