@@ -73,6 +73,19 @@ class SlowBackward(ClosureValue):
         super().backward()
 
 
+BUSY_SECONDS = 0.02
+
+
+class BusyBackward(ClosureValue):
+    """Correct, but each backward() keeps a core busy for BUSY_SECONDS of this thread's CPU."""
+
+    def backward(self) -> None:
+        until = time.thread_time() + BUSY_SECONDS
+        while time.thread_time() < until:
+            pass
+        super().backward()
+
+
 # ---- functions for IsolatedImpl.call: function(adapter, *args) ----------------------------------
 
 

@@ -71,7 +71,7 @@ class ImplResult:
     status: str  # one of STATUSES
     outcome: Outcome | None
     error: str  # '' when ok; 'TypeName: message' for an exception; what happened otherwise
-    seconds: float  # CPU seconds inside the implementation
+    seconds: float  # CPU seconds inside the implementation (fuzz.runner.cpu_seconds)
     phase: str = ""  # for an exception: BUILD, BACKWARD or READ
 
 

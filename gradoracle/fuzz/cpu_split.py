@@ -2,10 +2,13 @@
 
 The parts (`Stats.cpu_split`, the `cpu_split` object of `--json`), in CPU seconds:
 
-- `impl`: the implementation under test: per graph, the worker thread's CPU time around
-  `adapter.run` (building the graph from Values, forward and backward(), reading the results), and
-  the same around the battery's deep chains, fan-out and diamonds (10^3 to 10^5 nodes built and
-  backward()), and nothing else. It is `impl_seconds`.
+- `impl`: the implementation under test: per graph, the wall time around `adapter.run` (building
+  the graph from Values, forward and backward(), reading the results) times the worker thread's
+  share of a core over the chunk of graphs it ran in (thread CPU time / wall time of the chunk's
+  loop, sending excluded: fuzz.runner.cpu_seconds; two CPU-clock reads per chunk, not per graph),
+  and the worker's CPU time around the battery's deep chains, fan-out and diamonds (10^3 to 10^5
+  nodes built and backward()), and nothing else: never decoding, encoding or messaging. It is
+  `impl_seconds`.
 - `worker other`: the rest of the workers' CPU: starting and importing, decoding the graphs sent,
   sending results back, the probe's and battery's calls into the worker.
 - `messaging`: this process encoding batches for the worker and taking its results; for sampled

@@ -8,10 +8,10 @@ differently. Its stdout goes to stderr: engines may print, and the parent's
 stdout carries ``--json`` output.
 
 The worker's side, and the messages both sides exchange, are fuzz.worker's. A batch of graphs
-travels in one message (marshalled flat lists, not pickled dataclasses). While it runs, the worker
-writes the index and start time of the graph it is in into shared memory and sends results back
-in chunks (every `CHUNK_GRAPHS` graphs or `CHUNK_SECONDS`). The parent waits on
-the pipe and watches the shared slots: a graph running longer than the timeout is a 'hang' (the
+travels in one message (the graphs' flat lists marshalled by column, not pickled dataclasses).
+While it runs, the worker writes the index and start time of the graph it is in into shared memory
+and sends results back in chunks (every `CHUNK_GRAPHS` graphs or `CHUNK_SECONDS`). The parent waits
+on the pipe and watches the shared slots: a graph running longer than the timeout is a 'hang' (the
 worker is killed), a worker that dies is a 'crash' of the graph it was in; either way a new worker
 resumes with the graphs whose results did not arrive. An exception raised by the implementation is
 an ordinary 'exception' result. Graphs not started before the deadline are 'skipped' and a graph
@@ -22,7 +22,6 @@ run ends on time whatever the engine does.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import multiprocessing
 import os
 import pickle
@@ -85,12 +84,13 @@ class _Job:
     graphs: Sequence[Graph]
     deadline: float | None
     results: list[ImplResult | None]
-    sent: list[int] = dataclasses.field(default_factory=list)  # the graphs the worker has
+    sent: Sequence[int] = ()  # the graphs the worker has
     done: bool = False
 
 
 _CTX = multiprocessing.get_context("spawn")
 _SKIPPED = ImplResult("skipped", None, "not started before the deadline", 0.0)
+_OK_FIELDS = vars(ImplResult("ok", None, "", 0.0))  # what _store fills in, then completes
 
 
 class IsolatedImpl:
@@ -285,7 +285,11 @@ class IsolatedImpl:
 
     def _send_rest(self, job: _Job) -> None:
         """Send the graphs without a result to the (maybe new) worker; skip them at the deadline."""
-        todo = [i for i, r in enumerate(job.results) if r is None]
+        results = job.results
+        if results.count(None) == len(results):  # (a new batch: all of it, as a range)
+            todo: Sequence[int] = range(len(results))
+        else:
+            todo = [i for i, r in enumerate(results) if r is None]
         worker = None
         interrupt.check()
         if todo and (job.deadline is None or time.monotonic() < job.deadline):
@@ -294,7 +298,7 @@ class IsolatedImpl:
             job.done = True
             return
         start = time.process_time()
-        graphs = job.graphs if len(todo) == len(job.results) else [job.graphs[i] for i in todo]
+        graphs = job.graphs if len(todo) == len(results) else [job.graphs[i] for i in todo]
         worker.conn.send(RunBatch(todo, job.deadline, encode(graphs)))
         job.sent = todo
         self.message_cpu_seconds += time.process_time() - start
@@ -352,16 +356,21 @@ class IsolatedImpl:
         """The chunk's ImplResults in the job: ImplResult('ok', Outcome(value, grads), '', seconds)
         for each graph, then ImplResult('exception', None, error, seconds, phase) for those that
         raised. The ok ones are made inline, equal to what the frozen dataclasses' __init__ would
-        make at a fraction of the cost (thousands a second; no Python call per object)."""
-        store, alloc, put = job.results, object.__new__, object.__setattr__
+        make at a fraction of the cost (thousands a second; no Python call per object, and
+        each object's own __dict__ filled in place: a quarter less than setting a new one)."""
+        store, alloc, ok = job.results, object.__new__, _OK_FIELDS
         indices, seconds = message.indices, message.seconds
         self.worker_graphs += len(indices)
         for index, value, grads, spent in zip(indices, message.values, message.grads, seconds):
             outcome = alloc(Outcome)
-            put(outcome, "__dict__", {"value": value, "grads": grads})
+            fields = outcome.__dict__
+            fields["value"] = value
+            fields["grads"] = grads
             result = alloc(ImplResult)
-            put(result, "__dict__", {"status": "ok", "outcome": outcome, "error": "",
-                                     "seconds": spent, "phase": ""})  # fmt: skip
+            fields = result.__dict__
+            fields.update(ok)  # (status 'ok', no error, no phase: in the fields' order)
+            fields["outcome"] = outcome
+            fields["seconds"] = spent
             store[index] = result
         for position, error, phase in message.raised:
             store[indices[position]] = ImplResult(

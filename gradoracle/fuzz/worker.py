@@ -8,9 +8,13 @@ or `Raised` for a call. While it works it writes into two shared slots the index
 is in (or `IDLE`, or `CALLING`) and when that began: the parent watches them for hangs.
 
 A batch of graphs travels in one message as marshalled flat lists (`reference.graph.FlatGraph`,
-which the sampler writes while sampling): several times faster than pickling frozen dataclasses,
-and the worker does not validate the graphs again. The default adapter builds straight from them
-(`_FlatAdapter`); a custom adapter gets Graph objects rebuilt from them.
+which the sampler writes while sampling; by column, small graphs' index lists as bytes: `encode`):
+several times faster than pickling frozen dataclasses, and the worker does not validate the
+graphs again. The default adapter builds straight from them and reads the numbers back with less
+of the oracle's own work around the engine's (`_FlatAdapter.read`); a custom adapter gets Graph
+objects rebuilt from them and its own `run`. Each graph's CPU seconds are its wall time scaled by
+the worker's share of a core over its chunk (fuzz.runner.cpu_seconds): CPU clocks are read per
+chunk, not per graph.
 """
 
 from __future__ import annotations
@@ -30,13 +34,17 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from gradoracle.fuzz import adapters
-from gradoracle.fuzz.adapters import UsageError
+from gradoracle.fuzz.adapters import BACKWARD, BUILD, READ, UsageError, _as_float
+from gradoracle.fuzz.runner import cpu_seconds
 from gradoracle.fuzz.spellings import Spellings
 from gradoracle.reference.graph import FlatGraph, Graph, build_from_steps, nodes_from_steps
 
-CHUNK_GRAPHS = 64  # the worker reports results at least every this many graphs...
+# The worker reports results at least every this many graphs (a check's batch: one message for
+# it, each message costing both sides system calls and pickling)...
+CHUNK_GRAPHS = 256
 CHUNK_SECONDS = 0.05  # ...and this often, so that killing it loses little work
 ERROR_CHARS = 300
+_PLAIN_SEQUENCES = frozenset((list, tuple))
 IDLE, CALLING = -1.0, -2.0  # the first shared slot outside any graph; while running a `Call`
 
 
@@ -45,7 +53,7 @@ IDLE, CALLING = -1.0, -2.0  # the first shared slot outside any graph; while run
 
 @dataclass(frozen=True)
 class RunBatch:
-    indices: list[int]  # the batch's graphs' places in the parent's job
+    indices: Sequence[int]  # the batch's graphs' places in the parent's job (a list or a range)
     deadline: float | None  # a time.monotonic() value: graphs not started by then are not run
     payload: bytes  # the graphs, as `encode` writes them
 
@@ -81,10 +89,10 @@ class Results:
     graphs that raised). A graph that raised has None for its value and gradients and an entry in
     `raised`; the others ran without error."""
 
-    indices: list[int]  # the graphs' places in the parent's job
+    indices: Sequence[int]  # the graphs' places in the parent's job (a list or a range)
     values: list[Any]  # the output's value (a float), None if it raised
     grads: list[Any]  # one per input (a float, or None for an unset grad), None if it raised
-    seconds: list[float]  # the implementation's CPU seconds on each graph
+    seconds: list[float]  # the implementation's CPU seconds on each graph (runner.cpu_seconds)
     # (position in this chunk, `describe(exception)`, phase: adapters.BUILD ...) per graph that
     # raised
     raised: list[tuple[int, str, str]]
@@ -123,27 +131,57 @@ def describe(e: BaseException) -> str:
 
 
 def encode(graphs: Sequence[Graph]) -> bytes:
-    """The graphs as one payload: marshalled flat lists, or (a graph that does not marshal, say
-    with a float subclass in it) the Graphs pickled."""
+    """The graphs as one payload: their FlatGraph fields marshalled by column, or (a graph that
+    does not marshal, say with a float subclass in it) the Graphs pickled.
+
+    Steps, leaf slots and inputs travel as bytes when every number fits in one (a graph of at
+    most 256 nodes): marshal writes and reads a bytes object in one copy where it takes a list's
+    ints one by one, and a bytes object gives the builder the same ints (iterating it is as fast
+    as a list's) without being one more object for the garbage collector to traverse. Leaf
+    values stay lists: marshal keeps their types (an int leaf stays an int) and floats' bits.
+    By column, so that the conversions run as C loops (map), not a Python loop per graph.
+    Marshal format 2 keeps no table of shared objects (flat data gains nothing from one)."""
     from gradoracle.reference.tape import compile_graph  # (numpy stays out of the worker)
 
+    if not graphs:
+        return b"m" + marshal.dumps(((),) * 6, 2)
     try:
-        # A sampled graph keeps its compiled lists (Graph.compiled): the first six fields are its
-        # FlatGraph's, sliced into the plain tuple marshal takes. Marshal format 2 keeps no table
-        # of shared objects (flat lists of numbers gain nothing from one): writing takes ~a fifth
-        # less time than the default format, reading back ~a tenth more, a net gain.
-        flats = [(g.compiled() or compile_graph(g))[:6] for g in graphs]
-        return b"m" + marshal.dumps(flats, 2)
+        # A sampled graph keeps its compiled lists (Graph.compiled): the first six fields are
+        # its FlatGraph's.
+        compiled = [g.compiled() or compile_graph(g) for g in graphs]
+        steps, slots, values, inputs, outputs, n_nodes = list(zip(*compiled))[:6]
+        columns = (_as_bytes(steps), _as_bytes(slots), values, _as_bytes(inputs), outputs, n_nodes)
+        return b"m" + marshal.dumps(columns, 2)
     except Exception:  # an unvalidated graph (a float subclass, say): pickle it all
         return b"p" + pickle.dumps(list(graphs), pickle.HIGHEST_PROTOCOL)
 
 
+def _as_bytes(column: tuple[Sequence[int], ...]) -> list[Any]:
+    """Each sequence of ints as a bytearray (marshal writes it as bytes) if its numbers all fit,
+    else as it is. (bytearray() of a list takes half the time bytes() does.)"""
+    if not set(map(type, column)) <= _PLAIN_SEQUENCES:  # bytearray() of an array is its buffer
+        return [list(numbers) for numbers in column]
+    try:
+        return list(map(bytearray, column))
+    except ValueError:  # a number of 256 or more (in a graph of over 256 nodes): one by one
+        return [_bytes_if_small(numbers) for numbers in column]
+
+
+def _bytes_if_small(numbers: Sequence[int]) -> Any:
+    try:
+        return bytearray(numbers)
+    except ValueError:
+        return numbers
+
+
 def decode(payload: bytes, flat: bool) -> tuple[bool, list[Any]]:
-    """(flat, batch): FlatGraphs if `flat` and the payload allows, else Graphs."""
+    """(flat, batch): FlatGraphs if `flat` and the payload allows, else Graphs. A FlatGraph's
+    steps, leaf slots and inputs may be bytes (see `encode`): sequences of the same ints."""
     if payload[:1] == b"p":
         return False, pickle.loads(payload[1:])
+    columns = marshal.loads(memoryview(payload)[1:])
     # (tuple.__new__ through map, not FlatGraph._make: no Python call per graph)
-    items = list(map(tuple.__new__, repeat(FlatGraph), marshal.loads(payload[1:])))
+    items = list(map(tuple.__new__, repeat(FlatGraph), zip(*columns)))
     return (True, items) if flat else (False, [graph_from_flat(item) for item in items])
 
 
@@ -153,12 +191,48 @@ def graph_from_flat(flat: FlatGraph) -> Graph:
     return Graph.trusted(nodes, flat.output, forms, tuple(flat.inputs))
 
 
+Read = Callable[[Any], tuple[float, tuple[float | None, ...]]]  # a graph -> (value, grads)
+
+
 class _FlatAdapter(adapters.ValueClassAdapter):
     """The default adapter, building from a FlatGraph what `reference.graph.build` builds from a
     Graph (reference.graph.build_from_steps): no Graph or Node objects to rebuild."""
 
     def build(self, graph: Any) -> tuple[list[Any], Any]:
         return build_from_steps(graph, self.cls, self.spellings.methods)
+
+    def read(self, graph: Any) -> tuple[float, tuple[float | None, ...]]:
+        """`run(graph)`'s value and grads: the same calls into the engine in the same order, so
+        the same numbers and the same exceptions in the same phases, without most of the
+        oracle's own work that `run` adds around them (a method call per step, a message built
+        and a type check made per number read, the Outcome): ~3 us of a graph's ~21 that were
+        counted as the engine's time."""
+        self.phase = BUILD
+        inputs, out = build_from_steps(graph, self.cls, self.spellings.methods)
+        self.phase = BACKWARD
+        self._backward(out)
+        self.phase = READ
+        value = self._data(out)
+        if type(value) is not float:  # (_as_float gives a float back as it is)
+            value = _as_float(value, "the output's value")
+        grads: list[float | None] = []
+        read_grad, add = self._grad, grads.append
+        for x in inputs:
+            grad = read_grad(x)
+            if type(grad) is not float:
+                grad = _as_float(grad, f"input {len(grads)}'s gradient", none=True)
+            add(grad)
+        return value, tuple(grads)
+
+
+def _read_by_run(adapter: adapters.Adapter) -> Read:
+    """`adapter.run`'s value and grads (any adapter)."""
+
+    def read(graph: Any) -> tuple[float, tuple[float | None, ...]]:
+        outcome = adapter.run(graph)
+        return outcome.value, outcome.grads
+
+    return read
 
 
 # ---- the worker ---------------------------------------------------------------------------------
@@ -181,6 +255,9 @@ def worker_main(
         return conn.send(LoadFailed(str(e)))
     except Exception as e:
         return conn.send(LoadFailed(f"loading {spec} failed: {describe(e)}"))
+    # The slots through a memoryview: a third less time per write than the ctypes array's
+    # __setitem__ (three writes per graph), the same 8-byte stores.
+    slots = memoryview(slots).cast("B").cast("d")
     fast = None
     if type(adapter) is adapters.ValueClassAdapter:
         fast = _FlatAdapter(adapter.cls, adapter.name, adapter.spellings)
@@ -192,8 +269,11 @@ def worker_main(
             return None
         if isinstance(message, RunBatch):
             flat, batch = decode(message.payload, flat=fast is not None)
-            runner = fast if flat and fast else adapter
-            _run_batch(runner, conn, slots, message.indices, message.deadline, batch)
+            if flat and fast:
+                _run_batch(fast, fast.read, conn, slots, message.indices, message.deadline, batch)
+            else:
+                read = _read_by_run(adapter)
+                _run_batch(adapter, read, conn, slots, message.indices, message.deadline, batch)
         elif isinstance(message, Call):
             _call(adapter, conn, slots, message.function, message.args)
         else:
@@ -207,42 +287,51 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def _run_batch(
-    adapter: adapters.Adapter, conn: Connection, slots: Any, indices: list[int],
+    adapter: adapters.Adapter, read: Read, conn: Connection, slots: Any, indices: Sequence[int],
     deadline: float | None, batch: list[Any],
 ) -> None:  # fmt: skip
-    run, now, cpu = adapter.run, time.monotonic, time.thread_time
-    done: list[int] = []
+    """Run the graphs with `read` (the adapter's: its phase says where an exception came from)."""
+    now, thread_cpu = time.monotonic, time.thread_time
+    first = 0  # the place in the batch of the chunk's first graph
     values: list[Any] = []
     grads: list[Any] = []
-    seconds: list[float] = []
+    walls: list[float] = []  # wall seconds around each graph's run
     raised: list[tuple[int, str, str]] = []
     value: float | None
     grad: tuple[float | None, ...] | None
-    last_send = now()
+    # The engine's CPU time is its wall time scaled by this thread's share of a core over the
+    # chunk (runner.cpu_seconds): a CPU clock is a system call (~1 us), the wall clock is not.
+    end = chunk_wall = now()
+    chunk_cpu = thread_cpu()
     for index, graph in zip(indices, batch):
-        start = now()
-        # The graphs done so far are sent before the next starts, not after each graph: one
-        # clock reading serves both (a slow graph's result still leaves as soon as it is done).
-        if done and (len(done) >= CHUNK_GRAPHS or start - last_send >= CHUNK_SECONDS):
+        # The graphs done so far are sent before the next starts, not after each graph (a slow
+        # graph's result still leaves as soon as it is done).
+        if values and (len(values) >= CHUNK_GRAPHS or end - chunk_wall >= CHUNK_SECONDS):
+            seconds = cpu_seconds(walls, thread_cpu() - chunk_cpu, now() - chunk_wall)
+            last = first + len(values)
+            done = indices[first:last]  # (a slice of a range is a range: a few bytes to send)
             conn.send(Results(done, values, grads, seconds, raised, False, time.process_time()))
-            done, values, grads, seconds, raised = [], [], [], [], []
-            start = last_send = now()  # (sending can wait on a full pipe: not this graph's time)
-        if deadline is not None and start >= deadline:
+            first, values, grads, walls, raised = last, [], [], [], []
+            # (sending can wait on a full pipe: not part of the next chunk)
+            end = chunk_wall = now()
+            chunk_cpu = thread_cpu()
+        if deadline is not None and end >= deadline:
             break
-        slots[1] = start
+        slots[1] = end  # (when the last graph ended: as good as now for the hang watch)
         slots[0] = index
-        cpu_start = cpu()  # the implementation's own CPU time: waiting for a core is not its cost
+        start = now()
         try:
-            out = run(graph)
-            value, grad = out.value, out.grads
+            value, grad = read(graph)
         except Exception as e:
             value = grad = None
-            raised.append((len(done), describe(e), adapter.phase))
-        seconds.append(cpu() - cpu_start)
+            raised.append((len(values), describe(e), adapter.phase))
+        end = now()
+        walls.append(end - start)
         slots[0] = IDLE
-        done.append(index)
         values.append(value)
         grads.append(grad)
+    seconds = cpu_seconds(walls, thread_cpu() - chunk_cpu, now() - chunk_wall)
+    done = indices[first : first + len(values)]
     conn.send(Results(done, values, grads, seconds, raised, True, time.process_time()))
 
 

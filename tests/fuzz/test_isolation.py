@@ -5,8 +5,11 @@ reported at the right graph while the rest of the batch still runs; deadlines ke
 from __future__ import annotations
 
 import _thread
+import array
 import multiprocessing
 import signal
+import statistics
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,12 +18,13 @@ import hostile_engines
 import pytest
 
 from gradoracle.fuzz import isolation
-from gradoracle.fuzz.adapters import UsageError, load_adapter
+from gradoracle.fuzz.adapters import ImplResult, Outcome, UsageError, load_adapter
 from gradoracle.fuzz.isolation import IsolatedImpl
-from gradoracle.fuzz.runner import IsolationError
+from gradoracle.fuzz.runner import InProcess, IsolationError, cpu_seconds
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.fuzz.worker import decode, describe, encode
-from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.graph import FlatGraph, Graph, Node
+from gradoracle.reference.tape import compile_graph
 
 x, op = Node.input, Node.apply
 FINE = Graph((x(1.5), x(-0.5), op("mul", 0, 1), op("add", 2, 0)))  # x*y + x
@@ -67,6 +71,11 @@ def test_same_results_as_in_process(engine: IsolatedImpl) -> None:
         # (repr: a NaN gradient, log's slope at a subnormal times 0, equals itself there)
         assert repr((result.status, result.outcome, result.error, result.phase)) == repr(expected)
         assert 0 < result.seconds < 1
+        if result.outcome is not None:  # made field by field: what the dataclasses would make
+            outcome = Outcome(result.outcome.value, result.outcome.grads)
+            made = ImplResult("ok", outcome, "", result.seconds)
+            assert vars(result) == vars(made) and vars(result.outcome) == vars(outcome)
+            assert list(vars(result)) == list(vars(made))
     assert {r.status for r in results} == {"ok", "exception"}
     # Results travel in chunks: the exceptions after the first chunk land at their own graphs.
     assert [(r.status, r.phase) for r in results[-3:]] == [
@@ -76,6 +85,41 @@ def test_same_results_as_in_process(engine: IsolatedImpl) -> None:
     ]
     assert engine.restarts == 0
     assert engine.worker_cpu_seconds > 0
+
+
+@pytest.mark.parametrize("isolated", [True, False])
+def test_seconds_are_the_engines_cpu_time_not_its_waiting(isolated: bool) -> None:
+    """An engine's seconds are its CPU time: a backward() that sleeps 50 ms costs it next to
+    nothing (well under a tenth of the 20 ms that a busy one costs), one that keeps a core busy
+    for 20 ms costs it about that (each graph's wall time is scaled by the thread's share of a
+    core: runner.cpu_seconds)."""
+    graphs = [FINE] * 4
+    for name, low, high in (("SlowBackward", 0.0, 0.1), ("BusyBackward", 0.6, 1.4)):
+        spec = f"hostile_engines:{name}"
+        if isolated:
+            with IsolatedImpl(spec) as impl:
+                cpu = impl.worker_cpu_seconds
+                results = impl.run(graphs)
+                worker_cpu = impl.worker_cpu_seconds - cpu
+        else:
+            start = time.process_time()
+            results = InProcess(load_adapter(spec)).run(graphs)
+            worker_cpu = time.process_time() - start
+        assert [r.status for r in results] == ["ok"] * 4
+        seconds = [r.seconds for r in results]
+        assert all(s > 0 for s in seconds), seconds
+        # (the worker's CPU is read once per chunk: what it reports includes all of the graphs')
+        assert sum(seconds) <= worker_cpu + 1e-6, (seconds, worker_cpu)
+        busy = hostile_engines.BUSY_SECONDS
+        assert low * busy <= statistics.median(seconds) <= high * busy, (name, seconds)
+
+
+def test_cpu_seconds_scale_wall_times_by_the_share_of_a_core() -> None:
+    assert cpu_seconds([0.1, 0.3], cpu=0.2, wall=0.8) == [0.025, 0.075]
+    # A thread never has more than a core: the clocks' small disagreements are not scaled up.
+    assert cpu_seconds([0.1, 0.3], cpu=0.5000001, wall=0.5) == [0.1, 0.3]
+    assert cpu_seconds([], cpu=0.0, wall=0.0) == []
+    assert cpu_seconds([0.0], cpu=0.0, wall=0.0) == [0.0]
 
 
 def test_the_wire_format_round_trips_graphs() -> None:
@@ -88,6 +132,75 @@ def test_the_wire_format_round_trips_graphs() -> None:
     assert [g.forms for g in decoded] == [g.forms for g in graphs]
     assert [g.inputs for g in decoded] == [g.inputs for g in graphs]
     assert str(decoded[-1].nodes[1].value) == "-0.0"
+
+
+def chain_of(n_nodes: int) -> Graph:
+    """x, then n_nodes - 1 ops each on the one before (node indices up to n_nodes - 1)."""
+    return Graph((x(0.5), *(op("tanh", k) for k in range(n_nodes - 1))))
+
+
+EDGE_LEAVES = (-0.0, 5e-324, 2.2250738585072014e-308, 1e-300, 1.7976931348623157e308, -1e300,
+               0.1, 3, -7, 0, 10**30, -(2**70))  # fmt: skip
+
+
+def test_the_wire_carries_every_field_exactly() -> None:
+    """What the default adapter builds from: FlatGraphs equal, number for number and type for
+    type, to the compiled graphs sent (ints stay ints, a float keeps its bits), for graphs small
+    enough to travel as bytes and graphs too large to."""
+    graphs = sample_graphs(11, 200) + sample_graphs(12, 40, SamplerConfig(deep=1.0))
+    graphs += [chain_of(n) for n in (255, 256, 257, 300)]
+    graphs += [Graph((x(v), Node.const(v), op("mul", 0, 1), x(v), op("add", 2, 3)))
+               for v in EDGE_LEAVES]  # fmt: skip
+    assert max(g.compiled().n_nodes if g.compiled() else len(g.nodes) for g in graphs) > 256
+    flat, decoded = decode(encode(graphs), flat=True)
+    assert flat and len(decoded) == len(graphs)
+    for graph, got in zip(graphs, decoded, strict=True):
+        sent = compile_graph(graph)
+        assert isinstance(got, FlatGraph)
+        for field in ("steps", "leaf_slots", "inputs"):
+            assert list(getattr(got, field)) == list(getattr(sent, field)), field
+        assert (got.output, got.n_nodes) == (sent.output, sent.n_nodes)
+        assert [(type(v), repr(v)) for v in got.leaf_values] == [
+            (type(v), repr(v)) for v in sent.leaf_values
+        ]
+        assert [struct.pack("<d", v) for v in got.leaf_values if isinstance(v, float)] == [
+            struct.pack("<d", v) for v in sent.leaf_values if isinstance(v, float)
+        ]
+    # (the small graphs' index lists travelled as bytes, the large ones' as lists)
+    kinds = {type(got.steps).__name__ for got in decoded}
+    assert kinds == {"bytes", "list"}, kinds
+
+
+def test_index_arrays_travel_as_their_numbers_not_their_buffers() -> None:
+    """bytes() or bytearray() of an int64 array is its 8-byte buffer: a compiled graph whose
+    lists are arrays (another sampler's) must still arrive as the same numbers."""
+    sent = compile_graph(FINE)
+    as_arrays = sent._replace(
+        steps=array.array("q", sent.steps),
+        leaf_slots=array.array("q", sent.leaf_slots),
+        inputs=array.array("q", sent.inputs),
+    )
+    flat, decoded = decode(encode([Graph.from_compiled(as_arrays), FINE]), flat=True)
+    assert flat
+    for got in decoded:
+        assert [list(got.steps), list(got.leaf_slots), list(got.inputs)] == [
+            list(sent.steps),
+            list(sent.leaf_slots),
+            list(sent.inputs),
+        ]
+
+
+def test_graphs_of_every_size_give_the_in_process_results(engine: IsolatedImpl) -> None:
+    graphs = sample_graphs(13, 40, SamplerConfig(deep=1.0)) + [
+        chain_of(n) for n in (255, 256, 257, 300)
+    ]
+    graphs += [Graph((x(v), Node.const(3), op("mul", 0, 1))) for v in EDGE_LEAVES]
+    adapter = load_adapter("engine:Value")
+    results = engine.run(graphs)
+    for graph, result in zip(graphs, results, strict=True):
+        expected = adapter.run(graph)
+        assert result.status == "ok", result
+        assert repr(result.outcome) == repr(expected)
 
 
 class Real(float):

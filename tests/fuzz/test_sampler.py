@@ -311,8 +311,11 @@ def test_ints_survive_the_wire_to_the_worker() -> None:
     assert graphs
     for steps in (True, False):
         _, decoded = decode(encode(graphs), steps)
-        if steps:
-            assert decoded == [compile_graph(g).flat for g in graphs]
+        if steps:  # (the same numbers: small graphs' index lists travel as bytes)
+            assert [tuple(map(list, d[:4])) + d[4:] for d in decoded] == [
+                tuple(map(list, compile_graph(g).flat[:4])) + compile_graph(g).flat[4:]
+                for g in graphs
+            ]
             assert [list(map(type, d.leaf_values)) for d in decoded] == [
                 list(map(type, compile_graph(g).leaf_values)) for g in graphs
             ]
