@@ -132,11 +132,12 @@ def interpreter() -> Callable[..., Any]:
         partial_a, partial_b = vjp(jnp.ones_like(out))
         return out, jnp.where(partial_a == 0, 0.0, partial_a), jnp.where(partial_b == 0, 0.0, partial_b)
 
-    def by_lanes(values: Any, tangents: Any, program: Any, lanes: Any, n_iter: Any) -> tuple[Any, ...]:
+    def by_lanes(
+        values: Any, tangents: Any, program: Any, lanes: Any, at: Any, n_iter: Any
+    ) -> tuple[Any, ...]:
         """The forward pass of a batch of rows by the schedule's lanes -> every slot's value and
         tangent, and every step's partials, in the rows' layout."""
         rows, slots = values.shape
-        steps = program.shape[1]
         bounds = lane_bounds(lanes.shape[1])
         # One buffer of the batch's slots, then a 1.0 that empty lanes read and a slot they write.
         safe, sink = rows * slots, rows * slots + 1
@@ -177,8 +178,8 @@ def interpreter() -> Callable[..., Any]:
 
         def by_step(partials: Any, padding: float) -> Any:
             # Padding steps (NOP: a copy of ONE to SCRATCH) have partials 1 and 0.
-            laid = jnp.full(rows * steps + 1, padding, values.dtype)
-            return laid.at[lanes.reshape(-1)].set(partials.reshape(-1))[:-1].reshape(rows, steps)
+            flat = jnp.concatenate([partials.reshape(-1), jnp.array([padding], values.dtype)])
+            return flat[at]
 
         return (
             buf[:safe].reshape(rows, slots),
@@ -247,7 +248,7 @@ def interpreter() -> Callable[..., Any]:
         return final[output], swept, final_tangents[output], kinks, jnp.abs(final), inside
 
     def interpret(
-        values: Any, tangents: Any, program: Any, output: Any, lanes: Any, n_iter: Any
+        values: Any, tangents: Any, program: Any, output: Any, lanes: Any, at: Any, n_iter: Any
     ) -> tuple[Any, ...]:
         global _traces
         _traces += 1  # runs only while tracing: counts compilations
@@ -255,7 +256,7 @@ def interpreter() -> Callable[..., Any]:
             row = (values[0], tangents[0], program[0])
             forward = by_switch(*row)
             return tuple(x[None] for x in reverse(*row, output[0], *forward))
-        forward = by_lanes(values, tangents, program, lanes, n_iter)
+        forward = by_lanes(values, tangents, program, lanes, at, n_iter)
         return jax.vmap(reverse)(values, tangents, program, output, *forward)
 
     return jax.jit(interpret)

@@ -53,8 +53,9 @@ ALONE_MOST = 16
 JVP_RTOL = 1e-10
 _unpack: Any = tape_kernel.unpack  # (a numba Dispatcher: its type hides the signature)
 # A single row is not scheduled (reference.interpreter): what it is given in place of lanes.
-_NO_LANES = np.zeros((1, 1), dtype=np.int32)
-_NO_ITERATIONS = np.array(0, dtype=np.int32)
+_NOT_SCHEDULED = (
+    np.zeros((1, 1), dtype=np.int32), np.zeros((1, 1), dtype=np.int32), np.array(0, np.int32)
+)
 
 CPU_PARTS = ("pack", "compile", "xla", "unpack")  # JaxReference.cpu's keys
 
@@ -193,7 +194,7 @@ class JaxReference:
         kink distance, |value| and in domain."""
         clock = time.process_time
         start = clock()
-        lanes = schedule(tape) if tape.batch > 1 else (_NO_LANES, _NO_ITERATIONS)
+        lanes = schedule(tape) if tape.batch > 1 else _NOT_SCHEDULED
         self.cpu["pack"] += clock() - start
         traces, start = trace_count(), clock()
         outputs = [np.asarray(x) for x in self._run(*tape.arrays(), *lanes)]

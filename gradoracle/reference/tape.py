@@ -232,21 +232,23 @@ def lane_bounds(width: int) -> tuple[int, ...]:
     return tuple(bounds)
 
 
-def schedule(tape: Tape) -> tuple[np.ndarray, np.ndarray]:
-    """The forward iterations of a tape of several rows: (iterations, width) int32 lanes, each
-    the flattened index (row * steps + step) of the real step it evaluates or, empty, rows *
-    steps; and how many iterations are used (an int32 scalar). A step's iteration comes after its
-    operands'; each real step has one lane. The lanes array has the bucket's steps of iterations,
-    or twice as many as often as it takes (a new compiled shape each time: only batches whose ops
-    are mixed very unlike sampled graphs need it)."""
+def schedule(tape: Tape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The forward iterations of a tape of several rows (tape_kernel.schedule_lanes): per
+    iteration and lane (iterations, width) the flattened index (row * steps + step) of the step
+    it evaluates, rows * steps where empty; per row and step (rows, steps) its lane (iteration *
+    width + lane; iterations * width for padding); how many iterations are used (an int32
+    scalar). A step's iteration comes after its operands'. The lanes array has
+    the bucket's steps of iterations, or twice as many as often as it takes (a new compiled shape
+    each time: only batches whose ops are mixed very unlike sampled graphs need it)."""
     width = lane_width(tape.batch)
     bounds = np.array(lane_bounds(width), dtype=np.int64)
     most = tape.bucket.steps
+    at = np.empty(tape.program.shape[:2], dtype=np.int32)
     while True:
         lanes = np.empty((most, width), dtype=np.int32)
-        used = _kernel.schedule_lanes(tape.program, tape.bucket.slots, bounds, lanes)
+        used = _kernel.schedule_lanes(tape.program, tape.bucket.slots, bounds, lanes, at)
         if used >= 0:
-            return lanes, np.array(used, dtype=np.int32)
+            return lanes, at, np.array(used, dtype=np.int32)
         most *= 2
 
 

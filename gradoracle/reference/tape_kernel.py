@@ -254,15 +254,19 @@ def unpack(
 
 
 @njit(cache=True)
-def schedule_lanes(program: np.ndarray, slots: int, bounds: np.ndarray, lanes: np.ndarray) -> int:
+def schedule_lanes(
+    program: np.ndarray, slots: int, bounds: np.ndarray, lanes: np.ndarray, at: np.ndarray
+) -> int:
     """reference.tape.schedule's lanes: each real step of the tape (rows in order, steps in order)
     goes to the first iteration, from the one after its operands' steps, whose block of lanes for
     its opcode (bounds[code]:bounds[code + 1]) has room, and there to the block's next lane, which
-    gets its flattened step index (row * steps + step); other lanes get rows * steps. -> the
-    iterations used, or -1 if they are more than lanes has."""
+    gets the step's flattened index (row * steps + step); empty lanes get rows * steps.
+    at[row, step] is the step's lane (iteration * width + lane), or iterations * width for
+    padding. -> the iterations used, or -1 if they are more than lanes has."""
     rows, steps = program.shape[0], program.shape[1]
-    most, n_codes = lanes.shape[0], len(bounds) - 1
+    most, width, n_codes = lanes.shape[0], lanes.shape[1], len(bounds) - 1
     lanes[:, :] = rows * steps
+    at[:, :] = most * width
     filled = np.zeros((most, n_codes), dtype=np.int64)
     first_open = np.zeros(n_codes, dtype=np.int64)  # iterations before it are full for the code
     ready = np.zeros(rows * slots, dtype=np.int64)  # a slot's first iteration that may read it
@@ -274,13 +278,15 @@ def schedule_lanes(program: np.ndarray, slots: int, bounds: np.ndarray, lanes: n
             if code >= n_codes:  # padding
                 continue
             room = bounds[code + 1] - bounds[code]
-            t = max(ready[base + program[row, step, 1]], ready[base + program[row, step, 2]])
-            t = max(t, first_open[code])
+            a, b = base + program[row, step, 1], base + program[row, step, 2]
+            t = max(ready[a], ready[b], first_open[code])
             while t < most and filled[t, code] >= room:
                 t += 1
             if t >= most:
                 return -1
-            lanes[t, bounds[code] + filled[t, code]] = row * steps + step
+            lane = bounds[code] + filled[t, code]
+            lanes[t, lane] = row * steps + step
+            at[row, step] = t * width + lane
             filled[t, code] += 1
             while first_open[code] < most and filled[first_open[code], code] >= room:
                 first_open[code] += 1

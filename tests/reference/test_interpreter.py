@@ -197,26 +197,28 @@ def test_every_real_step_gets_one_lane_after_its_operands() -> None:
     for tape in tapes_of(graphs, JaxReference()):
         if tape.batch == 1:
             continue
-        lanes, used = schedule(tape)
+        lanes, at, used = schedule(tape)
         rows, steps = tape.program.shape[:2]
-        bounds = lane_bounds(lane_width(rows))
-        assert lanes.shape[1] == bounds[-1] == lane_width(rows)
-        real = np.flatnonzero(tape.codes.reshape(-1) < len(OP_NAMES))
-        taken = lanes[lanes < rows * steps]
-        assert sorted(taken.tolist()) == real.tolist()
-        assert (lanes[int(used) :] == rows * steps).all()
-        iteration = np.empty(rows * steps, dtype=np.int64)
-        for t, lane in zip(*np.nonzero(lanes < rows * steps), strict=True):
-            step = int(lanes[t, lane])
-            iteration[step] = t
-            code = int(tape.codes.reshape(-1)[step])
-            assert bounds[code] <= lane < bounds[code + 1]  # in its op's block
-        written = {}  # (row, slot) -> iteration of the step writing it
-        for step in real.tolist():
-            row = step // steps
-            written[row, int(tape.program[row, step % steps, 3])] = iteration[step]
-        for step in real.tolist():
-            row = step // steps
-            _, a, b, _ = tape.program[row, step % steps]
-            for slot in (int(a), int(b)):
-                assert written.get((row, slot), -1) < iteration[step]
+        slots = tape.bucket.slots
+        most, _, width = lanes.shape
+        bounds = np.array(lane_bounds(width))
+        assert width == bounds[-1] == lane_width(rows)
+        codes = tape.codes.reshape(-1)
+        real = codes < len(OP_NAMES)
+        assert (at.reshape(-1)[~real] == most * width).all()
+        taken = at.reshape(-1)[real]
+        assert len(set(taken.tolist())) == len(taken)  # a lane of its own
+        t, lane = np.divmod(taken, width)
+        assert (t < used).all()
+        assert ((bounds[codes[real]] <= lane) & (lane < bounds[codes[real] + 1])).all()
+        slots_of = tape.program.reshape(-1, 4)[real, 1:] + (np.flatnonzero(real) // steps)[:, None] * slots
+        assert (lanes[t, :, lane] == slots_of).all()  # its operands and destination
+        empty = np.ones((most, width), dtype=bool)
+        empty[t, lane] = False
+        assert (lanes[:, 0][empty] == rows * slots).all()
+        assert (lanes[:, 1][empty] == rows * slots).all()
+        assert (lanes[:, 2][empty] == rows * slots + 1).all()
+        iteration = np.full(rows * slots, -1)
+        iteration[slots_of[:, 2]] = t
+        assert (iteration[slots_of[:, 0]] < t).all()  # operands from earlier iterations
+        assert (iteration[slots_of[:, 1]] < t).all()
