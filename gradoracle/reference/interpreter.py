@@ -130,7 +130,11 @@ def interpreter() -> Callable[..., Any]:
         zeros, and -0.0 + 0.0 is +0.0 (the sign of a zero partial shows in a zero jvp)."""
         out, vjp = jax.vjp(fn, a, b)
         partial_a, partial_b = vjp(jnp.ones_like(out))
-        return out, jnp.where(partial_a == 0, 0.0, partial_a), jnp.where(partial_b == 0, 0.0, partial_b)
+        return (
+            out,
+            jnp.where(partial_a == 0, 0.0, partial_a),
+            jnp.where(partial_b == 0, 0.0, partial_b),
+        )
 
     def by_lanes(
         values: Any, tangents: Any, program: Any, lanes: Any, at: Any, n_iter: Any

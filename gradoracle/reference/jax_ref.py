@@ -54,7 +54,9 @@ JVP_RTOL = 1e-10
 _unpack: Any = tape_kernel.unpack  # (a numba Dispatcher: its type hides the signature)
 # A single row is not scheduled (reference.interpreter): what it is given in place of lanes.
 _NOT_SCHEDULED = (
-    np.zeros((1, 1), dtype=np.int32), np.zeros((1, 1), dtype=np.int32), np.array(0, np.int32)
+    np.zeros((1, 1), dtype=np.int32),
+    np.zeros((1, 1), dtype=np.int32),
+    np.array(0, np.int32),
 )
 
 CPU_PARTS = ("pack", "compile", "xla", "unpack")  # JaxReference.cpu's keys

@@ -133,7 +133,9 @@ def differences(new: Sequence[np.ndarray], old: Sequence[Any]) -> list[str]:
 
 
 def tapes_of(graphs: Sequence[Graph], ref: JaxReference) -> list[Tape]:
-    return [tape for _, tape in tapes(FlatGraphs.of([compile_graph(g) for g in graphs]), ref._chunks)]
+    return [
+        tape for _, tape in tapes(FlatGraphs.of([compile_graph(g) for g in graphs]), ref._chunks)
+    ]
 
 
 def assert_as_before(ref: JaxReference, tape: Tape) -> None:
@@ -214,7 +216,9 @@ def test_every_real_step_gets_one_lane_after_its_operands() -> None:
         empty = np.ones((most, width), dtype=bool)
         empty[t, lane] = False
         assert (lanes[empty] == rows * steps).all()
-        slots_of = tape.program.reshape(-1, 4)[real, 1:] + (real // steps)[:, None] * tape.bucket.slots
+        slots_of = (
+            tape.program.reshape(-1, 4)[real, 1:] + (real // steps)[:, None] * tape.bucket.slots
+        )
         iteration = np.full(rows * tape.bucket.slots, -1)
         iteration[slots_of[:, 2]] = t
         assert (iteration[slots_of[:, 0]] < t).all()  # operands from earlier iterations
