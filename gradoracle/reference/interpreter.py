@@ -192,27 +192,34 @@ def interpreter() -> Callable[..., Any]:
             by_step(partials_b, 0.0),
         )
 
-    def by_switch(values: Any, tangents: Any, program: Any) -> tuple[Any, ...]:
-        """by_lanes for one row: a scan over its steps, each running only the op it takes."""
+    def by_switch(values: Any, tangents: Any, program: Any, n_steps: Any) -> tuple[Any, ...]:
+        """by_lanes for one row: a loop over its first n_steps steps (its real ones: padding
+        steps after them change nothing a real graph reads), each running only the op it takes."""
         codes, left, right, dest = program.T
 
-        def forward(carry: Any, op: tuple[Any, ...]) -> tuple[Any, tuple[Any, Any]]:
-            buf, tan = carry
-            code, a, b, d = op
-            out, vjp = jax.vjp(lambda x, y: lax.switch(code, branches, x, y), buf[a], buf[b])
+        def forward(step: Any, carry: tuple[Any, ...]) -> tuple[Any, ...]:
+            buf, tan, partials_a, partials_b = carry
+            a, b, d = left[step], right[step], dest[step]
+            op = lambda x, y: lax.switch(codes[step], branches, x, y)  # noqa: E731
+            out, vjp = jax.vjp(op, buf[a], buf[b])
             partial_a, partial_b = vjp(jnp.ones_like(out))
             tangent = partial_a * tan[a] + partial_b * tan[b]
-            return (buf.at[d].set(out), tan.at[d].set(tangent)), (partial_a, partial_b)
+            return (
+                buf.at[d].set(out),
+                tan.at[d].set(tangent),
+                partials_a.at[step].set(partial_a),
+                partials_b.at[step].set(partial_b),
+            )
 
-        # Every slot is written once, so `final` holds every node's value.
-        (final, final_tangents), (partials_a, partials_b) = lax.scan(
-            forward, (values, tangents), (codes, left, right, dest)
-        )
-        return final, final_tangents, partials_a, partials_b
+        # Every slot is written once, so `final` holds every node's value. (Padding steps, a NOP
+        # copying ONE to SCRATCH, have partials 1 and 0.)
+        steps = codes.shape[0]
+        start = (values, tangents, jnp.ones(steps, values.dtype), jnp.zeros(steps, values.dtype))
+        return lax.fori_loop(0, n_steps, forward, start)
 
     def reverse(
         values: Any, tangents: Any, program: Any, output: Any, final: Any, final_tangents: Any,
-        partials_a: Any, partials_b: Any,
+        partials_a: Any, partials_b: Any, n_steps: Any = None,
     ) -> tuple[Any, ...]:  # fmt: skip
         """One row's reverse sweep and per-step and per-slot results, from its forward pass."""
         codes, left, right, dest = program.T
@@ -248,7 +255,11 @@ def interpreter() -> Callable[..., Any]:
         # crosses from one to another. (Unused places name ONE, which no real step reads.)
         seed = jnp.zeros((2, values.shape[0]), values.dtype).at[:, output].set(1.0)
         steps = (left, right, dest, partials_a, partials_b)
-        swept, _ = lax.scan(backward, seed, steps, reverse=True)
+        if n_steps is None:
+            swept, _ = lax.scan(backward, seed, steps, reverse=True)
+        else:  # only the first n_steps, the real ones (padding steps scatter zeros)
+            sweep = lambda i, carry: backward(carry, [x[n_steps - 1 - i] for x in steps])[0]  # noqa: E731
+            swept = lax.fori_loop(0, n_steps, sweep, seed)
         return final[output], swept, final_tangents[output], kinks, jnp.abs(final), inside
 
     def interpret(
@@ -256,10 +267,10 @@ def interpreter() -> Callable[..., Any]:
     ) -> tuple[Any, ...]:
         global _traces
         _traces += 1  # runs only while tracing: counts compilations
-        if values.shape[0] == 1:
+        if values.shape[0] == 1:  # n_iter: the row's real steps
             row = (values[0], tangents[0], program[0])
-            forward = by_switch(*row)
-            return tuple(x[None] for x in reverse(*row, output[0], *forward))
+            forward = by_switch(*row, n_iter)
+            return tuple(x[None] for x in reverse(*row, output[0], *forward, n_iter))
         forward = by_lanes(values, tangents, program, lanes, at, n_iter)
         return jax.vmap(reverse)(values, tangents, program, output, *forward)
 

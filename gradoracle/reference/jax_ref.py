@@ -52,12 +52,9 @@ ALONE_MOST = 16
 # 1e-15 of it). 1e-10 is ~10^5 ulps: only a real disagreement trips it.
 JVP_RTOL = 1e-10
 _unpack: Any = tape_kernel.unpack  # (a numba Dispatcher: its type hides the signature)
-# A single row is not scheduled (reference.interpreter): what it is given in place of lanes.
-_NOT_SCHEDULED = (
-    np.zeros((1, 1), dtype=np.int32),
-    np.zeros((1, 1), dtype=np.int32),
-    np.array(0, np.int32),
-)
+# A single row is not scheduled (reference.interpreter): what it is given in place of lanes
+# (with its real steps in place of the iterations).
+_NOT_SCHEDULED = (np.zeros((1, 1), dtype=np.int32), np.zeros((1, 1), dtype=np.int32))
 
 CPU_PARTS = ("pack", "compile", "xla", "unpack")  # JaxReference.cpu's keys
 
@@ -196,7 +193,10 @@ class JaxReference:
         kink distance, |value| and in domain."""
         clock = time.process_time
         start = clock()
-        lanes = schedule(tape) if tape.batch > 1 else _NOT_SCHEDULED
+        if tape.batch > 1:
+            lanes = schedule(tape)
+        else:  # one row: its real steps
+            lanes = (*_NOT_SCHEDULED, np.array(tape.n_ops.sum(), dtype=np.int32))
         self.cpu["pack"] += clock() - start
         traces, start = trace_count(), clock()
         outputs = [np.asarray(x) for x in self._run(*tape.arrays(), *lanes)]
