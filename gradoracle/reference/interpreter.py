@@ -258,7 +258,10 @@ def interpreter() -> Callable[..., Any]:
         if n_steps is None:
             swept, _ = lax.scan(backward, seed, steps, reverse=True)
         else:  # only the first n_steps, the real ones (padding steps scatter zeros)
-            sweep = lambda i, carry: backward(carry, [x[n_steps - 1 - i] for x in steps])[0]  # noqa: E731
+
+            def sweep(i: Any, carry: Any) -> Any:
+                return backward(carry, tuple(x[n_steps - 1 - i] for x in steps))[0]
+
             swept = lax.fori_loop(0, n_steps, sweep, seed)
         return final[output], swept, final_tangents[output], kinks, jnp.abs(final), inside
 
@@ -269,8 +272,11 @@ def interpreter() -> Callable[..., Any]:
         _traces += 1  # runs only while tracing: counts compilations
         if values.shape[0] == 1:  # n_iter: the row's real steps
             row = (values[0], tangents[0], program[0])
-            forward = by_switch(*row, n_iter)
-            return tuple(x[None] for x in reverse(*row, output[0], *forward, n_iter))
+            final, final_tangents, partials_a, partials_b = by_switch(*row, n_iter)
+            results = reverse(
+                *row, output[0], final, final_tangents, partials_a, partials_b, n_steps=n_iter
+            )
+            return tuple(x[None] for x in results)
         forward = by_lanes(values, tangents, program, lanes, at, n_iter)
         return jax.vmap(reverse)(values, tangents, program, output, *forward)
 
