@@ -26,8 +26,9 @@ sweep (`jvp == dot(grads, tangent)`), relative to the same sum without cancellat
 Non-finite values and gradients are returned as computed (the comparator sets them aside); as
 with jax.grad, a zero adjoint times an infinite partial gives NaN.
 
-A batch of one row is not scheduled: a scan over its steps with a `lax.switch` (unbatched, it
-really branches) runs only the op each step takes (~30 us per call for 30 ops).
+A batch of one row is not scheduled: a loop over its real steps with a `lax.switch` (unbatched,
+it really branches) runs only the op each step takes (~30 us per call for 30 ops), and the reverse
+sweep goes back over the same steps.
 """
 
 from __future__ import annotations
