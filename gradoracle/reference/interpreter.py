@@ -5,7 +5,7 @@ Tracing and compiling JAX per graph costs milliseconds (jit: ~50 ms), far more t
 on a small graph. So graphs are compiled to data instead: one jitted interpreter per tape shape runs
 any graphs of that shape.
 
-Forward, a batch of several rows runs by lanes (reference.tape.schedule): an iteration (a
+Forward, a batch of several rows runs by lanes (`schedule`): an iteration (a
 `lax.fori_loop` over the iterations the host's schedule uses) gathers each lane's operands from one
 buffer of the whole batch's slots, evaluates each op of the registry (`op.forward(JAX, a, b)`) on
 its own fixed block of lanes only, with its local partials (`jax.vjp` of the op, seeded with 1), and
@@ -37,10 +37,58 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+import numpy as np
+
+from gradoracle.reference import tape_kernel
 from gradoracle.reference.jax_cache import loaded_count
 from gradoracle.reference.libs import JAX
 from gradoracle.reference.ops import OPS, Op
-from gradoracle.reference.tape import NOP, OP_NAMES, lane_bounds
+from gradoracle.reference.tape import NOP, OP_NAMES, Tape
+
+# Lanes of one forward iteration: LANES_PER_ROW per row of the batch, in blocks per opcode in
+# proportion to LANE_SHARES (1 where not named). Sampled graphs are ~27% add (the fold that gathers
+# the variables nothing consumes into the output) and ~5% each other op; with 3 lanes per row a
+# check's batch of 96 rows (~6,000 steps, at most ~25 deep) takes ~30 iterations. A batch whose
+# ops are mixed otherwise only takes more iterations.
+LANES_PER_ROW = 3
+LANE_SHARES: dict[str, int] = {"add": 5}
+_PARTS = sum(LANE_SHARES.get(name, 1) for name in OP_NAMES)
+
+
+def lane_width(batch: int) -> int:
+    """Lanes per iteration for a batch of this many rows: a whole number of LANE_SHARES' parts."""
+    return _PARTS * max(1, round(batch * LANES_PER_ROW / _PARTS))
+
+
+@cache
+def lane_bounds(width: int) -> tuple[int, ...]:
+    """Where each opcode's block of lanes begins (in opcode order), then the width."""
+    part = width // _PARTS
+    bounds = [0]
+    for name in OP_NAMES:
+        bounds.append(bounds[-1] + part * LANE_SHARES.get(name, 1))
+    return tuple(bounds)
+
+
+def schedule(tape: Tape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The forward iterations of a tape of several rows (tape_kernel.schedule_lanes): per
+    iteration and lane (iterations, width) the flattened index (row * steps + step) of the step
+    it evaluates, rows * steps where empty; per row and step (rows, steps) its lane (iteration *
+    width + lane; iterations * width for padding); how many iterations are used (an int32
+    scalar). A step's iteration comes after its operands'. The lanes array has
+    the bucket's steps of iterations, or twice as many as often as it takes (a new compiled shape
+    each time: only batches whose ops are mixed very unlike sampled graphs need it)."""
+    width = lane_width(tape.batch)
+    bounds = np.array(lane_bounds(width), dtype=np.int64)
+    most = tape.bucket.steps
+    at = np.empty(tape.program.shape[:2], dtype=np.int32)
+    while True:
+        lanes = np.empty((most, width), dtype=np.int32)
+        used = tape_kernel.schedule_lanes(tape.program, tape.bucket.slots, bounds, lanes, at)
+        if used >= 0:
+            return lanes, at, np.array(used, dtype=np.int32)
+        most *= 2
+
 
 # What an empty lane reads: 1.0 is inside every op's domain (log, div, pow).
 SAFE_OPERAND = 1.0

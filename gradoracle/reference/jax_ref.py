@@ -27,9 +27,9 @@ import numpy as np
 from gradoracle.reference import tape_kernel
 from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
-from gradoracle.reference.interpreter import interpreter, trace_count
+from gradoracle.reference.interpreter import interpreter, schedule, trace_count
 from gradoracle.reference.jax_cache import PerShape
-from gradoracle.reference.tape import Bucket, FlatGraphs, Tape, compile_graph, schedule, tapes
+from gradoracle.reference.tape import Bucket, FlatGraphs, Tape, compile_graph, tapes
 
 # Batch sizes (rows) a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5
 # s), and a padding row costs as much as a full one, so few sizes, close together: a check's batch

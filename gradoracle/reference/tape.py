@@ -12,10 +12,6 @@ Layout of one graph in a bucket of `steps` op steps and `slots` buffer slots:
 
 Sizes are rounded up to powers of two so that graphs of similar size share one compiled
 interpreter; a batch is padded with inert all-NOP graphs to a fixed batch size for the same reason.
-
-A batch of several rows is evaluated forward by lanes (`schedule`): an iteration evaluates a
-fixed block of lanes per opcode, each lane one step whose operands earlier iterations computed, so
-every op runs only on the steps that take it; the reverse sweep then runs over the rows' steps.
 """
 
 from __future__ import annotations
@@ -205,51 +201,6 @@ class Tape:
     def arrays(self) -> tuple[np.ndarray, ...]:
         """The interpreter's arguments, in order."""
         return (self.values, self.tangents, self.program, self.output)
-
-
-# Lanes of one forward iteration: LANES_PER_ROW per row of the batch, in blocks per opcode in
-# proportion to LANE_SHARES (1 where not named). Sampled graphs are ~27% add (the fold that gathers
-# the variables nothing consumes into the output) and ~5% each other op; with 3 lanes per row a
-# check's batch of 96 rows (~6,000 steps, at most ~25 deep) takes ~30 iterations. A batch whose
-# ops are mixed otherwise only takes more iterations.
-LANES_PER_ROW = 3
-LANE_SHARES: dict[str, int] = {"add": 5}
-_PARTS = sum(LANE_SHARES.get(name, 1) for name in OP_NAMES)
-
-
-def lane_width(batch: int) -> int:
-    """Lanes per iteration for a batch of this many rows: a whole number of LANE_SHARES' parts."""
-    return _PARTS * max(1, round(batch * LANES_PER_ROW / _PARTS))
-
-
-@cache
-def lane_bounds(width: int) -> tuple[int, ...]:
-    """Where each opcode's block of lanes begins (in opcode order), then the width."""
-    part = width // _PARTS
-    bounds = [0]
-    for name in OP_NAMES:
-        bounds.append(bounds[-1] + part * LANE_SHARES.get(name, 1))
-    return tuple(bounds)
-
-
-def schedule(tape: Tape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The forward iterations of a tape of several rows (tape_kernel.schedule_lanes): per
-    iteration and lane (iterations, width) the flattened index (row * steps + step) of the step
-    it evaluates, rows * steps where empty; per row and step (rows, steps) its lane (iteration *
-    width + lane; iterations * width for padding); how many iterations are used (an int32
-    scalar). A step's iteration comes after its operands'. The lanes array has
-    the bucket's steps of iterations, or twice as many as often as it takes (a new compiled shape
-    each time: only batches whose ops are mixed very unlike sampled graphs need it)."""
-    width = lane_width(tape.batch)
-    bounds = np.array(lane_bounds(width), dtype=np.int64)
-    most = tape.bucket.steps
-    at = np.empty(tape.program.shape[:2], dtype=np.int32)
-    while True:
-        lanes = np.empty((most, width), dtype=np.int32)
-        used = _kernel.schedule_lanes(tape.program, tape.bucket.slots, bounds, lanes, at)
-        if used >= 0:
-            return lanes, at, np.array(used, dtype=np.int32)
-        most *= 2
 
 
 class FlatGraphs(NamedTuple):

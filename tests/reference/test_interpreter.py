@@ -14,7 +14,14 @@ import pytest
 
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.reference.graph import Graph, Node
-from gradoracle.reference.interpreter import SAFE_OPERAND, _branches, _domains
+from gradoracle.reference.interpreter import (
+    SAFE_OPERAND,
+    _branches,
+    _domains,
+    lane_bounds,
+    lane_width,
+    schedule,
+)
 from gradoracle.reference.jax_ref import JaxReference
 from gradoracle.reference.ops import OPS
 from gradoracle.reference.tape import (
@@ -23,10 +30,7 @@ from gradoracle.reference.tape import (
     FlatGraphs,
     Tape,
     compile_graph,
-    lane_bounds,
-    lane_width,
     pack,
-    schedule,
     tapes,
 )
 
