@@ -257,10 +257,11 @@ def unpack(
 def schedule_lanes(
     program: np.ndarray, slots: int, bounds: np.ndarray, lanes: np.ndarray, at: np.ndarray
 ) -> int:
-    """reference.interpreter.schedule's lanes: each real step of the tape (rows in order, steps in order)
-    goes to the first iteration, from the one after its operands' steps, whose block of lanes for
-    its opcode (bounds[code]:bounds[code + 1]) has room, and there to the block's next lane, which
-    gets the step's flattened index (row * steps + step); empty lanes get rows * steps.
+    """reference.interpreter.schedule's lanes: each real step of the tape (rows in order, steps
+    in order) goes to the first iteration, from the one after its operands' steps, whose block of
+    lanes for its opcode (bounds[code]:bounds[code + 1]) has room, and there to the block's next
+    lane, which gets the step's flattened index (row * steps + step); empty lanes get rows *
+    steps.
     at[row, step] is the step's lane (iteration * width + lane), or iterations * width for
     padding. -> the iterations used, or -1 if they are more than lanes has."""
     rows, steps = program.shape[0], program.shape[1]
