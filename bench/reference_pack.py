@@ -1,11 +1,12 @@
-"""The JAX reference's host side per graph: packing graphs into tapes and unpacking the results.
+"""The JAX reference's CPU per graph: packing graphs into tapes, XLA, unpacking the results.
 
     python bench/reference_pack.py [--batches 60] [--runs 3] [--against OTHER_CHECKOUT] [--quick]
 
 Samples batches of 256 graphs (the default sampler, as `check` does) and evaluates each with
 `JaxReference.evaluate_batch` after a few untimed batches (JAX's shapes compiled, numba's kernels
 loaded): CPU microseconds per graph in `cpu['pack']` (compiling, grouping, placing and padding the
-graphs) and `cpu['unpack']` (results to columns), median over the batches, per run. Each run is a
+graphs, scheduling the interpreter's lanes), `cpu['xla']` (the jitted interpreter) and
+`cpu['unpack']` (results to columns), median over the batches, per run. Each run is a
 fresh process; with `--against`, runs from another checkout (PYTHONPATH) alternate with these. CPU
 time, not wall (the load average is printed).
 """
@@ -35,7 +36,7 @@ def worker(batches: int, seed: int, checkout: Path) -> None:
     ref = JaxReference()
     for batch in graphs[:WARM_UP]:
         ref.evaluate_batch(batch)
-    per_graph: dict[str, list[float]] = {"pack": [], "unpack": []}
+    per_graph: dict[str, list[float]] = {"pack": [], "xla": [], "unpack": []}
     for batch in graphs[WARM_UP:]:
         before = dict(ref.cpu)
         ref.evaluate_batch(batch)
@@ -87,12 +88,11 @@ def main() -> None:
             results[name].append(run(checkout, args.batches, args.seed))
     rows = []
     for name, runs in results.items():
-        pack = [r["pack"] for r in runs]
-        unpack = [r["unpack"] for r in runs]
-        rows.append([name, f"{statistics.median(pack):.2f}", f"{statistics.median(unpack):.2f}",
-                     " / ".join(f"{p:.2f}+{u:.2f}" for p, u in zip(pack, unpack))])  # fmt: skip
-    print(f"## JAX reference host CPU per graph, batches of {BATCH} sampled graphs\n")
-    print(table(["checkout", "pack us", "unpack us", "runs (pack+unpack)"], rows))
+        pack, xla, unpack = ([r[part] for r in runs] for part in ("pack", "xla", "unpack"))
+        each = " / ".join(f"{p:.2f}+{x:.2f}+{u:.2f}" for p, x, u in zip(pack, xla, unpack))
+        rows.append([name, *(f"{statistics.median(v):.2f}" for v in (pack, xla, unpack)), each])
+    print(f"## JAX reference CPU per graph, batches of {BATCH} sampled graphs\n")
+    print(table(["checkout", "pack us", "xla us", "unpack us", "runs (pack+xla+unpack)"], rows))
     after = os.getloadavg()
     print(f"\nload average {load[0]:.1f} at the start, {after[0]:.1f} at the end "
           f"({os.cpu_count()} cores); {machine()}")  # fmt: skip

@@ -1,25 +1,7 @@
 """The JAX float64 reference: value, reverse-mode gradients and a forward-mode (JVP) cross-check.
 
-Tracing and compiling JAX per graph costs milliseconds (jit: ~50 ms), far more than an engine spends
-on a small graph. So graphs are compiled to data instead (`reference.tape`): one jitted interpreter
-per size bucket runs any graph of that size, vmapped over a batch of graphs. The interpreter is a
-`lax.scan` over the op steps; each step computes every op of the registry (`op.forward(JAX, a, b)`)
-and selects the one its opcode names. Under vmap a `lax.switch` on a batched opcode is lowered to
-exactly that select anyway (measured: no faster), so the select is written out, which lets each
-untaken op see the safe operands (1.0, 1.0) instead of the real ones: an untaken branch then never
-produces inf or NaN partials, and 0 * inf = NaN cannot leak into the gradients (the double-where
-trick, at the level of the interpreter; `reference.libs.JAX` does the same inside each op).
-A batch of one graph is not vmapped: there `lax.switch` really branches and runs only the op taken
-(~30 us per call for 30 ops instead of ~110 us).
-
-Two passes per graph. Forward: a scan over the steps computes each node's value and JAX's local
-partials of its op (`jax.vjp` of the selected branch, seeded with 1), and carries the tangent along
-`reference.tape.tangent` over the inputs by forward accumulation (the JVP). Reverse: a reverse scan
-scatters each node's adjoint times those partials to its operands; the adjoints of the input slots
-are the gradients. The two accumulate the same partials in opposite directions, by separate code,
-so `jvp == dot(grads, tangent)` checks the sweep, relative to the same sum without cancellation.
-Non-finite values and gradients are returned as computed (the comparator sets them aside); as
-with jax.grad, a zero adjoint times an infinite partial gives NaN.
+Graphs are compiled to data (`reference.tape`) and run in batches on one jitted interpreter per
+tape shape (`reference.interpreter`: its module doc says how it evaluates them).
 
 Graphs share rows (`reference.tape.place`): a row of ROW's 64 steps (DEEP_ROW's 512, for the
 sampler's long chains) holds several graphs side by side, each in its own slots, so that padding
@@ -46,10 +28,9 @@ from gradoracle.reference import tape_kernel
 from gradoracle.reference.carried import flat_graphs
 from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
-from gradoracle.reference.jax_cache import PerShape, loaded_count
-from gradoracle.reference.libs import JAX
-from gradoracle.reference.ops import OPS, Op
-from gradoracle.reference.tape import NOP, OP_NAMES, Bucket, Tape, tapes
+from gradoracle.reference.interpreter import interpreter, schedule, trace_count
+from gradoracle.reference.jax_cache import PerShape
+from gradoracle.reference.tape import Bucket, Tape, tapes
 
 # Batch sizes (rows) a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5
 # s), and a padding row costs as much as a full one, so few sizes, close together: a check's batch
@@ -71,19 +52,12 @@ ALONE_MOST = 16
 # rounding: a few ulps per op of JaxResult.jvp_scale (measured on 2,000 random 30-op graphs: at most
 # 1e-15 of it). 1e-10 is ~10^5 ulps: only a real disagreement trips it.
 JVP_RTOL = 1e-10
-# Operands fed to the ops a step does not select: 1.0 is inside every op's domain (log, div, pow).
-SAFE_OPERAND = 1.0
-
 _unpack: Any = tape_kernel.unpack  # (a numba Dispatcher: its type hides the signature)
+# A single row is not scheduled (reference.interpreter): what it is given in place of lanes
+# (with its real steps in place of the iterations).
+_NOT_SCHEDULED = (np.zeros((1, 1), dtype=np.int32), np.zeros((1, 1), dtype=np.int32))
 
 CPU_PARTS = ("pack", "compile", "xla", "unpack")  # JaxReference.cpu's keys
-_traces = 0  # how many times the batched interpreter was traced (i.e. compiled); see trace_count
-
-
-def trace_count() -> int:
-    """Number of (bucket, batch size) shapes traced, or loaded exported (reference.jax_cache), so
-    far in this process."""
-    return _traces + loaded_count()
 
 
 @dataclass(frozen=True)
@@ -114,156 +88,10 @@ class JaxResult:
     in_domain: bool = True
 
 
-def _branch(name: str) -> Callable[[Any, Any], Any]:
-    op = OPS[name]
-    if op.arity == 2:
-        return lambda a, b: op.forward(JAX, a, b)
-    return lambda a, b: op.forward(JAX, a)
-
-
-def _domains() -> dict[str, Callable[..., Any]]:
-    """Op.in_domain's conditions beyond finite operands, for jax.numpy: per op whose domain is not
-    every real, (a, b, a is a constant, b is a constant) -> inside. The registry's domain
-    expressions (Op.domain) are evaluated on arrays, the form chosen by which operand is constant
-    (tests/reference/test_jax_ref.py checks them against Op.in_domain)."""
-    import jax.numpy as jnp
-
-    names = {"is_integer": lambda x: jnp.floor(x) == x, "__builtins__": {}}
-
-    def compiled(op: Op, form: str) -> Callable[[Any, Any], Any]:
-        fn: Callable[[Any, Any], Any] = eval(f"lambda a, b: {op.domain_expr(form)}", names)
-        return fn
-
-    def domain(op: Op) -> Callable[..., Any]:
-        fns = {form: compiled(op, form) for form in op.forms}
-        if op.arity == 1:
-            return lambda a, b, a_const, b_const: fns["v"](a, b)
-
-        first = next(iter(fns.values()))  # (an op without some form: any form's expression)
-        vv, vc, cv = (fns.get(form, first) for form in ("vv", "vc", "cv"))
-
-        def binary(a: Any, b: Any, a_const: Any, b_const: Any) -> Any:
-            return jnp.where(b_const, vc(a, b), jnp.where(a_const, cv(a, b), vv(a, b)))
-
-        return binary
-
-    return {op.name: domain(op) for op in OPS.values() if op.domain}
-
-
-def _branches() -> list[Callable[[Any, Any], Any]]:
-    """One function (a, b) -> result per opcode: the registry's ops in order, then NOP."""
-    fns = [_branch(name) for name in OP_NAMES]
-    fns.append(lambda a, b: a)
-    assert len(fns) == NOP + 1
-    return fns
-
-
-@cache
-def _interpreter() -> Callable[..., Any]:
-    """The jitted interpreter: (values, tangents, program, output) of a Tape, each with a leading
-    batch axis -> per graph: value, (2, slots) adjoints and magnitudes of every slot, jvp.
-    jax.jit compiles it once per input shape, i.e. per (bucket, batch size)."""
-    import jax
-    import jax.numpy as jnp
-    from jax import lax
-
-    branches = _branches()
-    # Per opcode: which operand has a kink (-1: none) and where; only relu has one (at 0).
-    # (Their distance is reported, not used by the comparator: its margin is per operand.)
-    kinks = [OPS[name].kinks[0] if OPS[name].kinks else None for name in OP_NAMES]
-    kink_side = jnp.array([k.operand if k else -1 for k in kinks] + [-1], dtype=jnp.int32)
-    kink_at = jnp.array([k.at if k else 0.0 for k in kinks] + [0.0], dtype=jnp.float64)
-
-    domains = _domains()
-
-    def in_domain(code: Any, a: Any, b: Any, a_const: Any, b_const: Any) -> Any:
-        """Op.in_domain per step (padding steps read 1.0: inside)."""
-        ok = jnp.isfinite(a) & jnp.isfinite(b)
-        for name, domain in domains.items():
-            ok = ok & jnp.where(code == OP_NAMES.index(name), domain(a, b, a_const, b_const), True)
-        return ok
-
-    def select_op(code: Any, a: Any, b: Any) -> Any:
-        results = []
-        for k, fn in enumerate(branches):
-            taken = code == k
-            results.append(fn(jnp.where(taken, a, SAFE_OPERAND), jnp.where(taken, b, SAFE_OPERAND)))
-        return lax.select_n(code, *results)
-
-    def switch_op(code: Any, a: Any, b: Any) -> Any:
-        return lax.switch(code, branches, a, b)
-
-    def one(
-        apply_op: Callable[..., Any], values: Any, tangents: Any, program: Any, output: Any
-    ) -> tuple[Any, ...]:
-        codes, left, right, dest = program.T
-
-        # Forward: each step's value, and JAX's local partials of its op (one VJP of the op,
-        # seeded with 1), kept for the reverse sweep; the tangent along `tangents` is carried
-        # alongside by forward accumulation over the same partials. (A jax.jvp of this scan and a
-        # reverse sweep applying each op's VJP again computed every op of the registry three
-        # times per step; this computes them once, for ~half the interpreter's time.)
-        def forward(carry: Any, op: tuple[Any, ...]) -> tuple[Any, tuple[Any, Any]]:
-            buf, tan = carry
-            code, a, b, d = op
-            out, vjp = jax.vjp(lambda x, y: apply_op(code, x, y), buf[a], buf[b])
-            partial_a, partial_b = vjp(jnp.ones_like(out))
-            tangent = partial_a * tan[a] + partial_b * tan[b]
-            return (buf.at[d].set(out), tan.at[d].set(tangent)), (partial_a, partial_b)
-
-        # Every slot is written once, so `final` holds every node's value.
-        (final, final_tangents), (partials_a, partials_b) = lax.scan(
-            forward, (values, tangents), (codes, left, right, dest)
-        )
-
-        # Reverse mode: a reverse sweep over the steps, each scattering the adjoint of its
-        # destination times its partials to its operands. (jax.grad of the scan would do the
-        # same, but its transpose adds a whole zero buffer per operand read: O(steps * slots),
-        # quadratic in graph size.) Row 1 sweeps magnitudes alongside: |partial| * magnitude, so
-        # it ends as the sum over all paths of |product of partials|, the gradient without
-        # cancellation (see JaxResult). The forward tangent is accumulated in the other
-        # direction, by other code: `jvp == dot(grads, tangent)` checks the sweep.
-        def backward(carry: Any, op: tuple[Any, ...]) -> tuple[Any, None]:
-            a, b, d, partial_a, partial_b = op
-            update = carry[:, d][:, None] * jnp.stack([partial_a, partial_b])[None, :]
-            update = update.at[1].set(jnp.abs(update[1]))
-            # One scatter-add for both operands (they may be one slot: x * x); two updates in a
-            # row make XLA copy the whole buffer at every step.
-            return carry.at[:, jnp.stack([a, b])].add(update), None
-
-        # Per step and per slot, reduced per graph on the host (a row may hold several graphs:
-        # reference.tape.place): the distance of a kinked operand from its kink (inf at steps
-        # without one), every node's |value|, each step's operands inside its op's domain.
-        at_kink = jnp.abs(
-            jnp.where(kink_side[codes] == 0, final[left], final[right]) - kink_at[codes]
-        )
-        kinks = jnp.where(kink_side[codes] >= 0, at_kink, jnp.inf)
-        # A constant is a slot no step writes that is not an input (inputs have nonzero tangents).
-        written = jnp.zeros(values.shape[0], dtype=bool).at[dest].set(True)
-        constant = ~written & (tangents == 0.0)
-        inside = in_domain(codes, final[left], final[right], constant[left], constant[right])
-
-        # Every graph of the row seeded at its output: graphs share no slot, so no adjoint
-        # crosses from one to another. (Unused places name ONE, which no real step reads.)
-        seed = jnp.zeros((2, values.shape[0]), values.dtype).at[:, output].set(1.0)
-        steps = (left, right, dest, partials_a, partials_b)
-        swept, _ = lax.scan(backward, seed, steps, reverse=True)
-        return final[output], swept, final_tangents[output], kinks, jnp.abs(final), inside
-
-    def interpret(*arrays: Any) -> tuple[Any, ...]:
-        global _traces
-        _traces += 1  # runs only while tracing: counts compilations
-        if arrays[0].shape[0] == 1:  # one graph: a real switch runs only the op taken
-            return tuple(x[None] for x in one(switch_op, *(a[0] for a in arrays)))
-        return jax.vmap(lambda *row: one(select_op, *row))(*arrays)
-
-    return jax.jit(interpret)
-
-
 @cache
 def _shared_interpreter() -> PerShape:
     """The interpreter, each shape loaded from disk when exported there (reference.jax_cache)."""
-    return PerShape(_interpreter())
+    return PerShape(interpreter())
 
 
 def configure_jax() -> None:
@@ -360,14 +188,28 @@ class JaxReference:
                 chunks += [one] if rest == 1 or one <= small * count else [small] * count
         return chunks
 
+    def interpret(self, tape: Tape) -> list[np.ndarray]:
+        """The interpreter's outputs for a tape (reference.interpreter), per row: its graphs'
+        values, (2, slots) adjoints and magnitudes, its graphs' jvps, and per step and slot the
+        kink distance, |value| and in domain."""
+        clock = time.process_time
+        start = clock()
+        if tape.batch > 1:
+            lanes = schedule(tape)
+        else:  # one row: its real steps
+            lanes = (*_NOT_SCHEDULED, np.array(tape.n_ops.sum(), dtype=np.int32))
+        self.cpu["pack"] += clock() - start
+        traces, start = trace_count(), clock()
+        outputs = [np.asarray(x) for x in self._run(*tape.arrays(), *lanes)]
+        self.cpu["compile" if trace_count() != traces else "xla"] += clock() - start
+        return outputs
+
     def _run_arrays(self, tape: Tape) -> tuple[np.ndarray, ...]:
         """Per real graph of the tape: value, jvp, jvp_dot, jvp_scale, consistent, kink distance,
         magnitude, in domain; and the gradients and their sweeps, flat in graph then input order."""
         clock = time.process_time
-        traces, start = trace_count(), clock()
-        outputs = [np.asarray(x) for x in self._run(*tape.arrays())]
+        outputs = self.interpret(tape)
         ran = clock()
-        self.cpu["compile" if trace_count() != traces else "xla"] += ran - start
         n, n_inputs = len(tape.rows), len(tape.input_rows)
         per_graph = [np.empty(n) for _ in range(4)]
         consistent = np.empty(n, dtype=bool)

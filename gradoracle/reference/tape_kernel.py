@@ -251,3 +251,46 @@ def unpack(
                 within[k] = False
                 break
         end = step_starts[k]
+
+
+@njit(cache=True)
+def schedule_lanes(
+    program: np.ndarray, slots: int, bounds: np.ndarray, lanes: np.ndarray, at: np.ndarray
+) -> int:
+    """reference.interpreter.schedule's lanes: each real step of the tape (rows in order, steps
+    in order) goes to the first iteration, from the one after its operands' steps, whose block of
+    lanes for its opcode (bounds[code]:bounds[code + 1]) has room, and there to the block's next
+    lane, which gets the step's flattened index (row * steps + step); empty lanes get rows *
+    steps.
+    at[row, step] is the step's lane (iteration * width + lane), or iterations * width for
+    padding. -> the iterations used, or -1 if they are more than lanes has."""
+    rows, steps = program.shape[0], program.shape[1]
+    most, width, n_codes = lanes.shape[0], lanes.shape[1], len(bounds) - 1
+    lanes[:, :] = rows * steps
+    at[:, :] = most * width
+    filled = np.zeros((most, n_codes), dtype=np.int64)
+    first_open = np.zeros(n_codes, dtype=np.int64)  # iterations before it are full for the code
+    ready = np.zeros(rows * slots, dtype=np.int64)  # a slot's first iteration that may read it
+    used = 0
+    for row in range(rows):
+        base = row * slots
+        for step in range(steps):
+            code = program[row, step, 0]
+            if code >= n_codes:  # padding
+                continue
+            room = bounds[code + 1] - bounds[code]
+            a, b = base + program[row, step, 1], base + program[row, step, 2]
+            t = max(ready[a], ready[b], first_open[code])
+            while t < most and filled[t, code] >= room:
+                t += 1
+            if t >= most:
+                return -1
+            lane = bounds[code] + filled[t, code]
+            lanes[t, lane] = row * steps + step
+            at[row, step] = t * width + lane
+            filled[t, code] += 1
+            while first_open[code] < most and filled[first_open[code], code] >= room:
+                first_open[code] += 1
+            ready[base + program[row, step, 3]] = t + 1
+            used = max(used, t + 1)
+    return used
