@@ -55,7 +55,7 @@ from gradoracle.reference.compare import (
     Verdict,
     sweep_budget,
 )
-from gradoracle.reference.tape import CompiledGraph, FlatGraphs, compile_graph
+from gradoracle.reference.tape import FlatGraphs, compile_graph
 
 
 @njit(cache=True, error_model="numpy")
@@ -209,21 +209,21 @@ def _accept_one(
 def _accept_all(
     steps: np.ndarray, step_starts: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray,
     leaf_starts: np.ndarray, inputs: np.ndarray, input_starts: np.ndarray, outputs: np.ndarray,
-    n_nodes: np.ndarray, arity: np.ndarray, impl: np.ndarray, jax: np.ndarray,
-    jax_sweeps: np.ndarray, plain: np.ndarray, in_domain: np.ndarray, budgets: np.ndarray,
-    rtol: float,
+    n_nodes: np.ndarray, arity: np.ndarray, chosen: np.ndarray, impl: np.ndarray,
+    jax: np.ndarray, jax_sweeps: np.ndarray, plain: np.ndarray, in_domain: np.ndarray,
+    budgets: np.ndarray, rtol: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    n = len(outputs)
-    accepted = np.zeros(n, dtype=np.int64)
+    accepted = np.zeros(len(chosen), dtype=np.int64)
     marks = np.zeros(len(impl), dtype=np.int64)
     at = np.zeros(len(impl), dtype=np.int64)
     scales = np.zeros(len(impl))
     here = np.zeros(len(impl))
-    for g in range(n):
+    for c in range(len(chosen)):
+        g = chosen[c]
         if not plain[g]:
             continue  # compare() says what is wrong
         q0, q1 = input_starts[g] + g, input_starts[g + 1] + g + 1  # value, then the gradients
-        accepted[g] = _accept_one(
+        accepted[c] = _accept_one(
             steps[step_starts[g] : step_starts[g + 1]],
             leaf_slots[leaf_starts[g] : leaf_starts[g + 1]],
             leaf_values[leaf_starts[g] : leaf_starts[g + 1]],
@@ -238,63 +238,96 @@ def accept(
     graphs: Sequence[Any], outcomes: Sequence[tuple[Any, Any] | None], refs: Sequence[Any]
 ) -> list[Verdict | None]:
     """Per graph (a reference.graph.Graph), with the implementation's (value, gradients) and JAX's
-    result (`.value`, `.grads`, `.sweeps`): the verdict compare() gives where the kernel finds it
-    without the exact answer (see the module docstring), None where compare() has to look."""
+    result (`.value`, `.grads`, `.sweeps`, `.in_domain`): the verdict compare() gives where the
+    kernel finds it without the exact answer (see the module docstring), None where compare()
+    has to look."""
     if not graphs:
         return []
-    compiled: list[CompiledGraph] = [compile_graph(g) for g in graphs]
-    impl: list[float] = []
-    jax: list[float] = []
-    jax_sweeps: list[float] = []
-    plain: list[bool] = []
-    for outcome, ref, c in zip(outcomes, refs, compiled, strict=True):
-        n = len(c.inputs)
-        value, grads = outcome if outcome is not None else (None, None)
-        numbers = [value, *grads] if grads is not None and len(grads) == n else []
-        ok = len(numbers) == n + 1 and all(type(x) is float for x in numbers)
-        impl += numbers if ok else [math.nan] * (n + 1)
-        ok = ok and len(ref.grads) == n
-        plain.append(ok)
-        if ok:
-            jax.append(ref.value)
-            jax += ref.grads
-        else:
-            jax += [math.nan] * (n + 1)
-        jax_sweeps.append(math.inf)  # (the value has no sweep)
-        jax_sweeps += ref.sweeps if len(ref.sweeps) == n else [math.inf] * n
     try:
-        flat = FlatGraphs.of(compiled)
+        flat = FlatGraphs.of([compile_graph(g) for g in graphs])
     except OverflowError:  # an int leaf past float64
         return [None] * len(graphs)
+    jax: list[float] = []
+    jax_sweeps: list[float] = []
+    fits: list[bool] = []
+    for graph, ref in zip(graphs, refs, strict=True):
+        n = len(graph.inputs)
+        fits.append(len(ref.grads) == n)
+        jax.append(ref.value)
+        jax += ref.grads if fits[-1] else [math.nan] * n
+        jax_sweeps.append(math.inf)  # (the value has no sweep)
+        jax_sweeps += ref.sweeps if len(ref.sweeps) == n else [math.inf] * n
+    in_domain = [getattr(r, "in_domain", None) is True for r in refs]
+    columns = (
+        np.array(jax, dtype=np.float64),
+        np.array(jax_sweeps, dtype=np.float64),
+        np.array(in_domain, dtype=np.bool_),
+    )
+    verdicts = _judge(flat, outcomes, range(len(graphs)), *columns)
+    return [v if fit else None for v, fit in zip(verdicts, fits, strict=True)]
+
+
+def accept_batch(
+    outcomes: Sequence[tuple[Any, Any] | None], batch: Any, chosen: Sequence[int]
+) -> list[Verdict | None]:
+    """accept() for graphs `chosen` of a reference.jax_ref.JaxBatch (`outcomes` per graph of the
+    batch), from its columns and the batch's compiled graphs (`batch.graphs`, a FlatGraphs):
+    no JaxResult, no second flattening of the graphs."""
+    if batch.graphs is None:  # (a batch made without them: compare() judges)
+        return [None] * len(chosen)
+    columns = (batch.quantities, batch.sweeps, batch.in_domain)
+    return _judge(batch.graphs, outcomes, chosen, *columns)
+
+
+def _judge(
+    flat: FlatGraphs,
+    outcomes: Sequence[tuple[Any, Any] | None],
+    chosen: Sequence[int],
+    jax: np.ndarray,
+    jax_sweeps: np.ndarray,
+    in_domain: np.ndarray,
+) -> list[Verdict | None]:
+    """The kernel's verdicts on graphs `chosen` of `flat`; `jax`, `jax_sweeps` hold every graph's
+    value and then its gradients (a value's sweep is not read), `outcomes` and `in_domain` are
+    per graph of `flat`."""
+    if not chosen:
+        return []
+    offsets = flat.input_offsets + np.arange(len(flat.input_offsets))  # value, then gradients
+    if len(jax) != offsets[-1] or len(jax_sweeps) != offsets[-1]:
+        return [None] * len(chosen)  # (JAX's results do not fit the graphs: compare() says so)
+    impl = np.full(int(offsets[-1]), math.nan)
+    plain = np.zeros(len(flat.outputs), dtype=np.bool_)
+    starts = offsets.tolist()
+    for k in chosen:
+        outcome = outcomes[k]
+        value, grads = outcome if outcome is not None else (None, None)
+        numbers = [value, *grads] if grads is not None else []
+        if len(numbers) == starts[k + 1] - starts[k] and all(type(x) is float for x in numbers):
+            impl[starts[k] : starts[k + 1]] = numbers
+            plain[k] = True
     arrays = (
         flat.steps, flat.step_offsets, flat.leaf_slots, flat.leaf_values, flat.leaf_offsets,
         flat.inputs, flat.input_offsets, flat.outputs, flat.n_nodes, ARITY,
-        np.array(impl, dtype=np.float64),
-        np.array(jax, dtype=np.float64),
-        np.array(jax_sweeps, dtype=np.float64),
-        np.array(plain, dtype=np.bool_),
-        np.array([getattr(r, "in_domain", None) is True for r in refs], dtype=np.bool_),
-        sweep_budget(flat.n_ops.astype(np.float64)),
-        QUICK_RTOL,
+        np.asarray(chosen, dtype=np.int64), impl, jax, jax_sweeps, plain, in_domain,
+        sweep_budget(flat.n_ops.astype(np.float64)), QUICK_RTOL,
     )  # fmt: skip
     try:
         accepted, marks, at, scales, here = _accept_all(*arrays)
     except Exception:  # a corner the kernel gets wrong must not stop a campaign: compare() judges
-        return [None] * len(graphs)
+        return [None] * len(chosen)
     verdicts: list[Verdict | None] = []
-    start = 0
-    for k, kind in enumerate(accepted.tolist()):
-        end = start + len(compiled[k].inputs) + 1
+    for k, kind in zip(chosen, accepted.tolist(), strict=True):
         if kind == ASIDE:
+            start, end = starts[k], starts[k + 1]
+            inputs = flat.inputs[flat.input_offsets[k] : flat.input_offsets[k + 1]].tolist()
             verdicts.append(
                 set_aside_verdict(
-                    compiled[k].inputs, impl[start:end], jax[start:end], marks[start:end],
+                    inputs, impl[start:end].tolist(), jax[start:end].tolist(), marks[start:end],
                     at[start:end], scales[start:end], here[start:end],
                 )
             )  # fmt: skip
         else:
             verdicts.append(_CONSTANT[kind])
-        start = end
     return verdicts
 
 
