@@ -252,12 +252,16 @@ def accept(
     fits: list[bool] = []
     for graph, ref in zip(graphs, refs, strict=True):
         n = len(graph.inputs)
-        fits.append(len(ref.grads) == n)
+        # (JAX's result as JaxResult gives it, or compare() judges: without in_domain it looks
+        # at the domains before its first test)
+        fits.append(
+            len(ref.grads) == n and len(ref.sweeps) == n and isinstance(ref.in_domain, bool)
+        )
         jax.append(ref.value)
         jax += ref.grads if fits[-1] else [math.nan] * n
         jax_sweeps.append(math.inf)  # (the value has no sweep)
-        jax_sweeps += ref.sweeps if len(ref.sweeps) == n else [math.inf] * n
-    in_domain = [getattr(r, "in_domain", None) is True for r in refs]
+        jax_sweeps += ref.sweeps if fits[-1] else [math.inf] * n
+    in_domain = [fit and ref.in_domain for fit, ref in zip(fits, refs, strict=True)]
     columns = (
         np.array(jax, dtype=np.float64),
         np.array(jax_sweeps, dtype=np.float64),
