@@ -28,20 +28,25 @@ from gradoracle.fuzz.sampler_kernel import (
 )
 from gradoracle.reference.compare import EPS, FORWARD_ULPS_PER_OP, PROBE, SCALE_FLOOR, TINY
 from gradoracle.reference.ops import OPS
-from gradoracle.reference.tape import FlatGraphs, compile_graph
+from gradoracle.reference.tape import OPCODES, FlatGraphs, compile_graph
 
 ARITY = np.array([op.arity for op in OPS.values()], dtype=np.int64)
+POW, SQRT = OPCODES["pow"], OPCODES["sqrt"]
 
 
 @njit(cache=True, error_model="numpy")
 def evaluate(
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, inputs: np.ndarray,
     output: int, n_nodes: int, arity: np.ndarray,
-) -> tuple[bool, Any, Any, Any, Any, Any, Any]:  # fmt: skip
+) -> tuple[bool, Any, Any, Any, Any, Any, Any, Any, bool]:  # fmt: skip
     """The graph in float64 (reference.compare.float_evaluation, then float_sweep.adjoints_at):
-    (evaluated, node values, step forms, step partials, adjoints, sweeps, which nodes are leaves).
+    (evaluated, node values, step forms, step partials, adjoints, sweeps, which nodes are leaves,
+    per step whether float64 is unreliable there, whether the adjoints exist).
     Not evaluated where compare() has to look: an operand outside its op's domain or not finite,
-    a value or partial that is not finite, a partial float64 cannot compute (Op.unstable)."""
+    a value that is not finite. A step whose local partial is not finite is OVERFLOWS
+    (FloatEvaluation.overflows), one whose partial float64 cannot compute (Op.unstable) is
+    UNSTABLE; the adjoints then carry what IEEE arithmetic gives, and they do not exist where the
+    Python-float sweep (adjoints_at) would raise computing a partial it reaches."""
     values = np.zeros(n_nodes)
     constant = np.zeros(n_nodes, dtype=np.bool_)
     leaf = np.zeros(n_nodes, dtype=np.bool_)
@@ -56,37 +61,43 @@ def evaluate(
     partials = np.zeros((n_ops, 2))
     adjoint = np.zeros(n_nodes)
     sweep = np.zeros(n_nodes)
+    shaky = np.zeros(n_ops, dtype=np.int64)
+    raises = np.zeros(n_ops, dtype=np.bool_)
     for t in range(n_ops):
         code, left, right, dest = steps[4 * t], steps[4 * t + 1], steps[4 * t + 2], steps[4 * t + 3]
         a, b = values[left], values[right]
         if arity[code] == 1:
             form = V
-        elif constant[left] and constant[right]:
-            return False, values, forms, partials, adjoint, sweep, leaf  # (not a valid graph)
+        elif constant[left] and constant[right]:  # (not a valid graph)
+            return False, values, forms, partials, adjoint, sweep, leaf, shaky, False
         else:
             form = CV if constant[left] else VC if constant[right] else VV
         forms[t] = form
         if not (math.isfinite(a) and math.isfinite(b) and op_in_domain(code, form, a, b)):
-            return False, values, forms, partials, adjoint, sweep, leaf
-        if op_unstable(code, form, a, b):
-            return False, values, forms, partials, adjoint, sweep, leaf
+            return False, values, forms, partials, adjoint, sweep, leaf, shaky, False
         out = op_value(code, a, b)
+        if not math.isfinite(out):
+            return False, values, forms, partials, adjoint, sweep, leaf, shaky, False
         if form != CV:
             partials[t, 0] = op_partial(code, 0, a, b, out)
         if form in (VV, CV):
             partials[t, 1] = op_partial(code, 1, a, b, out)
         values[dest] = out
-        if not (
-            math.isfinite(out) and math.isfinite(partials[t, 0]) and math.isfinite(partials[t, 1])
-        ):
-            return False, values, forms, partials, adjoint, sweep, leaf
+        if not (math.isfinite(partials[t, 0]) and math.isfinite(partials[t, 1])):
+            shaky[t] = OVERFLOWS
+            raises[t] = partial_raises(code, form, a, b, out)
+        elif op_unstable(code, form, a, b):
+            shaky[t] = UNSTABLE
     # Reverse mode: adjoints, and sweeps (the sum over paths of |product of partials|).
     adjoint[output] = 1.0
     sweep[output] = 1.0
+    adjoints_exist = True
     for t in range(n_ops - 1, -1, -1):
         dest = steps[4 * t + 3]
         if sweep[dest] == 0.0:
             continue
+        if raises[t]:
+            adjoints_exist = False  # (adjoints_at raises here: compare() has no float64 numbers)
         for slot in range(arity[steps[4 * t]]):
             if constant_slot(forms[t], slot):
                 continue  # no gradient
@@ -95,17 +106,34 @@ def evaluate(
             if adjoint[dest] != 0.0:
                 adjoint[arg] += adjoint[dest] * partial
             sweep[arg] += sweep[dest] * abs(partial)
-    return True, values, forms, partials, adjoint, sweep, leaf
+    return True, values, forms, partials, adjoint, sweep, leaf, shaky, adjoints_exist
+
+
+# What evaluate() says of a step: float64 is reliable there, a local partial is not finite
+# (compare() calls that "float64 overflows"), or float64 cannot compute it (Op.unstable).
+RELIABLE, OVERFLOWS, UNSTABLE = 0, 1, 2
+
+
+@njit(cache=True, error_model="numpy")
+def partial_raises(code: int, form: int, a: float, b: float, out: float) -> bool:
+    """Whether Op.partials in Python floats (reference.libs.FLOAT) raises at these operands,
+    which are inside the op's domain, rather than giving a number that is not finite: a pow
+    whose a ** (b - 1) overflows (Python's ** raises OverflowError), a sqrt at 0 (0.5 / 0.0 raises
+    ZeroDivisionError). tests/fuzz/test_float64_pass.py checks it against the registry."""
+    if code == POW and form != CV:
+        return not math.isfinite(a ** (b - 1.0))
+    return code == SQRT and out == 0.0
 
 
 @njit(cache=True, error_model="numpy")
 def forward_sweep(
     steps: np.ndarray, forms: np.ndarray, arity: np.ndarray, values: np.ndarray,
     partials: np.ndarray, n_nodes: int,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """reference.compare._forward_sweep: every node's spread and every step's partial sizes. A
-    probe that leaves the domain or overflows (compare() retries smaller steps) is not followed:
-    the spread is then NaN, and the graph goes to compare()."""
+) -> tuple[np.ndarray, np.ndarray, bool]:  # fmt: skip
+    """reference.compare._forward_sweep: every node's spread and every step's partial sizes, and
+    whether they are compare()'s. A probe that leaves the domain or overflows (compare() retries
+    smaller steps) is not followed: the spread is then NaN, the answer False, and the graph goes
+    to compare()."""
     n_ops = len(steps) // 4
     spread = np.zeros(n_nodes)
     sizes = np.zeros((n_ops, 2))
@@ -126,6 +154,9 @@ def forward_sweep(
                 continue
             x = operands[k]
             step = max(abs(x) * PROBE, EPS * operand_spread)
+            if not math.isfinite(step):  # (compare()'s retries and NaNs take their own course)
+                spread[dest] = math.nan
+                return spread, sizes, False
             a2 = x + step if k == 0 else operands[0]
             b2 = x + step if k == 1 else operands[1]
             if n_args == 1:
@@ -137,16 +168,18 @@ def forward_sweep(
                 shifted = op_partial(code, slot, a2, b2, out2)
                 if not (math.isfinite(out2) and math.isfinite(shifted)):
                     spread[dest] = math.nan
-                    return spread, sizes
+                    return spread, sizes, False
                 moves[slot] += abs(shifted - partials[t, slot]) * (operand_spread / step)
-        total = max(abs(out), TINY)
+        carried = 0.0  # (summed first, then added: the same rounding as compare()'s sum())
         for slot in range(n_args):
             sizes[t, slot] = magnitudes[slot] + moves[slot]
             arg = left if slot == 0 else right
             if spread[arg] != 0.0:
-                total += (magnitudes[slot] + EPS * moves[slot]) * spread[arg]
-        spread[dest] = total
-    return spread, sizes
+                carried += (magnitudes[slot] + EPS * moves[slot]) * spread[arg]
+        spread[dest] = max(abs(out), TINY) + carried
+        if spread[dest] != spread[dest] or sizes[t, 0] != sizes[t, 0] or sizes[t, 1] != sizes[t, 1]:
+            return spread, sizes, False
+    return spread, sizes, True
 
 
 @njit(cache=True, error_model="numpy")
@@ -232,10 +265,10 @@ def gradients(graph: Any) -> tuple[float, tuple[float, ...]] | None:
         flat = FlatGraphs.of([compile_graph(graph)])
     except OverflowError:  # an int leaf past float64
         return None
-    evaluated, values, _, _, adjoint, _, _ = evaluate(
+    evaluated, values, _, _, adjoint, _, _, shaky, _ = evaluate(
         flat.steps, flat.leaf_slots, flat.leaf_values, flat.inputs, int(flat.outputs[0]),
         int(flat.n_nodes[0]), ARITY,
     )  # fmt: skip
-    if not evaluated:
+    if not evaluated or shaky.any():  # (float_gradients' numbers through those mean nothing)
         return None
     return float(values[flat.outputs[0]]), tuple(adjoint[flat.inputs].tolist())

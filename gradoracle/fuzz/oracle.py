@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from gradoracle.fuzz.adapters import Adapter, ImplResult
 from gradoracle.fuzz.findings import UNSHRUNK, Stats, category
@@ -55,59 +55,56 @@ class Oracle:
     ) -> list[Verdict]:
         start = time.process_time()
         # The hot path of a campaign: graphs whose every quantity is within QUICK_RTOL of JAX
-        # pass at once, told apart in a few numpy calls (reference.jax_ref.JaxBatch.quick_pass);
+        # pass at once, told apart in a few numpy calls (reference.jax_ref.JaxBatch.quick_mask);
         # compare() would give them exactly this verdict (tests/fuzz/test_quick_verdicts.py).
-        quick_pass = getattr(refs, "quick_pass", None)
-        outcomes = quick_outcomes(results)
-        quick = quick_pass(outcomes) if quick_pass is not None else None
-        passed: dict[int, Verdict] = {}
-        if quick is not None:
+        quick_mask = getattr(refs, "quick_mask", None)
+        verdicts: list[Verdict | None]
+        if quick_mask is not None:
+            outcomes = quick_outcomes(results)
+            rest: list[int] = (~quick_mask(outcomes)).nonzero()[0].tolist()
+            verdicts = [QUICK_PASS] * len(graphs)
+            for k in rest:
+                verdicts[k] = None
             # XLA flushes subnormals to 0: what JAX could not judge, the float64 evaluation
-            # may (fuzz.float64_pass: only what compare() would pass, with its verdict).
-            left = [k for k, ok in enumerate(quick) if not ok and outcomes[k] is not None]
+            # may (fuzz.float64_pass: only where it finds compare()'s verdict, and that one).
+            left = [k for k in rest if outcomes[k] is not None]
             if left:
                 from gradoracle.fuzz import float64_pass  # (numba: not in a worker's imports)
 
-                again = float64_pass.accept(
-                    [graphs[k] for k in left], [outcomes[k] for k in left], [refs[k] for k in left]
-                )
-                passed = {k: v for k, v in zip(left, again, strict=True) if v is not None}
-        verdicts: list[Verdict] = []
+                again = float64_pass.accept_batch(outcomes, refs, left)
+                for k, verdict in zip(left, again, strict=True):
+                    verdicts[k] = verdict
+            rest = [k for k in rest if verdicts[k] is None]
+        else:
+            verdicts = [None] * len(graphs)
+            rest = list(range(len(graphs)))
         quick_end = time.process_time()
-        for k, (graph, result) in enumerate(zip(graphs, results, strict=True)):
-            if quick is not None and quick[k]:
-                verdicts.append(QUICK_PASS)
-                continue
-            if k in passed:
-                verdicts.append(passed[k])
-                continue
-            if result.status in UNSHRUNK:  # always a finding, comparable or not
-                error = f"{result.status}: {result.error}"
-                verdicts.append(Verdict(FAIL, reason=result.error, error=error))
-                continue
-            ref = refs[k]
-            outcome = result.outcome
-            value = outcome.value if outcome else None
-            grads = outcome.grads if outcome else None
-            verdicts.append(
-                compare(
-                    graph,
-                    value,
-                    grads,
-                    ref.value,
-                    ref.grads,
-                    result.error,
-                    getattr(ref, "kink_distance", None),
-                    getattr(ref, "magnitude", None),
-                    getattr(ref, "sweeps", None),
-                    getattr(ref, "in_domain", None),
-                )
-            )
+        for k in rest:
+            verdicts[k] = self._compare(graphs[k], results[k], refs[k])
         end = time.process_time()
         self.stats.compare_seconds += end - start
         # Graphs judged one by one (compare(): the float sweep, mpmath), apart from the quick pass.
         self.stats.adjudicate_seconds += end - quick_end
-        return verdicts
+        return cast(list[Verdict], verdicts)  # (every one is set now)
+
+    @staticmethod
+    def _compare(graph: Graph, result: ImplResult, ref: Any) -> Verdict:
+        if result.status in UNSHRUNK:  # always a finding, comparable or not
+            error = f"{result.status}: {result.error}"
+            return Verdict(FAIL, reason=result.error, error=error)
+        outcome = result.outcome
+        return compare(
+            graph,
+            outcome.value if outcome else None,
+            outcome.grads if outcome else None,
+            ref.value,
+            ref.grads,
+            result.error,
+            getattr(ref, "kink_distance", None),
+            getattr(ref, "magnitude", None),
+            getattr(ref, "sweeps", None),
+            getattr(ref, "in_domain", None),
+        )
 
     def judge(
         self, graphs: Sequence[Graph], deadline: float | None = None
@@ -172,7 +169,7 @@ def _nothing() -> None:
 
 
 def quick_outcomes(results: Sequence[ImplResult]) -> list[tuple[Any, Any] | None]:
-    """What the reference's `quick_pass` reads of each result: (value, gradients) of a graph that
+    """What the reference's `quick_mask` reads of each result: (value, gradients) of a graph that
     ran without error, else None."""
     return [
         (r.outcome.value, r.outcome.grads)

@@ -30,7 +30,7 @@ from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
 from gradoracle.reference.interpreter import interpreter, schedule, trace_count
 from gradoracle.reference.jax_cache import PerShape
-from gradoracle.reference.tape import Bucket, Tape, tapes
+from gradoracle.reference.tape import Bucket, FlatGraphs, Tape, tapes
 
 # Batch sizes (rows) a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5
 # s), and a padding row costs as much as a full one, so few sizes, close together: a check's batch
@@ -157,7 +157,7 @@ class JaxReference:
         clock = time.process_time
         since = clock()
         flat = flat_graphs(graphs)  # (a sampled batch carries it)
-        batch = JaxBatch(flat.n_inputs, flat.n_ops)
+        batch = JaxBatch(flat.n_inputs, flat.n_ops, flat)
         for indices, tape in tapes(flat, self._chunks):
             self.cpu["pack"] += clock() - since
             columns = self._run_arrays(tape)
@@ -239,8 +239,11 @@ class JaxBatch(Sequence[JaxResult]):
     makes the JaxResult that evaluate() gives; `quick_pass` judges a batch of implementation results
     at once, as reference.compare.compare's quick tests do one by one."""
 
-    def __init__(self, counts: np.ndarray, n_ops: np.ndarray) -> None:
+    def __init__(
+        self, counts: np.ndarray, n_ops: np.ndarray, graphs: FlatGraphs | None = None
+    ) -> None:
         n = len(counts)
+        self.graphs = graphs  # the graphs, compiled (fuzz.float64_pass judges from them)
         self.counts = counts  # gradients per graph
         self.n_ops = n_ops  # op nodes per graph (the sweeps' rounding budget)
         self.value = np.empty(n)
@@ -333,6 +336,10 @@ class JaxBatch(Sequence[JaxResult]):
         return (self[k] for k in range(len(self)))
 
     def quick_pass(self, outcomes: Sequence[tuple[Any, Any] | None]) -> list[bool]:
+        """quick_mask as a list."""
+        return self.quick_mask(outcomes).tolist()
+
+    def quick_mask(self, outcomes: Sequence[tuple[Any, Any] | None]) -> np.ndarray:
         """Per implementation outcome ((value, gradients) of a graph that ran without error, else
         None): True where compare() passes it at once (every operand inside its op's domain, every
         reference finite, an outcome, and every quantity within QUICK_RTOL of JAX, or a gradient
@@ -341,6 +348,27 @@ class JaxBatch(Sequence[JaxResult]):
         Kinks need no test here: a kink's side changes only gradients, which are then not
         comparable, while the value (finite here) passes, and so does the graph. A None number
         (a gradient a PyTorch-style engine left unset) becomes NaN here: never quick."""
+        n = len(self._counts)
+        if not n:
+            return np.zeros(0, dtype=bool)
+        got, shaped = self._flat(outcomes)
+        if got is None or got.shape != self.quantities.shape:
+            return np.zeros(n, dtype=bool)
+        jax = self.quantities
+        with np.errstate(invalid="ignore", over="ignore"):
+            error = np.abs(got - jax)
+            budget = np.repeat(sweep_budget(self.n_ops), self.counts + 1)
+            within_sweep = np.isfinite(self.sweeps) & (error <= budget * self.sweeps)
+            close = (error <= QUICK_RTOL * np.abs(jax)) | within_sweep
+            close &= np.isfinite(jax)
+            ok = np.logical_and.reduceat(close, self.offsets[:-1]) & self.in_domain & shaped
+        return ok
+
+    def _flat(
+        self, outcomes: Sequence[tuple[Any, Any] | None]
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """Every outcome's numbers in the quantities' order (NaN for a missing or misshapen one),
+        and which are shaped (there, with one gradient per input); None if some are not numbers."""
         nan = math.nan
         impl: list[float] = []
         push, extend = impl.append, impl.extend
@@ -357,23 +385,5 @@ class JaxBatch(Sequence[JaxResult]):
         try:
             got = np.array(impl, dtype=np.float64)
         except (TypeError, ValueError):  # not plain numbers: compare() says what is wrong
-            return [False] * len(shaped)
-        if got.shape != self.quantities.shape:
-            return [False] * len(shaped)
-        jax = self.quantities
-        with np.errstate(invalid="ignore", over="ignore"):
-            error = np.abs(got - jax)
-            budget = np.repeat(sweep_budget(self.n_ops), self.counts + 1)
-            within_sweep = np.isfinite(self.sweeps) & (error <= budget * self.sweeps)
-            close = (error <= QUICK_RTOL * np.abs(jax)) | within_sweep
-            starts = self.offsets[:-1]
-            finite = np.isfinite(jax)
-            if not len(starts):
-                return []
-            ok = (
-                np.logical_and.reduceat(close, starts)
-                & np.logical_and.reduceat(finite, starts)
-                & self.in_domain
-                & np.array(shaped)
-            )
-        return ok.tolist()
+            return None, np.array(shaped)
+        return got, np.array(shaped)
