@@ -4,6 +4,7 @@ The sampler draws a batch straight into the arrays `reference.tape.FlatGraphs` h
 back from every graph's Python lists (`FlatGraphs.of`) cost the reference ~2 us a graph. A list of
 graphs made with its arrays keeps them, and `flat_graphs` hands them to the reference for as long
 as the list holds exactly those graphs; any other list of graphs goes through FlatGraphs.of.
+The worker's wire takes its columns from them too (`wire_columns`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,50 @@ def graph_columns(flat: FlatGraphs, leaf_ints: np.ndarray) -> tuple[Iterator[Any
         iter(flat.outputs.tolist()),
         iter(flat.n_nodes.tolist()),
     )
+
+
+def wire_columns(flat: FlatGraphs, leaf_ints: np.ndarray) -> tuple[Any, ...]:
+    """The six columns fuzz.worker.encode marshals for these graphs, equal object for object
+    to what it makes from their compiled lists (the same marshalled bytes), made from the arrays:
+    no graph's Python lists are made. Steps, leaf slots and inputs as bytes per graph where every
+    number fits in one, else as the list (steps, leaf slots) or tuple (inputs) compile_graph
+    gives; leaf values as lists of floats (an int where leaf_ints says); outputs and node counts
+    as tuples."""
+    values = flat.leaf_values.tolist()
+    for i in np.flatnonzero(leaf_ints).tolist():
+        values[i] = int(values[i])
+    leaf_offsets = flat.leaf_offsets.tolist()
+    return (
+        _index_column(flat.steps, flat.step_offsets, list),
+        _index_column(flat.leaf_slots, flat.leaf_offsets, list),
+        tuple(map(values.__getitem__, map(slice, leaf_offsets[:-1], leaf_offsets[1:]))),
+        _index_column(flat.inputs, flat.input_offsets, tuple),
+        tuple(flat.outputs.tolist()),
+        tuple(flat.n_nodes.tolist()),
+    )
+
+
+def _index_column(
+    numbers: np.ndarray, offsets: np.ndarray, sequence: type[list[Any]] | type[tuple[Any, ...]]
+) -> list[Any]:
+    """Each graph's part of `numbers` (its offsets [k]:[k + 1]) as bytes if every number in it
+    is in range(256), else as a `sequence` of Python ints: what fuzz.worker._as_bytes makes of
+    the compiled lists (bytearray there, bytes here: marshal writes both alike)."""
+    bounds = offsets.tolist()
+    spans = list(map(slice, bounds[:-1], bounds[1:]))
+    outside = (numbers < 0) | (numbers > 255)
+    if not outside.any():  # (the usual batch: one conversion, then a C-level slice per graph)
+        return list(map(numbers.astype(np.uint8).tobytes().__getitem__, spans))
+    # How many numbers of each graph do not fit: a difference of running counts (empty parts
+    # give 0, where a reduceat would not).
+    running = np.concatenate(([0], np.cumsum(outside)))
+    misfits = running[offsets[1:]] - running[offsets[:-1]]
+    as_bytes = numbers.astype(np.uint8).tobytes()  # (wrapped where out of range: not used there)
+    as_ints = numbers.tolist()
+    column: list[Any] = list(map(as_bytes.__getitem__, spans))
+    for k in np.flatnonzero(misfits).tolist():
+        column[k] = sequence(as_ints[spans[k]])
+    return column
 
 
 def flat_graphs(graphs: Sequence[Graph]) -> FlatGraphs:
