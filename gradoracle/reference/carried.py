@@ -97,33 +97,39 @@ def wire_columns(flat: FlatGraphs, leaf_ints: np.ndarray) -> tuple[Any, ...]:
     values = flat.leaf_values.tolist()
     for i in np.flatnonzero(leaf_ints).tolist():
         values[i] = int(values[i])
-    leaf_offsets = flat.leaf_offsets.tolist()
+    leaf_spans = _spans(flat.leaf_offsets)  # (leaf slots and values share them)
     return (
-        _index_column(flat.steps, flat.step_offsets, list),
-        _index_column(flat.leaf_slots, flat.leaf_offsets, list),
-        tuple(map(values.__getitem__, map(slice, leaf_offsets[:-1], leaf_offsets[1:]))),
-        _index_column(flat.inputs, flat.input_offsets, tuple),
+        _index_column(flat.steps, flat.step_offsets, _spans(flat.step_offsets), list),
+        _index_column(flat.leaf_slots, flat.leaf_offsets, leaf_spans, list),
+        tuple(map(values.__getitem__, leaf_spans)),
+        _index_column(flat.inputs, flat.input_offsets, _spans(flat.input_offsets), tuple),
         tuple(flat.outputs.tolist()),
         tuple(flat.n_nodes.tolist()),
     )
 
 
-def _index_column(
-    numbers: np.ndarray, offsets: np.ndarray, sequence: type[list[Any]] | type[tuple[Any, ...]]
-) -> list[Any]:
-    """Each graph's part of `numbers` (its offsets [k]:[k + 1]) as bytes if every number in it
-    is in range(256), else as a `sequence` of Python ints: what fuzz.worker._as_bytes makes of
-    the compiled lists (bytearray there, bytes here: marshal writes both alike)."""
+def _spans(offsets: np.ndarray) -> list[slice]:
+    """Each graph's slice of a column (its offsets [k]:[k + 1])."""
     bounds = offsets.tolist()
-    spans = list(map(slice, bounds[:-1], bounds[1:]))
-    outside = (numbers < 0) | (numbers > 255)
-    if not outside.any():  # (the usual batch: one conversion, then a C-level slice per graph)
-        return list(map(numbers.astype(np.uint8).tobytes().__getitem__, spans))
+    return list(map(slice, bounds[:-1], bounds[1:]))
+
+
+def _index_column(
+    numbers: np.ndarray,
+    offsets: np.ndarray,
+    spans: list[slice],
+    sequence: type[list[Any]] | type[tuple[Any, ...]],
+) -> list[Any]:
+    """Each graph's part of `numbers` (its span) as bytes if every number in it is in
+    range(256), else as a `sequence` of Python ints: what fuzz.worker._as_bytes makes of the
+    compiled lists (bytearray there, bytes here: marshal writes both alike)."""
+    as_bytes = numbers.astype(np.uint8).tobytes()  # (wrapped where out of range: not used there)
+    if not len(numbers) or (numbers.min() >= 0 and numbers.max() <= 255):  # the usual batch
+        return list(map(as_bytes.__getitem__, spans))
     # How many numbers of each graph do not fit: a difference of running counts (empty parts
     # give 0, where a reduceat would not).
-    running = np.concatenate(([0], np.cumsum(outside)))
+    running = np.concatenate(([0], np.cumsum((numbers < 0) | (numbers > 255))))
     misfits = running[offsets[1:]] - running[offsets[:-1]]
-    as_bytes = numbers.astype(np.uint8).tobytes()  # (wrapped where out of range: not used there)
     as_ints = numbers.tolist()
     column: list[Any] = list(map(as_bytes.__getitem__, spans))
     for k in np.flatnonzero(misfits).tolist():
