@@ -19,7 +19,7 @@ from gradoracle.fuzz.adapters import ValueClassAdapter
 from gradoracle.fuzz.check import run_check
 from gradoracle.fuzz.isolation import IsolatedImpl
 from gradoracle.fuzz.oracle import Oracle
-from gradoracle.fuzz.sampler import CHUNK, SamplerConfig, sample_graphs
+from gradoracle.fuzz.sampler import CHUNK, SINGLY, SamplerConfig, sample_graphs
 from gradoracle.fuzz.worker import decode, encode
 from gradoracle.reference.carried import GraphsWithFlat
 from gradoracle.reference.graph import LATER, Graph, Node
@@ -149,3 +149,17 @@ def test_a_check_sends_its_sampled_batches_whole_and_makes_no_lists_to_send_them
     assert result.stats.graphs_checked == 3000
     sampled = [made for carried, made in sent if carried]
     assert len(sampled) >= 2 and sampled == [0] * len(sampled)
+
+
+def test_judging_a_sampled_batch_makes_lists_only_for_the_graphs_read_one_by_one(
+    jax_reference: Any,
+) -> None:
+    """The wire and the reference take the arrays; the float64 pass and compare() read a few
+    graphs, which get their own lists (sampler.SINGLY per chunk), not their whole chunk's."""
+    graphs = sample_graphs(6, CHUNK)
+    with IsolatedImpl("engine:Value") as impl:
+        oracle = Oracle(ValueClassAdapter(Value, "engine:Value"), jax_reference, impl)
+        judged = oracle.judge(graphs)
+    assert len(judged) == CHUNK
+    # (this batch has 17 graphs the JAX quick pass leaves to the float64 pass)
+    assert 0 < lists_made(graphs) <= SINGLY, lists_made(graphs)
