@@ -12,10 +12,10 @@ pure-Python sampler cost about as much per op as our engine does. `op_result` is
 out for it) and writes a batch of graphs as flat arrays. `take` returns the graphs as a list that
 carries those arrays (`reference.carried.GraphsWithFlat`: what `FlatGraphs.of` would read back from
 the graphs, bit for bit), from which the JAX reference packs its tapes. Each graph's own flat
-lists (`reference.tape.CompiledGraph`, which the worker's wire format takes as they are) are made
-for a whole chunk when one of its graphs is first asked for (`Graph.compiled_later`), and its
-nodes only when asked for; graphs are valid by construction, and the tests check that
-`Graph(nodes)` validates them to the same graph.
+lists (`reference.tape.CompiledGraph`) are made only when asked for (`Graph.compiled_later`): one
+by one for a chunk's first SINGLY graphs asked, then for the whole chunk (the worker's wire and
+the reference take a sampled batch from its arrays); its nodes only when asked for; graphs are
+valid by construction, and the tests check that `Graph(nodes)` validates them to the same graph.
 
 Regions where bugs live (reference.ops.Region, per op; reference.ops.DEEP_GRAPHS): with each
 region's weight an op is drawn there instead (its operands from the region's spans: an existing
