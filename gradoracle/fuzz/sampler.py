@@ -12,10 +12,10 @@ pure-Python sampler cost about as much per op as our engine does. `op_result` is
 out for it) and writes a batch of graphs as flat arrays. `take` returns the graphs as a list that
 carries those arrays (`reference.carried.GraphsWithFlat`: what `FlatGraphs.of` would read back from
 the graphs, bit for bit), from which the JAX reference packs its tapes. Each graph's own flat
-lists (`reference.tape.CompiledGraph`, which the worker's wire format takes as they are) are made
-for a whole chunk when one of its graphs is first asked for (`Graph.compiled_later`), and its
-nodes only when asked for; graphs are valid by construction, and the tests check that
-`Graph(nodes)` validates them to the same graph.
+lists (`reference.tape.CompiledGraph`) are made only when asked for (`Graph.compiled_later`): one
+by one for a chunk's first SINGLY graphs asked, then for the whole chunk (the worker's wire and
+the reference take a sampled batch from its arrays); its nodes only when asked for; graphs are
+valid by construction, and the tests check that `Graph(nodes)` validates them to the same graph.
 
 Regions where bugs live (reference.ops.Region, per op; reference.ops.DEEP_GRAPHS): with each
 region's weight an op is drawn there instead (its operands from the region's spans: an existing
@@ -43,7 +43,7 @@ import numpy as np
 
 from gradoracle.fuzz import sampler_kernel as kernel
 from gradoracle.fuzz.sampler_kernel import ATTEMPTS, KINK_DISTANCE, MAGNITUDE_LIMIT, UNDERFLOW_LIMIT
-from gradoracle.reference.carried import GraphsWithFlat, graph_columns
+from gradoracle.reference.carried import GraphsWithFlat, graph_columns, graph_lists
 from gradoracle.reference.graph import COMPILED, LATER, Graph
 from gradoracle.reference.libs import FLOAT
 from gradoracle.reference.ops import (
@@ -68,6 +68,9 @@ __all__ = [
 # one that the config allows with two variable operands).
 FOLD_OPS = ("add", "sub", "mul")
 CHUNK = 256  # graphs drawn per call of the compiled loop
+# A chunk's graphs whose lists are made one by one when asked for (~6 us each) before the rest are
+# made at once (~570 us a chunk): the parent reads ~12 graphs of a check's batch (the float64 pass).
+SINGLY = 64
 _sample_batch: Any = kernel.sample_batch  # (a numba Dispatcher: its type hides the signature)
 _trimmed: Any = kernel.trimmed
 
@@ -342,17 +345,20 @@ def _flat(
 
 
 class _CompiledLater:
-    """A sampled chunk's graphs (`Graph.compiled_later`) and what makes their CompiledGraphs: all
-    at once, when the first one is asked for (the worker's wire reads them, compare() the nodes
-    of a few), from the chunk's arrays, written into every graph of the chunk still alive. The
-    reference packs from the arrays: a graph nobody else reads never gets its lists."""
+    """A sampled chunk's graphs (`Graph.compiled_later`) and what makes their CompiledGraphs from
+    the chunk's arrays: the first SINGLY graphs asked for one by one (the float64 pass and
+    compare() read a few graphs of most batches), then all at once, written into every graph of
+    the chunk still alive (a plain list sent to the worker, a filter by spellings). The reference
+    packs from the arrays and the wire takes a sampled batch from them: a graph nobody else reads
+    never gets its lists."""
 
-    __slots__ = ("_arrays", "_graphs", "_made")
+    __slots__ = ("_arrays", "_graphs", "_made", "_singly")
 
     def __init__(self, flat: FlatGraphs, ints: np.ndarray, shape_keys: np.ndarray) -> None:
         self._arrays: tuple[FlatGraphs, np.ndarray, np.ndarray] | None = (flat, ints, shape_keys)
         self._graphs: list[weakref.ref[Graph]] = []  # (weak: graphs hold their maker)
         self._made: list[CompiledGraph] | None = None
+        self._singly = 0  # graphs made one by one so far
 
     @classmethod
     def graphs(cls, flat: FlatGraphs, ints: np.ndarray, shape_keys: np.ndarray) -> list[Graph]:
@@ -368,13 +374,18 @@ class _CompiledLater:
         made = self._made
         if made is None:
             assert self._arrays is not None
+            if self._singly < SINGLY:
+                self._singly += 1
+                flat, ints, shape_keys = self._arrays
+                bucket = _BUCKETS[int(shape_keys[k])]
+                return CompiledGraph(*graph_lists(flat, ints, k), bucket)
             made = self._made = _compiled_graphs(*self._arrays)
             self._arrays = None
             graphs = list(map(call, self._graphs))
             if all(graphs):  # (a Graph is always true): all alive, written by C-level maps
                 dicts = list(map(vars, graphs))
                 deque(map(dict.__setitem__, dicts, itertools.repeat(COMPILED), made), 0)
-                deque(map(dict.pop, dicts, itertools.repeat(LATER)), 0)
+                deque(map(dict.pop, dicts, itertools.repeat(LATER), itertools.repeat(None)), 0)
             else:
                 for graph, compiled in zip(graphs, made, strict=True):
                     if graph is not None:

@@ -20,7 +20,7 @@ from engine import Value
 from gradoracle.fuzz.adapters import ValueClassAdapter
 from gradoracle.fuzz.check import run_check
 from gradoracle.fuzz.oracle import Oracle
-from gradoracle.fuzz.sampler import CHUNK, GraphStream, SamplerConfig, sample_graphs
+from gradoracle.fuzz.sampler import CHUNK, SINGLY, GraphStream, SamplerConfig, sample_graphs
 from gradoracle.reference.carried import GraphsWithFlat, flat_graphs
 from gradoracle.reference.graph import COMPILED, LATER, Graph
 from gradoracle.reference.jax_ref import JaxReference
@@ -143,7 +143,14 @@ def test_a_sampled_graph_makes_its_lists_only_when_asked() -> None:
     JaxReference().evaluate_batch(graphs)  # packs from the arrays
     assert not any(COMPILED in vars(g) for g in graphs)
     assert graphs[CHUNK + 5].inputs == compile_nodes(graphs[CHUNK + 5]).inputs
-    # the first graph asked for makes its whole chunk's lists, and only that chunk's
+    # the first SINGLY graphs of a chunk asked for get their own lists only (the parent reads a
+    # few graphs of most batches)...
+    assert [k for k, g in enumerate(graphs) if COMPILED in vars(g)] == [CHUNK + 5]
+    for k in range(1, SINGLY):
+        compile_graph(graphs[CHUNK + 5 + k])
+    assert sum(COMPILED in vars(g) for g in graphs) == SINGLY
+    # ...the next makes its whole chunk's lists, and only that chunk's
+    compile_graph(graphs[-1])
     assert all(COMPILED in vars(g) and LATER not in vars(g) for g in graphs[CHUNK:])
     assert not any(COMPILED in vars(g) for g in graphs[:CHUNK])
     for g in graphs:
