@@ -23,7 +23,7 @@ class GraphsWithFlat(list[Graph]):
     """A list of graphs that keeps their FlatGraphs (what `FlatGraphs.of` gives for their
     compiled lists) and which of their leaves are Python ints, made by whoever had the arrays
     already (the sampler draws into them): the reference packs from those instead of reading every
-    graph's lists back, and the wire can take each graph's lists from them (`flat_lists`). They
+    graph's lists back, and the wire takes its columns from them (`wire_columns`). They
     count for as long as the list holds exactly the graphs it was made with (`carried_flat`); a
     slice, a copy by list() or a concatenation is a plain list."""
 
@@ -52,15 +52,6 @@ class GraphsWithFlat(list[Graph]):
         """Per leaf of the carried FlatGraphs, whether it is a Python int (its value is the float
         of it there)."""
         return self._leaf_ints
-
-    def flat_lists(
-        self,
-    ) -> list[tuple[list[int], list[int], list[Number], tuple[int, ...], int, int]] | None:
-        """Each graph's FlatGraph fields as a plain tuple, as `compile_graph(graph)[:6]` gives
-        them (ints where the graph has ints), made from the carried arrays at once; None if the
-        list no longer holds its graphs."""
-        flat = self.carried_flat()
-        return None if flat is None else list(zip(*graph_columns(flat, self._leaf_ints)))
 
 
 def graph_columns(flat: FlatGraphs, leaf_ints: np.ndarray) -> tuple[Iterator[Any], ...]:

@@ -21,7 +21,7 @@ from gradoracle.fuzz.adapters import ValueClassAdapter
 from gradoracle.fuzz.check import run_check
 from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.sampler import CHUNK, SINGLY, GraphStream, SamplerConfig, sample_graphs
-from gradoracle.reference.carried import GraphsWithFlat, flat_graphs
+from gradoracle.reference.carried import GraphsWithFlat, flat_graphs, graph_columns
 from gradoracle.reference.graph import COMPILED, LATER, Graph
 from gradoracle.reference.jax_ref import JaxReference
 from gradoracle.reference.tape import FlatGraphs, compile_graph, compile_nodes
@@ -122,19 +122,21 @@ def test_arrays_for_another_number_of_graphs_are_refused() -> None:
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_the_wire_lists_from_the_arrays_are_the_graphs_own(name: str) -> None:
-    """flat_lists() is what each graph's compile_graph(graph)[:6] is, types and all (ints stay
-    ints): the same bytes once marshalled, as the worker's wire writes them."""
+    """graph_columns() of the carried arrays (what a sampled graph's lists are made from) is what
+    each graph's compile_graph(graph)[:6] is, types and all (ints stay ints): the same bytes once
+    marshalled, as the worker's wire writes them."""
     for seed in range(4):
         graphs = sample_graphs(seed, CHUNK + 100, CONFIGS[name])
-        lists = graphs.flat_lists()
-        assert lists is not None
+        flat = graphs.carried_flat()
+        assert flat is not None
+        lists = list(zip(*graph_columns(flat, graphs.leaf_ints)))
         own = [tuple(compile_nodes(Graph(g.nodes, g.output))[:6]) for g in graphs]
         assert marshal.dumps(lists, 2) == marshal.dumps(own, 2)
         assert [tuple(map(type, x)) for x in lists] == [tuple(map(type, x)) for x in own]
         flags = [type(v) is int for x in own for v in x[2]]
         assert graphs.leaf_ints.tolist() == flags
         graphs.append(graphs[0])
-        assert graphs.flat_lists() is None
+        assert graphs.carried_flat() is None
 
 
 def test_a_sampled_graph_makes_its_lists_only_when_asked() -> None:

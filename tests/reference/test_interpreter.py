@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sampler_configs import CONFIGS
 
-from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
+from gradoracle.fuzz.sampler import sample_graphs
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.interpreter import (
     SAFE_OPERAND,
@@ -35,14 +36,6 @@ from gradoracle.reference.tape import (
 )
 
 pytestmark = pytest.mark.jax
-
-CONFIGS = {
-    "default": SamplerConfig(),
-    "big": SamplerConfig(min_ops=40, max_ops=90, max_inputs=8),
-    "tiny": SamplerConfig(min_ops=0, max_ops=3, min_inputs=1, max_inputs=2),
-    "constants": SamplerConfig(const=0.9, same_operand=0.5),
-    "deep": SamplerConfig(deep=0.3),
-}
 
 
 @cache

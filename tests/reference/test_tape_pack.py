@@ -12,6 +12,7 @@ from itertools import chain
 
 import numpy as np
 import pytest
+from sampler_configs import CONFIGS
 
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
 from gradoracle.reference.graph import Graph, Node
@@ -34,14 +35,6 @@ from gradoracle.reference.tape import (
     tangent_at,
     tapes,
 )
-
-CONFIGS = {
-    "default": SamplerConfig(),
-    "big": SamplerConfig(min_ops=40, max_ops=90, max_inputs=8),
-    "tiny": SamplerConfig(min_ops=0, max_ops=3, min_inputs=1, max_inputs=2),
-    "constants": SamplerConfig(const=0.9, same_operand=0.5),
-    "deep": SamplerConfig(deep=0.3),
-}
 
 
 def _before_positions(counts: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
