@@ -283,32 +283,41 @@ def accept_batch(
     return _judge(batch.graphs, outcomes, chosen, *columns)
 
 
+def accept_columns(
+    impl: np.ndarray, plain: np.ndarray, batch: Any, chosen: Sequence[int]
+) -> list[Verdict | None]:
+    """accept_batch from the outcomes' numbers laid out as the batch's quantities (`impl`: each
+    graph's value, then its gradients) and per graph whether its outcome is plain (a value and
+    one gradient per input, every one a float: the others are compare()'s to judge)."""
+    if batch.graphs is None:
+        return [None] * len(chosen)
+    columns = (batch.quantities, batch.sweeps, batch.in_domain)
+    return _judge(batch.graphs, (impl, plain), chosen, *columns)
+
+
 def _judge(
     flat: FlatGraphs,
-    outcomes: Sequence[tuple[Any, Any] | None],
+    outcomes: Sequence[tuple[Any, Any] | None] | tuple[np.ndarray, np.ndarray],
     chosen: Sequence[int],
     jax: np.ndarray,
     jax_sweeps: np.ndarray,
     in_domain: np.ndarray,
 ) -> list[Verdict | None]:
     """The kernel's verdicts on graphs `chosen` of `flat`; `jax`, `jax_sweeps` hold every graph's
-    value and then its gradients (a value's sweep is not read), `outcomes` and `in_domain` are
-    per graph of `flat`."""
+    value and then its gradients (a value's sweep is not read), `in_domain` is per graph of
+    `flat`, `outcomes` per graph of `flat` or laid out already (accept_columns)."""
     if not chosen:
         return []
     offsets = flat.input_offsets + np.arange(len(flat.input_offsets))  # value, then gradients
     if len(jax) != offsets[-1] or len(jax_sweeps) != offsets[-1]:
         return [None] * len(chosen)  # (JAX's results do not fit the graphs: compare() says so)
-    impl = np.full(int(offsets[-1]), math.nan)
-    plain = np.zeros(len(flat.outputs), dtype=np.bool_)
     starts = offsets.tolist()
-    for k in chosen:
-        outcome = outcomes[k]
-        value, grads = outcome if outcome is not None else (None, None)
-        numbers = [value, *grads] if grads is not None else []
-        if len(numbers) == starts[k + 1] - starts[k] and all(type(x) is float for x in numbers):
-            impl[starts[k] : starts[k + 1]] = numbers
-            plain[k] = True
+    if isinstance(outcomes, tuple):
+        impl, plain = outcomes
+        if len(impl) != offsets[-1] or len(plain) != len(flat.outputs):
+            return [None] * len(chosen)
+    else:
+        impl, plain = _laid_out(outcomes, chosen, starts)
     arrays = (
         flat.steps, flat.step_offsets, flat.leaf_slots, flat.leaf_values, flat.leaf_offsets,
         flat.inputs, flat.input_offsets, flat.outputs, flat.n_nodes, ARITY,
@@ -333,6 +342,23 @@ def _judge(
         else:
             verdicts.append(_CONSTANT[kind])
     return verdicts
+
+
+def _laid_out(
+    outcomes: Sequence[tuple[Any, Any] | None], chosen: Sequence[int], starts: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chosen outcomes' numbers laid out as the quantities (`starts`: where each graph's
+    begin), and per graph whether its outcome is plain (see accept_columns)."""
+    impl = np.full(starts[-1], math.nan)
+    plain = np.zeros(len(starts) - 1, dtype=np.bool_)
+    for k in chosen:
+        outcome = outcomes[k]
+        value, grads = outcome if outcome is not None else (None, None)
+        numbers = [value, *grads] if grads is not None else []
+        if len(numbers) == starts[k + 1] - starts[k] and all(type(x) is float for x in numbers):
+            impl[starts[k] : starts[k + 1]] = numbers
+            plain[k] = True
+    return impl, plain
 
 
 _CONSTANT = {REJECT: None, QUICK: QUICK_PASS, SCALED: SCALED_PASS}

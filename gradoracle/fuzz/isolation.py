@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 from gradoracle.fuzz import interrupt
 from gradoracle.fuzz.adapters import LOAD_TIMEOUT, ImplResult, Outcome, UsageError
+from gradoracle.fuzz.batch_results import BatchResults, PackedChunk
 from gradoracle.fuzz.runner import IsolationError
 from gradoracle.fuzz.spellings import Spellings
 from gradoracle.fuzz.worker import (
@@ -45,6 +46,7 @@ from gradoracle.fuzz.worker import (
     Exit,
     FromWorker,
     LoadFailed,
+    PackedResults,
     Raised,
     Ready,
     Results,
@@ -83,13 +85,13 @@ class _Worker:
 class _Job:
     graphs: Sequence[Graph]
     deadline: float | None
-    results: list[ImplResult | None]
+    # Per graph: its result, the packed chunk it came in (fuzz.batch_results), or None (none yet)
+    results: list[ImplResult | PackedChunk | None]
     sent: Sequence[int] = ()  # the graphs the worker has
     done: bool = False
 
 
 _CTX = multiprocessing.get_context("spawn")
-_SKIPPED = ImplResult("skipped", None, "not started before the deadline", 0.0)
 _OK_FIELDS = vars(ImplResult("ok", None, "", 0.0))  # what _store fills in, then completes
 
 
@@ -128,7 +130,7 @@ class IsolatedImpl:
     def run(self, graphs: Sequence[Graph], deadline: float | None = None) -> list[ImplResult]:
         """One result per graph; `deadline` is a time.monotonic() value."""
         self.submit(graphs, deadline)
-        return self.collect()
+        return list(self.collect())
 
     def submit(self, graphs: Sequence[Graph], deadline: float | None = None) -> None:
         """Send `graphs` to the worker and return at once; `collect()` gets the results."""
@@ -142,7 +144,9 @@ class IsolatedImpl:
             self._job = None
             raise
 
-    def collect(self) -> list[ImplResult]:
+    def collect(self) -> BatchResults:
+        """The submitted batch's results (a sequence of ImplResults that keeps the arrays the
+        worker sent: fuzz.batch_results)."""
         job, self._job = self._job, None
         if job is None:
             raise RuntimeError("nothing was submitted")
@@ -151,7 +155,7 @@ class IsolatedImpl:
                 self._watch(job)
                 if not job.done:
                     self._send_rest(job)
-        return [r or _SKIPPED for r in job.results]
+        return BatchResults(job.results)
 
     def call(self, function: Callable[..., T], *args: Any, timeout: float) -> T:
         """`function(adapter, *args)` run in the worker (a module-level function: it travels by
@@ -317,10 +321,13 @@ class IsolatedImpl:
                     message: FromWorker = conn.recv()
                 except (EOFError, OSError):
                     return self._crashed(job, worker)
-                assert isinstance(message, Results), message
+                assert isinstance(message, Results | PackedResults), message
                 heard = time.monotonic()
                 self._cpu(worker, message.cpu)
-                self._store(job, message)
+                if isinstance(message, PackedResults):
+                    self._store_packed(job, message)
+                else:
+                    self._store(job, message)
                 self.message_cpu_seconds += time.process_time() - received
                 if message.finished:
                     job.done = True
@@ -351,6 +358,18 @@ class IsolatedImpl:
                     job.results[index] = ImplResult("skipped", None, late, now - start)
                 job.done = True
                 return None
+
+    def _store_packed(self, job: _Job, message: PackedResults) -> None:
+        """The chunk in the job, at each of its graphs' places (their ImplResults are made
+        when asked for: fuzz.batch_results)."""
+        chunk = PackedChunk(message)
+        indices = message.indices
+        self.worker_graphs += len(indices)
+        if type(indices) is range and indices.step == 1:
+            job.results[indices.start : indices.stop] = [chunk] * len(indices)
+        else:
+            for index in indices:
+                job.results[index] = chunk
 
     def _store(self, job: _Job, message: Results) -> None:
         """The chunk's ImplResults in the job: ImplResult('ok', Outcome(value, grads), '', seconds)

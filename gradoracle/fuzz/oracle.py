@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast
 
 from gradoracle.fuzz.adapters import Adapter, ImplResult
+from gradoracle.fuzz.batch_results import BatchResults, aligned, ran_indices, total_seconds
 from gradoracle.fuzz.findings import UNSHRUNK, Stats, category
 from gradoracle.fuzz.runner import InProcess, Runner
 from gradoracle.reference.compare import FAIL, QUICK_PASS, Verdict, compare
@@ -60,18 +61,31 @@ class Oracle:
         quick_mask = getattr(refs, "quick_mask", None)
         verdicts: list[Verdict | None]
         if quick_mask is not None:
-            outcomes = quick_outcomes(results)
-            rest: list[int] = (~quick_mask(outcomes)).nonzero()[0].tolist()
+            # A worker's batch straight from the arrays it sent (fuzz.batch_results), the same
+            # numbers as the ImplResults would give, without making them.
+            columns = results.columns() if isinstance(results, BatchResults) else None
+            if columns is not None:
+                batch: Any = refs  # (a reference.jax_ref.JaxBatch: it has quick_mask)
+                got, shaped = aligned(columns, batch.counts)
+                rest: list[int] = (~batch.quick_mask_of(got, shaped)).nonzero()[0].tolist()
+                left = [k for k in rest if columns.ran[k]]
+                impl = (got, shaped & ~columns.unset)  # (plain: all floats, none unset)
+            else:
+                outcomes = quick_outcomes(results)
+                rest = (~quick_mask(outcomes)).nonzero()[0].tolist()
+                left = [k for k in rest if outcomes[k] is not None]
             verdicts = [QUICK_PASS] * len(graphs)
             for k in rest:
                 verdicts[k] = None
             # XLA flushes subnormals to 0: what JAX could not judge, the float64 evaluation
             # may (fuzz.float64_pass: only where it finds compare()'s verdict, and that one).
-            left = [k for k in rest if outcomes[k] is not None]
             if left:
                 from gradoracle.fuzz import float64_pass  # (numba: not in a worker's imports)
 
-                again = float64_pass.accept_batch(outcomes, refs, left)
+                if columns is not None:
+                    again = float64_pass.accept_columns(*impl, refs, left)
+                else:
+                    again = float64_pass.accept_batch(outcomes, refs, left)
                 for k, verdict in zip(left, again, strict=True):
                     verdicts[k] = verdict
             rest = [k for k in rest if verdicts[k] is None]
@@ -125,8 +139,8 @@ class Oracle:
             extra = meanwhile()
         finally:  # the runner never keeps a batch nobody collects
             results = self.runner.collect()
-        self.stats.impl_seconds += sum(r.seconds for r in results)
-        done = [k for k, r in enumerate(results) if r.status != "skipped"]
+        self.stats.impl_seconds += total_seconds(results)
+        done = ran_indices(results)
         if not done:
             return [], extra
         if len(done) == len(graphs):

@@ -36,8 +36,14 @@ def cpu_seconds(walls: Sequence[float], cpu: float, wall: float) -> list[float]:
     read twice per graph. Waiting for a core is not the implementation's cost, and a preemption
     is as likely in one microsecond of the stretch as in another: the scaled times add up, over
     many graphs, to the CPU spent inside the runs. Their sum never exceeds `cpu`."""
-    share = cpu / wall if wall > cpu else 1.0  # (a core at most; the two clocks differ a little)
+    share = core_share(cpu, wall)
     return [w * share for w in walls] if share < 1.0 else list(walls)
+
+
+def core_share(cpu: float, wall: float) -> float:
+    """A thread's share of a core over a stretch: its CPU time / the stretch's wall time, at most
+    1 (the two clocks differ a little). `cpu_seconds` scales wall times by it."""
+    return cpu / wall if wall > cpu else 1.0
 
 
 class Runner(Protocol):
@@ -58,8 +64,9 @@ class Runner(Protocol):
         between (a runner with a worker process runs the batch meanwhile)."""
         ...
 
-    def collect(self) -> list[ImplResult]:
-        """The results of the batch `submit` started."""
+    def collect(self) -> Sequence[ImplResult]:
+        """The results of the batch `submit` started (a runner with a worker keeps them as the
+        arrays it sent: fuzz.batch_results.BatchResults)."""
         ...
 
     def call(self, function: Callable[..., T], *args: Any, timeout: float) -> T:

@@ -23,21 +23,23 @@ from __future__ import annotations
 
 import contextlib
 import marshal
+import math
 import os
 import pickle
 import signal
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 from gradoracle.fuzz import adapters
 from gradoracle.fuzz.adapters import BACKWARD, BUILD, READ, UsageError, _as_float
-from gradoracle.fuzz.runner import cpu_seconds
+from gradoracle.fuzz.runner import core_share, cpu_seconds
 from gradoracle.fuzz.spellings import Spellings
 from gradoracle.reference.graph import FlatGraph, Graph, build_from_steps, nodes_from_steps
 
@@ -103,6 +105,27 @@ class Results:
 
 
 @dataclass(frozen=True)
+class PackedResults:
+    """A chunk of a batch's results from the default adapter, whose numbers are all floats
+    (`_FlatAdapter.read_into`), as machine-format arrays' bytes: pickling them is a copy, where
+    `Results`' lists cost a pickle opcode and, on the other side, a float object per number;
+    and the parent judges a batch from the arrays (fuzz.batch_results), making one graph's
+    ImplResult only when something asks for it. A graph that raised has no numbers and an entry
+    in `raised`; the others ran without error."""
+
+    indices: Sequence[int]  # the graphs' places in the parent's job (a list or a range)
+    # float64 (array "d"): each graph's value, then its gradients in input order, graph after graph
+    numbers: bytes
+    ends: bytes  # int64 (array "q") per graph: where its numbers end in `numbers`
+    unset: list[int]  # places in `numbers` of gradients left unset (None; NaN there)
+    walls: bytes  # float64 per graph: the wall seconds around its run
+    share: float  # the worker thread's share of a core over the chunk (runner.core_share)
+    raised: list[tuple[int, str, str]]  # as in `Results`
+    finished: bool
+    cpu: float
+
+
+@dataclass(frozen=True)
 class Returned:
     value: Any
     cpu: float
@@ -116,7 +139,7 @@ class Raised:
 
 
 ToWorker = RunBatch | Call | Exit
-FromWorker = Ready | LoadFailed | Results | Returned | Raised
+FromWorker = Ready | LoadFailed | Results | PackedResults | Returned | Raised
 
 
 def describe(e: BaseException) -> str:
@@ -210,11 +233,22 @@ class _FlatAdapter(adapters.ValueClassAdapter):
         return build_from_steps(graph, self.cls, self.spellings.methods)
 
     def read(self, graph: Any) -> tuple[float, tuple[float | None, ...]]:
-        """`run(graph)`'s value and grads: the same calls into the engine in the same order, so
-        the same numbers and the same exceptions in the same phases, without most of the
-        oracle's own work that `run` adds around them (a method call per step, a message built
-        and a type check made per number read, the Outcome): ~3 us of a graph's ~21 that were
-        counted as the engine's time."""
+        """`run(graph)`'s value and grads, as `read_into` reads them."""
+        numbers: array[float] = array("d")
+        unset: list[int] = []
+        self.read_into(graph, numbers, unset)
+        read: list[float | None] = list(numbers)
+        for place in unset:
+            read[place] = None
+        return cast(float, read[0]), tuple(read[1:])
+
+    def read_into(self, graph: Any, numbers: array[float], unset: list[int]) -> None:
+        """`run(graph)`'s value and then its grads appended to `numbers`, the places of grads
+        left unset (None) appended to `unset` (NaN at those places). The same calls into the
+        engine in the same order, so the same numbers and the same exceptions in the same
+        phases, without most of the oracle's own work that `run` adds around them (a method call
+        per step, a message built and a type check made per number read, the Outcome, a tuple).
+        On an exception, what it appended is the caller's to remove."""
         self.phase = BUILD
         inputs, out = build_from_steps(graph, self.cls, self.spellings.methods)
         self.phase = BACKWARD
@@ -223,14 +257,19 @@ class _FlatAdapter(adapters.ValueClassAdapter):
         value = self._data(out)
         if type(value) is not float:  # (_as_float gives a float back as it is)
             value = _as_float(value, "the output's value")
-        grads: list[float | None] = []
-        read_grad, add = self._grad, grads.append
+        add = numbers.append
+        add(value)
+        first_grad = len(numbers)
+        read_grad = self._grad
         for x in inputs:
             grad = read_grad(x)
             if type(grad) is not float:
-                grad = _as_float(grad, f"input {len(grads)}'s gradient", none=True)
+                what = f"input {len(numbers) - first_grad}'s gradient"
+                grad = _as_float(grad, what, none=True)
+                if grad is None:
+                    unset.append(len(numbers))
+                    grad = math.nan
             add(grad)
-        return value, tuple(grads)
 
 
 def _read_by_run(adapter: adapters.Adapter) -> Read:
@@ -278,7 +317,7 @@ def worker_main(
         if isinstance(message, RunBatch):
             flat, batch = decode(message.payload, flat=fast is not None)
             if flat and fast:
-                _run_batch(fast, fast.read, conn, slots, message.indices, message.deadline, batch)
+                _run_packed(fast, conn, slots, message.indices, message.deadline, batch)
             else:
                 read = _read_by_run(adapter)
                 _run_batch(adapter, read, conn, slots, message.indices, message.deadline, batch)
@@ -341,6 +380,53 @@ def _run_batch(
     seconds = cpu_seconds(walls, thread_cpu() - chunk_cpu, now() - chunk_wall)
     done = indices[first : first + len(values)]
     conn.send(Results(done, values, grads, seconds, raised, True, time.process_time()))
+
+
+def _run_packed(
+    adapter: _FlatAdapter, conn: Connection, slots: Any, indices: Sequence[int],
+    deadline: float | None, batch: list[Any],
+) -> None:  # fmt: skip
+    """`_run_batch` for the default adapter, its results sent as `PackedResults`."""
+    now, thread_cpu, read = time.monotonic, time.thread_time, adapter.read_into
+    first = 0  # the place in the batch of the chunk's first graph
+    numbers: array[float] = array("d")
+    ends: array[int] = array("q")
+    walls: array[float] = array("d")
+    unset: list[int] = []
+    raised: list[tuple[int, str, str]] = []
+    end = chunk_wall = now()
+    chunk_cpu = thread_cpu()
+    for index, graph in zip(indices, batch):
+        if ends and (len(ends) >= CHUNK_GRAPHS or end - chunk_wall >= CHUNK_SECONDS):
+            share = core_share(thread_cpu() - chunk_cpu, now() - chunk_wall)
+            last = first + len(ends)
+            results = (numbers.tobytes(), ends.tobytes(), unset, walls.tobytes(), share, raised)
+            conn.send(PackedResults(indices[first:last], *results, False, time.process_time()))
+            first, ends, raised = last, array("q"), []
+            numbers, walls, unset = array("d"), array("d"), []
+            end = chunk_wall = now()
+            chunk_cpu = thread_cpu()
+        if deadline is not None and end >= deadline:
+            break
+        slots[1] = end
+        slots[0] = index
+        start = now()
+        try:
+            read(graph, numbers, unset)
+        except Exception as e:
+            kept = ends[-1] if ends else 0  # (what this graph appended goes)
+            del numbers[kept:]
+            while unset and unset[-1] >= kept:
+                unset.pop()
+            raised.append((len(ends), describe(e), adapter.phase))
+        end = now()
+        walls.append(end - start)
+        slots[0] = IDLE
+        ends.append(len(numbers))
+    share = core_share(thread_cpu() - chunk_cpu, now() - chunk_wall)
+    results = (numbers.tobytes(), ends.tobytes(), unset, walls.tobytes(), share, raised)
+    done = indices[first : first + len(ends)]
+    conn.send(PackedResults(done, *results, True, time.process_time()))
 
 
 def _call(

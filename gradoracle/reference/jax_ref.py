@@ -348,11 +348,17 @@ class JaxBatch(Sequence[JaxResult]):
         Kinks need no test here: a kink's side changes only gradients, which are then not
         comparable, while the value (finite here) passes, and so does the graph. A None number
         (a gradient a PyTorch-style engine left unset) becomes NaN here: never quick."""
-        n = len(self._counts)
-        if not n:
+        if not len(self._counts):
             return np.zeros(0, dtype=bool)
         got, shaped = self._flat(outcomes)
-        if got is None or got.shape != self.quantities.shape:
+        return self.quick_mask_of(got, shaped)
+
+    def quick_mask_of(self, got: np.ndarray | None, shaped: np.ndarray) -> np.ndarray:
+        """quick_mask from the outcomes' numbers laid out as `quantities` (NaN for a graph
+        without an outcome, or misshapen; None if some were not numbers) and per graph whether
+        its outcome is shaped (there, with one gradient per input)."""
+        n = len(self._counts)
+        if got is None or got.shape != self.quantities.shape or not n:
             return np.zeros(n, dtype=bool)
         jax = self.quantities
         with np.errstate(invalid="ignore", over="ignore"):
