@@ -77,7 +77,12 @@ class PackedChunk:
 
     def lengths(self) -> np.ndarray:
         """How many numbers each graph has (0 for one that raised)."""
-        return np.diff(self.ends, prepend=0)
+        ends = self.ends
+        lengths = np.empty_like(ends)  # (np.diff with prepend= costs eight times as much)
+        if len(ends):
+            lengths[0] = ends[0]
+            np.subtract(ends[1:], ends[:-1], out=lengths[1:])
+        return lengths
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,10 @@ class BatchResults(Sequence[ImplResult]):
             start = indices.stop
         if start != len(self._entries):
             return None
-        lengths = np.concatenate([chunk.lengths() for chunk in chunks])
+        if len(chunks) == 1:  # (the usual batch: one chunk)
+            lengths = chunks[0].lengths()
+        else:
+            lengths = np.concatenate([chunk.lengths() for chunk in chunks])
         ran = np.ones(len(lengths), dtype=bool)
         unset = np.zeros(len(lengths), dtype=bool)
         for chunk in chunks:
@@ -160,6 +168,8 @@ class BatchResults(Sequence[ImplResult]):
             if chunk.unset:
                 ends = chunk.ends
                 unset[first + np.searchsorted(ends, chunk.unset, side="right")] = True
+        # (a copy: the chunks' arrays are read-only views of the message's bytes, and numba
+        # compiles a kernel anew for a read-only array)
         numbers = np.concatenate([chunk.numbers for chunk in chunks])
         return Columns(numbers, lengths, ran, unset)
 

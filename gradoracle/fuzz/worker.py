@@ -390,8 +390,8 @@ def _run_packed(
     now, thread_cpu, read = time.monotonic, time.thread_time, adapter.read_into
     first = 0  # the place in the batch of the chunk's first graph
     numbers: array[float] = array("d")
-    ends: array[int] = array("q")
-    walls: array[float] = array("d")
+    ends: list[int] = []  # (lists while running: appending to one is the cheapest)
+    walls: list[float] = []
     unset: list[int] = []
     raised: list[tuple[int, str, str]] = []
     end = chunk_wall = now()
@@ -400,10 +400,9 @@ def _run_packed(
         if ends and (len(ends) >= CHUNK_GRAPHS or end - chunk_wall >= CHUNK_SECONDS):
             share = core_share(thread_cpu() - chunk_cpu, now() - chunk_wall)
             last = first + len(ends)
-            results = (numbers.tobytes(), ends.tobytes(), unset, walls.tobytes(), share, raised)
-            conn.send(PackedResults(indices[first:last], *results, False, time.process_time()))
-            first, ends, raised = last, array("q"), []
-            numbers, walls, unset = array("d"), array("d"), []
+            message = _packed(indices[first:last], numbers, ends, unset, walls, share, raised)
+            conn.send(message)
+            first, ends, walls, unset, raised, numbers = last, [], [], [], [], array("d")
             end = chunk_wall = now()
             chunk_cpu = thread_cpu()
         if deadline is not None and end >= deadline:
@@ -424,9 +423,18 @@ def _run_packed(
         slots[0] = IDLE
         ends.append(len(numbers))
     share = core_share(thread_cpu() - chunk_cpu, now() - chunk_wall)
-    results = (numbers.tobytes(), ends.tobytes(), unset, walls.tobytes(), share, raised)
     done = indices[first : first + len(ends)]
-    conn.send(PackedResults(done, *results, True, time.process_time()))
+    conn.send(_packed(done, numbers, ends, unset, walls, share, raised, finished=True))
+
+
+def _packed(
+    indices: Sequence[int], numbers: array[float], ends: list[int], unset: list[int],
+    walls: list[float], share: float, raised: list[tuple[int, str, str]], finished: bool = False,
+) -> PackedResults:  # fmt: skip
+    return PackedResults(
+        indices, numbers.tobytes(), array("q", ends).tobytes(), unset,
+        array("d", walls).tobytes(), share, raised, finished, time.process_time(),
+    )  # fmt: skip
 
 
 def _call(
