@@ -10,13 +10,14 @@ stdout carries ``--json`` output.
 The worker's side, and the messages both sides exchange, are fuzz.worker's. A batch of graphs
 travels in one message (the graphs' flat lists marshalled by column, not pickled dataclasses).
 While it runs, the worker writes the index and start time of the graph it is in into shared memory
-and sends results back in chunks (every `CHUNK_GRAPHS` graphs or `CHUNK_SECONDS`). The parent waits
-on the pipe and watches the shared slots: a graph running longer than the timeout is a 'hang' (the
-worker is killed), a worker that dies is a 'crash' of the graph it was in; either way a new worker
-resumes with the graphs whose results did not arrive. An exception raised by the implementation is
-an ordinary 'exception' result. Graphs not started before the deadline are 'skipped' and a graph
-still running just after it is stopped (with the results not yet reported, also 'skipped'), so a
-run ends on time whatever the engine does.
+and sends results back in chunks (every `CHUNK_GRAPHS` graphs or `CHUNK_SECONDS`); `collect` keeps
+the default adapter's chunks as the arrays they came as (fuzz.batch_results.BatchResults). The
+parent waits on the pipe and watches the shared slots: a graph running longer than the timeout
+is a 'hang' (the worker is killed), a worker that dies is a 'crash' of the graph it was in; either
+way a new worker resumes with the graphs whose results did not arrive. An exception raised by the
+implementation is an ordinary 'exception' result. Graphs not started before the deadline are
+'skipped' and a graph still running just after it is stopped (with the results not yet reported,
+also 'skipped'), so a run ends on time whatever the engine does.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """The worker side of isolation (fuzz.isolation is the parent's): the process that loads the
 implementation under test and runs what the parent sends, and the messages both sides exchange.
 
-Every message is a named record (a frozen dataclass; graphs' results travel by column in
-`Results`). The parent sends `RunBatch`, `Call` and `Exit`; the
-worker answers `Ready` or `LoadFailed` once, then `Results` (in chunks) for a batch and `Returned`
-or `Raised` for a call. While it works it writes into two shared slots the index of the graph it
-is in (or `IDLE`, or `CALLING`) and when that began: the parent watches them for hangs.
+Every message is a named record (a frozen dataclass; graphs' results travel by column). The
+parent sends `RunBatch`, `Call` and `Exit`; the worker answers `Ready` or `LoadFailed` once, then
+`PackedResults` (the default adapter's) or `Results` (a custom adapter's) in chunks for a batch,
+and `Returned` or `Raised` for a call. While it works it writes into two shared slots the index
+of the graph it is in (or `IDLE`, or `CALLING`) and when that began: the parent watches them for
+hangs.
 
 A batch of graphs travels in one message as marshalled flat lists (`reference.graph.FlatGraph`,
 which the sampler writes while sampling; by column, small graphs' index lists as bytes: `encode`):
@@ -13,10 +14,11 @@ several times faster than pickling frozen dataclasses, and the worker does not v
 graphs again. A sampled batch's columns are made from the sampler's arrays
 (reference.carried.wire_columns): the same bytes, without making its graphs' Python lists. The
 default adapter builds straight from them and reads the numbers back with less of the oracle's
-own work around the engine's (`_FlatAdapter.read`); a custom adapter gets Graph
-objects rebuilt from them and its own `run`. Each graph's CPU seconds are its wall time scaled by
-the worker's share of a core over its chunk (fuzz.runner.cpu_seconds): CPU clocks are read per
-chunk, not per graph.
+own work around the engine's (`_FlatAdapter.read_into`), into one float64 array per chunk that
+goes back as bytes (`PackedResults`; the parent keeps it as an array: fuzz.batch_results); a
+custom adapter gets Graph objects rebuilt from them and its own `run`, its results going back as
+lists. Each graph's CPU seconds are its wall time scaled by the worker's share of a core over its
+chunk (fuzz.runner.cpu_seconds): CPU clocks are read per chunk, not per graph.
 """
 
 from __future__ import annotations
