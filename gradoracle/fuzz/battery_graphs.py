@@ -205,30 +205,34 @@ def diamonds_snippet(name: str, levels: int, adapter: Adapter) -> str:
 
 
 def fan_out(name: str, width: int) -> Graph:
-    """x feeding `width` consumers `x op x`, summed (or multiplied) back in a balanced tree."""
+    """x feeding `width` consumers `x op x`, summed (or multiplied) back in a balanced tree.
+    Valid by construction (Node.trusted, Graph.trusted): validating its ~8,000 nodes, here and
+    in the worker, cost more than the engine's pass over them."""
     x = 0.5 if name in ("add", "sub") else 1.0
-    nodes = [*_x(x)]
+    op = Node.trusted
+    nodes = [op("input", x)]
     level = []
     for _ in range(width):
-        nodes.append(Node.apply(name, 0, 0))
+        nodes.append(op("op", None, name, (0, 0)))
         level.append(len(nodes) - 1)
+    reduce = name if name in ("add", "mul") else "add"
     while len(level) > 1:
         paired = []
         for a, b in zip(level[::2], level[1::2]):
-            nodes.append(Node.apply(name if name in ("add", "mul") else "add", a, b))
+            nodes.append(op("op", None, reduce, (a, b)))
             paired.append(len(nodes) - 1)
         if len(level) % 2:
             paired.append(level[-1])
         level = paired
-    return Graph(tuple(nodes), level[0])
+    return Graph.trusted(tuple(nodes), level[0], ("",) + ("vv",) * (len(nodes) - 1))
 
 
 def stacked_diamonds(name: str, levels: int) -> Graph:
     """a = x; a = a op a, `levels` times: 2**levels paths from the output to x, each node once."""
-    nodes = [*_x(0.5 if name in ("add", "sub") else 1.0)]
-    for i in range(levels):
-        nodes.append(Node.apply(name, i, i))
-    return Graph(tuple(nodes))
+    op = Node.trusted
+    nodes = [op("input", 0.5 if name in ("add", "sub") else 1.0)]
+    nodes += [op("op", None, name, (i, i)) for i in range(levels)]
+    return Graph.trusted(tuple(nodes), -1, ("",) + ("vv",) * levels)
 
 
 def two_roots(offered: Sequence[Spelling]) -> tuple[Graph, int] | None:

@@ -8,8 +8,16 @@ import pytest
 
 from gradoracle.fuzz import battery_worker
 from gradoracle.fuzz.adapters import load_adapter
-from gradoracle.fuzz.battery import _chain_compiled
-from gradoracle.fuzz.battery_graphs import START, chain, chain_lists, chain_to_run, chainable
+from gradoracle.fuzz.battery import DIAMOND_LEVELS, FAN_OUT, _chain_compiled
+from gradoracle.fuzz.battery_graphs import (
+    START,
+    chain,
+    chain_lists,
+    chain_to_run,
+    chainable,
+    fan_out,
+    stacked_diamonds,
+)
 from gradoracle.fuzz.probe import INT, Spelling, all_spellings
 from gradoracle.reference.graph import Graph, Node
 from gradoracle.reference.ops import OPS
@@ -99,3 +107,16 @@ def test_the_engine_answers_the_same_on_a_chain_built_from_its_lists(spelling: S
         by_nodes = battery_worker.run_graph(adapter, chain_by_nodes(spelling, depth))
         # (repr: -0.0 and nan told apart, as == would not)
         assert repr([by_lists[0], *by_lists[1]]) == repr([by_nodes[0], *by_nodes[1]])
+
+
+@pytest.mark.parametrize("name", ["add", "mul", "sub", "div", "pow"])
+def test_fan_out_and_diamonds_built_unchecked_are_the_validated_graphs(name: str) -> None:
+    """Made with Node.trusted and Graph.trusted, they equal what validating their nodes gives:
+    the same nodes (and value types), output and forms."""
+    made = [fan_out(name, width) for width in (1, 2, 3, 5, 8, 9, FAN_OUT)]
+    made += [stacked_diamonds(name, levels) for levels in (0, 1, 2, DIAMOND_LEVELS)]
+    for graph in made:
+        checked = Graph(graph.nodes, graph.output)
+        assert graph == checked
+        assert typed(graph) == typed(checked)
+        assert graph.forms == checked.forms and graph.output == checked.output
