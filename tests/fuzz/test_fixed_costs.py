@@ -4,14 +4,18 @@ the battery's work in this process."""
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
 
 import pytest
 
 from gradoracle.fuzz import check
 from gradoracle.fuzz.adapters import load_adapter
+from gradoracle.fuzz.battery import RAN, run_battery_cases
 from gradoracle.fuzz.check import GC_THRESHOLD, run_check
 from gradoracle.fuzz.oracle import Oracle
+from gradoracle.fuzz.probe import run_probe
+from gradoracle.reference.graph import Node
 
 
 def test_the_heap_is_frozen_from_the_probe_on_and_given_back_after(
@@ -47,3 +51,25 @@ def test_the_heap_is_frozen_from_the_probe_on_and_given_back_after(
         assert threshold == GC_THRESHOLD, phase
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == frozen_before == 0
+
+
+def test_the_battery_makes_no_node_per_chain_step(
+    jax_reference: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deep chains (10^3 steps of every spelling, then 10^4 and 10^5) go to the engine and to
+    the float64 kernel as flat lists: a Node per step, made in both processes, cost more than the
+    engine's own pass over them. Fan-out and diamonds (~8,000 nodes each time) still have nodes."""
+    made = [0]
+    trusted = Node.trusted.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Node], *args: Any, **kwargs: Any) -> Node:
+        made[0] += 1
+        return trusted(cls, *args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Node, "trusted", classmethod(counted))
+    oracle = Oracle(load_adapter("engine:Value"), jax_reference)  # the worker's calls run here too
+    probed = run_probe(oracle, time.monotonic() + 60)
+    findings, cases = run_battery_cases(oracle, probed.offered, 5.0, time.monotonic() + 60)
+    assert not findings and cases["deep graph"] == RAN
+    assert not any("chains of" in note for note in oracle.stats.notes)  # 10^4 and 10^5 ran
+    assert made[0] < 40_000, made[0]  # (node by node: 334,346)
