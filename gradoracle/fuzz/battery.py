@@ -39,6 +39,7 @@ from gradoracle.reference.compare import EPS, FAIL, PASS, Quantity, Verdict, err
 from gradoracle.reference.float_sweep import agrees, float_gradients
 from gradoracle.reference.graph import Graph, Node, node_values
 from gradoracle.reference.libs import FLOAT
+from gradoracle.reference.tape import CompiledGraph, bucket_of
 
 if TYPE_CHECKING:
     from gradoracle.fuzz.oracle import Oracle
@@ -351,7 +352,17 @@ def _chain_finding(b: _Battery, spelling: Spelling, depth: int, got: Any) -> Fin
         problem = got if isinstance(got, str) else got.verdict.reason
         verdict = Verdict(FAIL, reason=f"{what} fails: {problem}", error=problem)
         return Finding("deep graph", _one_leaf(), verdict, _one_leaf(), 1, snippet())
-    return _check_run(b, "deep graph", graphs.chain(spelling, depth), got, what, snippet)
+    return _check_run(b, "deep graph", _chain_compiled(spelling, depth), got, what, snippet)
+
+
+def _chain_compiled(spelling: Spelling, depth: int) -> Graph:
+    """The chain the worker ran, as a graph made from its compiled lists: the float64 kernel
+    reads them, and nothing makes its 10^3 to 10^5 nodes unless a finding shows them."""
+    steps, slots, values, inputs, output, n_nodes = graphs.chain_lists(spelling, depth)
+    bucket = bucket_of(len(steps) // 4, n_nodes)
+    compiled = CompiledGraph(list(steps), list(slots), list(values), tuple(inputs), output,
+                             n_nodes, bucket)  # fmt: skip
+    return Graph.from_compiled(compiled)
 
 
 def _deep(b: _Battery) -> list[Finding]:
@@ -433,7 +444,7 @@ def _memory(b: _Battery) -> list[Finding]:
         b.cases["memory"] = unreadable
     if not isinstance(got, list) or any(size is None for size in got):
         return []  # an error here is the chains' finding, not a leak
-    nodes = count * len(graphs.chain(steps[0], worker.MEMORY_DEPTH).nodes)
+    nodes = count * graphs.chain_lists(steps[0], worker.MEMORY_DEPTH).n_nodes
     growth = [(after - before) / nodes for before, after in itertools.pairwise(got[1:])]
     if not growth or min(growth) < LEAK_BYTES_PER_NODE:
         return []

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gradoracle.fuzz.probe import INT, LEAF, Spelling
 from gradoracle.fuzz.snippets import WRONG
-from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.graph import OP_NAMES, FlatGraph, Graph, Node, nodes_from_steps
 from gradoracle.reference.ops import OPS
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # at the chosen points are exact.
 PREFERRED = ("add", "mul", "sub", "div", "pow")
 START = 0.5  # every chain's first leaf: exact through 1 / a, 1 - a, a ** 1, ...
+_CODES = {name: code for code, name in enumerate(OP_NAMES)}  # (reference.tape's OPCODES)
 
 
 def _binary_vv(offered: Sequence[Spelling]) -> list[str]:
@@ -61,33 +62,6 @@ def reuse_cases(offered: Sequence[Spelling]) -> list[tuple[str, Graph]]:
     return cases
 
 
-def _step(spelling: Spelling, y: int, x: int | None, nodes: list[Node], forms: list[str]) -> int:
-    """Append one chain step after node y (x: a leaf at 1.0 for two-variable forms, or None)
-    and return the index of its result. Nodes are made valid by construction (Node.trusted)."""
-    one: float = 1 if spelling.const == INT else 1.0
-    name, form = spelling.op, spelling.form
-    op = Node.trusted
-    if form == "v":
-        nodes.append(op("op", None, name, (y,)))
-        forms.append("v")
-        partner = OPS[name].chain_partner
-        if partner:  # log(exp(y)) and exp(log(y)) stay near y
-            nodes.append(op("op", None, partner, (len(nodes) - 1,)))
-            forms.append("v")
-        return len(nodes) - 1
-    if form == "vv":
-        assert x is not None
-        nodes.append(op("op", None, name, (y, x)))
-        forms.append(form)
-        return len(nodes) - 1
-    nodes.append(op("const", one))
-    forms.append("")
-    k = len(nodes) - 1
-    nodes.append(op("op", None, name, (y, k) if form == "vc" else (k, y)))
-    forms.append(form)
-    return len(nodes) - 1
-
-
 def chain_partner(spelling: Spelling) -> str | None:
     """The op a unary step needs beside its own to stay bounded (exp needs log and back)."""
     return OPS[spelling.op].chain_partner or None if spelling.form == "v" else None
@@ -100,20 +74,66 @@ def chainable(spelling: Spelling, offered: Sequence[Spelling]) -> bool:
     )
 
 
+def chain_lists(spelling: Spelling, depth: int) -> FlatGraph:
+    """`chain(spelling, depth)` as the flat lists `reference.tape.compile_graph` makes of its
+    nodes, without making them: `depth` steps after an input at START, each step one op (a unary
+    op and its chain partner: log(exp(y)) and exp(log(y)) stay near y), its other operand a leaf
+    at 1.0 (two variables) or a constant 1 (an int if the spelling's constant is). The battery's
+    chains have ~1.5 * 10^5 nodes, made in the worker and again here for the expected answer: a
+    Node each cost more than the engine's backward pass over them."""
+    name, form = spelling.op, spelling.form
+    code = _CODES[name]
+    leaf_slots, leaf_values = [0], [START]
+    inputs: tuple[int, ...] = (0,)
+    if form == "vv":
+        leaf_slots.append(1)
+        leaf_values.append(1.0)
+        inputs = (0, 1)
+    steps: list[int] = []
+    y, n = 0, len(leaf_slots)  # the chain's last node, the next node's index
+    if form == "v":
+        partner = OPS[name].chain_partner
+        codes = (code, _CODES[partner]) if partner else (code,)
+        for _ in range(depth):
+            for c in codes:
+                steps += (c, y, y, n)  # (a unary op reads its operand twice)
+                y, n = n, n + 1
+    elif form == "vv":
+        for _ in range(depth):
+            steps += (code, y, 1, n)
+            y, n = n, n + 1
+    else:
+        one: float = 1 if spelling.const == INT else 1.0
+        for _ in range(depth):
+            leaf_slots.append(n)
+            leaf_values.append(one)
+            steps += (code, y, n, n + 1) if form == "vc" else (code, n, y, n + 1)
+            y, n = n + 1, n + 2
+    return FlatGraph(steps, leaf_slots, leaf_values, inputs, y, n)
+
+
 def chain(spelling: Spelling, depth: int) -> Graph:
-    """`depth` steps of one spelling after an input at START (see _step): built without
-    validation, since 10^5 validated nodes cost more than the engine's backward pass."""
-    nodes = [Node.trusted("input", START)]
-    forms = [""]
-    x = None
-    if spelling.form == "vv":
-        nodes.append(Node.trusted("input", 1.0))
-        forms.append("")
-        x = 1
-    y = 0
-    for _ in range(depth):
-        y = _step(spelling, y, x, nodes, forms)
-    return Graph.trusted(tuple(nodes), y, tuple(forms))
+    """`depth` steps of one spelling after an input at START (see chain_lists), as nodes."""
+    lists = chain_lists(spelling, depth)
+    nodes, forms = nodes_from_steps(lists)
+    return Graph.trusted(nodes, lists.output, forms, tuple(lists.inputs))
+
+
+class _Lists(FlatGraph):
+    """A FlatGraph standing for its graph's CompiledGraph where only its lists are read."""
+
+    __slots__ = ()
+
+    @property
+    def flat(self) -> FlatGraph:
+        return FlatGraph(*self)
+
+
+def chain_to_run(spelling: Spelling, depth: int) -> Graph:
+    """`chain(spelling, depth)` carrying its flat lists (`Graph.from_compiled`): a Value class's
+    adapter builds it from them (`build_from_steps`, as it builds random graphs), other adapters
+    from its nodes, made when first asked for. In the worker: nothing there reads a tape."""
+    return Graph.from_compiled(_Lists(*chain_lists(spelling, depth)))
 
 
 def _tail(result: str, leaves: list[str], graph: Graph, adapter: Adapter) -> list[str]:
@@ -185,30 +205,34 @@ def diamonds_snippet(name: str, levels: int, adapter: Adapter) -> str:
 
 
 def fan_out(name: str, width: int) -> Graph:
-    """x feeding `width` consumers `x op x`, summed (or multiplied) back in a balanced tree."""
+    """x feeding `width` consumers `x op x`, summed (or multiplied) back in a balanced tree.
+    Valid by construction (Node.trusted, Graph.trusted): validating its ~8,000 nodes, here and
+    in the worker, cost more than the engine's pass over them."""
     x = 0.5 if name in ("add", "sub") else 1.0
-    nodes = [*_x(x)]
+    op = Node.trusted
+    nodes = [op("input", x)]
     level = []
     for _ in range(width):
-        nodes.append(Node.apply(name, 0, 0))
+        nodes.append(op("op", None, name, (0, 0)))
         level.append(len(nodes) - 1)
+    reduce = name if name in ("add", "mul") else "add"
     while len(level) > 1:
         paired = []
         for a, b in zip(level[::2], level[1::2]):
-            nodes.append(Node.apply(name if name in ("add", "mul") else "add", a, b))
+            nodes.append(op("op", None, reduce, (a, b)))
             paired.append(len(nodes) - 1)
         if len(level) % 2:
             paired.append(level[-1])
         level = paired
-    return Graph(tuple(nodes), level[0])
+    return Graph.trusted(tuple(nodes), level[0], ("",) + ("vv",) * (len(nodes) - 1))
 
 
 def stacked_diamonds(name: str, levels: int) -> Graph:
     """a = x; a = a op a, `levels` times: 2**levels paths from the output to x, each node once."""
-    nodes = [*_x(0.5 if name in ("add", "sub") else 1.0)]
-    for i in range(levels):
-        nodes.append(Node.apply(name, i, i))
-    return Graph(tuple(nodes))
+    op = Node.trusted
+    nodes = [op("input", 0.5 if name in ("add", "sub") else 1.0)]
+    nodes += [op("op", None, name, (i, i)) for i in range(levels)]
+    return Graph.trusted(tuple(nodes), -1, ("",) + ("vv",) * levels)
 
 
 def two_roots(offered: Sequence[Spelling]) -> tuple[Graph, int] | None:

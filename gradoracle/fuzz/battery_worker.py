@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from gradoracle.fuzz.battery_graphs import chain, fan_out, stacked_diamonds
+from gradoracle.fuzz.battery_graphs import chain_to_run, fan_out, stacked_diamonds
 from gradoracle.fuzz.probe import Spelling
 from gradoracle.reference.graph import Graph, build_nodes
 
@@ -87,7 +87,7 @@ def run_graph(adapter: Any, graph: Graph) -> tuple[Number, list[Number], float]:
 
 
 def deep_chain(adapter: Any, spelling: Spelling, depth: int) -> tuple[Number, list[Number], float]:
-    return run_graph(adapter, chain(spelling, depth))
+    return run_graph(adapter, chain_to_run(spelling, depth))
 
 
 def deep_chains(adapter: Any, spellings: list[Spelling], depth: int) -> list[Any]:
@@ -99,7 +99,7 @@ def deep_chains(adapter: Any, spellings: list[Spelling], depth: int) -> list[Any
         pair: list[Any] = []
         for steps in (depth, SHALLOW):
             try:
-                pair.append(run_graph(adapter, chain(spelling, steps)))
+                pair.append(run_graph(adapter, chain_to_run(spelling, steps)))
             except Exception as e:
                 pair.append(f"{type(e).__name__}: {e}")
         results.append(tuple(pair))
@@ -128,7 +128,7 @@ def memory_rounds(adapter: Any, spelling: Spelling, graphs: int, rounds: int) ->
     MEMORY_DEPTH steps (collected each time): an engine that frees its graphs levels off after a
     round. Short chains: a deep graph is another case's business."""
     sizes = []
-    graph = chain(spelling, MEMORY_DEPTH)
+    graph = chain_to_run(spelling, MEMORY_DEPTH)
     for _ in range(rounds):
         for _ in range(graphs):
             run_graph(adapter, graph)

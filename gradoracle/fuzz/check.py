@@ -10,9 +10,10 @@ benchmarks).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from gradoracle.fuzz import interrupt
@@ -186,17 +187,18 @@ def run_check(
         stats.shrink_seconds += time.perf_counter() - t
         return shrunk
 
-    try:
-        _attack(oracle, found, deadline, budget, seed, config, progress, max_graphs, timeout,
-                battery, replay, accepted)  # fmt: skip
-        findings = wind_up(deadline)
-        interrupt.check()
-        interrupt.begin_saving()  # a signal from now on: the result is still returned
-    except interrupt.Interrupted as e:  # keep what was found: shrunk briefly, saved by the caller
-        stopped_by = interrupt.name(e.signum)
-        interrupt.begin_saving()  # a second signal now ends the process at once
-        oracle.runner.abandon()
-        findings = wind_up(time.monotonic() + interrupt.SHRINK_SECONDS)
+    with rare_collections():
+        try:
+            _attack(oracle, found, deadline, budget, seed, config, progress, max_graphs, timeout,
+                    battery, replay, accepted)  # fmt: skip
+            findings = wind_up(deadline)
+            interrupt.check()
+            interrupt.begin_saving()  # a signal from now on: the result is still returned
+        except interrupt.Interrupted as e:  # keep what was found: shrunk briefly, then saved
+            stopped_by = interrupt.name(e.signum)
+            interrupt.begin_saving()  # a second signal now ends the process at once
+            oracle.runner.abandon()
+            findings = wind_up(time.monotonic() + interrupt.SHRINK_SECONDS)
     probed = found.probed
     stats.cpu_split = found.account.split()
     return CheckResult(
@@ -214,6 +216,26 @@ def run_check(
         battery=found.battery,
         interrupted=stopped_by,
     )
+
+
+@contextlib.contextmanager
+def rare_collections() -> Iterator[None]:
+    """The run with what is alive at its start frozen, and young collections rarer.
+
+    The cyclic garbage collector cost ~15 % of a campaign's CPU: its full passes traversed the
+    ~1.4 * 10^5 objects of the imports (JAX, numba) and the sampler's shared op nodes every few
+    hundred graphs, while a run makes hardly any cyclic garbage (the implementation runs
+    elsewhere, or is collected in larger sweeps). Frozen from the run's start, not from the first
+    random graph on: the probe's first reference call and the battery's chains (~1.5 * 10^5
+    nodes) set off five full passes, ~0.1 s of CPU each, half of the battery's own CPU."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 @dataclass
@@ -294,42 +316,31 @@ def _attack(
         stats.sample_seconds += time.process_time() - t
         return graphs
 
-    # The cyclic garbage collector cost ~15 % of a campaign's CPU: its full passes traversed the
-    # ~10^5 objects of the imports (JAX) and the sampler's shared op nodes every few hundred graphs,
-    # while this loop makes hardly any cyclic garbage (the implementation runs elsewhere, or is
-    # collected in larger sweeps). What is alive now is frozen, and collections are rarer.
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, *thresholds[1:])
-    try:
-        graphs = next_batch() if config.ops else []
-        while graphs:
-            interrupt.check()
-            stop = deadline - (budget * SHRINK_SHARE if failures else 0.0)
-            if not stats.graphs_checked and not failures and not findings:
-                stop = max(stop, time.monotonic() + FIRST_BATCH_GRACE)
-            if time.monotonic() >= stop:
-                break
-            judged, graphs = oracle.judge_while(graphs, stop, next_batch)
-            stats.graphs_checked += len(judged)
-            for graph, verdict in judged:  # (most pass: one attribute and one compare for those)
-                status = verdict.status
-                if status == PASS:
-                    continue
-                if status == NOT_COMPARABLE:
-                    stats.not_comparable += 1
-                    key = verdict.reason.split("(")[0].strip()
-                    reasons = stats.not_comparable_reasons
-                    reasons[key] = reasons.get(key, 0) + 1
-                elif status == FAIL:
-                    found_something()
-                    failures += 1
-                    raw.setdefault(category(verdict), []).append((graph, verdict))
-            if progress:
-                progress(stats, failures, time.monotonic() - found.start_wall)
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+    graphs = next_batch() if config.ops else []
+    while graphs:
+        interrupt.check()
+        stop = deadline - (budget * SHRINK_SHARE if failures else 0.0)
+        if not stats.graphs_checked and not failures and not findings:
+            stop = max(stop, time.monotonic() + FIRST_BATCH_GRACE)
+        if time.monotonic() >= stop:
+            break
+        judged, graphs = oracle.judge_while(graphs, stop, next_batch)
+        stats.graphs_checked += len(judged)
+        for graph, verdict in judged:  # (most pass: one attribute and one compare for those)
+            status = verdict.status
+            if status == PASS:
+                continue
+            if status == NOT_COMPARABLE:
+                stats.not_comparable += 1
+                key = verdict.reason.split("(")[0].strip()
+                reasons = stats.not_comparable_reasons
+                reasons[key] = reasons.get(key, 0) + 1
+            elif status == FAIL:
+                found_something()
+                failures += 1
+                raw.setdefault(category(verdict), []).append((graph, verdict))
+        if progress:
+            progress(stats, failures, time.monotonic() - found.start_wall)
 
 
 def _shrink_all(oracle: Oracle, raw: Failures, deadline: float) -> list[Finding]:
