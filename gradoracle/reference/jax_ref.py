@@ -113,9 +113,9 @@ def configure_jax() -> None:
 
 
 # XLA's CPU client sizes its intra-op thread pool when it starts: one thread per core, unless the
-# PJRT_NPROC environment variable says how many. The interpreter is ~1,500 tiny kernels in a row,
-# on a machine the implementation's worker shares: a second pool thread only steals them and
-# spins waiting (CPU that counts), ~20 % of XLA's CPU in `check` (5.7 -> 4.5 us per graph).
+# PJRT_NPROC environment variable says how many. The interpreter's small kernels mostly wait on
+# one another, on a machine the implementation's worker shares: a second pool thread only steals
+# them and spins waiting (CPU that counts): ~20 % of XLA's CPU in `check` (5.7 -> 4.5 us per graph).
 POOL_THREADS = "1"
 
 
