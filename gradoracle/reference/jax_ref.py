@@ -30,13 +30,19 @@ from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
 from gradoracle.reference.interpreter import interpreter, schedule, trace_count
 from gradoracle.reference.jax_cache import PerShape
-from gradoracle.reference.tape import Bucket, FlatGraphs, Tape, tapes
+from gradoracle.reference.tape import DEEP_ROW, NOP, Bucket, FlatGraphs, Tape, tapes
 
 # Batch sizes (rows) a tape is padded to. Each (bucket, batch size) pair is compiled once (~0.5-1.5
 # s), and a padding row costs as much as a full one, so few sizes, close together: a check's batch
 # of 256 sampled graphs fills 75-90 rows of reference.tape.ROW (several graphs to a row), one call
-# of 96; a few rows pad to 24. One graph alone runs unvmapped (see the module doc).
-BATCH_SIZES: tuple[int, ...] = (1, 24, 96)
+# of 96. One row alone runs unvmapped (see the module doc), in SINGLE_ROW's shape. A size of 24
+# for the few rows a check's probe has cost a shape of its own: ~45 ms of CPU to load it in every
+# process (~1 s to compile it afresh), for 8 calls that save ~0.3 ms each padded to 96.
+BATCH_SIZES: tuple[int, ...] = (1, 96)
+# The shape a row alone runs in whatever its bucket, when it fits: the single row's loops run its
+# real steps only, so a row of ROW (a probe's or a battery's graph) costs about the same there
+# and needs no shape of its own.
+SINGLE_ROW = DEEP_ROW
 # Largest batch buffer (graphs x slots) run at once. Per graph, big graphs run fastest in batches
 # of about this many slots (measured: 512 slots in batches of 32-64, 2048 in batches of 16); beyond
 # it the vmapped buffer updates stop being cheap.
@@ -103,6 +109,26 @@ def configure_jax() -> None:
     # threads only adds hand-offs between threads: 15 instead of 12 us of CPU per sampled graph,
     # on a machine that the implementation's worker shares.
     jax.config.update("jax_cpu_enable_async_dispatch", False)
+    _start_single_threaded(jax)
+
+
+# XLA's CPU client sizes its intra-op thread pool when it starts: one thread per core, unless the
+# PJRT_NPROC environment variable says how many. The interpreter's small kernels mostly wait on
+# one another, on a machine the implementation's worker shares: a second pool thread only steals
+# them and spins waiting (CPU that counts): ~20 % of XLA's CPU in `check` (5.7 -> 4.5 us per graph).
+POOL_THREADS = "1"
+
+
+def _start_single_threaded(jax: Any) -> None:
+    """Starts JAX's CPU client with POOL_THREADS intra-op threads, unless it started already or the
+    user chose PJRT_NPROC; processes started later (the workers) do not inherit the setting."""
+    if "PJRT_NPROC" in os.environ:
+        return
+    os.environ["PJRT_NPROC"] = POOL_THREADS
+    try:
+        jax.devices("cpu")
+    finally:
+        del os.environ["PJRT_NPROC"]
 
 
 def use_compilation_cache(directory: str | os.PathLike[str]) -> None:
@@ -194,14 +220,23 @@ class JaxReference:
         kink distance, |value| and in domain."""
         clock = time.process_time
         start = clock()
+        arrays = tape.arrays()
         if tape.batch > 1:
             lanes = schedule(tape)
         else:  # one row: its real steps
             lanes = (*_NOT_SCHEDULED, np.array(tape.n_ops.sum(), dtype=np.int32))
+            arrays = _as_single_row(tape)
         self.cpu["pack"] += clock() - start
         traces, start = trace_count(), clock()
-        outputs = [np.asarray(x) for x in self._run(*tape.arrays(), *lanes)]
+        outputs = [np.asarray(x) for x in self._run(*arrays, *lanes)]
         self.cpu["compile" if trace_count() != traces else "xla"] += clock() - start
+        if arrays[0].shape != tape.values.shape:  # run in SINGLE_ROW's shape: the tape's part
+            steps, slots = tape.bucket.steps, tape.bucket.slots
+            value, swept, jvp, kinks, magnitudes, inside = outputs
+            outputs = [
+                value, swept[..., :slots], jvp, kinks[:, :steps], magnitudes[:, :slots],
+                inside[:, :steps],
+            ]  # fmt: skip
         return outputs
 
     def _run_arrays(self, tape: Tape) -> tuple[np.ndarray, ...]:
@@ -232,6 +267,24 @@ class JaxReference:
             values, jvps, dots, scales, consistent, kink, magnitude, within,
             flat_grads, flat_sweeps,
         )  # fmt: skip
+
+
+def _as_single_row(tape: Tape) -> tuple[np.ndarray, ...]:
+    """A one-row tape's arrays in SINGLE_ROW's shape, if it fits there: its slots (ONE and SCRATCH
+    where they are) then more slots holding 1.0 with tangent 0, its steps then padding steps of
+    SINGLE_ROW (never run: a row alone runs its real steps; neutral in what comes back per step,
+    no kink and inside). The results for its own steps and slots are those of its own shape."""
+    bucket, row = tape.bucket, SINGLE_ROW
+    if bucket == row or bucket.steps > row.steps or bucket.slots > row.slots:
+        return tape.arrays()
+    values = np.ones((1, row.slots))
+    values[:, : bucket.slots] = tape.values
+    tangents = np.zeros((1, row.slots))
+    tangents[:, : bucket.slots] = tape.tangents
+    program = np.empty((1, row.steps, 4), dtype=tape.program.dtype)
+    program[:] = (NOP, row.one, row.one, row.scratch)
+    program[:, : bucket.steps] = tape.program
+    return values, tangents, program, tape.output
 
 
 class JaxBatch(Sequence[JaxResult]):

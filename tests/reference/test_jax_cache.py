@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,3 +56,28 @@ def test_a_damaged_file_is_exported_again(tmp_path: Path) -> None:
     again = run(tmp_path)
     assert again["loaded"] == 0
     assert repr(again["results"]) == repr(first["results"])
+
+
+SHAPES_SCRIPT = """
+import json
+from gradoracle.fuzz.sampler import sample_graphs
+from gradoracle.reference.graph import Graph, Node
+from gradoracle.reference.jax_ref import JaxReference, trace_count
+ref = JaxReference()
+ref.evaluate([Graph((Node.input(2.0), Node.apply("exp", 0)))])  # a battery's graph, alone
+ref.evaluate(sample_graphs(4, 40))  # a probe's few rows
+for seed in range(3):  # a check's batches (1 % deep chains: rows of them alone)
+    ref.evaluate(sample_graphs(seed, 256))
+print(json.dumps(trace_count()))
+"""
+
+
+def test_a_check_s_graphs_need_two_shapes_one_batched_one_alone() -> None:
+    """Each shape costs a process ~45 ms to load (~1 s to compile afresh): a row alone runs in
+    one shape whatever its bucket, a few rows pad to the batch size of many."""
+    proc = subprocess.run(
+        [sys.executable, "-c", SHAPES_SCRIPT],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout) == 2
