@@ -209,6 +209,7 @@ class _Plan:
         ops = max(config.max_ops, deep.max_ops) if config.deep > 0 else config.max_ops
         inputs = config.max_inputs + region_inputs
         self.most = (4 * (2 * ops + inputs), inputs + ops, inputs)
+        self.nodes_most = int(kernel.nodes_most(config.max_inputs, ops, region_inputs))
 
     def _region_tables(self, factor: float, region_first: list[int]) -> tuple[np.ndarray, ...]:
         """spans (one row per distinct span), their values, regions (one row each), the
@@ -326,10 +327,14 @@ class GraphStream:
         leaf_ints = np.empty(count * leaves_most, dtype=np.int8)
         inputs = np.empty(count * inputs_most, dtype=np.int64)
         layout = np.empty((kernel.LAYOUT_ROWS, count), dtype=np.int64)
-        _sample_batch(
+        nodes = plan.nodes_most
+        drawn = _sample_batch(
             self._state, count, *plan.args, steps, leaf_slots, leaf_values, leaf_ints, inputs,
-            layout, self._region_counts,
+            layout, self._region_counts, np.empty(nodes), np.empty(nodes, dtype=np.int64),
+            np.empty(nodes, dtype=np.int64),
         )  # fmt: skip
+        if not drawn:  # (the plan sizes the scratch arrays as the loop does: never here)
+            raise RuntimeError(f"sampler: scratch arrays of {nodes} nodes are too short")
         flat, ints = _flat(steps, leaf_slots, leaf_values, leaf_ints, inputs, layout)
         return _CompiledLater.graphs(flat, ints, layout[8].copy()), flat, ints
 

@@ -30,6 +30,8 @@ stream is reproducible and independent of numpy's and numba's global generators.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from numba import njit
@@ -681,6 +683,26 @@ def _draw_op(s: np.ndarray, cumulative: np.ndarray, total: float) -> int:
 
 
 @njit(cache=True)
+def nodes_most(max_inputs: int, ops_most: int, region_inputs: int) -> int:
+    """Most nodes one graph can have: its inputs, region inputs, ops, a constant per op, the
+    folds of the variables nothing consumes (the size of sample_batch's scratch arrays)."""
+    return 2 * max_inputs + 3 * ops_most + 2 * region_inputs + 2
+
+
+# Without numba's reference counting (`_nrt=False`, an option numba's type stubs do not list):
+# the loop allocates nothing (its scratch arrays are given), and the counts' atomic increments
+# and decrements of the arrays handed to its inlined helpers cost ~10 % of its time. It may still
+# call the compiled helpers above.
+_WITHOUT_REFERENCE_COUNTS: dict[str, Any] = {"_nrt": False}
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def _njit_without_reference_counts(function: _Function) -> _Function:
+    compiled: _Function = njit(cache=True, **_WITHOUT_REFERENCE_COUNTS)(function)
+    return compiled
+
+
+@_njit_without_reference_counts
 def sample_batch(
     s: np.ndarray, count: int, sizes: np.ndarray, rates: np.ndarray,
     unary: np.ndarray, codes: np.ndarray, vv_ok: np.ndarray, p_vv: np.ndarray,
@@ -690,11 +712,13 @@ def sample_batch(
     region_cumulative: np.ndarray, region_first: np.ndarray,
     steps: np.ndarray, leaf_slots: np.ndarray, leaf_values: np.ndarray, leaf_ints: np.ndarray,
     inputs: np.ndarray, layout: np.ndarray, region_counts: np.ndarray,
-) -> None:  # fmt: skip
-    """Draw `count` graphs into the flat output arrays; column g of `layout` (LAYOUT_ROWS rows)
-    says where graph g lies in them: its first and end step int, leaf and input, its output node
-    and node count, and its shape key (n_ops * SHAPE_KEY + n_nodes); leaf_ints flags the leaves
-    written as ints. sizes = (min_inputs,
+    values: np.ndarray, variables: np.ndarray, unused: np.ndarray,
+) -> bool:  # fmt: skip
+    """Draw `count` graphs into the flat output arrays (False, and nothing drawn, if the scratch
+    arrays `values`, `variables` and `unused` are shorter than nodes_most); column g of `layout`
+    (LAYOUT_ROWS rows) says where graph g lies in them: its first and end step int, leaf and
+    input, its output node and node count, and its shape key (n_ops * SHAPE_KEY + n_nodes);
+    leaf_ints flags the leaves written as ints. sizes = (min_inputs,
     max_inputs, min_ops, max_ops, deep_min_ops, deep_max_ops, region_inputs); rates = (reuse,
     same_operand, fresh_input, int_constants, int_leaves, deep share, deep newest); the op plan
     has one row per allowed op, the region tables one row per span and per region, op row j's
@@ -716,10 +740,11 @@ def sample_batch(
     unused_below = reuse + (1.0 - reuse) / 2
     deep_reuse = (1.0 - deep_newest) / 2
     ops_most = max(max_ops, deep_max) if deep_share > 0.0 else max_ops
-    n_max = 2 * max_inputs + 3 * ops_most + 2 * region_inputs + 2
-    values = np.empty(n_max)
-    variables = np.empty(n_max, np.int64)  # input and op nodes, increasing
-    unused = np.empty(n_max, np.int64)  # variables no op consumes yet, increasing
+    n_max = nodes_most(max_inputs, ops_most, region_inputs)
+    # values: per node; variables: input and op nodes, increasing; unused: the variables no op
+    # consumes yet, increasing.
+    if min(len(values), len(variables), len(unused)) < n_max:
+        return False
     n_regions = len(regions)
     at_step = at_leaf = at_input = 0
     for g in range(count):
@@ -849,6 +874,7 @@ def sample_batch(
         layout[4, g], layout[5, g] = first_input, at_input
         layout[6, g], layout[7, g] = n - 1, n
         layout[8, g] = ((at_step - first_step) >> 2) * SHAPE_KEY + n
+    return True
 
 
 @njit(cache=True)

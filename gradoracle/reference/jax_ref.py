@@ -24,7 +24,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from gradoracle.reference import tape_kernel
+from gradoracle.reference import pack_kernel, tape_kernel
 from gradoracle.reference.carried import flat_graphs
 from gradoracle.reference.compare import QUICK_RTOL, sweep_budget
 from gradoracle.reference.graph import Graph
@@ -59,6 +59,7 @@ ALONE_MOST = 16
 # 1e-15 of it). 1e-10 is ~10^5 ulps: only a real disagreement trips it.
 JVP_RTOL = 1e-10
 _unpack: Any = tape_kernel.unpack  # (a numba Dispatcher: its type hides the signature)
+_put_results: Any = pack_kernel.put_results
 # A single row is not scheduled (reference.interpreter): what it is given in place of lanes
 # (with its real steps in place of the iterations).
 _NOT_SCHEDULED = (np.zeros((1, 1), dtype=np.int32), np.zeros((1, 1), dtype=np.int32))
@@ -320,25 +321,11 @@ class JaxBatch(Sequence[JaxResult]):
 
     def put(self, indices: np.ndarray, *columns: np.ndarray) -> None:
         """Results of graphs `indices` (columns as JaxReference._run_arrays gives them)."""
-        value, jvp, dots, scales, consistent, kinks, magnitudes, inside = columns[:8]
-        flat_grads, flat_sweeps = columns[8:]
-        self.value[indices] = value
-        self.jvp[indices] = jvp
-        self.jvp_dot[indices] = dots
-        self.jvp_scale[indices] = scales
-        self.consistent[indices] = consistent
-        self.kink_distance[indices] = kinks
-        self.magnitude[indices] = magnitudes
-        self.in_domain[indices] = inside
-        starts = self.offsets[indices]
-        self.quantities[starts] = value
-        counts = self.counts[indices]
-        # Gradient j of the i-th graph here goes to starts[i] + 1 + j.
-        ends = np.cumsum(counts)
-        within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts)
-        places = np.repeat(starts + 1, counts) + within
-        self.quantities[places] = flat_grads
-        self.sweeps[places] = flat_sweeps
+        _put_results(
+            indices, self.counts, self.offsets, *columns, self.value, self.jvp, self.jvp_dot,
+            self.jvp_scale, self.consistent, self.kink_distance, self.magnitude, self.in_domain,
+            self.quantities, self.sweeps,
+        )  # fmt: skip
 
     def finish(self) -> None:
         """Once every graph was put. (The Python-side columns that indexing reads are made on the

@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from gradoracle.reference import pack_kernel as _pack_kernel
 from gradoracle.reference import tape_kernel as _kernel
 from gradoracle.reference.graph import OP_NAMES, FlatGraph, Graph, Number
 
@@ -264,28 +265,32 @@ class FlatGraphs(NamedTuple):
     def row_shapes(self) -> tuple[list[Bucket], np.ndarray]:
         """The row shapes the graphs run in (`row_shape` of their buckets), in order of first
         appearance, and each graph's index among them."""
-        # A graph's bucket fits a row shape of ROW's form (a power of two of steps, twice as many
-        # slots) exactly when its ops and nodes do: see bucket_of.
-        which = np.where(
-            (self.n_ops <= ROW.steps) & (self.n_nodes + EXTRA_SLOTS <= ROW.slots),
-            0,
-            np.where(
-                (self.n_ops <= DEEP_ROW.steps) & (self.n_nodes + EXTRA_SLOTS <= DEEP_ROW.slots),
-                1,
-                2,
-            ),
+        shapes, which, *_ = self.grouped()
+        return shapes, which
+
+    def grouped(self) -> tuple[list[Bucket], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`row_shapes`, and the graphs placed in rows of their shapes (`place`), by shape: the
+        graphs of shape i are members[bounds[i]:bounds[i + 1]], ordered by row, then index, and
+        their rows (from 0 per shape) are rows[bounds[i]:bounds[i + 1]]. One compiled call
+        (reference.pack_kernel.group_and_place): shapes, which, members, rows, bounds."""
+        used, which, members, rows, bounds = _group_and_place(
+            self.n_ops, self.n_nodes, _SHARED_SHAPES, MIN_STEPS, EXTRA_SLOTS, GRAPHS_PER_ROW
         )
-        shapes = [ROW, DEEP_ROW]
-        for k in np.flatnonzero(which == 2).tolist():  # bigger than any row: their own buckets
-            shape = row_shape(bucket_of(int(self.n_ops[k]), int(self.n_nodes[k])))
-            if shape not in shapes:
-                shapes.append(shape)
-            which[k] = shapes.index(shape)
-        used, first = np.unique(which, return_index=True)
-        order = used[np.argsort(first)]
-        renumber = np.empty(len(shapes), dtype=np.int64)
-        renumber[order] = np.arange(len(order))
-        return [shapes[i] for i in order.tolist()], renumber[which]
+        shapes = [_shape(steps, slots) for steps, slots in used.tolist()]
+        return shapes, which, members, rows, bounds
+
+
+# The shared row shapes, in order of preference (`row_shape`), as pack_kernel reads them.
+_SHARED_SHAPES = np.array([[ROW.steps, ROW.slots], [DEEP_ROW.steps, DEEP_ROW.slots]], np.int64)
+_group_and_place: Any = _pack_kernel.group_and_place  # (a numba Dispatcher hides its signature)
+
+
+def _shape(steps: int, slots: int) -> Bucket:
+    """The Bucket of a row shape: ROW, DEEP_ROW or a graph's own bucket."""
+    for shared in (ROW, DEEP_ROW):
+        if shared.steps == steps and shared.slots == slots:
+            return shared
+    return Bucket(steps, slots)
 
 
 def _offsets(lists: Sequence[Sequence[object]], n: int) -> np.ndarray:
@@ -382,12 +387,10 @@ def tapes(
     several to a row (`place`), with the indices of the graphs each tape holds in its order: a
     shape's rows are cut into tapes of chunks(rows, shape) rows each, a tape's graphs ordered by
     row, then by index."""
-    shapes, which = flat.row_shapes()
+    shapes, _, placed, placed_rows, bounds = flat.grouped()
     for number, shape in enumerate(shapes):
-        members = np.flatnonzero(which == number) if len(shapes) > 1 else np.arange(len(which))
-        rows = place_flat(flat.n_ops[members], flat.n_nodes[members], shape)
-        order = np.argsort(rows, kind="stable")
-        members, rows = members[order], rows[order]
+        lo_shape, hi_shape = bounds[number : number + 2].tolist()
+        members, rows = placed[lo_shape:hi_shape], placed_rows[lo_shape:hi_shape]
         first = 0
         for size in chunks(int(rows[-1]) + 1, shape):
             lo, hi = np.searchsorted(rows, (first, first + size))
