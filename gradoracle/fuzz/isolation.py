@@ -40,6 +40,7 @@ from gradoracle.fuzz.adapters import LOAD_TIMEOUT, ImplResult, Outcome, UsageErr
 from gradoracle.fuzz.batch_results import BatchResults, PackedChunk
 from gradoracle.fuzz.runner import IsolationError
 from gradoracle.fuzz.spellings import Spellings
+from gradoracle.fuzz.wire import encode
 from gradoracle.fuzz.worker import (
     CALLING,
     IDLE,
@@ -53,7 +54,6 @@ from gradoracle.fuzz.worker import (
     Results,
     Returned,
     RunBatch,
-    encode,
     worker_main,
 )
 from gradoracle.reference.graph import Graph

@@ -8,11 +8,7 @@ and `Returned` or `Raised` for a call. While it works it writes into two shared 
 of the graph it is in (or `IDLE`, or `CALLING`) and when that began: the parent watches them for
 hangs.
 
-A batch of graphs travels in one message as marshalled flat lists (`reference.graph.FlatGraph`,
-which the sampler writes while sampling; by column, small graphs' index lists as bytes: `encode`):
-several times faster than pickling frozen dataclasses, and the worker does not validate the
-graphs again. A sampled batch's columns are made from the sampler's arrays
-(reference.carried.wire_columns): the same bytes, without making its graphs' Python lists. The
+A batch of graphs travels in one message, as fuzz.wire encodes it (marshalled by column). The
 default adapter builds straight from them and reads the numbers back with less of the oracle's
 own work around the engine's (`_FlatAdapter.read_into`), into one float64 array per chunk that
 goes back as bytes (`PackedResults`; the parent keeps it as an array: fuzz.batch_results); a
@@ -24,7 +20,6 @@ chunk (fuzz.runner.cpu_seconds): CPU clocks are read per chunk, not per graph.
 from __future__ import annotations
 
 import contextlib
-import marshal
 import math
 import os
 import pickle
@@ -35,7 +30,6 @@ import time
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
@@ -43,14 +37,14 @@ from gradoracle.fuzz import adapters
 from gradoracle.fuzz.adapters import BACKWARD, BUILD, READ, UsageError, _as_float
 from gradoracle.fuzz.runner import core_share, cpu_seconds
 from gradoracle.fuzz.spellings import Spellings
-from gradoracle.reference.graph import FlatGraph, Graph, build_from_steps, nodes_from_steps
+from gradoracle.fuzz.wire import decode
+from gradoracle.reference.graph import build_from_steps
 
 # The worker reports results at least every this many graphs (a check's batch: one message for
 # it, each message costing both sides system calls and pickling)...
 CHUNK_GRAPHS = 256
 CHUNK_SECONDS = 0.05  # ...and this often, so that killing it loses little work
 ERROR_CHARS = 300
-_PLAIN_SEQUENCES = frozenset((list, tuple))
 IDLE, CALLING = -1.0, -2.0  # the first shared slot outside any graph; while running a `Call`
 
 
@@ -152,76 +146,6 @@ def describe(e: BaseException) -> str:
         lines = ["<unprintable message>"]
     text = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
     return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 3] + "..."
-
-
-# ---- graphs on the wire -------------------------------------------------------------------------
-
-
-def encode(graphs: Sequence[Graph]) -> bytes:
-    """The graphs as one payload: their FlatGraph fields marshalled by column, or (a graph that
-    does not marshal, say with a float subclass in it) the Graphs pickled.
-
-    Steps, leaf slots and inputs travel as bytes when every number fits in one (a graph of at
-    most 256 nodes): marshal writes and reads a bytes object in one copy where it takes a list's
-    ints one by one, and a bytes object gives the builder the same ints (iterating it is as fast
-    as a list's) without being one more object for the garbage collector to traverse. Leaf
-    values stay lists: marshal keeps their types (an int leaf stays an int) and floats' bits.
-    By column, so that the conversions run as C loops (map), not a Python loop per graph.
-    Marshal format 2 keeps no table of shared objects (flat data gains nothing from one)."""
-    # (imported here, by the parent only: numpy stays out of the worker)
-    from gradoracle.reference.carried import GraphsWithFlat, wire_columns
-    from gradoracle.reference.tape import compile_graph
-
-    if not graphs:
-        return b"m" + marshal.dumps(((),) * 6, 2)
-    # A sampled batch still holding its graphs: the same columns from the sampler's arrays,
-    # without making every graph's Python lists (~1.5 us a graph) that nothing else here needs.
-    if isinstance(graphs, GraphsWithFlat) and (carried := graphs.carried_flat()) is not None:
-        return b"m" + marshal.dumps(wire_columns(carried, graphs.leaf_ints), 2)
-    try:
-        # A sampled graph keeps its compiled lists (Graph.compiled): the first six fields are
-        # its FlatGraph's.
-        compiled = [g.compiled() or compile_graph(g) for g in graphs]
-        steps, slots, values, inputs, outputs, n_nodes = list(zip(*compiled))[:6]
-        columns = (_as_bytes(steps), _as_bytes(slots), values, _as_bytes(inputs), outputs, n_nodes)
-        return b"m" + marshal.dumps(columns, 2)
-    except Exception:  # an unvalidated graph (a float subclass, say): pickle it all
-        return b"p" + pickle.dumps(list(graphs), pickle.HIGHEST_PROTOCOL)
-
-
-def _as_bytes(column: tuple[Sequence[int], ...]) -> list[Any]:
-    """Each sequence of ints as a bytearray (marshal writes it as bytes) if its numbers all fit,
-    else as it is. (bytearray() of a list takes half the time bytes() does.)"""
-    if not set(map(type, column)) <= _PLAIN_SEQUENCES:  # bytearray() of an array is its buffer
-        return [list(numbers) for numbers in column]
-    try:
-        return list(map(bytearray, column))
-    except ValueError:  # a number of 256 or more (in a graph of over 256 nodes): one by one
-        return [_bytes_if_small(numbers) for numbers in column]
-
-
-def _bytes_if_small(numbers: Sequence[int]) -> Any:
-    try:
-        return bytearray(numbers)
-    except ValueError:
-        return numbers
-
-
-def decode(payload: bytes, flat: bool) -> tuple[bool, list[Any]]:
-    """(flat, batch): FlatGraphs if `flat` and the payload allows, else Graphs. A FlatGraph's
-    steps, leaf slots and inputs may be bytes (see `encode`): sequences of the same ints."""
-    if payload[:1] == b"p":
-        return False, pickle.loads(payload[1:])
-    columns = marshal.loads(memoryview(payload)[1:])
-    # (tuple.__new__ through map, not FlatGraph._make: no Python call per graph)
-    items = list(map(tuple.__new__, repeat(FlatGraph), zip(*columns)))
-    return (True, items) if flat else (False, [graph_from_flat(item) for item in items])
-
-
-def graph_from_flat(flat: FlatGraph) -> Graph:
-    """The Graph that reference.tape.compile_graph flattened into these lists."""
-    nodes, forms = nodes_from_steps(flat)
-    return Graph.trusted(nodes, flat.output, forms, tuple(flat.inputs))
 
 
 Read = Callable[[Any], tuple[float, tuple[float | None, ...]]]  # a graph -> (value, grads)

@@ -101,7 +101,7 @@ def graph_lists(
 
 
 def wire_columns(flat: FlatGraphs, leaf_ints: np.ndarray) -> tuple[Any, ...]:
-    """The six columns fuzz.worker.encode marshals for these graphs, equal object for object
+    """The six columns fuzz.wire.encode marshals for these graphs, equal object for object
     to what it makes from their compiled lists (the same marshalled bytes), made from the arrays:
     no graph's Python lists are made. Steps, leaf slots and inputs as bytes per graph where every
     number fits in one, else as the list (steps, leaf slots) or tuple (inputs) compile_graph

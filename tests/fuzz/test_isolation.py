@@ -22,7 +22,8 @@ from gradoracle.fuzz.adapters import ImplResult, Outcome, UsageError, load_adapt
 from gradoracle.fuzz.isolation import IsolatedImpl
 from gradoracle.fuzz.runner import InProcess, IsolationError, cpu_seconds
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
-from gradoracle.fuzz.worker import decode, describe, encode
+from gradoracle.fuzz.wire import decode, encode
+from gradoracle.fuzz.worker import describe
 from gradoracle.reference.graph import FlatGraph, Graph, Node
 from gradoracle.reference.tape import compile_graph
 

@@ -304,7 +304,7 @@ def test_no_ints_when_the_config_says_so() -> None:
 
 
 def test_ints_survive_the_wire_to_the_worker() -> None:
-    from gradoracle.fuzz.worker import decode, encode
+    from gradoracle.fuzz.wire import decode, encode
     from gradoracle.reference.tape import compile_graph
 
     graphs = [g for g in graphs_of("default", 300) if any(type(n.value) is int for n in g.nodes)]

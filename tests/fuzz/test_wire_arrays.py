@@ -1,4 +1,4 @@
-"""A sampled batch goes to the worker straight from its arrays (fuzz.worker.encode with
+"""A sampled batch goes to the worker straight from its arrays (fuzz.wire.encode with
 reference.carried.wire_columns): the payload must be, byte for byte, the one its graphs' compiled
 lists give (so the worker decodes the same graphs), and making it must not make those lists. A
 list that no longer holds the graphs its arrays were made with goes by its graphs' lists."""
@@ -20,7 +20,7 @@ from gradoracle.fuzz.check import run_check
 from gradoracle.fuzz.isolation import IsolatedImpl
 from gradoracle.fuzz.oracle import Oracle
 from gradoracle.fuzz.sampler import CHUNK, SINGLY, SamplerConfig, sample_graphs
-from gradoracle.fuzz.worker import decode, encode
+from gradoracle.fuzz.wire import decode, encode
 from gradoracle.reference.carried import GraphsWithFlat
 from gradoracle.reference.graph import LATER, Graph, Node
 from gradoracle.reference.tape import FlatGraphs, compile_graph

@@ -14,7 +14,8 @@ from planted_engines import ClosureValue
 
 from gradoracle.fuzz.adapters import ValueClassAdapter
 from gradoracle.fuzz.sampler import SamplerConfig, sample_graphs
-from gradoracle.fuzz.worker import _FlatAdapter, decode, describe, encode
+from gradoracle.fuzz.wire import decode, encode
+from gradoracle.fuzz.worker import _FlatAdapter, describe
 from gradoracle.reference.graph import Graph, Node
 
 
