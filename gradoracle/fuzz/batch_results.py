@@ -22,7 +22,24 @@ from gradoracle.fuzz.adapters import ImplResult, Outcome
 from gradoracle.fuzz.worker import PackedResults
 
 SKIPPED = ImplResult("skipped", None, "not started before the deadline", 0.0)
-_OK_FIELDS = vars(ImplResult("ok", None, "", 0.0))  # what `result` fills in, then completes
+_OK_FIELDS = vars(ImplResult("ok", None, "", 0.0))  # what `ok_result` fills in, then completes
+
+
+def ok_result(value: Any, grads: Any, seconds: float) -> ImplResult:
+    """ImplResult('ok', Outcome(value, grads), '', seconds), equal to what the frozen
+    dataclasses' __init__ would make at a fraction of the cost (thousands a second come back
+    from a worker): no validation, each object's own __dict__ filled in place (a quarter less
+    than setting a new one)."""
+    outcome: Any = object.__new__(Outcome)
+    fields = outcome.__dict__
+    fields["value"] = value
+    fields["grads"] = grads
+    result: Any = object.__new__(ImplResult)
+    fields = result.__dict__
+    fields.update(_OK_FIELDS)  # (status 'ok', no error, no phase: in the fields' order)
+    fields["outcome"] = outcome
+    fields["seconds"] = seconds
+    return result  # type: ignore[no-any-return]
 
 
 class PackedChunk:
@@ -65,15 +82,7 @@ class PackedChunk:
         for place in self.unset:
             if start <= place < end:
                 numbers[place - start] = None
-        # (filled in as isolation made them before: the frozen dataclasses' fields, unchecked)
-        outcome: Any = object.__new__(Outcome)
-        outcome.__dict__.update(value=numbers[0], grads=tuple(numbers[1:]))
-        result: Any = object.__new__(ImplResult)
-        fields = result.__dict__
-        fields.update(_OK_FIELDS)
-        fields["outcome"] = outcome
-        fields["seconds"] = seconds
-        return result  # type: ignore[no-any-return]
+        return ok_result(numbers[0], tuple(numbers[1:]), seconds)
 
     def lengths(self) -> np.ndarray:
         """How many numbers each graph has (0 for one that raised)."""

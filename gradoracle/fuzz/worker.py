@@ -148,9 +148,6 @@ def describe(e: BaseException) -> str:
     return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 3] + "..."
 
 
-Read = Callable[[Any], tuple[float, tuple[float | None, ...]]]  # a graph -> (value, grads)
-
-
 class _FlatAdapter(adapters.ValueClassAdapter):
     """The default adapter, building from a FlatGraph what `reference.graph.build` builds from a
     Graph (reference.graph.build_from_steps): no Graph or Node objects to rebuild."""
@@ -198,16 +195,6 @@ class _FlatAdapter(adapters.ValueClassAdapter):
             add(grad)
 
 
-def _read_by_run(adapter: adapters.Adapter) -> Read:
-    """`adapter.run`'s value and grads (any adapter)."""
-
-    def read(graph: Any) -> tuple[float, tuple[float | None, ...]]:
-        outcome = adapter.run(graph)
-        return outcome.value, outcome.grads
-
-    return read
-
-
 # ---- the worker ---------------------------------------------------------------------------------
 
 
@@ -245,8 +232,7 @@ def worker_main(
             if flat and fast:
                 _run_packed(fast, conn, slots, message.indices, message.deadline, batch)
             else:
-                read = _read_by_run(adapter)
-                _run_batch(adapter, read, conn, slots, message.indices, message.deadline, batch)
+                _run_batch(adapter, conn, slots, message.indices, message.deadline, batch)
         elif isinstance(message, Call):
             _call(adapter, conn, slots, message.function, message.args)
         else:
@@ -260,10 +246,10 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def _run_batch(
-    adapter: adapters.Adapter, read: Read, conn: Connection, slots: Any, indices: Sequence[int],
+    adapter: adapters.Adapter, conn: Connection, slots: Any, indices: Sequence[int],
     deadline: float | None, batch: list[Any],
 ) -> None:  # fmt: skip
-    """Run the graphs with `read` (the adapter's: its phase says where an exception came from)."""
+    """Run the graphs with `adapter.run` (its phase says where an exception came from)."""
     now, thread_cpu = time.monotonic, time.thread_time
     first = 0  # the place in the batch of the chunk's first graph
     values: list[Any] = []
@@ -294,7 +280,8 @@ def _run_batch(
         slots[0] = index
         start = now()
         try:
-            value, grad = read(graph)
+            outcome = adapter.run(graph)
+            value, grad = outcome.value, outcome.grads
         except Exception as e:
             value = grad = None
             raised.append((len(values), describe(e), adapter.phase))
