@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gradoracle.fuzz.probe import INT, LEAF, Spelling
 from gradoracle.fuzz.snippets import WRONG
-from gradoracle.reference.graph import OP_NAMES, FlatGraph, Graph, Node, nodes_from_steps
+from gradoracle.reference.graph import OPCODES, FlatGraph, Graph, Node, nodes_from_steps
 from gradoracle.reference.ops import OPS
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 # at the chosen points are exact.
 PREFERRED = ("add", "mul", "sub", "div", "pow")
 START = 0.5  # every chain's first leaf: exact through 1 / a, 1 - a, a ** 1, ...
-_CODES = {name: code for code, name in enumerate(OP_NAMES)}  # (reference.tape's OPCODES)
 
 
 def _binary_vv(offered: Sequence[Spelling]) -> list[str]:
@@ -82,7 +81,7 @@ def chain_lists(spelling: Spelling, depth: int) -> FlatGraph:
     chains have ~1.5 * 10^5 nodes, made in the worker and again here for the expected answer: a
     Node each cost more than the engine's backward pass over them."""
     name, form = spelling.op, spelling.form
-    code = _CODES[name]
+    code = OPCODES[name]
     leaf_slots, leaf_values = [0], [START]
     inputs: tuple[int, ...] = (0,)
     if form == "vv":
@@ -93,7 +92,7 @@ def chain_lists(spelling: Spelling, depth: int) -> FlatGraph:
     y, n = 0, len(leaf_slots)  # the chain's last node, the next node's index
     if form == "v":
         partner = OPS[name].chain_partner
-        codes = (code, _CODES[partner]) if partner else (code,)
+        codes = (code, OPCODES[partner]) if partner else (code,)
         for _ in range(depth):
             for c in codes:
                 steps += (c, y, y, n)  # (a unary op reads its operand twice)

@@ -516,6 +516,7 @@ def evaluate(graph: Graph, lib: Lib) -> Any:
 
 
 OP_NAMES: tuple[str, ...] = tuple(OPS)  # opcode -> op name (reference.tape's tapes number ops so)
+OPCODES: dict[str, int] = {name: code for code, name in enumerate(OP_NAMES)}  # op name -> opcode
 _UNARY_CODES = frozenset(code for code, op in enumerate(OPS.values()) if op.arity == 1)
 
 

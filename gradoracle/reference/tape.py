@@ -26,9 +26,8 @@ import numpy as np
 
 from gradoracle.reference import pack_kernel as _pack_kernel
 from gradoracle.reference import tape_kernel as _kernel
-from gradoracle.reference.graph import OP_NAMES, FlatGraph, Graph, Number
+from gradoracle.reference.graph import OP_NAMES, OPCODES, FlatGraph, Graph, Number
 
-OPCODES: dict[str, int] = {name: code for code, name in enumerate(OP_NAMES)}
 NOP = len(OP_NAMES)  # padding step: copies its left operand (ONE) to its destination (SCRATCH)
 
 # Smallest bucket: tiny graphs cost ~2 us more per graph in 16 steps than in 8, while every bucket
